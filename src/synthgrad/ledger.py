@@ -1,0 +1,105 @@
+"""The claims ledger: each chapter's verdict on the paper's claims, as a table and as JSON.
+
+A chapter builds :class:`Claim` records from its measurements, shows :func:`table` and calls
+:func:`write`, which puts ``<results dir>/<chapter>.json`` where the tests and the book-wide
+table read it. The results directory is ``$SYNTHGRAD_RESULTS`` or ``results/`` under the CWD.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+RESULTS_ENV = "SYNTHGRAD_RESULTS"
+FIELDS = ("id", "claim", "measured", "criterion", "holds", "evidence")
+
+
+@dataclass
+class Claim:
+    """One claim of the paper and the verdict of one chapter on it."""
+
+    id: str
+    claim: str
+    measured: str
+    criterion: str
+    holds: bool
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def status(self) -> str:
+        return "holds" if self.holds else "does not hold"
+
+
+def results_dir() -> Path:
+    return Path(os.environ.get(RESULTS_ENV, "results"))
+
+
+def table(claims: Sequence[Claim]) -> pd.DataFrame:
+    """The ledger as a table for the page."""
+    rows = [
+        {"claim": c.id, "what the paper says": c.claim, "what was measured": c.measured,
+         "criterion": c.criterion, "verdict": c.status}
+        for c in claims
+    ]
+    return pd.DataFrame(rows).set_index("claim")
+
+
+def _clean(obj: Any) -> Any:
+    """Make numpy scalars/arrays and non-finite floats JSON-safe."""
+    if hasattr(obj, "tolist"):
+        obj = obj.tolist()
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def write(chapter: str, claims: Sequence[Claim], parameters: dict[str, Any], quick: bool) -> Path:
+    """Write the chapter's ledger to ``<results dir>/<chapter>.json`` and return the path."""
+    out = results_dir() / f"{chapter}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    doc = {
+        "chapter": chapter,
+        "quick": bool(quick),
+        "parameters": _clean(parameters),
+        "claims": [_clean({**asdict(c), "status": c.status}) for c in claims],
+    }
+    out.write_text(json.dumps(doc, indent=2, allow_nan=False) + "\n")
+    return out
+
+
+def check(doc: dict[str, Any]) -> None:
+    """Raise ValueError unless ``doc`` is a well-formed ledger (what the tests assert)."""
+    for key in ("chapter", "quick", "parameters", "claims"):
+        if key not in doc:
+            raise ValueError(f"ledger lacks {key!r}")
+    if not doc["claims"]:
+        raise ValueError("ledger has no claims")
+    for c in doc["claims"]:
+        missing = [f for f in FIELDS if f not in c]
+        if missing:
+            raise ValueError(f"claim {c.get('id')} lacks {missing}")
+        if not isinstance(c["holds"], bool):
+            raise ValueError(f"claim {c['id']}: holds must be true or false")
+
+
+def read_all(directory: Path | None = None) -> pd.DataFrame:
+    """Every chapter's claims in one table (the book-wide ledger)."""
+    rows = []
+    for path in sorted((directory or results_dir()).glob("*.json")):
+        doc = json.loads(path.read_text())
+        check(doc)
+        for c in doc["claims"]:
+            rows.append({"chapter": doc["chapter"], "claim": c["id"], "what the paper says": c["claim"],
+                         "verdict": c["status"] + (" (quick run)" if doc["quick"] else "")})
+    return pd.DataFrame(rows)

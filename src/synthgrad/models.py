@@ -1,0 +1,152 @@
+"""Models with seeds as a batch dimension.
+
+Every tensor carries a leading seed dimension ``S``: inputs are (S, B, d), weights (S, d_in,
+d_out). One forward/backward pass trains all seeds at once, and because the seeds never mix,
+a batched run equals the same seeds run one by one (tested). Each seed draws its weights from
+its own generator, so seed 3 gets the same network whether it runs alone or beside others.
+
+A :class:`Net` is a stack of blocks; ``net.run(h, start, stop)`` applies blocks
+``start..stop-1``, so a synthetic gradient can sit after any block.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def generators(seeds: Sequence[int], stream: int) -> list[torch.Generator]:
+    """One torch generator per seed, for an independent named ``stream`` of random numbers
+    (0: model weights, 1: SG weights, 2: minibatch order, ...)."""
+    out = []
+    for s in seeds:
+        state = np.random.SeedSequence([int(s), int(stream)]).generate_state(2, np.uint64)[0]
+        out.append(torch.Generator().manual_seed(int(state) & ((1 << 63) - 1)))
+    return out
+
+
+class BatchedLinear(nn.Module):
+    """``S`` independent affine maps: (S, B, d_in) -> (S, B, d_out) with one ``baddbmm``."""
+
+    def __init__(
+        self,
+        d_in: int,
+        d_out: int,
+        gens: Sequence[torch.Generator],
+        std: float | None = None,
+        bias: bool = True,
+        zero: bool = False,
+    ) -> None:
+        super().__init__()
+        s = len(gens)
+        self.weight = nn.Parameter(torch.zeros(s, d_in, d_out))
+        self.bias = nn.Parameter(torch.zeros(s, 1, d_out)) if bias else None
+        if not zero:
+            std = 1.0 / math.sqrt(d_in) if std is None else std
+            with torch.no_grad():
+                for i, g in enumerate(gens):
+                    self.weight[i] = torch.randn(d_in, d_out, generator=g) * std
+
+    @property
+    def n_seeds(self) -> int:
+        return self.weight.shape[0]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.bias is None:
+            return torch.bmm(x, self.weight)
+        return torch.baddbmm(self.bias, x, self.weight)
+
+
+class BatchedBatchNorm(nn.Module):
+    """Batch normalisation per seed and feature: torch's own ``BatchNorm1d`` over S * F channels."""
+
+    def __init__(self, n_seeds: int, features: int) -> None:
+        super().__init__()
+        self.bn = nn.BatchNorm1d(n_seeds * features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s, b, f = x.shape
+        y = self.bn(x.transpose(0, 1).reshape(b, s * f))
+        return y.reshape(b, s, f).transpose(0, 1)
+
+
+ACTIVATIONS = {"relu": nn.ReLU, "linear": nn.Identity, "tanh": nn.Tanh}
+
+
+class Block(nn.Sequential):
+    """One layer: affine map, optional batch norm, activation."""
+
+
+class Net(nn.Module):
+    """A stack of blocks; the last block is the output layer (affine, no activation)."""
+
+    def __init__(self, blocks: Sequence[nn.Module], n_seeds: int, widths: Sequence[int]) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList(blocks)
+        self.n_seeds = n_seeds
+        self.widths = list(widths)  # widths[k] = width of block k's output
+
+    @property
+    def n_hidden(self) -> int:
+        return len(self.blocks) - 1
+
+    def run(self, h: torch.Tensor, start: int = 0, stop: int | None = None) -> torch.Tensor:
+        for block in self.blocks[start:stop]:
+            h = block(h)
+        return h
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.run(x)
+
+    def activations(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Every block's output, hidden layers first, the model output last."""
+        out = []
+        for block in self.blocks:
+            x = block(x)
+            out.append(x)
+        return out
+
+    def linears(self) -> list[BatchedLinear]:
+        return [m for m in self.modules() if isinstance(m, BatchedLinear)]
+
+
+def mlp(
+    d_in: int,
+    hidden: Sequence[int],
+    d_out: int,
+    seeds: Sequence[int],
+    activation: str = "relu",
+    batch_norm: bool = False,
+) -> Net:
+    """A fully connected network, one independent copy per seed.
+
+    ``hidden=[]`` gives a linear model; ``activation="linear"`` a deep linear network. Weights
+    are Gaussian with He scaling for ReLU (std sqrt(2/fan_in)) and 1/sqrt(fan_in) otherwise;
+    biases start at zero."""
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+    if len(seeds) == 0:
+        raise ValueError("need at least one seed")
+    gens = generators(seeds, stream=0)
+    gain = math.sqrt(2.0) if activation == "relu" else 1.0
+    blocks, widths, d = [], [], d_in
+    for width in hidden:
+        layers = [BatchedLinear(d, width, gens, std=gain / math.sqrt(d))]
+        if batch_norm:
+            layers.append(BatchedBatchNorm(len(seeds), width))
+        layers.append(ACTIVATIONS[activation]())
+        blocks.append(Block(*layers))
+        widths.append(width)
+        d = width
+    blocks.append(Block(BatchedLinear(d, d_out, gens)))
+    widths.append(d_out)
+    return Net(blocks, len(seeds), widths)
+
+
+def per_seed(x: torch.Tensor, n_seeds: int) -> torch.Tensor:
+    """Broadcast an (N, d) tensor to (S, N, d) without copying."""
+    return x.unsqueeze(0).expand(n_seeds, *x.shape)

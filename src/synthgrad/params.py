@@ -1,0 +1,94 @@
+"""Validation of a chapter's papermill parameters, before any work is done.
+
+A chapter declares what each parameter allows and calls :func:`validate` in its first code
+cell after the parameters; a bad value stops the chapter with one :class:`ParameterError` whose
+message names every offending parameter, its value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+class ParameterError(ValueError):
+    """A chapter parameter is out of range or of the wrong type."""
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What one parameter allows: its kind, bounds or choices, and whether None is allowed."""
+
+    kind: str  # "int", "number", "bool", "choice"
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    choices: tuple = ()
+    optional: bool = False
+
+    def allowed(self) -> str:
+        if self.kind == "bool":
+            text = "True or False"
+        elif self.kind == "choice":
+            text = "one of " + ", ".join(repr(c) for c in self.choices)
+        else:
+            text = "an integer" if self.kind == "int" else "a number"
+            if self.low is not None:
+                text += f" {'>' if self.low_open else '>='} {self.low:g}"
+            if self.high is not None:
+                text += f"{' and' if self.low is not None else ''} <= {self.high:g}"
+        return text + (" (or None)" if self.optional else "")
+
+    def ok(self, value: Any) -> bool:
+        if value is None:
+            return self.optional
+        if self.kind == "bool":
+            return isinstance(value, bool)
+        if self.kind == "choice":
+            return value in self.choices
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False
+        if self.kind == "int" and not isinstance(value, int):
+            return False
+        if not math.isfinite(value):
+            return False
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        return self.high is None or value <= self.high
+
+
+def integer(low: int | None = None, high: int | None = None, optional: bool = False) -> Spec:
+    return Spec("int", low, high, optional=optional)
+
+
+def number(
+    low: float | None = None, high: float | None = None, low_open: bool = False, optional: bool = False
+) -> Spec:
+    return Spec("number", low, high, low_open, optional=optional)
+
+
+def positive(high: float | None = None, optional: bool = False) -> Spec:
+    return Spec("number", 0.0, high, low_open=True, optional=optional)
+
+
+def flag() -> Spec:
+    return Spec("bool")
+
+
+def choice(*options: Any) -> Spec:
+    return Spec("choice", choices=tuple(options))
+
+
+def validate(values: Mapping[str, Any], specs: Mapping[str, Spec]) -> None:
+    """Check ``values[name]`` against ``specs[name]`` for every spec; raise one ParameterError
+    naming every bad parameter. Pass ``globals()`` from a notebook."""
+    bad = []
+    for name, spec in specs.items():
+        if name not in values:
+            bad.append(f"{name} is missing")
+        elif not spec.ok(values[name]):
+            bad.append(f"{name} = {values[name]!r} is not allowed: must be {spec.allowed()}")
+    if bad:
+        raise ParameterError("invalid parameter(s): " + "; ".join(bad))

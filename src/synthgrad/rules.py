@@ -1,0 +1,154 @@
+"""Learning rules: how the gradient signal reaching each layer is made.
+
+A rule is an ``nn.Module`` (its own trainable parts, e.g. SG modules, are its parameters) with
+one method, :meth:`LearningRule.backward`, which fills ``.grad`` of the model's (and its own)
+parameters for one minibatch and returns per-seed metrics. The training loop only calls that,
+so backprop, synthetic gradients and later Feedback Alignment, DFA and Kickback are
+interchangeable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .losses import LossFn
+from .models import Net, generators
+from .sg import SyntheticGradient, describe
+
+
+class LearningRule(nn.Module):
+    """Interface: fill parameter gradients for one minibatch, return per-seed metrics."""
+
+    name = "rule"
+
+    def backward(
+        self, net: Net, x: torch.Tensor, y: torch.Tensor, context: torch.Tensor, loss_fn: LossFn
+    ) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+
+class Backprop(LearningRule):
+    """Exact gradients by backpropagation through the whole network."""
+
+    name = "backprop"
+
+    def backward(self, net, x, y, context, loss_fn):
+        loss = loss_fn(net(x), y)
+        loss.sum().backward()  # seeds are independent: the sum keeps each seed's gradient
+        return {"loss": loss.detach()}
+
+
+@dataclass
+class SGSignals:
+    """What one SG step computed, exposed for tests and analysis (all detached).
+
+    For the SG after block ``positions[i]``: ``activations[i]`` is h, ``predictions[i]`` the
+    SG's output and ``targets[i]`` its regression target: the true per-example gradient for the
+    topmost SG, and the next SG's prediction back-propagated through one segment (bootstrapping)
+    for the others."""
+
+    loss: torch.Tensor
+    activations: list[torch.Tensor]
+    predictions: list[torch.Tensor]
+    targets: list[torch.Tensor]
+    sg_losses: list[torch.Tensor]
+
+
+class SyntheticGradients(LearningRule):
+    """SG modules after the blocks in ``positions``; the layers below each SG learn from its
+    prediction, and each SG regresses its (possibly bootstrapped) target.
+
+    Everything happens in one call, a synchronous simulation of update-unlocked training:
+    forward through every segment with the activations detached at each SG, backward the true
+    loss through the top segment, inject each SG's prediction into the segment below it."""
+
+    name = "sg"
+
+    def __init__(
+        self,
+        net: Net,
+        positions: Sequence[int],
+        seeds: Sequence[int],
+        d_context: int = 0,
+        hidden: int = 0,
+        depth: int = 1,
+    ) -> None:
+        super().__init__()
+        positions = sorted(set(int(p) for p in positions))
+        if not positions:
+            raise ValueError("an SG rule needs at least one position")
+        if positions[0] < 0 or positions[-1] >= net.n_hidden:
+            raise ValueError(
+                f"SG positions must be hidden blocks 0..{net.n_hidden - 1}, got {positions}"
+            )
+        self.positions = positions
+        gens = generators(seeds, stream=1)
+        self.sgs = nn.ModuleList(
+            SyntheticGradient(net.widths[p], gens, d_context, hidden, depth) for p in positions
+        )
+        self.label = describe(hidden, d_context > 0)
+
+    def signals(self, net, x, y, context, loss_fn) -> SGSignals:
+        """Fill all gradients (model and SGs) and return what was computed."""
+        batch = x.shape[1]
+        outs, ins, start, h = [], [], 0, x
+        for p in self.positions:
+            out = net.run(h, start, p + 1)
+            h = out.detach().requires_grad_(True)
+            outs.append(out)
+            ins.append(h)
+            start = p + 1
+        loss = loss_fn(net.run(h, start), y)
+        loss.sum().backward()  # top segment: true gradient; fills ins[-1].grad
+        ctx = context if any(sg.conditioned for sg in self.sgs) else None
+        preds = [sg(a.detach(), ctx) for sg, a in zip(self.sgs, ins, strict=True)]
+        for out, pred in zip(outs, preds, strict=True):
+            # the segment below each SG learns from its prediction (of the per-example gradient,
+            # hence / batch for the batch-mean loss); this also fills the input .grad of that
+            # segment with the bootstrapped target of the SG below.
+            out.backward(pred.detach() / batch)
+        targets = [a.grad * batch for a in ins]
+        sg_losses = [
+            0.5 * (pred - t).pow(2).sum(-1).mean(-1) for pred, t in zip(preds, targets, strict=True)
+        ]
+        torch.stack(sg_losses).sum().backward()
+        return SGSignals(
+            loss.detach(),
+            [a.detach() for a in ins],
+            [p.detach() for p in preds],
+            targets,
+            [s.detach() for s in sg_losses],
+        )
+
+    def backward(self, net, x, y, context, loss_fn):
+        sig = self.signals(net, x, y, context, loss_fn)
+        out = {"loss": sig.loss, "sg_loss": torch.stack(sig.sg_losses).mean(0)}
+        for p, s in zip(self.positions, sig.sg_losses, strict=True):
+            out[f"sg_loss_{p}"] = s
+        return out
+
+
+def make_rule(
+    kind: str,
+    net: Net,
+    seeds: Sequence[int],
+    d_context: int = 0,
+    sg_hidden: int = 0,
+    sg_depth: int = 1,
+) -> LearningRule:
+    """Build a rule by name: ``backprop``, ``sg_middle`` (one SG after the middle hidden block),
+    ``sg_every`` (an SG after every hidden block, bootstrapped). ``d_context>0`` conditions the
+    SGs on the label (cDNI)."""
+    if kind == "backprop":
+        return Backprop()
+    if kind == "sg_middle":
+        positions = [(net.n_hidden - 1) // 2]
+    elif kind == "sg_every":
+        positions = list(range(net.n_hidden))
+    else:
+        raise ValueError(f"unknown rule {kind!r}; known: backprop, sg_middle, sg_every")
+    return SyntheticGradients(net, positions, seeds, d_context, sg_hidden, sg_depth)

@@ -1,0 +1,164 @@
+"""One training loop for every learning rule, all seeds at once.
+
+``train`` samples a minibatch per seed (each seed its own data order), asks the rule for
+gradients, takes an optimiser step, records per-step and per-evaluation metrics as (T, S)
+arrays, and watches for divergence: when a seed's loss becomes NaN or infinite, it either
+raises :class:`TrainingDiverged` with a message that says where and what to try, or (with
+``on_divergence="mark"``) records the step and carries on with the other seeds.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .data import Dataset
+from .losses import LOSSES, accuracy
+from .models import Net, generators, per_seed
+from .rules import LearningRule
+
+QUIET_ENV = "SYNTHGRAD_QUIET"
+
+
+def quiet() -> bool:
+    """True when progress bars should stay off (CI, the book build: ``SYNTHGRAD_QUIET=1``)."""
+    return os.environ.get(QUIET_ENV, "") not in ("", "0")
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the message names the step, the seeds and the settings."""
+
+
+@dataclass
+class History:
+    """Metrics of one training run: ``train[name]`` is (steps, S) and ``evals[name]`` is
+    (n_evals, S) at ``eval_steps``. ``diverged_at[s]`` is the step where seed s diverged, or -1."""
+
+    seeds: list[int]
+    steps: np.ndarray
+    train: dict[str, np.ndarray]
+    eval_steps: np.ndarray
+    evals: dict[str, np.ndarray]
+    diverged_at: np.ndarray
+    settings: dict = field(default_factory=dict)
+
+    @property
+    def diverged(self) -> np.ndarray:
+        return self.diverged_at >= 0
+
+    def final(self, name: str) -> np.ndarray:
+        """Per-seed value of an evaluation metric at the last evaluation."""
+        return self.evals[name][-1]
+
+
+@torch.no_grad()
+def evaluate(net: Net, data: Dataset, split: str = "test") -> dict[str, torch.Tensor]:
+    """Per-seed loss (and accuracy) of the network on a whole split, in eval mode."""
+    x = data.x_test if split == "test" else data.x_train
+    y = data.y_test if split == "test" else data.y_train
+    was_training = net.training
+    net.eval()
+    out = net(per_seed(x, net.n_seeds))
+    net.train(was_training)
+    res = {f"{split}_loss": LOSSES[data.task](out, y)}
+    acc = accuracy(out, y, data.task)
+    if acc is not None:
+        res[f"{split}_acc"] = acc
+    return res
+
+
+def train(
+    net: Net,
+    rule: LearningRule,
+    data: Dataset,
+    seeds: Sequence[int],
+    steps: int,
+    lr: float,
+    batch_size: int = 256,
+    sg_lr: float | None = None,
+    optimizer: str = "adam",
+    eval_every: int = 50,
+    on_divergence: str = "raise",
+    progress: bool | None = None,
+    desc: str = "",
+) -> History:
+    """Train ``net`` with ``rule`` on ``data`` for ``steps`` minibatch steps (all seeds at once).
+
+    ``lr`` is the model's learning rate, ``sg_lr`` the SG modules' (default: ``lr``);
+    ``optimizer`` is ``"adam"`` or ``"sgd"``; ``batch_size=0`` means full batch."""
+    if len(seeds) != net.n_seeds:
+        raise ValueError(f"{len(seeds)} seeds for a network built with {net.n_seeds}")
+    if on_divergence not in ("raise", "mark"):
+        raise ValueError(f"on_divergence must be 'raise' or 'mark', got {on_divergence!r}")
+    if steps < 1 or lr <= 0 or eval_every < 1:
+        raise ValueError(f"need steps >= 1, lr > 0, eval_every >= 1; got {steps}, {lr}, {eval_every}")
+    n_train = len(data.x_train)
+    batch = n_train if batch_size in (0, None) or batch_size >= n_train else batch_size
+    groups = [{"params": list(net.parameters()), "lr": lr}]
+    if list(rule.parameters()):
+        groups.append({"params": list(rule.parameters()), "lr": lr if sg_lr is None else sg_lr})
+    opt_cls = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}[optimizer]
+    opt = opt_cls(groups)
+    loss_fn = LOSSES[data.task]
+    gens = generators(seeds, stream=2)
+    n_seeds = len(seeds)
+    alive = torch.ones(n_seeds, dtype=torch.bool)
+    diverged_at = np.full(n_seeds, -1)
+    train_log: dict[str, list] = {}
+    eval_log: dict[str, list] = {}
+    eval_steps = []
+    full_x, full_y = per_seed(data.x_train, n_seeds), data.y_train
+    net.train()
+
+    def log_eval(step: int) -> None:
+        eval_steps.append(step)
+        for k, v in evaluate(net, data, "test").items():
+            v = torch.where(alive, v, torch.nan)
+            eval_log.setdefault(k, []).append(v.numpy())
+
+    log_eval(0)
+    show = (not quiet()) if progress is None else progress
+    for step in tqdm(range(1, steps + 1), desc=desc, disable=not show, leave=False):
+        if batch == n_train:
+            x, y = full_x, full_y
+        else:
+            idx = torch.stack([torch.randperm(n_train, generator=g)[:batch] for g in gens])
+            x, y = data.x_train[idx], data.y_train[idx]
+        opt.zero_grad(set_to_none=False)
+        metrics = rule.backward(net, x, y, data.context(y), loss_fn)
+        loss = metrics["loss"]
+        bad = alive & ~torch.isfinite(loss)
+        if bad.any():
+            diverged_at[bad.numpy()] = step
+            if on_divergence == "raise":
+                who = [seeds[i] for i in np.flatnonzero(bad.numpy())]
+                raise TrainingDiverged(
+                    f"training diverged: the loss became {loss[bad][0].item()} at step {step} "
+                    f"for seed(s) {who} (rule {rule.name}, lr {lr}, sg_lr {sg_lr}, optimiser "
+                    f"{optimizer}). Lower the learning rate(s), or pass on_divergence='mark' "
+                    f"to record diverged runs instead of stopping."
+                )
+            alive &= ~bad
+        # a diverged seed's NaNs stay in its own slice: seeds never mix (elementwise optimisers)
+        opt.step()
+        for k, v in metrics.items():
+            train_log.setdefault(k, []).append(torch.where(alive, v, torch.nan).numpy())
+        if step % eval_every == 0 or step == steps:
+            log_eval(step)
+        if not alive.any():
+            break
+    n_done = len(train_log["loss"])
+    return History(
+        seeds=list(seeds),
+        steps=np.arange(1, n_done + 1),
+        train={k: np.stack(v) for k, v in train_log.items()},
+        eval_steps=np.array(eval_steps),
+        evals={k: np.stack(v) for k, v in eval_log.items()},
+        diverged_at=diverged_at,
+        settings=dict(rule=rule.name, lr=lr, sg_lr=sg_lr, optimizer=optimizer, batch=batch),
+    )
