@@ -23,7 +23,9 @@ def long_form(runs: Mapping[str, History], metric: str) -> pd.DataFrame:
         else:
             raise KeyError(f"{metric!r} not recorded for {method!r}")
         for j, seed in enumerate(h.seeds):
-            rows.append(pd.DataFrame({"method": method, "seed": seed, "step": steps, metric: values[:, j]}))
+            rows.append(
+                pd.DataFrame({"method": method, "seed": seed, "step": steps, metric: values[:, j]})
+            )
     return pd.concat(rows, ignore_index=True)
 
 
@@ -32,7 +34,15 @@ def final_summary(runs: Mapping[str, History], metric: str) -> pd.DataFrame:
     rows = []
     for method, h in runs.items():
         v = h.final(metric)
-        rows.append({"method": method, "mean": np.nanmean(v), "std": np.nanstd(v),
-                     "min": np.nanmin(v), "max": np.nanmax(v), "seeds": len(v),
-                     "diverged": int(h.diverged.sum())})
+        rows.append(
+            {
+                "method": method,
+                "mean": np.nanmean(v),
+                "std": np.nanstd(v),
+                "min": np.nanmin(v),
+                "max": np.nanmax(v),
+                "seeds": len(v),
+                "diverged": int(h.diverged.sum()),
+            }
+        )
     return pd.DataFrame(rows).set_index("method")

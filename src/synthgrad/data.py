@@ -101,7 +101,12 @@ def linear_regression(
 
 
 def noisy_linear_labels(
-    n: int = 1000, d: int = 2, flip: float = 0.1, margin: float = 0.0, n_test: int = 200, seed: int = 0
+    n: int = 1000,
+    d: int = 2,
+    flip: float = 0.1,
+    margin: float = 0.0,
+    n_test: int = 200,
+    seed: int = 0,
 ) -> Dataset:
     """Binary labels from a random linear teacher, each flipped with probability ``flip``.
 
@@ -244,7 +249,9 @@ def read_idx(path: Path) -> np.ndarray:
     shape = struct.unpack(f">{ndim}I", data[4:header])
     expected = int(np.prod(shape))
     if len(data) - header != expected:
-        raise DataError(f"{path}: IDX header says {expected} values, file holds {len(data) - header}")
+        raise DataError(
+            f"{path}: IDX header says {expected} values, file holds {len(data) - header}"
+        )
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
 
 
@@ -272,4 +279,6 @@ def mnist(scale: str = "small", download: bool = True, limit: int | None = None)
     if limit is not None:
         x_tr, y_tr = x_tr[:limit], y_tr[:limit]
     parts = _tensors(x_tr, y_tr, x_te, y_te, y_dtype=torch.int64)
-    return Dataset(f"mnist-{scale}", "classification", *parts, n_classes=10, description=SCALES[scale])
+    return Dataset(
+        f"mnist-{scale}", "classification", *parts, n_classes=10, description=SCALES[scale]
+    )

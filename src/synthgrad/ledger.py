@@ -44,8 +44,13 @@ def results_dir() -> Path:
 def table(claims: Sequence[Claim]) -> pd.DataFrame:
     """The ledger as a table for the page."""
     rows = [
-        {"claim": c.id, "what the paper says": c.claim, "what was measured": c.measured,
-         "criterion": c.criterion, "verdict": c.status}
+        {
+            "claim": c.id,
+            "what the paper says": c.claim,
+            "what was measured": c.measured,
+            "criterion": c.criterion,
+            "verdict": c.status,
+        }
         for c in claims
     ]
     return pd.DataFrame(rows).set_index("claim")
@@ -100,6 +105,12 @@ def read_all(directory: Path | None = None) -> pd.DataFrame:
         doc = json.loads(path.read_text())
         check(doc)
         for c in doc["claims"]:
-            rows.append({"chapter": doc["chapter"], "claim": c["id"], "what the paper says": c["claim"],
-                         "verdict": c["status"] + (" (quick run)" if doc["quick"] else "")})
+            rows.append(
+                {
+                    "chapter": doc["chapter"],
+                    "claim": c["id"],
+                    "what the paper says": c["claim"],
+                    "verdict": c["status"] + (" (quick run)" if doc["quick"] else ""),
+                }
+            )
     return pd.DataFrame(rows)

@@ -17,7 +17,9 @@ def squared_error(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 def log_loss(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Binary cross-entropy of one logit per output against 0/1 targets."""
-    return F.binary_cross_entropy_with_logits(out, y.expand_as(out), reduction="none").sum(-1).mean(-1)
+    return (
+        F.binary_cross_entropy_with_logits(out, y.expand_as(out), reduction="none").sum(-1).mean(-1)
+    )
 
 
 def cross_entropy(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -2,7 +2,7 @@
 
 Every tensor carries a leading seed dimension ``S``: inputs are (S, B, d), weights (S, d_in,
 d_out). One forward/backward pass trains all seeds at once, and because the seeds never mix,
-a batched run equals the same seeds run one by one (tested). Each seed draws its weights from
+a batched run equals the same seeds run one by one, up to float rounding (tested). Each seed draws its weights from
 its own generator, so seed 3 gets the same network whether it runs alone or beside others.
 
 A :class:`Net` is a stack of blocks; ``net.run(h, start, stop)`` applies blocks
@@ -135,7 +135,9 @@ def mlp(
     gain = math.sqrt(2.0) if activation == "relu" else 1.0
     blocks, widths, d = [], [], d_in
     for width in hidden:
-        layers = [BatchedLinear(d, width, gens, std=gain / math.sqrt(d))]
+        # no bias before batch norm: BN removes it, and Adam would turn its float-noise
+        # gradient into full-size steps
+        layers = [BatchedLinear(d, width, gens, std=gain / math.sqrt(d), bias=not batch_norm)]
         if batch_norm:
             layers.append(BatchedBatchNorm(len(seeds), width))
         layers.append(ACTIVATIONS[activation]())

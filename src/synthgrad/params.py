@@ -64,7 +64,10 @@ def integer(low: int | None = None, high: int | None = None, optional: bool = Fa
 
 
 def number(
-    low: float | None = None, high: float | None = None, low_open: bool = False, optional: bool = False
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    optional: bool = False,
 ) -> Spec:
     return Spec("number", low, high, low_open, optional=optional)
 

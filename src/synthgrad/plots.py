@@ -16,8 +16,14 @@ def set_theme() -> None:
 
 
 def curves(
-    df: pd.DataFrame, y: str, ax: plt.Axes, ylabel: str, x: str = "step", xlabel: str = "training step",
-    hue: str = "method", logy: bool = False,
+    df: pd.DataFrame,
+    y: str,
+    ax: plt.Axes,
+    ylabel: str,
+    x: str = "step",
+    xlabel: str = "training step",
+    hue: str = "method",
+    logy: bool = False,
 ) -> plt.Axes:
     """Mean curve per ``hue`` with a band from the lowest to the highest seed."""
     sns.lineplot(data=df, x=x, y=y, hue=hue, errorbar=("pi", 100), ax=ax)

@@ -52,6 +52,8 @@ class SyntheticGradient(nn.Module):
         if self.conditioned:
             if context is None:
                 raise ValueError("this SG is label-conditioned (cDNI): pass the context")
+            if context.dim() == h.dim() - 1:  # one context shared by all seeds
+                context = context.expand(h.shape[0], *context.shape)
             h = torch.cat([h, context], dim=-1)
         return self.net(h)
 

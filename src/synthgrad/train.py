@@ -96,7 +96,9 @@ def train(
     if on_divergence not in ("raise", "mark"):
         raise ValueError(f"on_divergence must be 'raise' or 'mark', got {on_divergence!r}")
     if steps < 1 or lr <= 0 or eval_every < 1:
-        raise ValueError(f"need steps >= 1, lr > 0, eval_every >= 1; got {steps}, {lr}, {eval_every}")
+        raise ValueError(
+            f"need steps >= 1, lr > 0, eval_every >= 1; got {steps}, {lr}, {eval_every}"
+        )
     n_train = len(data.x_train)
     batch = n_train if batch_size in (0, None) or batch_size >= n_train else batch_size
     groups = [{"params": list(net.parameters()), "lr": lr}]

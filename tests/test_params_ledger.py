@@ -1,0 +1,60 @@
+import json
+
+import pytest
+
+from synthgrad import ledger
+from synthgrad import params as P
+
+SPECS = {
+    "lr": P.positive(),
+    "seed": P.integer(0),
+    "n_seeds": P.integer(1, 10),
+    "quick": P.flag(),
+    "scale": P.choice("small", "full"),
+    "sg_lr": P.positive(optional=True),
+}
+GOOD = dict(lr=0.1, seed=0, n_seeds=3, quick=False, scale="small", sg_lr=None)
+
+
+@pytest.mark.parametrize(
+    "name,value,message",
+    [
+        ("lr", -1, "lr = -1 is not allowed: must be a number > 0"),
+        ("lr", 0, "lr = 0 is not allowed: must be a number > 0"),
+        ("lr", "bad", "lr = 'bad' is not allowed"),
+        ("lr", float("nan"), "lr = nan is not allowed"),
+        ("seed", -2, "seed = -2 is not allowed: must be an integer >= 0"),
+        ("seed", 1.5, "seed = 1.5 is not allowed: must be an integer"),
+        ("n_seeds", 11, "n_seeds = 11 is not allowed: must be an integer >= 1 and <= 10"),
+        ("n_seeds", True, "n_seeds = True is not allowed"),
+        ("quick", 1, "quick = 1 is not allowed: must be True or False"),
+        ("scale", "medium", "scale = 'medium' is not allowed: must be one of 'small', 'full'"),
+        ("sg_lr", -1.0, "sg_lr = -1.0 is not allowed: must be a number > 0 (or None)"),
+    ],
+)
+def test_each_bad_value_is_named(name, value, message):
+    with pytest.raises(P.ParameterError) as err:
+        P.validate({**GOOD, name: value}, SPECS)
+    assert message in str(err.value)
+
+
+def test_good_values_pass_and_all_bad_ones_are_listed():
+    P.validate(GOOD, SPECS)
+    with pytest.raises(P.ParameterError, match="lr = -1.*seed = -1"):
+        P.validate({**GOOD, "lr": -1, "seed": -1}, SPECS)
+    with pytest.raises(P.ParameterError, match="quick is missing"):
+        P.validate({k: v for k, v in GOOD.items() if k != "quick"}, SPECS)
+
+
+def test_ledger_roundtrip(tmp_path, monkeypatch):
+    monkeypatch.setenv(ledger.RESULTS_ENV, str(tmp_path))
+    claims = [ledger.Claim("C9.1", "x is y", "x", "x > 0", True, {"x": float("nan"), "v": [1.0]})]
+    path = ledger.write("99_test", claims, {"lr": 0.1}, quick=True)
+    doc = json.loads(path.read_text())
+    ledger.check(doc)
+    assert doc["claims"][0]["status"] == "holds" and doc["claims"][0]["evidence"]["x"] is None
+    assert ledger.table(claims).loc["C9.1", "verdict"] == "holds"
+    assert ledger.read_all(tmp_path).verdict.tolist() == ["holds (quick run)"]
+    doc["claims"][0]["holds"] = "yes"
+    with pytest.raises(ValueError, match="holds"):
+        ledger.check(doc)
