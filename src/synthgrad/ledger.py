@@ -114,3 +114,20 @@ def read_all(directory: Path | None = None) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows)
+
+
+def markdown(df: pd.DataFrame) -> str:
+    """A pipe table (MyST) of a small DataFrame, without extra dependencies."""
+    if df.empty:
+        return "*No chapter has written its claims yet.*\n"
+    cols = list(df.columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for _, row in df.iterrows():
+        lines.append("| " + " | ".join(str(row[c]).replace("|", "\\|") for c in cols) + " |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":  # python -m synthgrad.ledger DIR: the book-wide claims table
+    import sys
+
+    print(markdown(read_all(Path(sys.argv[1]) if len(sys.argv) > 1 else None)), end="")

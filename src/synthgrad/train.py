@@ -19,8 +19,8 @@ from tqdm.auto import tqdm
 
 from .data import Dataset
 from .losses import LOSSES, accuracy
-from .models import Net, generators, per_seed
-from .rules import LearningRule
+from .models import Net, generators, mlp, per_seed
+from .rules import LearningRule, make_rule
 
 QUIET_ENV = "SYNTHGRAD_QUIET"
 
@@ -164,3 +164,25 @@ def train(
         diverged_at=diverged_at,
         settings=dict(rule=rule.name, lr=lr, sg_lr=sg_lr, optimizer=optimizer, batch=batch),
     )
+
+
+def fit(
+    data: Dataset,
+    seeds: Sequence[int],
+    rule: str,
+    hidden: Sequence[int],
+    conditioned: bool = False,
+    sg_hidden: int = 0,
+    activation: str = "relu",
+    batch_norm: bool = False,
+    **train_kwargs,
+) -> History:
+    """Build a fresh network and learning rule for ``data`` and train it: one call per curve.
+
+    ``rule`` is a name known to :func:`synthgrad.rules.make_rule`; ``conditioned`` gives the
+    SGs the label (cDNI); ``train_kwargs`` go to :func:`train`."""
+    net = mlp(data.d_in, hidden, data.d_out, seeds, activation, batch_norm)
+    learner = make_rule(rule, net, seeds, data.d_context if conditioned else 0, sg_hidden)
+    history = train(net, learner, data, seeds, **train_kwargs)
+    history.settings.update(rule=rule, conditioned=conditioned, sg_hidden=sg_hidden, hidden=list(hidden))
+    return history

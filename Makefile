@@ -1,0 +1,90 @@
+# The book's interface. `make book` and `make test` do everything on a fresh machine.
+#   make install   virtual environment in .venv: pinned requirements, the package, a Jupyter kernel
+#   make book      papermill executes every chapter (only those whose notebook or src/ changed),
+#                  then Jupyter Book renders the executed notebooks into _build/html
+#   make test      the whole test suite (unit tests, chapter smoke runs, a quick build of the site)
+#   make chapter NB=01_primer P='-p seed 3'   rerun one chapter with papermill parameters
+#   make lab       JupyterLab on 127.0.0.1        make serve   the built site on 127.0.0.1
+#   make lint      ruff                           make clean   remove _build
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+.DELETE_ON_ERROR:
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+OUT ?= .
+BUILD := $(OUT)/_build
+STAGE := $(BUILD)/src
+RESULTS := $(abspath $(BUILD))/results
+PM_PARAMS ?=
+PORT ?= 8000
+export SYNTHGRAD_QUIET ?= 1
+
+CHAPTERS := $(sort $(wildcard book/[0-9][0-9]_*.ipynb))
+PAGES := $(wildcard book/*.md) book/references.bib _config.yml _toc.yml
+EXECUTED := $(CHAPTERS:book/%=$(STAGE)/book/%)
+STAGED := $(PAGES:%=$(STAGE)/%)
+SRC := $(shell find src -name '*.py' -not -path '*/__pycache__/*')
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+.PHONY: install book test chapter lab serve lint clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (synthgrad)" >/dev/null
+	touch $@
+
+book: $(BUILD)/html/index.html
+	@echo "site: $(BUILD)/html/index.html"
+
+# A chapter is executed again only when its notebook, src/ or the installed requirements change.
+$(STAGE)/book/%.ipynb: book/%.ipynb $(SRC) $(STAMP)
+	@mkdir -p $(@D) $(RESULTS)
+	@echo "executing $< $(PM_PARAMS)"
+	SYNTHGRAD_RESULTS=$(RESULTS) $(BIN)/papermill $< $@.part.ipynb -k python3 --no-progress-bar \
+		--log-level WARNING $(PM_PARAMS)
+	mv $@.part.ipynb $@
+
+$(STAGE)/%: %
+	@mkdir -p $(@D)
+	cp $< $@
+
+# the book-wide claims table, gathered from every chapter's ledger
+$(STAGE)/book/_claims.md: $(EXECUTED)
+	$(BIN)/python -m synthgrad.ledger $(RESULTS) > $@
+
+$(BUILD)/html/index.html: $(EXECUTED) $(STAGED) $(STAGE)/book/_claims.md
+	$(BIN)/jupyter-book build $(STAGE) --path-output $(OUT) -W -n --keep-going --quiet
+	touch $@
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+NB ?=
+P ?=
+chapter: $(STAMP)
+	@test -n "$(NB)" -a -f "book/$(NB).ipynb" || { echo "usage: make chapter NB=<name> P='-p seed 3'; chapters: $(notdir $(basename $(CHAPTERS)))"; exit 2; }
+	@mkdir -p $(BUILD)/runs/results
+	SYNTHGRAD_RESULTS=$(abspath $(BUILD))/runs/results $(BIN)/papermill book/$(NB).ipynb \
+		$(BUILD)/runs/$(NB).ipynb -k python3 --log-level WARNING $(P)
+	@echo "executed notebook: $(BUILD)/runs/$(NB).ipynb; claims: $(BUILD)/runs/results/$(NB).json"
+
+lab: $(STAMP)
+	SYNTHGRAD_QUIET=0 $(BIN)/jupyter lab --ip=127.0.0.1 --no-browser $(ROOT_FLAG) --ServerApp.root_dir=.
+
+serve:
+	@test -f $(BUILD)/html/index.html || { echo "no site yet: run make book"; exit 2; }
+	$(BIN)/python -m http.server $(PORT) --bind 127.0.0.1 --directory $(BUILD)/html
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests book
+	$(BIN)/ruff format --check src tests
+
+clean:
+	rm -rf $(BUILD)
