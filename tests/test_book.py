@@ -1,0 +1,76 @@
+"""The chapters and the site, end to end: each chapter runs with quick=True through the real
+`make book` pipeline into a temporary folder, then the rendered site is checked."""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from synthgrad import ledger
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTERS = sorted(p.stem for p in (ROOT / "book").glob("[0-9][0-9]_*.ipynb"))
+pytestmark = pytest.mark.book
+
+
+def make(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["make", "-C", str(ROOT), *args], capture_output=True, text=True)
+
+
+@pytest.fixture(scope="session")
+def quick_book(tmp_path_factory):
+    out = tmp_path_factory.mktemp("book")
+    res = make("book", f"OUT={out}", "PM_PARAMS=-p quick True")
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    return out / "_build"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_chapter_smoke_run_writes_a_well_formed_ledger(quick_book, chapter):
+    doc = json.loads((quick_book / "results" / f"{chapter}.json").read_text())
+    ledger.check(doc)
+    assert doc["chapter"] == chapter and doc["quick"] is True
+    nb = json.loads((quick_book / "src" / "book" / f"{chapter}.ipynb").read_text())
+    assert nb["metadata"]["papermill"]["exception"] is None
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_rendered_chapter_has_its_figures_and_claims_table(quick_book, chapter):
+    page = (quick_book / "html" / "book" / f"{chapter}.html").read_text()
+    images = re.findall(r'<img[^>]+src="([^"]+\.png)"', page)
+    assert len(images) >= 2, "a chapter page shows its figures"
+    for src in images:
+        assert (quick_book / "html" / "book" / src).is_file(), src
+    claims = json.loads((quick_book / "results" / f"{chapter}.json").read_text())["claims"]
+    assert "<table" in page, "the claims table is rendered"
+    for claim in claims:
+        assert claim["id"] in page and claim["status"] in page
+    assert "Traceback" not in page
+
+
+def test_intro_gathers_every_chapter_claim(quick_book):
+    text = (quick_book / "html" / "book" / "intro.html").read_text()
+    for chapter in CHAPTERS:
+        for claim in json.loads((quick_book / "results" / f"{chapter}.json").read_text())["claims"]:
+            assert claim["id"] in text
+    assert "quick run" in text
+
+
+def test_second_build_executes_nothing(quick_book):
+    res = make("-n", "book", f"OUT={quick_book.parent}", "PM_PARAMS=-p quick True")
+    assert res.returncode == 0
+    assert "papermill" not in res.stdout and "jupyter-book" not in res.stdout, res.stdout
+
+
+def test_bad_parameter_fails_with_one_clear_message(tmp_path):
+    nb = ROOT / "book" / f"{CHAPTERS[0]}.ipynb"
+    res = subprocess.run(
+        [sys.executable, "-m", "papermill", str(nb), str(tmp_path / "out.ipynb"), "-k", "python3",
+         "-p", "lr", "-0.1", "--log-level", "ERROR"],
+        capture_output=True, text=True, cwd=tmp_path,
+    )
+    assert res.returncode != 0
+    assert "ParameterError: invalid parameter(s): lr = -0.1 is not allowed: must be a number > 0" in res.stderr
