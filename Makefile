@@ -2,7 +2,7 @@
 #   make install   virtual environment in .venv: pinned requirements, the package, a Jupyter kernel
 #   make book      papermill executes every chapter (only those whose notebook or src/ changed),
 #                  then Jupyter Book renders the executed notebooks into _build/html
-#   make test      the whole test suite (unit tests, chapter smoke runs, a quick build of the site)
+#   make test      lint, then the whole test suite (unit tests, chapter smoke runs, a quick site build)
 #   make chapter NB=01_primer P='-p seed 3'   rerun one chapter with papermill parameters
 #   make lab       JupyterLab on 127.0.0.1        make serve   the built site on 127.0.0.1
 #   make lint      ruff                           make clean   remove _build
@@ -63,7 +63,7 @@ $(BUILD)/html/index.html: $(EXECUTED) $(STAGED) $(STAGE)/book/_claims.md
 	$(BIN)/jupyter-book build $(STAGE) --path-output $(OUT) -W -n --keep-going --quiet
 	touch $@
 
-test: $(STAMP)
+test: $(STAMP) lint
 	$(BIN)/python -m pytest
 
 NB ?=

@@ -68,9 +68,26 @@ def test_second_build_executes_nothing(quick_book):
 def test_bad_parameter_fails_with_one_clear_message(tmp_path):
     nb = ROOT / "book" / f"{CHAPTERS[0]}.ipynb"
     res = subprocess.run(
-        [sys.executable, "-m", "papermill", str(nb), str(tmp_path / "out.ipynb"), "-k", "python3",
-         "-p", "lr", "-0.1", "--log-level", "ERROR"],
-        capture_output=True, text=True, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "papermill",
+            str(nb),
+            str(tmp_path / "out.ipynb"),
+            "-k",
+            "python3",
+            "-p",
+            "lr",
+            "-0.1",
+            "--log-level",
+            "ERROR",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
     )
     assert res.returncode != 0
-    assert "ParameterError: invalid parameter(s): lr = -0.1 is not allowed: must be a number > 0" in res.stderr
+    assert (
+        "ParameterError: invalid parameter(s): lr = -0.1 is not allowed: must be a number > 0"
+        in res.stderr
+    )

@@ -48,14 +48,20 @@ def final_summary(runs: Mapping[str, History], metric: str) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("method")
 
 
-def per_layer(history: History, prefix: str, labels: Mapping[int, str], smooth: int = 1) -> pd.DataFrame:
+def per_layer(
+    history: History, prefix: str, labels: Mapping[int, str], smooth: int = 1
+) -> pd.DataFrame:
     """Long form of per-layer training metrics ``<prefix><k>`` (e.g. each SG's regression loss),
     one ``method`` per layer label, optionally smoothed by a running mean of ``smooth`` steps."""
     frames = []
     for k, label in labels.items():
-        df = long_form({label: history}, f"{prefix}{k}").rename(columns={f"{prefix}{k}": prefix.rstrip("_")})
+        df = long_form({label: history}, f"{prefix}{k}").rename(
+            columns={f"{prefix}{k}": prefix.rstrip("_")}
+        )
         frames.append(df)
     out = pd.concat(frames, ignore_index=True)
     col = prefix.rstrip("_")
-    out[col] = out.groupby(["method", "seed"])[col].transform(lambda v: v.rolling(smooth, min_periods=1).mean())
+    out[col] = out.groupby(["method", "seed"])[col].transform(
+        lambda v: v.rolling(smooth, min_periods=1).mean()
+    )
     return out

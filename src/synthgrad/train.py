@@ -184,5 +184,7 @@ def fit(
     net = mlp(data.d_in, hidden, data.d_out, seeds, activation, batch_norm)
     learner = make_rule(rule, net, seeds, data.d_context if conditioned else 0, sg_hidden)
     history = train(net, learner, data, seeds, **train_kwargs)
-    history.settings.update(rule=rule, conditioned=conditioned, sg_hidden=sg_hidden, hidden=list(hidden))
+    history.settings.update(
+        rule=rule, conditioned=conditioned, sg_hidden=sg_hidden, hidden=list(hidden)
+    )
     return history
