@@ -23,7 +23,7 @@ PORT ?= 8000
 export SYNTHGRAD_QUIET ?= 1
 
 CHAPTERS := $(sort $(wildcard book/[0-9][0-9]_*.ipynb))
-PAGES := $(wildcard book/*.md) book/references.bib _config.yml _toc.yml
+PAGES := $(wildcard book/*.md) book/references.bib _config.yml _toc.yml $(wildcard _ext/*.py)
 EXECUTED := $(CHAPTERS:book/%=$(STAGE)/book/%)
 STAGED := $(PAGES:%=$(STAGE)/%)
 SRC := $(shell find src -name '*.py' -not -path '*/__pycache__/*')
@@ -33,11 +33,12 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 install: $(STAMP)
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt pyproject.toml _ext/site_assets.py _ext/widgets-config.js
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (synthgrad)" >/dev/null
+	$(BIN)/python _ext/site_assets.py _assets
 	touch $@
 
 book: $(BUILD)/html/index.html
@@ -55,11 +56,15 @@ $(STAGE)/%: %
 	@mkdir -p $(@D)
 	cp $< $@
 
+$(STAGE)/_assets/.copied: $(STAMP)
+	rm -rf $(STAGE)/_assets && mkdir -p $(STAGE) && cp -r _assets $(STAGE)/_assets
+	touch $@
+
 # the book-wide claims table, gathered from every chapter's ledger
 $(STAGE)/book/_claims.md: $(EXECUTED)
 	$(BIN)/python -m synthgrad.ledger $(RESULTS) > $@
 
-$(BUILD)/html/index.html: $(EXECUTED) $(STAGED) $(STAGE)/book/_claims.md
+$(BUILD)/html/index.html: $(EXECUTED) $(STAGED) $(STAGE)/book/_claims.md $(STAGE)/_assets/.copied
 	$(BIN)/jupyter-book build $(STAGE) --path-output $(OUT) -W -n --keep-going --quiet
 	touch $@
 

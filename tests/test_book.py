@@ -5,27 +5,13 @@ import json
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from conftest import CHAPTERS, ROOT, make
 
 from synthgrad import ledger
 
-ROOT = Path(__file__).resolve().parents[1]
-CHAPTERS = sorted(p.stem for p in (ROOT / "book").glob("[0-9][0-9]_*.ipynb"))
 pytestmark = pytest.mark.book
-
-
-def make(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["make", "-C", str(ROOT), *args], capture_output=True, text=True)
-
-
-@pytest.fixture(scope="session")
-def quick_book(tmp_path_factory):
-    out = tmp_path_factory.mktemp("book")
-    res = make("book", f"OUT={out}", "PM_PARAMS=-p quick True")
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    return out / "_build"
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)

@@ -65,3 +65,16 @@ def per_layer(
         lambda v: v.rolling(smooth, min_periods=1).mean()
     )
     return out
+
+
+def final_text(
+    runs: Mapping[str, History], metric: str = "test_acc", label: str = "held-out accuracy"
+) -> str:
+    """One HTML line with each run's final value (mean and range over seeds), for widgets."""
+    parts = []
+    for method, h in runs.items():
+        v = h.final(metric)
+        parts.append(
+            f"<b>{method}</b>: {np.nanmean(v):.2%} ({np.nanmin(v):.2%} to {np.nanmax(v):.2%})"
+        )
+    return f"Final {label}: " + "; ".join(parts)

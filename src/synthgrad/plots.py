@@ -31,3 +31,16 @@ def curves(
     if logy:
         ax.set_yscale("log")
     return ax
+
+
+def accuracy_figure(runs, title: str = "", figsize: tuple[float, float] = (6.0, 3.6)) -> plt.Figure:
+    """Held-out accuracy over training for a few runs (mean, band over seeds): the figure the
+    chapter widgets switch between."""
+    from .analysis import long_form
+
+    fig, ax = plt.subplots(figsize=figsize)
+    curves(long_form(runs, "test_acc"), "test_acc", ax, "held-out accuracy")
+    ax.set_ylim(0.0, 1.0)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,66 @@
+"""Shared fixtures: a quick build of the whole book (every chapter with quick=True, through
+the real `make book` pipeline, into a temporary folder) and a headless Chromium."""
+
+import functools
+import http.server
+import os
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTERS = sorted(p.stem for p in (ROOT / "book").glob("[0-9][0-9]_*.ipynb"))
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = ROOT / "_build" / "screenshots"
+
+
+def make(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["make", "-C", str(ROOT), *args], capture_output=True, text=True)
+
+
+@pytest.fixture(scope="session")
+def quick_book(tmp_path_factory):
+    out = tmp_path_factory.mktemp("book")
+    res = make("book", f"OUT={out}", "PM_PARAMS=-p quick True")
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    return out / "_build"
+
+
+@pytest.fixture(scope="session")
+def site_url(quick_book):
+    """The quick site served on 127.0.0.1 (a free port) for the length of the session."""
+    handler = functools.partial(
+        http.server.SimpleHTTPRequestHandler, directory=str(quick_book / "html")
+    )
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        message = f"{CHROMIUM} is missing: `make test` installs Debian's chromium (apt-get)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()

@@ -1,0 +1,105 @@
+"""The published site as a reader sees it: headless Chromium, the quick site on 127.0.0.1."""
+
+import hashlib
+import re
+
+import pytest
+from conftest import CHAPTERS, SCREENSHOTS
+
+pytestmark = pytest.mark.book
+WIDGET = ".synthgrad-precomputed"
+
+
+def open_page(browser, url, allowed_prefixes):
+    """A page that aborts and records any request outside ``allowed_prefixes`` and records
+    page errors and console errors."""
+    page = browser.new_page(viewport={"width": 1280, "height": 1200})
+    log = {"external": [], "errors": []}
+
+    def route(r):
+        if r.request.url.startswith((*allowed_prefixes, "blob:", "data:")):
+            r.continue_()
+        else:
+            log["external"].append(r.request.url)
+            r.abort()
+
+    page.route("**/*", route)
+    page.on("pageerror", lambda e: log["errors"].append(f"pageerror: {e}"))
+    page.on("console", lambda m: m.type == "error" and log["errors"].append(f"console: {m.text}"))
+    page.goto(url)
+    return page, log
+
+
+def shown(page):
+    """What the precomputed widget shows now: its figure's src and pixels, and its text."""
+    img = page.locator(f"{WIDGET} img.widget-image").first
+    img.wait_for(state="visible", timeout=20000)
+    text = page.locator(f"{WIDGET} .widget-html-content").first.inner_text()
+    return img.get_attribute("src"), hashlib.sha1(img.screenshot()).hexdigest(), text
+
+
+def move(page, i):
+    """Move the i-th control of the widget one step right, as a keyboard user would."""
+    readout = page.locator(f"{WIDGET} .widget-readout").nth(i)
+    before = readout.inner_text()
+    page.locator(f"{WIDGET} .noUi-handle").nth(i).focus()
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function(
+        "([el, before]) => el.textContent.trim() !== before", arg=[readout.element_handle(), before]
+    )
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_every_control_switches_the_figure_without_a_kernel(browser, site_url, chapter):
+    page, log = open_page(browser, f"{site_url}/book/{chapter}.html", [site_url])
+    widget = page.locator(WIDGET).first
+    n_controls = page.locator(f"{WIDGET} .noUi-handle").count()
+    assert n_controls >= 1
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    first = shown(page)
+    widget.screenshot(path=str(SCREENSHOTS / f"{chapter}-widget-before.png"))
+    seen = [first]
+    for i in range(n_controls):
+        move(page, i)
+        page.wait_for_function(
+            "([sel, src]) => document.querySelector(sel).getAttribute('src') !== src",
+            arg=[f"{WIDGET} img.widget-image", seen[-1][0]],
+        )
+        now = shown(page)
+        assert now[0] != seen[-1][0] and now[1] != seen[-1][1], (
+            f"control {i} did not change the figure"
+        )
+        assert now[2] != seen[-1][2], f"control {i} did not change the numbers"
+        seen.append(now)
+    widget.screenshot(path=str(SCREENSHOTS / f"{chapter}-widget-after.png"))
+    assert log["external"] == [], "requests left 127.0.0.1"
+    assert log["errors"] == []
+    page.close()
+
+
+def test_pages_load_nothing_from_other_hosts(browser, site_url, quick_book):
+    pages = ["book/intro.html", *[f"book/{c}.html" for c in CHAPTERS]]
+    for name in pages:
+        page, log = open_page(browser, f"{site_url}/{name}", [site_url])
+        page.wait_for_load_state("networkidle")
+        if 'class="math' in (quick_book / "html" / name).read_text():
+            page.wait_for_selector("mjx-container", timeout=20000)  # MathJax, self-hosted
+        assert log["external"] == [], (name, log["external"])
+        assert log["errors"] == [], (name, log["errors"])
+        page.close()
+    html = "".join((quick_book / "html" / p).read_text() for p in pages)
+    assert not re.findall(r'(?:src|href)="https?://(?!127\.0\.0\.1)[^"]*\.(?:js|css)', html)
+
+
+def test_site_works_from_disk(browser, quick_book):
+    url = (quick_book / "html" / "book" / f"{CHAPTERS[0]}.html").as_uri()
+    page, log = open_page(browser, url, ["file://"])
+    before = shown(page)
+    move(page, 0)
+    page.wait_for_function(
+        "([sel, src]) => document.querySelector(sel).getAttribute('src') !== src",
+        arg=[f"{WIDGET} img.widget-image", before[0]],
+    )
+    assert shown(page)[1] != before[1]
+    assert log["external"] == []
+    page.close()
