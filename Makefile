@@ -29,7 +29,7 @@ STAGED := $(PAGES:%=$(STAGE)/%)
 SRC := $(shell find src -name '*.py' -not -path '*/__pycache__/*')
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: install book test chapter lab serve lint clean
+.PHONY: install book test browser chapter lab serve lint clean
 
 install: $(STAMP)
 
@@ -68,8 +68,16 @@ $(BUILD)/html/index.html: $(EXECUTED) $(STAGED) $(STAGE)/book/_claims.md $(STAGE
 	$(BIN)/jupyter-book build $(STAGE) --path-output $(OUT) -W -n --keep-going --quiet
 	touch $@
 
-test: $(STAMP) lint
+test: $(STAMP) lint browser
 	$(BIN)/python -m pytest
+
+# the browser tests drive Debian's Chromium with Playwright (never `playwright install`)
+CHROMIUM := /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian's chromium for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "browser tests need Debian's chromium at $(CHROMIUM) (sudo apt-get install chromium); they are skipped"; fi; }
 
 NB ?=
 P ?=

@@ -35,6 +35,9 @@ def test_rendered_chapter_has_its_figures_and_claims_table(quick_book, chapter):
     for claim in claims:
         assert claim["id"] in page and claim["status"] in page
     assert "Traceback" not in page
+    text = re.sub(r"<[^>]+>", "", page)
+    assert "Rerun this chapter" in text and f"make chapter NB={chapter}" in text
+    assert "colab.research.google.com" in page and "mybinder.org" in page  # launch buttons
 
 
 def test_intro_gathers_every_chapter_claim(quick_book):
