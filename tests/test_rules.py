@@ -88,7 +88,7 @@ def test_bootstrapped_target_is_next_sg_backpropagated_through_one_block():
 
 def test_sg_rule_rejects_bad_positions_and_needs_context():
     net = models.mlp(2, [4, 4], 1, [0])
-    for bad in ([], [2], [-1]):
+    for bad in ([], [3], [-1]):
         try:
             rules.SyntheticGradients(net, bad, [0])
         except ValueError:

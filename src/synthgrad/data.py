@@ -19,6 +19,7 @@ import struct
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,13 +108,17 @@ def noisy_linear_labels(
     margin: float = 0.0,
     n_test: int = 200,
     seed: int = 0,
+    scales: Sequence[float] | None = None,
 ) -> Dataset:
     """Binary labels from a random linear teacher, each flipped with probability ``flip``.
 
     ``flip=0`` with ``margin>0`` gives linearly separable data (points closer than ``margin``
-    to the teacher's hyperplane are pushed away); ``flip>0`` makes it non-separable."""
+    to the teacher's hyperplane are pushed away); ``flip>0`` makes it non-separable.
+    ``scales`` multiplies the input coordinates (an anisotropic input distribution)."""
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n + n_test, d))
+    if scales is not None:
+        x = x * np.asarray(scales, dtype=np.float64)
     w = rng.standard_normal(d)
     w /= np.linalg.norm(w)
     s = x @ w
@@ -127,6 +132,29 @@ def noisy_linear_labels(
         "binary",
         *parts,
         description=f"x ~ N(0, I_{d}), y = [x.w* > 0], flipped with p={flip}, margin {margin}",
+    )
+
+
+def tanh_teacher(
+    n: int = 500,
+    w: Sequence[float] = (1.5, -2.0),
+    noise: float = 0.0,
+    scales: Sequence[float] | None = None,
+    n_test: int = 200,
+    seed: int = 0,
+) -> Dataset:
+    """Targets y = tanh(x . w) + noise * N(0, 1): realisable by a tanh unit when ``noise=0``."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n + n_test, len(w)))
+    if scales is not None:
+        x = x * np.asarray(scales, dtype=np.float64)
+    y = np.tanh(x @ np.asarray(w, dtype=np.float64)) + noise * rng.standard_normal(n + n_test)
+    parts = _tensors(*_split(x, y[:, None], n_test, rng))
+    return Dataset(
+        "tanh-teacher",
+        "regression",
+        *parts,
+        description=f"y = tanh(x . {tuple(w)}) + {noise} * N(0, 1)",
     )
 
 

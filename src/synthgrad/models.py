@@ -121,12 +121,13 @@ def mlp(
     seeds: Sequence[int],
     activation: str = "relu",
     batch_norm: bool = False,
+    bias: bool = True,
 ) -> Net:
     """A fully connected network, one independent copy per seed.
 
     ``hidden=[]`` gives a linear model; ``activation="linear"`` a deep linear network. Weights
     are Gaussian with He scaling for ReLU (std sqrt(2/fan_in)) and 1/sqrt(fan_in) otherwise;
-    biases start at zero."""
+    biases start at zero (``bias=False``: no biases at all)."""
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
     if len(seeds) == 0:
@@ -137,14 +138,16 @@ def mlp(
     for width in hidden:
         # no bias before batch norm: BN removes it, and Adam would turn its float-noise
         # gradient into full-size steps
-        layers = [BatchedLinear(d, width, gens, std=gain / math.sqrt(d), bias=not batch_norm)]
+        layers = [
+            BatchedLinear(d, width, gens, std=gain / math.sqrt(d), bias=bias and not batch_norm)
+        ]
         if batch_norm:
             layers.append(BatchedBatchNorm(len(seeds), width))
         layers.append(ACTIVATIONS[activation]())
         blocks.append(Block(*layers))
         widths.append(width)
         d = width
-    blocks.append(Block(BatchedLinear(d, d_out, gens)))
+    blocks.append(Block(BatchedLinear(d, d_out, gens, bias=bias)))
     widths.append(d_out)
     return Net(blocks, len(seeds), widths)
 
@@ -152,3 +155,14 @@ def mlp(
 def per_seed(x: torch.Tensor, n_seeds: int) -> torch.Tensor:
     """Broadcast an (N, d) tensor to (S, N, d) without copying."""
     return x.unsqueeze(0).expand(n_seeds, *x.shape)
+
+
+@torch.no_grad()
+def set_weights(layer: BatchedLinear, weights: torch.Tensor) -> None:
+    """Set every seed's weight matrix of ``layer`` (S, d_in, d_out), e.g. to start each seed at
+    one point of a grid of initialisations."""
+    if weights.shape != layer.weight.shape:
+        raise ValueError(
+            f"weights of shape {tuple(weights.shape)} for a layer of {tuple(layer.weight.shape)}"
+        )
+    layer.weight.copy_(weights)

@@ -44,3 +44,51 @@ def accuracy_figure(runs, title: str = "", figsize: tuple[float, float] = (6.0, 
     ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+def landscape(
+    ax: plt.Axes, w1, w2, surface, critical=None, fixed=None, ends=None, title: str = ""
+) -> plt.Axes:
+    """A two-weight loss landscape (log-spaced contours) with the backprop critical points
+    (stars), the exact fixed points of SG learning (crosses) and end points of joint training
+    (dots)."""
+    import numpy as np
+
+    z = np.log10(np.asarray(surface))
+    ax.contourf(w1, w2, z, levels=20, cmap="Blues_r", alpha=0.8)
+    ax.contour(w1, w2, z, levels=10, colors="white", linewidths=0.5)
+    if ends is not None and len(ends):
+        ax.scatter(
+            ends[:, 0],
+            ends[:, 1],
+            s=18,
+            c="tab:orange",
+            edgecolors="k",
+            linewidths=0.4,
+            label="end of joint training",
+            zorder=3,
+        )
+    if fixed is not None and len(fixed):
+        ax.scatter(
+            fixed[:, 0],
+            fixed[:, 1],
+            s=70,
+            marker="x",
+            c="tab:red",
+            linewidths=2,
+            label="SG fixed point (exact)",
+            zorder=4,
+        )
+    if critical is not None and len(critical):
+        ax.scatter(
+            critical[:, 0],
+            critical[:, 1],
+            s=160,
+            marker="*",
+            c="gold",
+            edgecolors="k",
+            label="backprop critical point",
+            zorder=5,
+        )
+    ax.set(xlabel="$w_1$", ylabel="$w_2$", title=title, xlim=(w1[0], w1[-1]), ylim=(w2[0], w2[-1]))
+    return ax

@@ -60,7 +60,8 @@ class SGSignals:
 
 class SyntheticGradients(LearningRule):
     """SG modules after the blocks in ``positions``; the layers below each SG learn from its
-    prediction, and each SG regresses its (possibly bootstrapped) target.
+    prediction, and each SG regresses its (possibly bootstrapped) target. Position
+    ``net.n_hidden`` is the model's output: an SG there predicts the loss gradient itself.
 
     Everything happens in one call, a synchronous simulation of update-unlocked training:
     forward through every segment with the activations detached at each SG, backward the true
@@ -81,9 +82,10 @@ class SyntheticGradients(LearningRule):
         positions = sorted(set(int(p) for p in positions))
         if not positions:
             raise ValueError("an SG rule needs at least one position")
-        if positions[0] < 0 or positions[-1] >= net.n_hidden:
+        if positions[0] < 0 or positions[-1] > net.n_hidden:
             raise ValueError(
-                f"SG positions must be hidden blocks 0..{net.n_hidden - 1}, got {positions}"
+                f"SG positions must be blocks 0..{net.n_hidden} (the last is the output), "
+                f"got {positions}"
             )
         self.positions = positions
         gens = generators(seeds, stream=1)

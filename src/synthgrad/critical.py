@@ -1,0 +1,222 @@
+"""Critical points of backprop and fixed points of SG learning, on problems small enough to
+solve exactly.
+
+Setting: an SG sits at an activation ``h = x . w`` (one linear unit; ``w`` are the
+parameters below the SG) and a per-example loss ``l(h, y)`` lies above it. Backprop moves
+``w`` along ``-E[g x]`` with ``g = dl/dh``. SG learning moves ``w`` along ``-E[s(h, y) x]``,
+where ``s`` is the SG. At a fixed point of joint (model + SG) learning the SG has also
+stopped learning, so ``s`` is the best fit of ``g`` in the SG's hypothesis class. The SG
+classes here are linear in their parameters (a feature map and a least-squares readout), so
+that best fit is exact and the *SG update field* is a closed-form function of ``w``:
+its zeros are exactly the fixed points of SG learning.
+
+SG classes (``kind``): ``"h"`` (linear in h: ``a h + c``), ``"h,y"`` (linear, label-
+conditioned: ``a h + b y + c``), ``"relu"`` (``h``, ``y``, 1 and ``width`` random ReLU
+features of ``(h, y)``: capacity grows with ``width``, and with enough of them any
+continuous gradient field of (h, y) can be fitted).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # per-example loss l(h, y)
+KINDS = ("h", "h,y", "relu")
+
+
+def mse(h: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """0.5 (h - y)^2 per example."""
+    return 0.5 * (h - y) ** 2
+
+
+def log_loss(h: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy of the logit h against y in {0, 1}, per example."""
+    return torch.nn.functional.softplus(h) - y * h
+
+
+def sg_features(
+    h: torch.Tensor, y: torch.Tensor, kind: str, width: int = 0, seed: int = 0
+) -> torch.Tensor:
+    """The feature map of an SG class: (n,) activations and labels -> (n, p) features."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    one = torch.ones_like(h)
+    if kind == "h":
+        return torch.stack([h, one], 1)
+    base = torch.stack([h, y, one], 1)
+    if kind == "h,y" or width == 0:
+        return base
+    # drawn row by row from two streams, so the first k features are the same for every
+    # width >= k: the classes are nested
+    ga, gb = torch.Generator().manual_seed(2 * seed), torch.Generator().manual_seed(2 * seed + 1)
+    a = torch.randn(width, 2, generator=ga, dtype=h.dtype).T
+    b = (torch.rand(width, generator=gb, dtype=h.dtype) * 2 - 1) * 4.0
+    return torch.cat([base, torch.relu(torch.stack([h, y], 1) @ a + b)], 1)
+
+
+def true_gradient(w: torch.Tensor, x: torch.Tensor, y: torch.Tensor, loss: Loss) -> torch.Tensor:
+    """Per-example dl/dh at h = x w (differentiable in w)."""
+    h = x @ w
+    if not h.requires_grad:
+        h = h.detach().requires_grad_(True)
+    (g,) = torch.autograd.grad(loss(h, y).sum(), h, create_graph=True)
+    return g
+
+
+def best_sg(features: torch.Tensor, target: torch.Tensor, ridge: float = 1e-12) -> torch.Tensor:
+    """The least-squares SG in the class: its predictions ``features @ coef`` of ``target``."""
+    p = features.shape[1]
+    gram = features.T @ features / len(target)
+    rhs = features.T @ target / len(target)
+    coef = torch.linalg.solve(gram + ridge * torch.eye(p, dtype=gram.dtype), rhs)
+    return features @ coef
+
+
+def backprop_field(w: torch.Tensor, x: torch.Tensor, y: torch.Tensor, loss: Loss) -> torch.Tensor:
+    """E[g x]: the backprop update direction (the loss gradient) at w."""
+    return (true_gradient(w, x, y, loss)[:, None] * x).mean(0)
+
+
+def sg_field(
+    w: torch.Tensor,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    loss: Loss,
+    kind: str,
+    width: int = 0,
+    seed: int = 0,
+) -> torch.Tensor:
+    """E[s x] with s the best SG of the class at w: the SG-learning update direction at w."""
+    g = true_gradient(w, x, y, loss)
+    s = best_sg(sg_features(x @ w, y, kind, width, seed), g)
+    return (s[:, None] * x).mean(0)
+
+
+Field = Callable[[torch.Tensor], torch.Tensor]
+
+
+def find_zeros(
+    field: Field, starts: torch.Tensor, tol: float = 1e-9, iters: int = 60, merge: float = 1e-4
+) -> torch.Tensor:
+    """Zeros of a vector field by damped Newton steps from every start (rows of ``starts``).
+
+    Returns the distinct zeros found (rows), those where ``|field| < tol``; zeros closer than
+    ``merge`` are merged. A singular Jacobian (a curve of zeros) is handled by least squares."""
+    found: list[torch.Tensor] = []
+    for w0 in starts:
+        w = w0.clone().to(torch.float64)
+        for _ in range(iters):
+            f = field(w).detach()
+            norm = f.norm()
+            if norm < tol:
+                break
+            jac = torch.autograd.functional.jacobian(field, w)
+            step = torch.linalg.lstsq(jac, -f[:, None]).solution[:, 0]
+            t = 1.0
+            while t > 1e-4 and field(w + t * step).detach().norm() >= norm:
+                t /= 2
+            w = w + t * step
+        if field(w).detach().norm() < tol and all((w - z).norm() > merge for z in found):
+            found.append(w.detach())
+    return torch.stack(found) if found else torch.empty(0, starts.shape[1], dtype=torch.float64)
+
+
+def logistic_optimum(x: torch.Tensor, y: torch.Tensor, iters: int = 100) -> torch.Tensor:
+    """The minimiser of mean log loss of h = x w (no bias) by Newton's method, to machine
+    precision; raises if the data are separable (no finite optimum)."""
+    x, y = x.to(torch.float64), y.to(torch.float64).reshape(-1)
+    w = torch.zeros(x.shape[1], dtype=torch.float64)
+    for _ in range(iters):
+        p = torch.sigmoid(x @ w)
+        grad = x.T @ (p - y) / len(y)
+        if grad.norm() < 1e-13:
+            if ((x @ w > 0).to(y.dtype) == y).all():  # every point right: w can always grow
+                break
+            return w
+        hess = (x * (p * (1 - p))[:, None]).T @ x / len(y)
+        w = w - torch.linalg.solve(hess, grad)
+        if w.norm() > 1e3:  # the loss keeps falling as w grows: no finite minimiser
+            break
+    raise ValueError("logistic regression did not converge: are the data separable?")
+
+
+def least_squares_optimum(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The minimiser of mean squared error of x W against y (no bias), in closed form."""
+    x, y = x.to(torch.float64), y.to(torch.float64)
+    return torch.linalg.lstsq(x, y).solution
+
+
+def loss_surface(
+    x: torch.Tensor, y: torch.Tensor, loss: Loss, w1: torch.Tensor, w2: torch.Tensor
+) -> torch.Tensor:
+    """Mean loss of h = x w over a grid of two-weight models (len(w2), len(w1))."""
+    grid = torch.stack(torch.meshgrid(w1, w2, indexing="xy"), -1)  # (n2, n1, 2)
+    h = grid.to(x.dtype) @ x.T  # (n2, n1, n)
+    return loss(h, y.reshape(-1)).mean(-1)
+
+
+def tanh_mse(h: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """0.5 (tanh(h) - y)^2 per example: a squared error with a non-linearity above the SG."""
+    return 0.5 * (torch.tanh(h) - y) ** 2
+
+
+# ------------------------------------------------------------------ joint model + SG training
+
+
+def two_weight_net(starts: torch.Tensor, top: str = "none"):
+    """One seed per row of ``starts`` (S, 2): the model h = x . w (w = that row, no bias),
+    with ``top="tanh"`` a tanh above it. An SG at position 0 sits at h."""
+    from torch import nn
+
+    from .models import BatchedLinear, Block, Net, generators, set_weights
+
+    if top not in ("none", "tanh"):
+        raise ValueError(f"top must be 'none' or 'tanh', got {top!r}")
+    n = len(starts)
+    lin = BatchedLinear(starts.shape[1], 1, generators(range(n), 0), bias=False)
+    set_weights(lin, starts.to(torch.float32)[:, :, None])
+    blocks = [Block(lin)] + ([Block(nn.Tanh())] if top == "tanh" else [])
+    return Net(blocks, n, [1] * len(blocks))
+
+
+def joint_training(
+    data,
+    starts: torch.Tensor,
+    top: str,
+    sg: tuple[int, int] | None,
+    steps: int,
+    lr: float,
+    sg_lr: float | None = None,
+):
+    """Train the two-weight model from every start at once (full batch, Adam), with backprop
+    (``sg=None``) or with an SG at h: ``sg=(d_context, hidden)`` (``d_context=1``: cDNI;
+    ``hidden=0``: linear). Returns the end points (S, 2) and the training history."""
+    from .rules import Backprop, SyntheticGradients
+    from .train import train
+
+    net = two_weight_net(starts, top)
+    seeds = list(range(len(starts)))
+    rule = Backprop() if sg is None else SyntheticGradients(net, [0], seeds, sg[0], sg[1])
+    history = train(
+        net,
+        rule,
+        data,
+        seeds,
+        steps=steps,
+        lr=lr,
+        sg_lr=sg_lr,
+        batch_size=0,
+        eval_every=max(1, steps // 10),
+        on_divergence="mark",
+        progress=False,
+    )
+    return net.blocks[0][0].weight.detach()[:, :, 0].to(torch.float64), history
+
+
+def grid(lo: tuple[float, float], hi: tuple[float, float], n: int) -> torch.Tensor:
+    """An n x n grid of two-weight starting points, as rows."""
+    a = torch.linspace(lo[0], hi[0], n, dtype=torch.float64)
+    b = torch.linspace(lo[1], hi[1], n, dtype=torch.float64)
+    return torch.cartesian_prod(a, b)

@@ -1,0 +1,87 @@
+import pytest
+import torch
+
+from synthgrad import critical as C
+from synthgrad import data
+
+
+def _xy(d):
+    return d.x_train.double(), d.y_train.double().reshape(-1)
+
+
+@pytest.fixture(scope="module")
+def logistic():
+    return _xy(data.noisy_linear_labels(n=400, d=2, flip=0.05, scales=[1.0, 0.1], seed=0))
+
+
+def test_logistic_optimum_is_a_backprop_critical_point(logistic):
+    x, y = logistic
+    w = C.logistic_optimum(x, y)
+    assert C.backprop_field(w, x, y, C.log_loss).norm() < 1e-12
+    sep = _xy(data.noisy_linear_labels(n=200, d=2, flip=0.0, margin=0.5))
+    with pytest.raises(ValueError, match="separable"):
+        C.logistic_optimum(*sep)
+
+
+def test_linear_label_conditioned_sg_is_exact_for_a_linear_gradient():
+    # MSE above h: g = h - y is linear in (h, y), so the cDNI linear SG equals backprop everywhere
+    x, y = _xy(data.linear_regression(n=300, d=2, noise=0.5))
+    for w in (torch.tensor([0.3, -2.0]), torch.tensor([4.0, 1.0])):
+        w = w.double()
+        torch.testing.assert_close(
+            C.sg_field(w, x, y, C.mse, "h,y"), C.backprop_field(w, x, y, C.mse)
+        )
+    assert C.sg_field(C.least_squares_optimum(x, y), x, y, C.mse, "h,y").norm() < 1e-10
+
+
+def test_zero_loss_point_is_a_fixed_point_of_every_sg_class():
+    d = data.tanh_teacher(n=300, w=(1.5, -2.0), noise=0.0, scales=[1.0, 0.3])
+    x, y = _xy(d)
+    w_true = torch.tensor([1.5, -2.0], dtype=torch.float64)
+    for kind, width in (("h", 0), ("h,y", 0), ("relu", 16)):
+        assert C.sg_field(w_true, x, y, C.tanh_mse, kind, width).norm() < 1e-10
+    noisy = _xy(data.tanh_teacher(n=300, w=(1.5, -2.0), noise=0.2, scales=[1.0, 0.3]))
+    assert C.sg_field(w_true, *noisy, C.tanh_mse, "h,y").norm() > 1e-4
+
+
+def test_log_loss_optimum_is_not_a_fixed_point_of_the_linear_cdni_sg(logistic):
+    x, y = logistic
+    w = C.logistic_optimum(x, y)
+    assert C.sg_field(w, x, y, C.log_loss, "h,y").norm() > 1e-4  # a linear SG cannot be exact
+    z = C.find_zeros(lambda v: C.sg_field(v, x, y, C.log_loss, "h,y"), w[None] * 1.1)
+    assert len(z) == 1 and (z[0] - w).norm() > 0.01 * w.norm()
+
+
+def test_random_feature_classes_are_nested():
+    g = torch.Generator().manual_seed(0)
+    h, y = torch.randn(200, generator=g, dtype=torch.float64), (torch.rand(200, generator=g) > 0.5).double()
+    target = torch.sigmoid(3 * h) - y
+    small = C.sg_features(h, y, "relu", 8, seed=1)
+    big = C.sg_features(h, y, "relu", 32, seed=1)
+    torch.testing.assert_close(big[:, : small.shape[1]], small)
+    residual = [
+        (C.best_sg(C.sg_features(h, y, "relu", k, seed=1), target) - target).pow(2).mean()
+        for k in (0, 8, 32, 128)
+    ]
+    assert all(a >= b - 1e-12 for a, b in zip(residual, residual[1:], strict=False))
+    assert residual[-1] < 0.05 * residual[0]
+
+
+def test_find_zeros_merges_and_reports_only_zeros():
+    c = torch.tensor([1.0, -2.0], dtype=torch.float64)
+    z = C.find_zeros(lambda w: (w - c) * (w - c).norm(), torch.randn(5, 2, dtype=torch.float64))
+    assert len(z) == 1 and (z[0] - c).norm() < 1e-3
+    none = C.find_zeros(lambda w: w * 0 + 1.0, torch.zeros(2, 2, dtype=torch.float64))
+    assert none.shape == (0, 2)
+
+
+def test_joint_training_ends_at_the_exact_fixed_point(logistic):
+    x, y = logistic
+    d = data.noisy_linear_labels(n=400, d=2, flip=0.05, scales=[1.0, 0.1], seed=0)
+    w = C.logistic_optimum(x, y)
+    z = C.find_zeros(lambda v: C.sg_field(v, x, y, C.log_loss, "h,y"), w[None] * 1.1)[0]
+    ends, hist = C.joint_training(d, C.grid((-2, -4), (2, 4), 2), "none", (1, 0), steps=2500, lr=0.05)
+    assert not hist.diverged.any()
+    assert ((ends - z).norm(dim=1) < 0.01 * w.norm()).all()
+    bp, _ = C.joint_training(d, C.grid((-2, -4), (2, 4), 2), "none", None, steps=2500, lr=0.05)
+    assert ((bp - w).norm(dim=1) < 0.01 * w.norm()).all()
