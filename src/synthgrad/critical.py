@@ -220,3 +220,21 @@ def grid(lo: tuple[float, float], hi: tuple[float, float], n: int) -> torch.Tens
     a = torch.linspace(lo[0], hi[0], n, dtype=torch.float64)
     b = torch.linspace(lo[1], hi[1], n, dtype=torch.float64)
     return torch.cartesian_prod(a, b)
+
+
+def sg_fixed_points(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    loss: Loss,
+    kind: str,
+    starts: torch.Tensor,
+    width: int = 0,
+    seed: int = 0,
+) -> torch.Tensor:
+    """The fixed points of SG learning (zeros of :func:`sg_field`) found from ``starts``."""
+    return find_zeros(lambda w: sg_field(w, x, y, loss, kind, width, seed), starts)
+
+
+def relative_distance(points: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    """|point - ref| / |ref| for every row of ``points``."""
+    return (points - ref).norm(dim=-1) / ref.norm()
