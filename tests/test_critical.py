@@ -54,7 +54,10 @@ def test_log_loss_optimum_is_not_a_fixed_point_of_the_linear_cdni_sg(logistic):
 
 def test_random_feature_classes_are_nested():
     g = torch.Generator().manual_seed(0)
-    h, y = torch.randn(200, generator=g, dtype=torch.float64), (torch.rand(200, generator=g) > 0.5).double()
+    h, y = (
+        torch.randn(200, generator=g, dtype=torch.float64),
+        (torch.rand(200, generator=g) > 0.5).double(),
+    )
     target = torch.sigmoid(3 * h) - y
     small = C.sg_features(h, y, "relu", 8, seed=1)
     big = C.sg_features(h, y, "relu", 32, seed=1)
@@ -80,7 +83,9 @@ def test_joint_training_ends_at_the_exact_fixed_point(logistic):
     d = data.noisy_linear_labels(n=400, d=2, flip=0.05, scales=[1.0, 0.1], seed=0)
     w = C.logistic_optimum(x, y)
     z = C.find_zeros(lambda v: C.sg_field(v, x, y, C.log_loss, "h,y"), w[None] * 1.1)[0]
-    ends, hist = C.joint_training(d, C.grid((-2, -4), (2, 4), 2), "none", (1, 0), steps=2500, lr=0.05)
+    ends, hist = C.joint_training(
+        d, C.grid((-2, -4), (2, 4), 2), "none", (1, 0), steps=2500, lr=0.05
+    )
     assert not hist.diverged.any()
     assert ((ends - z).norm(dim=1) < 0.01 * w.norm()).all()
     bp, _ = C.joint_training(d, C.grid((-2, -4), (2, 4), 2), "none", None, steps=2500, lr=0.05)
