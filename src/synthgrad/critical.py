@@ -21,6 +21,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+from torch import nn
+
+from .models import BatchedLinear, Block, Net, generators, set_weights
+from .rules import Backprop, SyntheticGradients
+from .train import train
 
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # per-example loss l(h, y)
 KINDS = ("h", "h,y", "relu")
@@ -168,10 +173,6 @@ def tanh_mse(h: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 def two_weight_net(starts: torch.Tensor, top: str = "none"):
     """One seed per row of ``starts`` (S, 2): the model h = x . w (w = that row, no bias),
     with ``top="tanh"`` a tanh above it. An SG at position 0 sits at h."""
-    from torch import nn
-
-    from .models import BatchedLinear, Block, Net, generators, set_weights
-
     if top not in ("none", "tanh"):
         raise ValueError(f"top must be 'none' or 'tanh', got {top!r}")
     n = len(starts)
@@ -193,9 +194,6 @@ def joint_training(
     """Train the two-weight model from every start at once (full batch, Adam), with backprop
     (``sg=None``) or with an SG at h: ``sg=(d_context, hidden)`` (``d_context=1``: cDNI;
     ``hidden=0``: linear). Returns the end points (S, 2) and the training history."""
-    from .rules import Backprop, SyntheticGradients
-    from .train import train
-
     net = two_weight_net(starts, top)
     seeds = list(range(len(starts)))
     rule = Backprop() if sg is None else SyntheticGradients(net, [0], seeds, sg[0], sg[1])

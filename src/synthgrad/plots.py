@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import seaborn as sns
+
+from .analysis import long_form
 
 PALETTE = "colorblind"
 
@@ -36,8 +39,6 @@ def curves(
 def accuracy_figure(runs, title: str = "", figsize: tuple[float, float] = (6.0, 3.6)) -> plt.Figure:
     """Held-out accuracy over training for a few runs (mean, band over seeds): the figure the
     chapter widgets switch between."""
-    from .analysis import long_form
-
     fig, ax = plt.subplots(figsize=figsize)
     curves(long_form(runs, "test_acc"), "test_acc", ax, "held-out accuracy")
     ax.set_ylim(0.0, 1.0)
@@ -52,43 +53,24 @@ def landscape(
     """A two-weight loss landscape (log-spaced contours) with the backprop critical points
     (stars), the exact fixed points of SG learning (crosses) and end points of joint training
     (dots)."""
-    import numpy as np
-
     z = np.log10(np.asarray(surface))
     ax.contourf(w1, w2, z, levels=20, cmap="Blues_r", alpha=0.8)
     ax.contour(w1, w2, z, levels=10, colors="white", linewidths=0.5)
-    if ends is not None and len(ends):
-        ax.scatter(
-            ends[:, 0],
-            ends[:, 1],
-            s=18,
-            c="tab:orange",
-            edgecolors="k",
-            linewidths=0.4,
-            label="end of joint training",
-            zorder=3,
-        )
-    if fixed is not None and len(fixed):
-        ax.scatter(
-            fixed[:, 0],
-            fixed[:, 1],
-            s=70,
-            marker="x",
-            c="tab:red",
-            linewidths=2,
-            label="SG fixed point (exact)",
-            zorder=4,
-        )
-    if critical is not None and len(critical):
-        ax.scatter(
-            critical[:, 0],
-            critical[:, 1],
-            s=160,
-            marker="*",
-            c="gold",
-            edgecolors="k",
-            label="backprop critical point",
-            zorder=5,
-        )
+    marks = (
+        (
+            ends,
+            dict(
+                s=18, c="tab:orange", edgecolors="k", linewidths=0.4, label="end of joint training"
+            ),
+        ),
+        (fixed, dict(s=70, marker="x", c="tab:red", linewidths=2, label="SG fixed point (exact)")),
+        (
+            critical,
+            dict(s=160, marker="*", c="gold", edgecolors="k", label="backprop critical point"),
+        ),
+    )
+    for z_order, (points, style) in enumerate(marks, start=3):
+        if points is not None and len(points):
+            ax.scatter(points[:, 0], points[:, 1], zorder=z_order, **style)
     ax.set(xlabel="$w_1$", ylabel="$w_2$", title=title, xlim=(w1[0], w1[-1]), ylim=(w2[0], w2[-1]))
     return ax
