@@ -17,7 +17,7 @@ from torch import nn
 
 from .losses import LossFn
 from .models import Net, generators
-from .sg import SyntheticGradient, describe
+from .sg import LossMatchedSG, SyntheticGradient, describe
 
 
 class LearningRule(nn.Module):
@@ -62,6 +62,7 @@ class SyntheticGradients(LearningRule):
     """SG modules after the blocks in ``positions``; the layers below each SG learn from its
     prediction, and each SG regresses its (possibly bootstrapped) target. Position
     ``net.n_hidden`` is the model's output: an SG there predicts the loss gradient itself.
+    ``form="matched"`` uses :class:`~synthgrad.sg.LossMatchedSG` (for the log loss).
 
     Everything happens in one call, a synchronous simulation of update-unlocked training:
     forward through every segment with the activations detached at each SG, backward the true
@@ -77,8 +78,13 @@ class SyntheticGradients(LearningRule):
         d_context: int = 0,
         hidden: int = 0,
         depth: int = 1,
+        form: str = "standard",
     ) -> None:
         super().__init__()
+        if form not in ("standard", "matched"):
+            raise ValueError(f"form must be 'standard' or 'matched', got {form!r}")
+        if form == "matched" and d_context == 0:
+            raise ValueError("a loss-matched SG needs the label: pass d_context > 0")
         positions = sorted(set(int(p) for p in positions))
         if not positions:
             raise ValueError("an SG rule needs at least one position")
@@ -89,10 +95,16 @@ class SyntheticGradients(LearningRule):
             )
         self.positions = positions
         gens = generators(seeds, stream=1)
-        self.sgs = nn.ModuleList(
-            SyntheticGradient(net.widths[p], gens, d_context, hidden, depth) for p in positions
-        )
-        self.label = describe(hidden, d_context > 0)
+        if form == "matched":
+            self.sgs = nn.ModuleList(
+                LossMatchedSG(net.widths[p], d_context, gens) for p in positions
+            )
+            self.label = "loss-matched SG (sigmoid form), label-conditioned"
+        else:
+            self.sgs = nn.ModuleList(
+                SyntheticGradient(net.widths[p], gens, d_context, hidden, depth) for p in positions
+            )
+            self.label = describe(hidden, d_context > 0)
 
     def signals(self, net, x, y, context, loss_fn) -> SGSignals:
         """Fill all gradients (model and SGs) and return what was computed."""
@@ -132,6 +144,51 @@ class SyntheticGradients(LearningRule):
         for p, s in zip(self.positions, sig.sg_losses, strict=True):
             out[f"sg_loss_{p}"] = s
         return out
+
+
+class ControlledError(LearningRule):
+    """An SG that tracks the true gradient to a chosen precision: at the block ``position``
+    the layers below receive ``g + e`` per example, with ``g`` the true gradient and an error
+    of norm exactly ``|e| = error * |g|``. ``mode="random"``: ``e`` points in a random
+    direction, fresh each step (zero-mean noise, from each seed's own stream);
+    ``mode="opposing"``: ``e = -error * g``, the worst direction. ``error=0`` is backprop.
+    For the tracking theorem."""
+
+    name = "controlled_error"
+    MODES = ("random", "opposing")
+
+    def __init__(
+        self, net: Net, position: int, seeds: Sequence[int], error: float, mode: str = "random"
+    ) -> None:
+        super().__init__()
+        if not 0 <= position < net.n_hidden:
+            raise ValueError(
+                f"position must be a hidden block 0..{net.n_hidden - 1}, got {position}"
+            )
+        if error < 0:
+            raise ValueError(f"error must be >= 0, got {error}")
+        if mode not in self.MODES:
+            raise ValueError(f"mode must be one of {self.MODES}, got {mode!r}")
+        self.position, self.error, self.mode = position, float(error), mode
+        self.gens = generators(seeds, stream=3)
+
+    def perturb(self, g: torch.Tensor) -> torch.Tensor:
+        """``g`` (S, B, d) plus an error of norm ``error * |g|`` per example."""
+        if self.mode == "opposing":
+            return (1.0 - self.error) * g
+        u = torch.stack([torch.randn(g.shape[1:], generator=gen) for gen in self.gens])
+        u = u / u.norm(dim=-1, keepdim=True)
+        return g + self.error * g.norm(dim=-1, keepdim=True) * u
+
+    def backward(self, net, x, y, context, loss_fn):
+        batch = x.shape[1]
+        out = net.run(x, 0, self.position + 1)
+        h = out.detach().requires_grad_(True)
+        loss = loss_fn(net.run(h, self.position + 1), y)
+        loss.sum().backward()
+        g = h.grad * batch  # per-example true gradient
+        out.backward(self.perturb(g) / batch)
+        return {"loss": loss.detach()}
 
 
 def make_rule(

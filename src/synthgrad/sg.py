@@ -66,3 +66,33 @@ def describe(hidden: int, conditioned: bool) -> str:
     """A short human name for an SG configuration, used in figure legends."""
     kind = "linear SG" if hidden == 0 else f"MLP SG ({hidden} hidden)"
     return f"{kind}, {'label-conditioned (cDNI)' if conditioned else 'unconditioned (DNI)'}"
+
+
+class LossMatchedSG(nn.Module):
+    """An SG whose form matches the log loss: ``s(h, y) = (sigmoid(h A + c) - y) B``.
+
+    Under log loss on ``k`` logits that are linear in ``h`` (``out = h V + b``), the true
+    per-example gradient is ``(sigmoid(h V + b) - y) V^T``: a linear SG cannot represent the
+    sigmoid, this form can, exactly (``A = V``, ``c = b``, ``B = V^T``). ``B`` and ``c`` start at
+    zero, so the SG starts at zero as the DNI recipe asks. ``y`` is the 0/1 target (k columns)."""
+
+    def __init__(self, d_h: int, k: int, gens: Sequence[torch.Generator]) -> None:
+        super().__init__()
+        self.d_context = k
+        self.inner = BatchedLinear(d_h, k, gens)  # A, c
+        self.outer = BatchedLinear(k, d_h, gens, bias=False, zero=True)  # B
+        with torch.no_grad():
+            self.inner.bias.zero_()
+
+    conditioned = True
+
+    def forward(self, h: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        if context is None:
+            raise ValueError("a loss-matched SG needs the label (context)")
+        if context.dim() == h.dim() - 1:
+            context = context.expand(h.shape[0], *context.shape)
+        return self.outer(torch.sigmoid(self.inner(h)) - context)
+
+    @property
+    def output_layer(self) -> BatchedLinear:
+        return self.outer

@@ -10,7 +10,7 @@ raises :class:`TrainingDiverged` with a message that says where and what to try,
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -86,11 +86,14 @@ def train(
     on_divergence: str = "raise",
     progress: bool | None = None,
     desc: str = "",
+    metrics: Callable[[Net], dict[str, torch.Tensor]] | None = None,
 ) -> History:
     """Train ``net`` with ``rule`` on ``data`` for ``steps`` minibatch steps (all seeds at once).
 
     ``lr`` is the model's learning rate, ``sg_lr`` the SG modules' (default: ``lr``);
-    ``optimizer`` is ``"adam"`` or ``"sgd"``; ``batch_size=0`` means full batch."""
+    ``optimizer`` is ``"adam"`` or ``"sgd"``; ``batch_size=0`` means full batch. ``metrics``,
+    if given, is called at every evaluation with the network and returns more per-seed
+    metrics to record (e.g. the distance to a known optimum)."""
     if len(seeds) != net.n_seeds:
         raise ValueError(f"{len(seeds)} seeds for a network built with {net.n_seeds}")
     if on_divergence not in ("raise", "mark"):
@@ -119,7 +122,13 @@ def train(
 
     def log_eval(step: int) -> None:
         eval_steps.append(step)
-        for k, v in evaluate(net, data, "test").items():
+        values = evaluate(net, data, "test")
+        if metrics is not None:
+            net.eval()
+            with torch.no_grad():
+                values.update(metrics(net))
+            net.train()
+        for k, v in values.items():
             v = torch.where(alive, v, torch.nan)
             eval_log.setdefault(k, []).append(v.numpy())
 
@@ -132,8 +141,8 @@ def train(
             idx = torch.stack([torch.randperm(n_train, generator=g)[:batch] for g in gens])
             x, y = data.x_train[idx], data.y_train[idx]
         opt.zero_grad(set_to_none=False)
-        metrics = rule.backward(net, x, y, data.context(y), loss_fn)
-        loss = metrics["loss"]
+        step_metrics = rule.backward(net, x, y, data.context(y), loss_fn)
+        loss = step_metrics["loss"]
         bad = alive & ~torch.isfinite(loss)
         if bad.any():
             diverged_at[bad.numpy()] = step
@@ -148,7 +157,7 @@ def train(
             alive &= ~bad
         # a diverged seed's NaNs stay in its own slice: seeds never mix (elementwise optimisers)
         opt.step()
-        for k, v in metrics.items():
+        for k, v in step_metrics.items():
             train_log.setdefault(k, []).append(torch.where(alive, v, torch.nan).numpy())
         if step % eval_every == 0 or step == steps:
             log_eval(step)

@@ -1,0 +1,50 @@
+import pytest
+import torch
+
+from synthgrad import convergence as V
+from synthgrad import models, rules
+
+
+@pytest.mark.parametrize("loss", ["mse", "log"])
+def test_optimum_metrics_are_zero_at_the_optimum(loss):
+    p = V.make_problem(loss, d=3, n=200, seed=1)
+    net = models.mlp(3, [], 1, [0, 1], activation="linear", bias=False)
+    models.set_weights(net.blocks[0][0], torch.stack([p.w_star, p.w_star + 0.5]))
+    m = V.to_optimum(p)(net)
+    assert abs(m["loss_gap"][0]) < 1e-6 and m["distance"][0] < 1e-6
+    assert m["loss_gap"][1] > 1e-3 and m["distance"][1] > 0.01  # anything else is worse
+
+
+def test_separable_problem_has_no_optimum():
+    p = V.make_problem("log", d=2, n=200, separable=True)
+    assert p.w_star is None and p.optimal_loss == 0.0
+    net = models.mlp(2, [], 1, [0], activation="linear", bias=False)
+    assert set(V.to_optimum(p)(net)) == {"train_loss"}
+
+
+def test_fit_records_distance_and_backprop_reaches_the_optimum():
+    p = V.make_problem("mse", d=2, n=200, seed=0)
+    h = V.fit(p, depth=0, width=0, method="backprop", seeds=[0, 1], steps=400, lr=0.05)
+    assert h.evals["distance"].shape == (len(h.eval_steps), 2)
+    assert (h.evals["distance"][-1] < 1e-3).all() and (h.evals["distance"][0] > 0.1).all()
+
+
+def test_learners_sit_where_the_chapter_says():
+    shallow = models.mlp(2, [], 1, [0], activation="linear", bias=False)
+    deep = models.mlp(2, [4] * 10, 1, [0], activation="linear", bias=False)
+    assert V.make_learner(shallow, "linear SG", [0]).positions == [0]  # the output
+    assert V.make_learner(deep, "loss-matched SG", [0]).positions == [4]  # the middle
+    assert V.make_learner(deep, "controlled error", [0], 0.5).position == 4
+    with pytest.raises(ValueError, match="method"):
+        V.make_learner(deep, "magic", [0])
+    with pytest.raises(ValueError, match="label"):
+        rules.SyntheticGradients(deep, [4], [0], d_context=0, form="matched")
+
+
+def test_opposing_error_scales_the_gradient():
+    net = models.mlp(2, [3, 3], 1, [0])
+    rule = rules.ControlledError(net, 0, [0], 1.5, mode="opposing")
+    g = torch.randn(1, 8, 3)
+    torch.testing.assert_close(rule.perturb(g), -0.5 * g)
+    err = (rule.perturb(g) - g).norm(dim=-1) / g.norm(dim=-1)
+    torch.testing.assert_close(err, torch.full_like(err, 1.5))
