@@ -1,4 +1,4 @@
-"""Per-seed losses: each takes model outputs (S, B, k) and targets, returns (S,) batch means."""
+"""Losses of model outputs (S, B, k) against targets: per example (S, B) and batch means (S,)."""
 
 from __future__ import annotations
 
@@ -10,24 +10,42 @@ import torch.nn.functional as F
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
+def squared_error_each(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """0.5 * ||out - y||^2 per example (so its gradient is out - y): (S, B)."""
+    return 0.5 * (out - y).pow(2).sum(-1)
+
+
+def log_loss_each(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy of the logits against 0/1 targets, per example: (S, B)."""
+    return F.binary_cross_entropy_with_logits(out, y.expand_as(out), reduction="none").sum(-1)
+
+
+def cross_entropy_each(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Softmax cross-entropy against class indices (S, B) or (B,), per example: (S, B)."""
+    y = y.expand(out.shape[:-1])
+    return F.cross_entropy(out.transpose(1, 2), y, reduction="none")
+
+
 def squared_error(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """0.5 * ||out - y||^2 per example (so its gradient is out - y), averaged over the batch."""
-    return 0.5 * (out - y).pow(2).sum(-1).mean(-1)
+    """Batch mean of :func:`squared_error_each`: (S,)."""
+    return squared_error_each(out, y).mean(-1)
 
 
 def log_loss(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Binary cross-entropy of one logit per output against 0/1 targets."""
-    return (
-        F.binary_cross_entropy_with_logits(out, y.expand_as(out), reduction="none").sum(-1).mean(-1)
-    )
+    """Batch mean of :func:`log_loss_each`: (S,)."""
+    return log_loss_each(out, y).mean(-1)
 
 
 def cross_entropy(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Softmax cross-entropy against class indices (S, B) or (B,)."""
-    y = y.expand(out.shape[:-1])
-    return F.cross_entropy(out.transpose(1, 2), y, reduction="none").mean(-1)
+    """Batch mean of :func:`cross_entropy_each`: (S,)."""
+    return cross_entropy_each(out, y).mean(-1)
 
 
+PER_EXAMPLE: dict[str, LossFn] = {
+    "regression": squared_error_each,
+    "binary": log_loss_each,
+    "classification": cross_entropy_each,
+}
 LOSSES: dict[str, LossFn] = {
     "regression": squared_error,
     "binary": log_loss,

@@ -1,0 +1,123 @@
+"""The loss a synthetic gradient implies (RQ2, chapter 4).
+
+An SG is a vector field ``s(h, y)`` over a layer's activations. Integrating it along a path
+``h(t)``, ``t`` in [0, 1], gives the change of loss the SG implies,
+
+    dL_SG = integral_0^1  s(h(t), y) . h'(t) dt,
+
+to be compared with the change of the true loss of the layers above along the same path,
+``dL = l(h(1)) - l(h(0))``. If the SG were the gradient of the true loss the two would be
+equal for every path; how far apart they are measures how well the SG's implied loss
+approximates the true one. Integrals use Gauss-Legendre quadrature.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from .losses import PER_EXAMPLE
+from .models import per_seed
+
+Field = Callable[[torch.Tensor], torch.Tensor]  # h (..., d) -> s (..., d), label fixed inside
+Path = Callable[[float], tuple[torch.Tensor, torch.Tensor]]  # t -> (h(t), h'(t))
+
+
+def quadrature(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Legendre nodes and weights on [0, 1] (exact for polynomials of degree 2n - 1)."""
+    x, w = np.polynomial.legendre.leggauss(n)
+    return (x + 1) / 2, w / 2
+
+
+def line(h0: torch.Tensor, h1: torch.Tensor) -> Path:
+    """The straight path from h0 to h1."""
+    return lambda t: (h0 + t * (h1 - h0), h1 - h0)
+
+
+def path_integral(field: Field, path: Path, n: int = 16) -> torch.Tensor:
+    """integral_0^1 field(h(t)) . h'(t) dt for every path in the batch: (...,)."""
+    t, w = quadrature(n)
+    total = None
+    for ti, wi in zip(t, w, strict=True):
+        h, dh = path(float(ti))
+        term = wi * (field(h) * dh).sum(-1)
+        total = term if total is None else total + term
+    return total
+
+
+def along_line(
+    field: Field,
+    loss: Callable[[torch.Tensor], torch.Tensor],
+    h0: torch.Tensor,
+    step: torch.Tensor,
+    radii: np.ndarray,
+    n: int = 16,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A 1-D slice: implied and true loss change from h0 to h0 + r * step for every radius r,
+    each (len(radii), ...)."""
+    implied = torch.stack([path_integral(field, line(h0, h0 + r * step), n) for r in radii])
+    base = loss(h0)
+    true = torch.stack([loss(h0 + r * step) - base for r in radii])
+    return implied, true
+
+
+def agreement(implied: torch.Tensor, true: torch.Tensor) -> dict[str, torch.Tensor]:
+    """How well implied loss changes match true ones, over the last dimension (the paths):
+    Pearson correlation and relative error |implied - true| / |true| (ratio of the means)."""
+    i = implied - implied.mean(-1, keepdim=True)
+    t = true - true.mean(-1, keepdim=True)
+    corr = (i * t).sum(-1) / (i.norm(dim=-1) * t.norm(dim=-1)).clamp_min(1e-30)
+    rel = (implied - true).abs().mean(-1) / true.abs().mean(-1).clamp_min(1e-30)
+    return {"corr": corr, "rel_error": rel}
+
+
+def layer_agreement(
+    net,
+    rule,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    context: torch.Tensor,
+    task: str,
+    radius: float = 0.5,
+    n_dirs: int = 4,
+    seed: int = 0,
+    n: int = 16,
+) -> dict[str, torch.Tensor]:
+    """For every SG of an SG rule: agreement of its implied loss with the true loss of the
+    layers above, over straight paths of length ``radius * |h0|`` from each example's
+    activation ``h0``, in ``n_dirs`` random directions (``<pos>_random_*``) and along the true
+    descent direction (``<pos>_descent_*``). Returns per-seed ``corr`` and ``rel_error``."""
+    per_example = PER_EXAMPLE[task]
+    gen = torch.Generator().manual_seed(seed)
+    out: dict[str, torch.Tensor] = {}
+    h = per_seed(x, net.n_seeds)
+    start = 0
+    for pos, sg in zip(rule.positions, rule.sgs, strict=True):
+        h = net.run(h, start, pos + 1)
+        start = pos + 1
+        ctx = context if sg.conditioned else None
+        h0 = h.detach()
+
+        def loss(a, pos=pos):
+            return per_example(net.run(a, pos + 1), y)
+
+        def field(a, sg=sg, ctx=ctx):
+            return sg(a, ctx)
+
+        scale = radius * h0.norm(dim=-1, keepdim=True)
+        with torch.enable_grad():
+            a = h0.clone().requires_grad_(True)
+            (g,) = torch.autograd.grad(loss(a).sum(), a)
+        descent = -g / g.norm(dim=-1, keepdim=True).clamp_min(1e-12) * scale
+        u = torch.randn((n_dirs, *h0.shape), generator=gen)
+        random = u / u.norm(dim=-1, keepdim=True) * scale
+        for name, steps in (("random", random), ("descent", descent[None])):
+            imp = torch.stack([path_integral(field, line(h0, h0 + s), n) for s in steps])
+            tru = torch.stack([loss(h0 + s) - loss(h0) for s in steps])
+            # paths of every example and direction together: (S, n_dirs * B)
+            agree = agreement(imp.transpose(0, 1).flatten(1), tru.transpose(0, 1).flatten(1))
+            for k, v in agree.items():
+                out[f"{pos}_{name}_{k}"] = v
+    return out
