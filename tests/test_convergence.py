@@ -48,3 +48,24 @@ def test_opposing_error_scales_the_gradient():
     torch.testing.assert_close(rule.perturb(g), -0.5 * g)
     err = (rule.perturb(g) - g).norm(dim=-1) / g.norm(dim=-1)
     torch.testing.assert_close(err, torch.full_like(err, 1.5))
+
+
+def test_tracking_bound_on_a_linear_model():
+    p = V.make_problem("mse", d=2, n=200, seed=0)
+    kw = dict(
+        depth=0,
+        width=0,
+        method="controlled error",
+        seeds=[0, 1],
+        steps=400,
+        lr=0.1,
+        optimizer="sgd",
+    )
+    below = V.fit(p, error=0.5, mode="opposing", **kw)
+    assert (below.evals["distance"][-1] < 1e-3).all()
+    beyond = V.fit(p, error=1.5, mode="opposing", **kw)  # (1 - 1.5) g: gradient ascent
+    assert (
+        beyond.diverged.all() or (beyond.evals["distance"][-1] > beyond.evals["distance"][0]).all()
+    )
+    noisy = V.fit(p, error=1.5, mode="random", **kw)  # zero-mean error of the same size
+    assert not noisy.diverged.any()

@@ -161,9 +161,9 @@ class ControlledError(LearningRule):
         self, net: Net, position: int, seeds: Sequence[int], error: float, mode: str = "random"
     ) -> None:
         super().__init__()
-        if not 0 <= position < net.n_hidden:
+        if not 0 <= position <= net.n_hidden:
             raise ValueError(
-                f"position must be a hidden block 0..{net.n_hidden - 1}, got {position}"
+                f"position must be a block 0..{net.n_hidden} (the last is the output), got {position}"
             )
         if error < 0:
             raise ValueError(f"error must be >= 0, got {error}")
