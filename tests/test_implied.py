@@ -47,3 +47,24 @@ def test_agreement_is_perfect_for_an_exact_sg_and_poor_for_a_zero_one():
     zero = rules.SyntheticGradients(net, [1], seeds, d_context=2)
     m0 = implied.layer_agreement(net, zero, d.x_train, d.y_train, ctx, "regression")
     torch.testing.assert_close(m0["1_random_rel_error"], torch.ones(1))  # implies no change at all
+
+
+def test_layer_slices_of_an_exact_sg_coincide():
+    seeds = [0]
+    d = data.linear_regression(n=16, d=3, d_out=2, seed=1)
+    net = models.mlp(3, [4, 5], 2, seeds, activation="linear")
+    rule = rules.SyntheticGradients(net, [1], seeds, d_context=2)
+    out = net.blocks[-1][0]
+    w, b = out.weight, out.bias
+    with torch.no_grad():
+        rule.sgs[0].output_layer.weight.copy_(
+            torch.cat([w @ w.transpose(1, 2), -w.transpose(1, 2)], 1)
+        )
+        rule.sgs[0].output_layer.bias.copy_(b @ w.transpose(1, 2))
+    radii = np.linspace(0, 0.5, 6)
+    imp, true = implied.layer_slices(
+        net, rule, d.x_train, d.y_train, d.context(d.y_train), "regression", radii
+    )[1]
+    assert imp.shape == (6, 1, 16)
+    torch.testing.assert_close(imp, true, rtol=1e-4, atol=1e-5)
+    assert (true[1] < 0).all()  # a small step along the descent direction lowers the true loss

@@ -13,6 +13,7 @@ approximates the true one. Integrals use Gauss-Legendre quadrature.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 import numpy as np
@@ -20,6 +21,18 @@ import torch
 
 from .losses import PER_EXAMPLE
 from .models import per_seed
+
+
+@contextlib.contextmanager
+def evaluating(net):
+    """Eval mode (batch norm with running statistics: a per-example loss) for the block."""
+    was = net.training
+    net.eval()
+    try:
+        yield
+    finally:
+        net.train(was)
+
 
 Field = Callable[[torch.Tensor], torch.Tensor]  # h (..., d) -> s (..., d), label fixed inside
 Path = Callable[[float], tuple[torch.Tensor, torch.Tensor]]  # t -> (h(t), h'(t))
@@ -73,7 +86,17 @@ def agreement(implied: torch.Tensor, true: torch.Tensor) -> dict[str, torch.Tens
     return {"corr": corr, "rel_error": rel}
 
 
-def layer_agreement(
+def layer_agreement(net, rule, *args, **kwargs) -> dict[str, torch.Tensor]:
+    """For every SG of an SG rule: agreement of its implied loss with the true loss of the
+    layers above, over straight paths of length ``radius * |h0|`` from each example's
+    activation ``h0``, in ``n_dirs`` random directions (``<pos>_random_*``) and along the true
+    descent direction (``<pos>_descent_*``). Returns per-seed ``corr`` and ``rel_error``.
+    Arguments: ``x, y, context, task, radius=0.5, n_dirs=4, seed=0, n=16``. Eval mode."""
+    with evaluating(net), torch.no_grad():
+        return _layer_agreement(net, rule, *args, **kwargs)
+
+
+def _layer_agreement(
     net,
     rule,
     x: torch.Tensor,
@@ -120,4 +143,47 @@ def layer_agreement(
             agree = agreement(imp.transpose(0, 1).flatten(1), tru.transpose(0, 1).flatten(1))
             for k, v in agree.items():
                 out[f"{pos}_{name}_{k}"] = v
+    return out
+
+
+def layer_slices(net, rule, *args, **kwargs) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
+    """1-D slices for every SG of a rule: implied and true change of the loss above, from each
+    example's activation along the true descent direction scaled to ``r * |h0|``, for every
+    radius r. Returns {position: (implied, true)}, each (len(radii), S, B). Arguments:
+    ``x, y, context, task, radii, n=16``. Eval mode."""
+    with evaluating(net), torch.no_grad():
+        return _layer_slices(net, rule, *args, **kwargs)
+
+
+def _layer_slices(
+    net,
+    rule,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    context: torch.Tensor,
+    task: str,
+    radii: np.ndarray,
+    n: int = 16,
+) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
+    """1-D slices for every SG of a rule: implied and true change of the loss above, from each
+    example's activation along the true descent direction scaled to ``r * |h0|``, for every
+    radius r. Returns {position: (implied, true)}, each (len(radii), S, B)."""
+    per_example = PER_EXAMPLE[task]
+    out = {}
+    h = per_seed(x, net.n_seeds)
+    start = 0
+    for pos, sg in zip(rule.positions, rule.sgs, strict=True):
+        h = net.run(h, start, pos + 1)
+        start = pos + 1
+        ctx = context if sg.conditioned else None
+        h0 = h.detach()
+
+        def loss(a, pos=pos):
+            return per_example(net.run(a, pos + 1), y)
+
+        with torch.enable_grad():
+            a = h0.clone().requires_grad_(True)
+            (g,) = torch.autograd.grad(loss(a).sum(), a)
+        step = -g / g.norm(dim=-1, keepdim=True).clamp_min(1e-12) * h0.norm(dim=-1, keepdim=True)
+        out[pos] = along_line(lambda a, sg=sg, ctx=ctx: sg(a, ctx), loss, h0, step, radii, n)
     return out
