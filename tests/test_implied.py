@@ -1,5 +1,6 @@
 import numpy as np
 import torch
+from test_rules import _exact_linear_sg
 
 from synthgrad import data, implied, models, rules
 
@@ -29,38 +30,27 @@ def test_integral_does_not_depend_on_the_parametrisation():
     torch.testing.assert_close(straight, slow_start)
 
 
+def _exact_setup(n, seed):
+    """A deep linear net with a linear cDNI SG at layer 1 set to the exact gradient map."""
+    d = data.linear_regression(n=n, d=3, d_out=2, seed=seed)
+    net = models.mlp(3, [4, 5], 2, [0], activation="linear")
+    rule = rules.SyntheticGradients(net, [1], [0], d_context=2)
+    _exact_linear_sg(net, rule.sgs[0])  # the exact gradient map of 0.5|hW + b - y|^2
+    return d, net, rule
+
+
 def test_agreement_is_perfect_for_an_exact_sg_and_poor_for_a_zero_one():
-    seeds = [0]
-    d = data.linear_regression(n=64, d=3, d_out=2, seed=0)
-    net = models.mlp(3, [4, 5], 2, seeds, activation="linear")
-    rule = rules.SyntheticGradients(net, [1], seeds, d_context=2)
-    out = net.blocks[-1][0]
-    w, b = out.weight, out.bias
-    with torch.no_grad():  # the exact gradient map of 0.5|hW + b - y|^2 (see test_rules)
-        rule.sgs[0].output_layer.weight.copy_(
-            torch.cat([w @ w.transpose(1, 2), -w.transpose(1, 2)], 1)
-        )
-        rule.sgs[0].output_layer.bias.copy_(b @ w.transpose(1, 2))
+    d, net, rule = _exact_setup(n=64, seed=0)
     ctx = d.context(d.y_train)
     m = implied.layer_agreement(net, rule, d.x_train, d.y_train, ctx, "regression")
     assert m["1_random_corr"].min() > 0.999 and m["1_descent_rel_error"].max() < 1e-4
-    zero = rules.SyntheticGradients(net, [1], seeds, d_context=2)
+    zero = rules.SyntheticGradients(net, [1], [0], d_context=2)
     m0 = implied.layer_agreement(net, zero, d.x_train, d.y_train, ctx, "regression")
     torch.testing.assert_close(m0["1_random_rel_error"], torch.ones(1))  # implies no change at all
 
 
 def test_layer_slices_of_an_exact_sg_coincide():
-    seeds = [0]
-    d = data.linear_regression(n=16, d=3, d_out=2, seed=1)
-    net = models.mlp(3, [4, 5], 2, seeds, activation="linear")
-    rule = rules.SyntheticGradients(net, [1], seeds, d_context=2)
-    out = net.blocks[-1][0]
-    w, b = out.weight, out.bias
-    with torch.no_grad():
-        rule.sgs[0].output_layer.weight.copy_(
-            torch.cat([w @ w.transpose(1, 2), -w.transpose(1, 2)], 1)
-        )
-        rule.sgs[0].output_layer.bias.copy_(b @ w.transpose(1, 2))
+    d, net, rule = _exact_setup(n=16, seed=1)
     radii = np.linspace(0, 0.5, 6)
     imp, true = implied.layer_slices(
         net, rule, d.x_train, d.y_train, d.context(d.y_train), "regression", radii

@@ -86,17 +86,35 @@ def agreement(implied: torch.Tensor, true: torch.Tensor) -> dict[str, torch.Tens
     return {"corr": corr, "rel_error": rel}
 
 
-def layer_agreement(net, rule, *args, **kwargs) -> dict[str, torch.Tensor]:
-    """For every SG of an SG rule: agreement of its implied loss with the true loss of the
-    layers above, over straight paths of length ``radius * |h0|`` from each example's
-    activation ``h0``, in ``n_dirs`` random directions (``<pos>_random_*``) and along the true
-    descent direction (``<pos>_descent_*``). Returns per-seed ``corr`` and ``rel_error``.
-    Arguments: ``x, y, context, task, radius=0.5, n_dirs=4, seed=0, n=16``. Eval mode."""
+def sg_layers(net, rule, x: torch.Tensor, y: torch.Tensor, context: torch.Tensor, task: str):
+    """For every SG of an SG rule, in eval mode and without gradients: its position, the
+    activations ``h0`` of ``x`` there, the SG field, the true per-example loss of the layers
+    above as a function of the activation, and the true descent direction scaled to |h0|."""
+    per_example = PER_EXAMPLE[task]
     with evaluating(net), torch.no_grad():
-        return _layer_agreement(net, rule, *args, **kwargs)
+        h, start = per_seed(x, net.n_seeds), 0
+        for pos, sg in zip(rule.positions, rule.sgs, strict=True):
+            h = net.run(h, start, pos + 1)
+            start = pos + 1
+            h0 = h.detach()
+            ctx = context if sg.conditioned else None
+
+            def loss(a, pos=pos):
+                return per_example(net.run(a, pos + 1), y)
+
+            def field(a, sg=sg, ctx=ctx):
+                return sg(a, ctx)
+
+            with torch.enable_grad():
+                a = h0.clone().requires_grad_(True)
+                (g,) = torch.autograd.grad(loss(a).sum(), a)
+            descent = (
+                -g / g.norm(dim=-1, keepdim=True).clamp_min(1e-12) * h0.norm(dim=-1, keepdim=True)
+            )
+            yield pos, h0, field, loss, descent
 
 
-def _layer_agreement(
+def layer_agreement(
     net,
     rule,
     x: torch.Tensor,
@@ -112,31 +130,12 @@ def _layer_agreement(
     layers above, over straight paths of length ``radius * |h0|`` from each example's
     activation ``h0``, in ``n_dirs`` random directions (``<pos>_random_*``) and along the true
     descent direction (``<pos>_descent_*``). Returns per-seed ``corr`` and ``rel_error``."""
-    per_example = PER_EXAMPLE[task]
     gen = torch.Generator().manual_seed(seed)
     out: dict[str, torch.Tensor] = {}
-    h = per_seed(x, net.n_seeds)
-    start = 0
-    for pos, sg in zip(rule.positions, rule.sgs, strict=True):
-        h = net.run(h, start, pos + 1)
-        start = pos + 1
-        ctx = context if sg.conditioned else None
-        h0 = h.detach()
-
-        def loss(a, pos=pos):
-            return per_example(net.run(a, pos + 1), y)
-
-        def field(a, sg=sg, ctx=ctx):
-            return sg(a, ctx)
-
-        scale = radius * h0.norm(dim=-1, keepdim=True)
-        with torch.enable_grad():
-            a = h0.clone().requires_grad_(True)
-            (g,) = torch.autograd.grad(loss(a).sum(), a)
-        descent = -g / g.norm(dim=-1, keepdim=True).clamp_min(1e-12) * scale
+    for pos, h0, field, loss, descent in sg_layers(net, rule, x, y, context, task):
         u = torch.randn((n_dirs, *h0.shape), generator=gen)
-        random = u / u.norm(dim=-1, keepdim=True) * scale
-        for name, steps in (("random", random), ("descent", descent[None])):
+        random = u / u.norm(dim=-1, keepdim=True) * radius * h0.norm(dim=-1, keepdim=True)
+        for name, steps in (("random", random), ("descent", radius * descent[None])):
             imp = torch.stack([path_integral(field, line(h0, h0 + s), n) for s in steps])
             tru = torch.stack([loss(h0 + s) - loss(h0) for s in steps])
             # paths of every example and direction together: (S, n_dirs * B)
@@ -146,16 +145,7 @@ def _layer_agreement(
     return out
 
 
-def layer_slices(net, rule, *args, **kwargs) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
-    """1-D slices for every SG of a rule: implied and true change of the loss above, from each
-    example's activation along the true descent direction scaled to ``r * |h0|``, for every
-    radius r. Returns {position: (implied, true)}, each (len(radii), S, B). Arguments:
-    ``x, y, context, task, radii, n=16``. Eval mode."""
-    with evaluating(net), torch.no_grad():
-        return _layer_slices(net, rule, *args, **kwargs)
-
-
-def _layer_slices(
+def layer_slices(
     net,
     rule,
     x: torch.Tensor,
@@ -168,22 +158,7 @@ def _layer_slices(
     """1-D slices for every SG of a rule: implied and true change of the loss above, from each
     example's activation along the true descent direction scaled to ``r * |h0|``, for every
     radius r. Returns {position: (implied, true)}, each (len(radii), S, B)."""
-    per_example = PER_EXAMPLE[task]
-    out = {}
-    h = per_seed(x, net.n_seeds)
-    start = 0
-    for pos, sg in zip(rule.positions, rule.sgs, strict=True):
-        h = net.run(h, start, pos + 1)
-        start = pos + 1
-        ctx = context if sg.conditioned else None
-        h0 = h.detach()
-
-        def loss(a, pos=pos):
-            return per_example(net.run(a, pos + 1), y)
-
-        with torch.enable_grad():
-            a = h0.clone().requires_grad_(True)
-            (g,) = torch.autograd.grad(loss(a).sum(), a)
-        step = -g / g.norm(dim=-1, keepdim=True).clamp_min(1e-12) * h0.norm(dim=-1, keepdim=True)
-        out[pos] = along_line(lambda a, sg=sg, ctx=ctx: sg(a, ctx), loss, h0, step, radii, n)
-    return out
+    return {
+        pos: along_line(field, loss, h0, descent, radii, n)
+        for pos, h0, field, loss, descent in sg_layers(net, rule, x, y, context, task)
+    }
