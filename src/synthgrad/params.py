@@ -8,6 +8,7 @@ message names every offending parameter, its value and what is allowed.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -21,15 +22,19 @@ class ParameterError(ValueError):
 class Spec:
     """What one parameter allows: its kind, bounds or choices, and whether None is allowed."""
 
-    kind: str  # "int", "number", "bool", "choice"
+    kind: str  # "int", "number", "bool", "choice", "ints"
     low: float | None = None
     high: float | None = None
     low_open: bool = False
     choices: tuple = ()
     optional: bool = False
+    max_len: int | None = None
 
     def allowed(self) -> str:
-        if self.kind == "bool":
+        if self.kind == "ints":
+            each = Spec("int", self.low, self.high).allowed()
+            text = f"a comma-separated list of {'at most ' + str(self.max_len) + ' ' if self.max_len else ''}distinct integers, each {each.removeprefix('an integer ')}"
+        elif self.kind == "bool":
             text = "True or False"
         elif self.kind == "choice":
             text = "one of " + ", ".join(repr(c) for c in self.choices)
@@ -46,6 +51,17 @@ class Spec:
             return self.optional
         if self.kind == "bool":
             return isinstance(value, bool)
+        if self.kind == "ints":
+            try:
+                items = as_ints(value)
+            except (TypeError, ValueError):
+                return False
+            each = Spec("int", self.low, self.high)
+            return (
+                0 < len(items) <= (self.max_len or len(items))
+                and len(set(items)) == len(items)
+                and all(each.ok(i) for i in items)
+            )
         if self.kind == "choice":
             return value in self.choices
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -82,6 +98,25 @@ def flag() -> Spec:
 
 def choice(*options: Any) -> Spec:
     return Spec("choice", choices=tuple(options))
+
+
+def ints(low: int | None = None, high: int | None = None, max_len: int | None = None) -> Spec:
+    """A list of distinct integers, given as a list or as a comma-separated string ("3,6,12")."""
+    return Spec("ints", low, high, max_len=max_len)
+
+
+def as_ints(value: Any) -> list[int]:
+    """``"3, 6,12"`` or ``[3, 6, 12]`` as ``[3, 6, 12]``; ValueError for anything else."""
+    if isinstance(value, str):
+        parts = [p.strip() for p in value.split(",")]
+        if any(not re.fullmatch(r"[+-]?\d+", p) for p in parts):
+            raise ValueError(f"not a comma-separated list of integers: {value!r}")
+        return [int(p) for p in parts]
+    if isinstance(value, list | tuple) and all(
+        isinstance(v, int) and not isinstance(v, bool) for v in value
+    ):
+        return list(value)
+    raise ValueError(f"not a list of integers: {value!r}")
 
 
 def validate(values: Mapping[str, Any], specs: Mapping[str, Spec]) -> None:
