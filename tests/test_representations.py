@@ -111,8 +111,8 @@ def test_slope_sign():
 
 def test_layer_lists_parameter():
     spec = params.ints(2, 50, max_len=8)
-    assert spec.ok("3,6,12,20") and spec.ok([3, 50]) and spec.ok(" 3, 6 ")
-    for bad in ("3,3", "1,4", "3,60", "a,b", "", 3, [3.0], "3;6", "2,3,4,5,6,7,8,9,10"):
+    assert spec.ok("3,6,12,20") and spec.ok([3, 50]) and spec.ok(20) and spec.ok(" 3, 6 ")
+    for bad in ("3,3", "1,4", "3,60", "a,b", "", 1, [3.0], "3;6", "2,3,4,5,6,7,8,9,10"):
         assert not spec.ok(bad), bad
     assert params.as_ints("3, 6,12") == [3, 6, 12]
     with pytest.raises(params.ParameterError, match="depths = '3,x' is not allowed"):

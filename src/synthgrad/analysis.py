@@ -11,19 +11,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import torch
 
-from .models import BatchedBatchNorm, BatchedLinear, Net, generators
+from .data import Dataset
+from .models import BatchedBatchNorm, BatchedLinear, Net, generators, per_seed
 from .train import History
 
 
-def long_form(runs: Mapping[str, History], metric: str) -> pd.DataFrame:
+def long_form(runs: Mapping[str, History], metric: str, smooth: int = 1) -> pd.DataFrame:
     """One row per (method, seed, step) for a metric, ready for a seaborn line plot with bands.
 
-    ``metric`` is looked up in the evaluation log first, then in the per-step training log."""
+    ``metric`` is looked up in the evaluation log first, then in the per-step training log;
+    ``smooth`` > 1 takes a running mean over that many records (for noisy per-step metrics)."""
     rows = []
     for method, h in runs.items():
         if metric in h.evals:
@@ -32,6 +35,8 @@ def long_form(runs: Mapping[str, History], metric: str) -> pd.DataFrame:
             steps, values = h.steps, h.train[metric]
         else:
             raise KeyError(f"{metric!r} not recorded for {method!r}")
+        if smooth > 1:
+            values = pd.DataFrame(values).rolling(smooth, min_periods=1).mean().to_numpy()
         for j, seed in enumerate(h.seeds):
             rows.append(
                 pd.DataFrame({"method": method, "seed": seed, "step": steps, metric: values[:, j]})
@@ -179,8 +184,8 @@ def linear_probe(
     test_x: torch.Tensor,
     test_y: torch.Tensor,
     n_classes: int,
-    steps: int = 300,
-    lr: float = 0.05,
+    steps: int = 150,
+    lr: float = 0.1,
     weight_decay: float = 1e-4,
 ) -> np.ndarray:
     """Held-out accuracy of a linear softmax classifier trained on frozen features.
@@ -228,3 +233,63 @@ def slope(values: np.ndarray) -> np.ndarray:
     if math.isclose(float((x**2).sum()), 0.0):
         raise ValueError("a slope needs at least two layers")
     return ((v - v.mean(-1, keepdims=True)) * x).sum(-1) / (x**2).sum()
+
+
+@torch.no_grad()
+def weight_change(net: Net, start: Net) -> np.ndarray:
+    """How far each block's raw weight matrix moved from ``start`` (the same seeds' network at
+    initialisation): ``|W - W_0|_F / |W_0|_F``, shape (S, blocks)."""
+    out = []
+    for a, b in zip(net.linears(), start.linears(), strict=True):
+        out.append((a.weight - b.weight).flatten(1).norm(dim=1) / b.weight.flatten(1).norm(dim=1))
+    return torch.stack(out, 1).numpy()
+
+
+@dataclass
+class LayerMeasures:
+    """What every layer of a trained network (all seeds) looks like; L hidden layers.
+
+    ``rdms`` (S, L+1, N, N): the RDM of each hidden layer and of the output (last) on the
+    class-sorted examples ``examples``; ``similarity`` (S, L): each hidden layer's RDM against
+    the output's (:func:`rdm_similarity`); ``norms`` (S, L+1): :func:`weight_norms`;
+    ``probes`` (S, L): held-out accuracy of a :func:`linear_probe` on each hidden layer."""
+
+    examples: np.ndarray
+    rdms: np.ndarray
+    similarity: np.ndarray
+    norms: np.ndarray
+    probes: np.ndarray
+
+
+def layer_measures(
+    net: Net, data: Dataset, per_class: int = 10, probe_train: int = 1000, probe_steps: int = 150
+) -> LayerMeasures:
+    """RDMs, RDM similarity to the output, weight norms and linear probes of every layer, in
+    evaluation mode. RDMs use the first ``per_class`` held-out examples of each class; probes
+    train on the first ``probe_train`` training examples and are scored on the held-out set."""
+    was_training = net.training
+    net.eval()
+    s = net.n_seeds
+    idx = class_sorted(data.y_test, per_class)
+    with torch.no_grad():
+        rdms = torch.stack([rdm(a) for a in net.activations(per_seed(data.x_test[idx], s))], 1)
+        hidden_rdms = rdms[:, :-1]
+        similarity = rdm_similarity(hidden_rdms, rdms[:, -1:].expand_as(hidden_rdms))
+        train_acts = net.activations(per_seed(data.x_train[:probe_train], s))[:-1]
+        test_acts = net.activations(per_seed(data.x_test, s))[:-1]
+    net.train(was_training)
+    probes = np.zeros((s, net.n_hidden))
+    by_width: dict[int, list[int]] = {}
+    for k, a in enumerate(train_acts):
+        by_width.setdefault(a.shape[-1], []).append(k)
+    for layers in by_width.values():  # one batch of probes per width: layers x seeds
+        acc = linear_probe(
+            torch.cat([train_acts[k] for k in layers]),
+            data.y_train[:probe_train],
+            torch.cat([test_acts[k] for k in layers]),
+            data.y_test,
+            data.n_classes,
+            steps=probe_steps,
+        )
+        probes[:, layers] = acc.reshape(len(layers), s).T
+    return LayerMeasures(idx.numpy(), rdms.numpy(), similarity.numpy(), weight_norms(net), probes)

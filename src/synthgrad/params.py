@@ -106,7 +106,10 @@ def ints(low: int | None = None, high: int | None = None, max_len: int | None = 
 
 
 def as_ints(value: Any) -> list[int]:
-    """``"3, 6,12"`` or ``[3, 6, 12]`` as ``[3, 6, 12]``; ValueError for anything else."""
+    """``"3, 6,12"`` or ``[3, 6, 12]`` as ``[3, 6, 12]`` (and ``20`` as ``[20]``: papermill
+    reads ``-p depths 20`` as an integer); ValueError for anything else."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return [value]
     if isinstance(value, str):
         parts = [p.strip() for p in value.split(",")]
         if any(not re.fullmatch(r"[+-]?\d+", p) for p in parts):

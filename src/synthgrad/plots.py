@@ -74,3 +74,77 @@ def landscape(
             ax.scatter(points[:, 0], points[:, 1], zorder=z_order, **style)
     ax.set(xlabel="$w_1$", ylabel="$w_2$", title=title, xlim=(w1[0], w1[-1]), ylim=(w2[0], w2[-1]))
     return ax
+
+
+def by_layer(df: pd.DataFrame, y: str, ax: plt.Axes, ylabel: str, title: str = "") -> plt.Axes:
+    """A per-layer quantity (long form from :func:`synthgrad.analysis.per_layer_frame`): mean
+    over seeds per method, band from the lowest to the highest seed, layer 1 the lowest."""
+    sns.lineplot(data=df, x="layer", y=y, hue="method", errorbar=("pi", 100), marker="o", ax=ax)
+    ax.set(xlabel="layer (1 = lowest)", ylabel=ylabel, title=title)
+    return ax
+
+
+def rdm_grid(
+    rdms: dict[str, np.ndarray], layer_names: list[str], columns: int = 11, size: float = 1.15
+) -> plt.Figure:
+    """Heatmaps of every layer's RDM (``rdms[method]`` is (layers, N, N)), one block of rows
+    per method, all on one colour scale (0: identical, 2: anti-correlated)."""
+    n_layers = len(layer_names)
+    rows_each = -(-n_layers // columns)
+    cols = min(columns, n_layers)
+    fig, axes = plt.subplots(
+        rows_each * len(rdms),
+        cols,
+        figsize=(size * cols, size * rows_each * len(rdms) + 0.6),
+        squeeze=False,
+    )
+    image = None
+    for m, (method, mats) in enumerate(rdms.items()):
+        for k in range(rows_each * cols):
+            ax = axes[m * rows_each + k // cols, k % cols]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if k >= n_layers:
+                ax.axis("off")
+                continue
+            image = ax.imshow(mats[k], cmap="viridis", vmin=0.0, vmax=2.0)
+            ax.set_title(layer_names[k], fontsize="x-small", pad=2)
+            if k % cols == 0:
+                ax.set_ylabel(method, fontsize="small")
+    if image is not None:
+        fig.colorbar(image, ax=axes, shrink=0.6, label="1 - correlation")
+    return fig
+
+
+def steps_figure(df: pd.DataFrame, ax: plt.Axes, threshold: float, budget: int) -> plt.Axes:
+    """Steps to reach a training-loss threshold by depth and method (``df``: columns method,
+    depth, seed, steps; ``inf`` for a run that never got there, drawn at the top as a cross)."""
+    depths = sorted(df["depth"].unique())
+    methods = list(df["method"].unique())
+    reached = df[np.isfinite(df["steps"])]
+    missed = df[~np.isfinite(df["steps"])]
+    sns.pointplot(
+        data=reached,
+        x="depth",
+        y="steps",
+        hue="method",
+        order=depths,
+        hue_order=methods,
+        errorbar=("pi", 100),
+        dodge=0.3,
+        ax=ax,
+    )
+    if len(missed):
+        x = [
+            depths.index(d) + (-0.15 if methods.index(m) == 0 else 0.15)
+            for d, m in zip(missed["depth"], missed["method"], strict=True)
+        ]
+        ax.scatter(x, [budget] * len(x), marker="x", color="k", zorder=5)
+        ax.axhline(budget, color="k", lw=0.5, ls=":")
+        ax.text(0, budget, " not reached (x)", va="bottom", fontsize="small")
+    ax.set(
+        xlabel="hidden layers",
+        ylabel="training steps",
+        title=f"steps until the training loss is <= {threshold:g}",
+    )
+    return ax

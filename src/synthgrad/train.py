@@ -175,7 +175,7 @@ def train(
     )
 
 
-def fit(
+def fit_net(
     data: Dataset,
     seeds: Sequence[int],
     rule: str,
@@ -185,8 +185,8 @@ def fit(
     activation: str = "relu",
     batch_norm: bool = False,
     **train_kwargs,
-) -> History:
-    """Build a fresh network and learning rule for ``data`` and train it: one call per curve.
+) -> tuple[Net, History]:
+    """Build a fresh network and learning rule for ``data``, train it, return both.
 
     ``rule`` is a name known to :func:`synthgrad.rules.make_rule`; ``conditioned`` gives the
     SGs the label (cDNI); ``train_kwargs`` go to :func:`train`."""
@@ -194,6 +194,16 @@ def fit(
     learner = make_rule(rule, net, seeds, data.d_context if conditioned else 0, sg_hidden)
     history = train(net, learner, data, seeds, **train_kwargs)
     history.settings.update(
-        rule=rule, conditioned=conditioned, sg_hidden=sg_hidden, hidden=list(hidden)
+        rule=rule,
+        conditioned=conditioned,
+        sg_hidden=sg_hidden,
+        hidden=list(hidden),
+        activation=activation,
+        batch_norm=batch_norm,
     )
-    return history
+    return net, history
+
+
+def fit(*args, **kwargs) -> History:
+    """:func:`fit_net` without the network: one call per curve."""
+    return fit_net(*args, **kwargs)[1]
