@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from synthgrad import analysis, data, models, params, train
+from synthgrad import analysis, models, params, train
 
 
 def test_rdm_is_symmetric_zero_diagonal_and_scale_invariant():

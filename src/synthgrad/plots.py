@@ -81,11 +81,12 @@ def by_layer(df: pd.DataFrame, y: str, ax: plt.Axes, ylabel: str, title: str = "
     over seeds per method, band from the lowest to the highest seed, layer 1 the lowest."""
     sns.lineplot(data=df, x="layer", y=y, hue="method", errorbar=("pi", 100), marker="o", ax=ax)
     ax.set(xlabel="layer (1 = lowest)", ylabel=ylabel, title=title)
+    ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
     return ax
 
 
 def rdm_grid(
-    rdms: dict[str, np.ndarray], layer_names: list[str], columns: int = 11, size: float = 1.15
+    rdms: dict[str, np.ndarray], layer_names: list[str], columns: int = 11, size: float = 1.3
 ) -> plt.Figure:
     """Heatmaps of every layer's RDM (``rdms[method]`` is (layers, N, N)), one block of rows
     per method, all on one colour scale (0: identical, 2: anti-correlated)."""
@@ -109,8 +110,8 @@ def rdm_grid(
                 continue
             image = ax.imshow(mats[k], cmap="viridis", vmin=0.0, vmax=2.0)
             ax.set_title(layer_names[k], fontsize="x-small", pad=2)
-            if k % cols == 0:
-                ax.set_ylabel(method, fontsize="small")
+            if k == 0:
+                ax.set_ylabel(method.replace(", ", ",\n"), fontsize="small")
     if image is not None:
         fig.colorbar(image, ax=axes, shrink=0.6, label="1 - correlation")
     return fig
