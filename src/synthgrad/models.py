@@ -29,8 +29,32 @@ def generators(seeds: Sequence[int], stream: int) -> list[torch.Generator]:
     return out
 
 
+class FeedbackLinear(torch.autograd.Function):
+    """An affine map whose backward pass sends the gradient to the input through a fixed
+    ``feedback`` matrix (S, d_out, d_in) instead of the transposed weights: Feedback Alignment
+    (Lillicrap et al. 2016). The weight and bias gradients are the usual ones."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, feedback):
+        ctx.save_for_backward(x, feedback)
+        ctx.has_bias = bias is not None
+        out = torch.bmm(x, weight)
+        return out + bias if bias is not None else out
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, feedback = ctx.saved_tensors
+        grad_x = torch.bmm(grad, feedback)
+        grad_w = torch.bmm(x.transpose(1, 2), grad)
+        grad_b = grad.sum(1, keepdim=True) if ctx.has_bias else None
+        return grad_x, grad_w, grad_b, None
+
+
 class BatchedLinear(nn.Module):
-    """``S`` independent affine maps: (S, B, d_in) -> (S, B, d_out) with one ``baddbmm``."""
+    """``S`` independent affine maps: (S, B, d_in) -> (S, B, d_out) with one ``baddbmm``.
+
+    If ``feedback`` is set (a tensor (S, d_out, d_in)), the backward pass uses it in place of
+    the transposed weights (:class:`FeedbackLinear`); the forward pass is unchanged."""
 
     def __init__(
         self,
@@ -43,6 +67,7 @@ class BatchedLinear(nn.Module):
     ) -> None:
         super().__init__()
         s = len(gens)
+        self.feedback: torch.Tensor | None = None
         self.weight = nn.Parameter(torch.zeros(s, d_in, d_out))
         self.bias = nn.Parameter(torch.zeros(s, 1, d_out)) if bias else None
         if not zero:
@@ -56,6 +81,8 @@ class BatchedLinear(nn.Module):
         return self.weight.shape[0]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.feedback is not None:
+            return FeedbackLinear.apply(x, self.weight, self.bias, self.feedback)
         if self.bias is None:
             return torch.bmm(x, self.weight)
         return torch.baddbmm(self.bias, x, self.weight)

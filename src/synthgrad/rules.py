@@ -3,20 +3,25 @@
 A rule is an ``nn.Module`` (its own trainable parts, e.g. SG modules, are its parameters) with
 one method, :meth:`LearningRule.backward`, which fills ``.grad`` of the model's (and its own)
 parameters for one minibatch and returns per-seed metrics. The training loop only calls that,
-so backprop, synthetic gradients and later Feedback Alignment, DFA and Kickback are
-interchangeable.
+so backprop, synthetic gradients, Feedback Alignment, DFA and Kickback are interchangeable.
+
+Every rule gives each hidden layer a *gradient signal* for its output ``h_k``: the true
+gradient (backprop) or a proxy for it. :func:`received` records that signal for any rule,
+:func:`true_gradients` computes the true one, and :func:`alignment` compares the two.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import math
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from .losses import LossFn
-from .models import Net, generators
+from .models import BatchedLinear, Net, generators
 from .sg import LossMatchedSG, SyntheticGradient, describe
 
 
@@ -189,6 +194,197 @@ class ControlledError(LearningRule):
         g = h.grad * batch  # per-example true gradient
         out.backward(self.perturb(g) / batch)
         return {"loss": loss.detach()}
+
+
+def output_error(logits: torch.Tensor, y: torch.Tensor, loss_fn: LossFn) -> torch.Tensor:
+    """The per-example error at the output, ``e = dl_i / d logits`` (S, B, k): for softmax
+    cross-entropy ``softmax(logits) - onehot(y)``. The signal FA, DFA and Kickback send down."""
+    lg = logits.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(loss_fn(lg, y).sum(), lg)
+    return grad * logits.shape[1]
+
+
+def feedback_maps(net: Net, seeds: Sequence[int]) -> nn.ModuleList:
+    """One fixed random linear map per hidden layer, from the output error (``d_out``) to the
+    layer (``d_k``), entries N(0, 1/d_out), no bias; each seed its own (stream 5). DFA's
+    matrices ``B_k``, shared by its direct form and its SG form so the two can be compared."""
+    gens = generators(seeds, stream=5)
+    d_out = net.widths[-1]
+    return nn.ModuleList(
+        BatchedLinear(d_out, net.widths[k], gens, std=1.0 / math.sqrt(d_out), bias=False)
+        for k in range(net.n_hidden)
+    )
+
+
+class FeedbackAlignment(LearningRule):
+    """Feedback Alignment (Lillicrap et al. 2016): backprop, except that the error crosses each
+    weight matrix above the first on the way down through a fixed random matrix ``B`` instead
+    of ``W^T``. ``feedback[k]`` (S, d_out, d_in) serves block ``k + 1``; set it to the weights'
+    transposes and FA is backprop (tested)."""
+
+    name = "fa"
+
+    def __init__(self, net: Net, seeds: Sequence[int]) -> None:
+        super().__init__()
+        gens = generators(seeds, stream=6)
+        self.feedback = []
+        for k, lin in enumerate(self._linears(net)):
+            d_in, d_out = lin.weight.shape[1:]
+            b = torch.stack([torch.randn(d_out, d_in, generator=g) for g in gens])
+            self.register_buffer(f"feedback_{k}", b / math.sqrt(d_out))
+            self.feedback.append(getattr(self, f"feedback_{k}"))
+
+    @staticmethod
+    def _linears(net: Net) -> list[BatchedLinear]:
+        return [block[0] for block in net.blocks[1:]]
+
+    def backward(self, net, x, y, context, loss_fn):
+        linears = self._linears(net)
+        for lin, b in zip(linears, self.feedback, strict=True):
+            lin.feedback = b
+        try:
+            loss = loss_fn(net(x), y)
+            loss.sum().backward()
+        finally:
+            for lin in linears:
+                lin.feedback = None
+        return {"loss": loss.detach()}
+
+
+class DirectFeedbackAlignment(LearningRule):
+    """Direct Feedback Alignment (Nokland 2016), written directly: the output layer learns from
+    the true gradient; every hidden layer ``k`` receives ``e B_k``, the output error sent
+    straight down through a fixed random matrix (:func:`feedback_maps`)."""
+
+    name = "dfa"
+
+    def __init__(self, net: Net, seeds: Sequence[int]) -> None:
+        super().__init__()
+        self.feedback = [m.weight.detach() for m in feedback_maps(net, seeds)]
+
+    def backward(self, net, x, y, context, loss_fn):
+        outs, h = [], x
+        for block in net.blocks[:-1]:
+            out = block(h)
+            outs.append(out)
+            h = out.detach()
+        logits = net.blocks[-1](h)
+        lg = logits.detach().requires_grad_(True)
+        loss = loss_fn(lg, y)
+        loss.sum().backward()
+        logits.backward(lg.grad)  # the output layer: true gradient
+        for out, b in zip(outs, self.feedback, strict=True):
+            out.backward(torch.bmm(lg.grad, b))  # e B_k, with the batch mean's 1/B
+        return {"loss": loss.detach()}
+
+
+class ErrorSG(LearningRule):
+    """A synthetic gradient conditioned on the output error: hidden layer ``k`` receives
+    ``SG_k(e) = e A_k``, a linear map of the per-example output error. ``A_k`` starts as DFA's
+    ``B_k``. With ``learned=False`` it never changes, and this *is* DFA, written as an SG
+    (tested: identical updates). With ``learned=True`` each ``A_k`` regresses the true gradient
+    ``dl/dh_k`` (from a backprop pass that only the SGs see), as an SG regresses its target.
+
+    Unlike :class:`DirectFeedbackAlignment`, this keeps one graph for the whole network and
+    restricts each backward pass to one block's parameters."""
+
+    name = "error_sg"
+
+    def __init__(self, net: Net, seeds: Sequence[int], learned: bool = False) -> None:
+        super().__init__()
+        self.learned = learned
+        self.sgs = feedback_maps(net, seeds)
+        self.sgs.requires_grad_(learned)
+        self.name = "error_sg" if learned else "dfa_as_sg"
+
+    def backward(self, net, x, y, context, loss_fn):
+        batch = x.shape[1]
+        outs, h = [], x
+        for block in net.blocks[:-1]:
+            h = block(h)
+            outs.append(h)
+        logits = net.blocks[-1](h)
+        loss = loss_fn(logits, y)
+        wanted = [logits, *outs] if self.learned else [logits]
+        grads = torch.autograd.grad(loss.sum(), wanted, retain_graph=True)
+        e = grads[0].detach() * batch
+        loss.sum().backward(inputs=list(net.blocks[-1].parameters()), retain_graph=True)
+        preds = [sg(e) for sg in self.sgs]
+        for out, block, pred in zip(outs, net.blocks[:-1], preds, strict=True):
+            out.backward(pred.detach() / batch, inputs=list(block.parameters()), retain_graph=True)
+        metrics = {"loss": loss.detach()}
+        if self.learned:
+            sg_losses = [
+                0.5 * (p - g.detach() * batch).pow(2).sum(-1).mean(-1)
+                for p, g in zip(preds, grads[1:], strict=True)
+            ]
+            torch.stack(sg_losses).sum().backward()
+            metrics["sg_loss"] = torch.stack(sg_losses).mean(0).detach()
+        return metrics
+
+
+@contextlib.contextmanager
+def _recording(net: Net) -> Iterator[list[torch.Tensor]]:
+    """Keep every hidden block's output (and its gradient) produced while inside."""
+    outs: list[torch.Tensor] = []
+
+    def keep(module, inputs, out):
+        if out.requires_grad:
+            out.retain_grad()
+        outs.append(out)
+
+    handles = [b.register_forward_hook(keep) for b in net.blocks[:-1]]
+    try:
+        yield outs
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def received(
+    rule: LearningRule, net: Net, x: torch.Tensor, y: torch.Tensor, context, loss_fn: LossFn
+) -> list[torch.Tensor]:
+    """The gradient signal each hidden layer's output receives under ``rule`` for this batch,
+    per example (S, B, d_k): whatever reaches ``h_k`` in the rule's backward pass. The rule's
+    own updates are computed on the way and left in ``.grad`` (the training loop clears them)."""
+    with _recording(net) as outs:
+        rule.backward(net, x, y, context, loss_fn)
+    if len(outs) != net.n_hidden:
+        raise RuntimeError(f"rule {rule.name} ran {len(outs)} hidden blocks, not {net.n_hidden}")
+    missing = [k for k, o in enumerate(outs) if o.grad is None]
+    if missing:
+        raise RuntimeError(f"rule {rule.name} sent no signal to hidden layer(s) {missing}")
+    return [o.grad.detach() * x.shape[1] for o in outs]
+
+
+def true_gradients(
+    net: Net, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn
+) -> list[torch.Tensor]:
+    """The true per-example gradient ``dl_i/dh_k`` (S, B, d_k) at every hidden layer's output."""
+    outs, h = [], x
+    for block in net.blocks[:-1]:
+        h = block(h)
+        outs.append(h)
+    loss = loss_fn(net.blocks[-1](h), y)
+    return [g * x.shape[1] for g in torch.autograd.grad(loss.sum(), outs)]
+
+
+def alignment(
+    rule: LearningRule, net: Net, x: torch.Tensor, y: torch.Tensor, context, loss_fn: LossFn
+) -> torch.Tensor:
+    """Cosine between the signal each hidden layer receives under ``rule`` and the true
+    gradient, per example, averaged over the batch: (S, n_hidden). 1 is backprop's signal.
+    Examples whose true gradient at a layer is zero (every unit above it off) have no direction
+    to align with and are left out of that layer's mean (NaN if that leaves none)."""
+    with torch.enable_grad():
+        truth = true_gradients(net, x, y, loss_fn)
+        got = received(rule, net, x, y, context, loss_fn)
+    cos = []
+    for a, t in zip(got, truth, strict=True):
+        c = torch.nn.functional.cosine_similarity(a, t, dim=-1, eps=1e-12)
+        defined = t.norm(dim=-1) > 0
+        cos.append((c * defined).sum(-1) / defined.sum(-1))
+    return torch.stack(cos, 1).detach()
 
 
 def make_rule(
