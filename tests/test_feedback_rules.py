@@ -18,11 +18,11 @@ def _problem(batch_norm: bool, n: int = 32):
     return net, x, y, torch.nn.functional.one_hot(y, 4).float()
 
 
-def _grads_under(rule_factory, net, x, y, ctx):
+def _grads_under(rule_factory, net, x, y, ctx, loss_fn=losses.cross_entropy):
     net = copy.deepcopy(net)
     rule = rule_factory(net)
     net.zero_grad(set_to_none=True)
-    rule.backward(net, x, y, ctx, losses.cross_entropy)
+    rule.backward(net, x, y, ctx, loss_fn)
     return [p.grad.clone() for p in net.parameters()]
 
 
@@ -113,3 +113,58 @@ def test_learned_error_sg_aligns_with_the_true_gradient():
     assert (after[:, -1] > 0.99).all() and (before[:, -1] < 0.9).all()
     fixed = rules.ErrorSG(net, SEEDS, learned=False)
     assert not list(p for p in fixed.parameters() if p.requires_grad)
+
+
+def test_kickback_as_the_papers_fixed_sg_gives_the_direct_kickback_updates():
+    net, x, y, ctx = _problem(batch_norm=False)
+    direct = _grads_under(lambda n: rules.Kickback(n), net, x, y, ctx)
+    as_sg = _grads_under(lambda n: rules.KickbackSG(), net, x, y, ctx)
+    _assert_same(direct, as_sg)
+    bp = _grads_under(lambda n: rules.Backprop(), net, x, y, ctx)
+    assert _hidden_weights_differ(direct, bp, net)
+    _assert_same(direct[-2:], bp[-2:])  # the output layer learns from the true gradient
+
+
+def test_kickback_signal_is_the_scalar_error_times_the_kickbacks():
+    # one output (regression): tau_j = sum of j's outgoing weights to the active units above
+    g = torch.Generator().manual_seed(0)
+    net = models.mlp(3, [4, 5], 1, [0])
+    x = models.per_seed(torch.randn(8, 3, generator=g), 1)
+    y = torch.randn(8, 1, generator=g)
+    got = rules.received(rules.Kickback(net), net, x, y, y, losses.squared_error)
+    a1 = net.blocks[1][0](net.blocks[0](x))  # pre-activation of the second hidden layer
+    beta = net(x) - y  # the error of the single output (squared error)
+    w1, w_out = net.blocks[1][0].weight[0], net.blocks[2][0].weight[0]
+    tau0 = (a1[0] > 0).float() @ w1.T  # (B, 4)
+    torch.testing.assert_close(got[0][0], beta[0] * tau0, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(got[1][0], beta[0] * w_out.T.expand(8, -1), rtol=1e-5, atol=1e-7)
+    # with a single output and one hidden layer, Kickback is backprop
+    shallow = models.mlp(3, [4], 1, [0])
+    kb = _grads_under(lambda n: rules.Kickback(n), shallow, x, y, y, losses.squared_error)
+    bp = _grads_under(lambda n: rules.Backprop(), shallow, x, y, y, losses.squared_error)
+    _assert_same(kb, bp)
+
+
+def test_kickback_refuses_what_it_is_not_defined_for():
+    with pytest.raises(ValueError, match="linear \\+ ReLU"):
+        rules.Kickback(models.mlp(3, [4], 2, [0], batch_norm=True))
+    e = torch.randn(1, 5, 3)
+    with pytest.raises(ValueError, match="one output"):
+        rules.kickback_error(e, torch.randn(5, 3))
+    assert rules.kickback_error(e, torch.tensor([0, 1, 2, 0, 1])).shape == (1, 5, 1)
+
+
+@pytest.mark.parametrize(
+    "kind", ["backprop", "fa", "dfa", "dfa_as_sg", "error_sg", "kickback", "kickback_as_sg"]
+)
+def test_every_rule_trains_through_the_one_loop(kind):
+    from synthgrad import data, train
+
+    d = data.two_moons(n=256, seed=0)
+    net = models.mlp(d.d_in, [16, 16, 16], d.d_out, SEEDS)
+    rule = rules.make_rule(kind, net, SEEDS)
+    h = train.train(net, rule, d, SEEDS, steps=60, lr=1e-2, batch_size=64, alignment=32)
+    assert h.train["loss"][-10:].mean() < h.train["loss"][:10].mean()
+    assert {"align_0", "align_1", "align_2"} <= set(h.evals)
+    with pytest.raises(ValueError, match="unknown rule 'nope'; known: backprop, fa"):
+        rules.make_rule("nope", net, SEEDS)

@@ -323,6 +323,97 @@ class ErrorSG(LearningRule):
         return metrics
 
 
+def kickback_error(e: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Kickback's scalar error per example (S, B, 1). Kickback is defined for one output; with a
+    softmax over classes the sum of the error vector is always 0, so the single output used here
+    is the logit of the correct class: the error is ``e_y = softmax(z)_y - 1``. For a network with
+    one output, this is that output's error."""
+    if y.dtype != torch.int64:  # one output (regression or binary): its own error
+        if e.shape[-1] != 1:
+            raise ValueError("Kickback needs one output, or class labels to pick the correct one")
+        return e
+    return e.gather(-1, y.expand(e.shape[:-1]).unsqueeze(-1))
+
+
+class Kickback(LearningRule):
+    """Kickback (Balduzzi et al. 2015), written directly for ReLU networks without batch norm.
+
+    Every hidden unit ``j`` of layer ``k`` gets the global scalar error ``beta`` times its
+    *kickback* ``tau_j = sum_m W_{k+1}[j, m] 1[a_{k+1,m} > 0]``, the sum of its outgoing weights
+    to the active units of the next layer (for the top hidden layer, the weight to the single
+    output). It is backprop with every downstream error replaced by ``beta``: no error is sent
+    down. Here the single output is the correct class's logit (:func:`kickback_error`); the
+    output layer learns from the true gradient."""
+
+    name = "kickback"
+
+    def __init__(self, net: Net) -> None:
+        super().__init__()
+        for block in net.blocks[:-1]:
+            kinds = [type(m).__name__ for m in block]
+            if kinds != ["BatchedLinear", "ReLU"]:
+                raise ValueError(f"Kickback is defined for linear + ReLU blocks, got {kinds}")
+
+    def backward(self, net, x, y, context, loss_fn):
+        outs, h = [], x
+        for block in net.blocks[:-1]:
+            out = block(h)
+            outs.append(out)
+            h = out.detach()
+        logits = net.blocks[-1](h)
+        e = output_error(logits, y, loss_fn)
+        loss = loss_fn(logits, y)
+        loss.sum().backward(inputs=list(net.blocks[-1].parameters()))
+        beta = kickback_error(e, y)
+        w_out = net.blocks[-1][0].weight.detach()  # (S, d_L, k)
+        if y.dtype == torch.int64:
+            cols = y.expand(e.shape[:-1])  # (S, B): each example's output unit
+            top = torch.gather(w_out, 2, cols.unsqueeze(1).expand(-1, w_out.shape[1], -1))
+            taus = [top.transpose(1, 2)]  # (S, B, d_L)
+        else:
+            taus = [w_out.transpose(1, 2).expand(-1, x.shape[1], -1)]
+        for k in range(net.n_hidden - 1, 0, -1):  # tau for layer k-1 from layer k's activity
+            active = (outs[k].detach() > 0).to(x.dtype)  # ReLU: a > 0 exactly where h > 0
+            taus.insert(0, torch.bmm(active, net.blocks[k][0].weight.detach().transpose(1, 2)))
+        for out, tau in zip(outs, taus, strict=True):
+            out.backward(beta * tau / x.shape[1])
+        return {"loss": loss.detach()}
+
+
+class KickbackSG(LearningRule):
+    """Kickback written as the paper writes it: a fixed synthetic gradient conditioned on the
+    error and on the activations, ``SG(h_k, e) = beta 1^T dh_{k+1}/dh_k``, the scalar error
+    pushed back through one layer's Jacobian and no further (``h_{L+1}`` is the single output).
+    Computed with autograd, so it checks :class:`Kickback`'s hand-written kickbacks."""
+
+    name = "kickback_as_sg"
+
+    def backward(self, net, x, y, context, loss_fn):
+        batch = x.shape[1]
+        outs, h = [], x
+        for block in net.blocks[:-1]:
+            h = block(h)
+            outs.append(h)
+        logits = net.blocks[-1](h)
+        loss = loss_fn(logits, y)
+        e = output_error(logits, y, loss_fn)
+        loss.sum().backward(inputs=list(net.blocks[-1].parameters()), retain_graph=True)
+        beta = kickback_error(e, y)
+        if y.dtype == torch.int64:
+            single = logits.gather(-1, y.expand(e.shape[:-1]).unsqueeze(-1))
+        else:
+            single = logits
+        above = [*outs[1:], single]
+        for k, (out, nxt) in enumerate(zip(outs, above, strict=True)):
+            (sg,) = torch.autograd.grad(
+                nxt, out, grad_outputs=beta.expand_as(nxt), retain_graph=True
+            )
+            out.backward(
+                sg.detach() / batch, inputs=list(net.blocks[k].parameters()), retain_graph=True
+            )
+        return {"loss": loss.detach()}
+
+
 @contextlib.contextmanager
 def _recording(net: Net) -> Iterator[list[torch.Tensor]]:
     """Keep every hidden block's output (and its gradient) produced while inside."""
@@ -396,14 +487,26 @@ def make_rule(
     sg_depth: int = 1,
 ) -> LearningRule:
     """Build a rule by name: ``backprop``, ``sg_middle`` (one SG after the middle hidden block),
-    ``sg_every`` (an SG after every hidden block, bootstrapped). ``d_context>0`` conditions the
-    SGs on the label (cDNI)."""
-    if kind == "backprop":
-        return Backprop()
+    ``sg_every`` (an SG after every hidden block, bootstrapped), ``fa``, ``dfa``,
+    ``dfa_as_sg`` (DFA written as a fixed error-conditioned SG), ``error_sg`` (the same SG,
+    learned), ``kickback``, ``kickback_as_sg``. ``d_context>0`` conditions the SGs on the label
+    (cDNI)."""
+    simple = {
+        "backprop": lambda: Backprop(),
+        "fa": lambda: FeedbackAlignment(net, seeds),
+        "dfa": lambda: DirectFeedbackAlignment(net, seeds),
+        "dfa_as_sg": lambda: ErrorSG(net, seeds, learned=False),
+        "error_sg": lambda: ErrorSG(net, seeds, learned=True),
+        "kickback": lambda: Kickback(net),
+        "kickback_as_sg": lambda: KickbackSG(),
+    }
+    if kind in simple:
+        return simple[kind]()
     if kind == "sg_middle":
         positions = [(net.n_hidden - 1) // 2]
     elif kind == "sg_every":
         positions = list(range(net.n_hidden))
     else:
-        raise ValueError(f"unknown rule {kind!r}; known: backprop, sg_middle, sg_every")
+        known = ", ".join([*simple, "sg_middle", "sg_every"])
+        raise ValueError(f"unknown rule {kind!r}; known: {known}")
     return SyntheticGradients(net, positions, seeds, d_context, sg_hidden, sg_depth)

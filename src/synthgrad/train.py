@@ -21,6 +21,7 @@ from .data import Dataset
 from .losses import LOSSES, accuracy
 from .models import Net, generators, mlp, per_seed
 from .rules import LearningRule, make_rule
+from .rules import alignment as rules_alignment
 
 QUIET_ENV = "SYNTHGRAD_QUIET"
 
@@ -87,15 +88,21 @@ def train(
     progress: bool | None = None,
     desc: str = "",
     metrics: Callable[[Net], dict[str, torch.Tensor]] | None = None,
+    alignment: int = 0,
 ) -> History:
     """Train ``net`` with ``rule`` on ``data`` for ``steps`` minibatch steps (all seeds at once).
 
     ``lr`` is the model's learning rate, ``sg_lr`` the SG modules' (default: ``lr``);
     ``optimizer`` is ``"adam"`` or ``"sgd"``; ``batch_size=0`` means full batch. ``metrics``,
     if given, is called at every evaluation with the network and returns more per-seed
-    metrics to record (e.g. the distance to a known optimum)."""
+    metrics to record (e.g. the distance to a known optimum). ``alignment > 0`` also records,
+    at every evaluation, ``align_<k>``: the cosine between the signal hidden layer ``k``
+    receives under the rule and the true gradient (:func:`synthgrad.rules.alignment`), on the
+    first ``alignment`` training examples, in evaluation mode."""
     if len(seeds) != net.n_seeds:
         raise ValueError(f"{len(seeds)} seeds for a network built with {net.n_seeds}")
+    if alignment < 0:
+        raise ValueError(f"alignment must be >= 0 examples, got {alignment}")
     if on_divergence not in ("raise", "mark"):
         raise ValueError(f"on_divergence must be 'raise' or 'mark', got {on_divergence!r}")
     if steps < 1 or lr <= 0 or eval_every < 1:
@@ -123,10 +130,15 @@ def train(
     def log_eval(step: int) -> None:
         eval_steps.append(step)
         values = evaluate(net, data, "test")
-        if metrics is not None:
+        if metrics is not None or alignment:
             net.eval()
-            with torch.no_grad():
-                values.update(metrics(net))
+            if metrics is not None:
+                with torch.no_grad():
+                    values.update(metrics(net))
+            if alignment:
+                xa, ya = per_seed(data.x_train[:alignment], n_seeds), data.y_train[:alignment]
+                cos = rules_alignment(rule, net, xa, ya, data.context(ya), loss_fn)
+                values.update({f"align_{k}": cos[:, k] for k in range(cos.shape[1])})
             net.train()
         for k, v in values.items():
             v = torch.where(alive, v, torch.nan)
