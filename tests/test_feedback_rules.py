@@ -51,16 +51,18 @@ def test_dfa_as_a_fixed_error_conditioned_sg_gives_the_direct_dfa_updates(batch_
 def test_fa_with_transposed_forward_weights_is_backprop(batch_norm):
     net, x, y, ctx = _problem(batch_norm)
 
-    def fa_transposed(n):
-        rule = rules.FeedbackAlignment(n, SEEDS)
-        for b, lin in zip(rule.feedback, [blk[0] for blk in n.blocks[1:]], strict=True):
-            b.copy_(lin.weight.detach().transpose(1, 2))
-        return rule
-
     bp = _grads_under(lambda n: rules.Backprop(), net, x, y, ctx)
-    _assert_same(_grads_under(fa_transposed, net, x, y, ctx), bp)
+    _assert_same(
+        _grads_under(lambda n: rules.FeedbackAlignment.transposed(n, SEEDS), net, x, y, ctx), bp
+    )
+    same = rules.updates(
+        rules.FeedbackAlignment.transposed(net, SEEDS), net, x, y, ctx, losses.cross_entropy
+    )
+    assert rules.relative_difference(same, bp) < 1e-6
     fa = _grads_under(lambda n: rules.FeedbackAlignment(n, SEEDS), net, x, y, ctx)
     assert _hidden_weights_differ(fa, bp, net)  # random feedback is not backprop
+    assert rules.relative_difference(fa, bp) > 1e-2
+    assert all(p.grad is None for p in net.parameters())  # updates() works on a copy
     # and the forward pass is untouched by FA: the network's output is the same afterwards
     assert all(lin.feedback is None for lin in net.linears())
 

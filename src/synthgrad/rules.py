@@ -13,6 +13,7 @@ gradient (backprop) or a proxy for it. :func:`received` records that signal for 
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -238,6 +239,16 @@ class FeedbackAlignment(LearningRule):
     def _linears(net: Net) -> list[BatchedLinear]:
         return [block[0] for block in net.blocks[1:]]
 
+    @classmethod
+    def transposed(cls, net: Net, seeds: Sequence[int]) -> FeedbackAlignment:
+        """FA whose feedback matrices are the forward weights' transposes *now*: backprop, for
+        this step (the weights move on, the feedback does not)."""
+        rule = cls(net, seeds)
+        with torch.no_grad():
+            for b, lin in zip(rule.feedback, cls._linears(net), strict=True):
+                b.copy_(lin.weight.transpose(1, 2))
+        return rule
+
     def backward(self, net, x, y, context, loss_fn):
         linears = self._linears(net)
         for lin, b in zip(linears, self.feedback, strict=True):
@@ -412,6 +423,28 @@ class KickbackSG(LearningRule):
                 sg.detach() / batch, inputs=list(net.blocks[k].parameters()), retain_graph=True
             )
         return {"loss": loss.detach()}
+
+
+def updates(
+    rule: LearningRule, net: Net, x: torch.Tensor, y: torch.Tensor, context, loss_fn: LossFn
+) -> list[torch.Tensor]:
+    """The parameter gradients ``rule`` computes for ``net`` on one batch (on a copy of the
+    network: ``net`` itself is left as it was), in the order of ``net.parameters()``."""
+    net = copy.deepcopy(net)
+    net.zero_grad(set_to_none=True)
+    rule.backward(net, x, y, context, loss_fn)
+    return [
+        p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p)
+        for p in net.parameters()
+    ]
+
+
+def relative_difference(a: Sequence[torch.Tensor], b: Sequence[torch.Tensor]) -> float:
+    """Largest absolute difference between two sets of updates, relative to the largest entry
+    of ``b``: about 1e-7 for updates equal up to float32 rounding."""
+    diff = max(float((u - v).abs().max()) for u, v in zip(a, b, strict=True))
+    scale = max(float(v.abs().max()) for v in b)
+    return diff / scale if scale > 0 else diff
 
 
 @contextlib.contextmanager
