@@ -121,3 +121,20 @@ def test_synthetic_problems_are_seeded():
     assert set(sep.y_train.flatten().tolist()) == {0.0, 1.0}
     assert data.linear_regression(d=100).d_in == 100
     assert data.mnist.__doc__  # documented
+
+
+def test_parity_is_a_one_output_binary_task():
+    ds = data.Dataset(
+        "toy",
+        "classification",
+        torch.zeros(4, 2),
+        torch.tensor([0, 1, 2, 3]),
+        torch.zeros(2, 2),
+        torch.tensor([5, 8]),
+        n_classes=10,
+    )
+    p = data.parity(ds)
+    assert p.task == "binary" and p.d_out == 1
+    assert p.y_train.flatten().tolist() == [0, 1, 0, 1] and p.y_test.flatten().tolist() == [1, 0]
+    with pytest.raises(ValueError, match="classification"):
+        data.parity(p)

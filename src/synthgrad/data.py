@@ -310,3 +310,24 @@ def mnist(scale: str = "small", download: bool = True, limit: int | None = None)
     return Dataset(
         f"mnist-{scale}", "classification", *parts, n_classes=10, description=SCALES[scale]
     )
+
+
+def parity(ds: Dataset) -> Dataset:
+    """A classification dataset turned into a one-output binary task: is the class odd? (For
+    MNIST: odd digits.) Rules defined for a single output, such as Kickback, run here as their
+    authors wrote them."""
+    if ds.task != "classification":
+        raise ValueError(f"parity needs a classification dataset, got a {ds.task} one")
+
+    def odd(y: torch.Tensor) -> torch.Tensor:
+        return (y % 2).to(torch.float32).unsqueeze(-1)
+
+    return Dataset(
+        f"{ds.name} parity",
+        "binary",
+        ds.x_train,
+        odd(ds.y_train),
+        ds.x_test,
+        odd(ds.y_test),
+        description=f"{ds.description}; target: odd class (one output)",
+    )
