@@ -12,6 +12,14 @@ from .analysis import long_form
 PALETTE = "colorblind"
 
 
+def method_colours(names) -> dict:
+    """A fixed, distinct colour per method name (up to ten), for figures that show subsets."""
+    names = list(names)
+    if len(names) > 10:
+        raise ValueError(f"at most 10 methods get distinct colours, got {len(names)}")
+    return dict(zip(names, sns.color_palette("tab10", len(names)), strict=True))
+
+
 def set_theme() -> None:
     """One seaborn theme for the whole book."""
     sns.set_theme(context="notebook", style="whitegrid", palette=PALETTE)
@@ -27,20 +35,27 @@ def curves(
     xlabel: str = "training step",
     hue: str = "method",
     logy: bool = False,
+    palette: dict | None = None,
 ) -> plt.Axes:
-    """Mean curve per ``hue`` with a band from the lowest to the highest seed."""
-    sns.lineplot(data=df, x=x, y=y, hue=hue, errorbar=("pi", 100), ax=ax)
+    """Mean curve per ``hue`` with a band from the lowest to the highest seed (``palette``:
+    a fixed colour per method, so that a method keeps its colour across figures)."""
+    sns.lineplot(data=df, x=x, y=y, hue=hue, errorbar=("pi", 100), ax=ax, palette=palette)
     ax.set(xlabel=xlabel, ylabel=ylabel)
     if logy:
         ax.set_yscale("log")
     return ax
 
 
-def accuracy_figure(runs, title: str = "", figsize: tuple[float, float] = (6.0, 3.6)) -> plt.Figure:
+def accuracy_figure(
+    runs,
+    title: str = "",
+    figsize: tuple[float, float] = (6.0, 3.6),
+    palette: dict | None = None,
+) -> plt.Figure:
     """Held-out accuracy over training for a few runs (mean, band over seeds): the figure the
     chapter widgets switch between."""
     fig, ax = plt.subplots(figsize=figsize)
-    curves(long_form(runs, "test_acc"), "test_acc", ax, "held-out accuracy")
+    curves(long_form(runs, "test_acc"), "test_acc", ax, "held-out accuracy", palette=palette)
     ax.set_ylim(0.0, 1.0)
     ax.set_title(title)
     fig.tight_layout()
