@@ -4,6 +4,7 @@
 #                  then Jupyter Book renders the executed notebooks into _build/html
 #   make test      lint, then the whole test suite (unit tests, chapter smoke runs, a quick site build)
 #   make chapter NB=01_primer P='-p seed 3'   rerun one chapter with papermill parameters
+#   make bench     speed figures (SG cost, seed batching, chapter and book times) -> _build/bench.json
 #   make lab       JupyterLab on 127.0.0.1        make serve   the built site on 127.0.0.1
 #   make lint      ruff                           make clean   remove _build
 SHELL := /bin/bash
@@ -29,7 +30,7 @@ STAGED := $(PAGES:%=$(STAGE)/%)
 SRC := $(shell find src -name '*.py' -not -path '*/__pycache__/*')
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: install book test browser chapter lab serve lint clean
+.PHONY: install book test browser chapter lab serve lint clean bench
 
 install: $(STAMP)
 
@@ -64,8 +65,14 @@ $(STAGE)/_assets/.copied: $(STAMP)
 $(STAGE)/book/_claims.md: $(EXECUTED)
 	$(BIN)/python -m synthgrad.ledger $(RESULTS) > $@
 
-$(BUILD)/html/index.html: $(EXECUTED) $(STAGED) $(STAGE)/book/_claims.md $(STAGE)/_assets/.copied
-	$(BIN)/jupyter-book build $(STAGE) --path-output $(OUT) -W -n --keep-going --quiet
+# the versions of the key packages the site was built with
+$(STAGE)/book/_environment.md: $(STAMP) $(SRC)
+	@mkdir -p $(@D)
+	$(BIN)/python -m synthgrad.environment > $@
+
+$(BUILD)/html/index.html: $(EXECUTED) $(STAGED) $(STAGE)/book/_claims.md $(STAGE)/book/_environment.md $(STAGE)/_assets/.copied
+	@t=$$(date +%s); $(BIN)/jupyter-book build $(STAGE) --path-output $(OUT) -W -n --keep-going --quiet; \
+		echo $$(( $$(date +%s) - t )) > $(BUILD)/render-seconds
 	touch $@
 
 test: $(STAMP) lint browser
@@ -87,6 +94,11 @@ chapter: $(STAMP)
 	SYNTHGRAD_RESULTS=$(abspath $(BUILD))/runs/results $(BIN)/papermill book/$(NB).ipynb \
 		$(BUILD)/runs/$(NB).ipynb -k python3 --log-level WARNING $(P)
 	@echo "executed notebook: $(BUILD)/runs/$(NB).ipynb; claims: $(BUILD)/runs/results/$(NB).json"
+
+# benchmarks print figures, they do not fail on a missed target; BENCH_ARGS=--cold also times a cold build
+BENCH_ARGS ?=
+bench: $(STAMP)
+	$(BIN)/python -m synthgrad.bench --build $(BUILD) --out $(BUILD)/bench.json $(BENCH_ARGS)
 
 lab: $(STAMP)
 	SYNTHGRAD_QUIET=0 $(BIN)/jupyter lab --ip=127.0.0.1 --no-browser $(ROOT_FLAG) --ServerApp.root_dir=.

@@ -2,6 +2,7 @@
 `make book` pipeline into a temporary folder, then the rendered site is checked."""
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -80,3 +81,24 @@ def test_bad_parameter_fails_with_one_clear_message(tmp_path):
         "ParameterError: invalid parameter(s): lr = -0.1 is not allowed: must be a number > 0"
         in res.stderr
     )
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_same_parameters_and_seed_give_identical_claims(quick_book, chapter, tmp_path):
+    """Determinism: a second run of the chapter (same parameters, same seed, a fresh kernel)
+    writes exactly the claims JSON of the build's run."""
+    env = {**os.environ, "SYNTHGRAD_RESULTS": str(tmp_path), "SYNTHGRAD_QUIET": "1"}
+    res = subprocess.run(
+        [sys.executable, "-m", "papermill", str(ROOT / "book" / f"{chapter}.ipynb"),
+         str(tmp_path / "out.ipynb"), "-k", "python3", "-p", "quick", "True",
+         "--log-level", "ERROR", "--no-progress-bar"],
+        capture_output=True, text=True, cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr[-2000:]
+    again = (tmp_path / f"{chapter}.json").read_text()
+    assert again == (quick_book / "results" / f"{chapter}.json").read_text()
+
+
+def test_intro_lists_the_build_environment(quick_book):
+    text = re.sub(r"<[^>]+>", " ", (quick_book / "html" / "book" / "intro.html").read_text())
+    assert re.search(r"torch\s+2\.13\.0", text) and re.search(r"jupyter-book\s+1\.0\.4", text)

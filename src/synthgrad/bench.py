@@ -1,0 +1,244 @@
+"""Benchmarks: the figures behind the book's speed targets, printed as a table and saved as JSON.
+
+``python -m synthgrad.bench`` (or ``make bench``) measures
+
+- the cost of a synthetic gradient: training-step time of SG rules over backprop's, same MNIST
+  MLP, same batch (target: at most 1.3);
+- seeds as a batch dimension: 8 seeds trained together against the same 8 one after another,
+  for the small models of chapters 2-4 and the MNIST MLP (target: at least 4x on the small ones);
+- the book: each chapter's execution time at default parameters (from the last ``make book``),
+  at ``quick=True`` (run now), the site render, and ``make book`` with nothing changed.
+
+These are measurements, not tests: nothing here fails when a target is missed; the table says
+which targets are met.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from . import data as D
+from .losses import LOSSES
+from .models import mlp, per_seed
+from .rules import make_rule
+from .train import train
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _time(fn: Callable[[], object], repeat: int = 3) -> float:
+    """Best wall time of ``repeat`` calls, in seconds (the minimum is the least noisy)."""
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def step_time(
+    rule: str,
+    dataset: D.Dataset,
+    hidden: list[int],
+    batch: int = 256,
+    seeds: tuple[int, ...] = (0,),
+    steps: int = 40,
+    batch_norm: bool = True,
+    conditioned: bool = True,
+) -> float:
+    """Milliseconds per training step (forward, the rule's backward, Adam) on fixed minibatches."""
+    net = mlp(dataset.d_in, hidden, dataset.d_out, list(seeds), batch_norm=batch_norm)
+    learner = make_rule(rule, net, list(seeds), dataset.d_context if conditioned else 0)
+    opt = torch.optim.Adam([*net.parameters(), *learner.parameters()], lr=1e-4)
+    x = per_seed(dataset.x_train[:batch], len(seeds))
+    y = dataset.y_train[:batch]
+    ctx, loss_fn = dataset.context(y), LOSSES[dataset.task]
+
+    def run() -> None:
+        for _ in range(steps):
+            opt.zero_grad()
+            learner.backward(net, x, y, ctx, loss_fn)
+            opt.step()
+
+    run()  # warm-up
+    return 1000 * _time(run) / steps
+
+
+def sg_cost(dataset: D.Dataset) -> dict[str, float]:
+    """SG step time over backprop's on the book's MNIST MLP (3 x 256, batch norm, batch 256)."""
+    hidden = [256, 256, 256]
+    bp = step_time("backprop", dataset, hidden)
+    out = {"backprop ms/step": bp}
+    for rule in ("sg_middle", "sg_every"):
+        ms = step_time(rule, dataset, hidden)
+        out[f"{rule} ms/step"] = ms
+        out[f"{rule} / backprop"] = ms / bp
+    return out
+
+
+SMALL_MODELS: dict[str, Callable[[], tuple[D.Dataset, list[int], bool]]] = {
+    # name: (data, hidden widths, linear?) as in chapters 2-4
+    "linear model, 2-D regression (ch. 3)": lambda: (D.linear_regression(n=1000, d=2), [], True),
+    "deep linear 10 x 10, 100-D regression (ch. 3)": lambda: (
+        D.linear_regression(n=1000, d=100),
+        [10] * 10,
+        True,
+    ),
+    "two-weight chain, 1-D regression (ch. 2)": lambda: (
+        D.linear_regression(n=100, d=1),
+        [1],
+        True,
+    ),
+    "ReLU MLP 2 x 32, two moons (ch. 4)": lambda: (D.two_moons(n=1000), [32, 32], False),
+}
+
+
+def batched_speedup(
+    dataset: D.Dataset,
+    hidden: list[int],
+    linear: bool,
+    rule: str,
+    n_seeds: int = 8,
+    steps: int = 100,
+) -> dict[str, float]:
+    """Seconds to train ``n_seeds`` seeds together against one after another, and the ratio."""
+    seeds = list(range(n_seeds))
+    activation = "linear" if linear else "relu"
+    common = dict(steps=steps, lr=1e-3, batch_size=64, eval_every=steps, progress=False)
+
+    def fit(ss: list[int]) -> None:
+        net = mlp(dataset.d_in, hidden, dataset.d_out, ss, activation=activation)
+        train(net, make_rule(rule, net, ss) if hidden else make_rule("backprop", net, ss),
+              dataset, ss, **common)  # fmt: skip
+
+    together = _time(lambda: fit(seeds), repeat=2)
+    apart = _time(lambda: [fit([s]) for s in seeds], repeat=2)
+    return {"together s": together, "one by one s": apart, "speed-up": apart / together}
+
+
+def chapter_times(build: Path) -> dict[str, float]:
+    """Execution seconds of each chapter in the last ``make book`` (papermill's record)."""
+    out = {}
+    for nb in sorted((build / "src" / "book").glob("[0-9][0-9]_*.ipynb")):
+        meta = json.loads(nb.read_text())["metadata"].get("papermill", {})
+        if meta.get("duration") is not None:
+            out[nb.stem] = float(meta["duration"])
+    return out
+
+
+def quick_times() -> dict[str, float]:
+    """Wall seconds of each chapter's ``quick=True`` run, executed now with papermill."""
+    out = {}
+    env = {**os.environ, "SYNTHGRAD_QUIET": "1"}
+    with tempfile.TemporaryDirectory() as tmp:
+        env["SYNTHGRAD_RESULTS"] = tmp
+        for nb in sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb")):
+            start = time.perf_counter()
+            subprocess.run(
+                [sys.executable, "-m", "papermill", str(nb), str(Path(tmp) / nb.name), "-k",
+                 "python3", "-p", "quick", "True", "--log-level", "ERROR", "--no-progress-bar"],
+                check=True, env=env, capture_output=True, cwd=tmp,
+            )  # fmt: skip
+            out[nb.stem] = time.perf_counter() - start
+    return out
+
+
+def make_book_seconds(out: str | None = None) -> float:
+    """Wall seconds of ``make book`` (into ``OUT=out`` if given)."""
+    args = ["make", "-C", str(ROOT), "book"] + ([f"OUT={out}"] if out else [])
+    start = time.perf_counter()
+    subprocess.run(args, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def _row(what: str, value: float, unit: str, target: str = "", met: bool | None = None) -> dict:
+    verdict = "" if met is None else ("met" if met else "NOT met")
+    return {"what": what, "value": round(value, 3), "unit": unit, "target": target, "met": verdict}
+
+
+def run(build: Path, cold: bool = False, book: bool = True) -> list[dict]:
+    """Every benchmark; returns the table's rows."""
+    torch.manual_seed(0)
+    rows = []
+    mnist = D.mnist("small")
+    cost = sg_cost(mnist)
+    rows.append(
+        _row("backprop step, MNIST MLP 3x256 BN, batch 256", cost["backprop ms/step"], "ms")
+    )
+    for rule in ("sg_middle", "sg_every"):
+        ratio = cost[f"{rule} / backprop"]
+        rows.append(_row(f"{rule} step / backprop step", ratio, "x", "<= 1.3", ratio <= 1.3))
+    for name, make in SMALL_MODELS.items():
+        ds, hidden, linear = make()
+        rule = "sg_middle" if len(hidden) >= 2 else "sg_every"
+        r = batched_speedup(ds, hidden, linear, rule)
+        rows.append(_row(f"8 seeds together vs one by one: {name}", r["speed-up"], "x", ">= 4",
+                         r["speed-up"] >= 4))  # fmt: skip
+    r = batched_speedup(mnist, [256, 256, 256], False, "sg_middle", steps=30)
+    rows.append(
+        _row("8 seeds together vs one by one: MNIST MLP 3x256", r["speed-up"], "x", "measured")
+    )
+    if book:
+        default = chapter_times(build)
+        for ch, sec in default.items():
+            limit = 240 if ch.startswith("05_") else 180
+            rows.append(_row(f"chapter {ch}, default parameters (last make book)", sec, "s",
+                             f"<= {limit}", sec <= limit))  # fmt: skip
+        for ch, sec in quick_times().items():
+            rows.append(_row(f"chapter {ch}, quick=True", sec, "s", "<= 30", sec <= 30))
+        render = build / "render-seconds"
+        if render.exists():
+            rows.append(_row("site render (jupyter-book, last make book)",
+                             float(render.read_text()), "s"))  # fmt: skip
+        if default:
+            total = sum(default.values()) + (float(render.read_text()) if render.exists() else 0)
+            rows.append(_row("make book, cold: chapters + render (last make book)", total / 60,
+                             "min", "<= 12", total / 60 <= 12))  # fmt: skip
+        if (build / "html" / "index.html").exists():
+            sec = make_book_seconds()
+            rows.append(_row("make book, nothing changed", sec, "s", "< 60", sec < 60))
+        if cold:
+            with tempfile.TemporaryDirectory() as tmp:
+                sec = make_book_seconds(tmp)
+            rows.append(_row("make book, cold, measured now", sec / 60, "min", "<= 12", sec <= 720))
+    return rows
+
+
+def markdown(rows: list[dict]) -> str:
+    cols = ["what", "value", "unit", "target", "met"]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--build", default="_build", help="the build folder of make book")
+    p.add_argument("--out", default="_build/bench.json", help="where to write the JSON")
+    p.add_argument("--cold", action="store_true", help="also time a cold make book (minutes)")
+    p.add_argument("--no-book", action="store_true", help="skip the chapter and book timings")
+    args = p.parse_args(argv)
+    rows = run(Path(args.build), cold=args.cold, book=not args.no_book)
+    print(markdown(rows))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    machine = {"python": platform.python_version(), "torch": torch.__version__,
+               "cpus": os.cpu_count(), "threads": torch.get_num_threads(),
+               "machine": platform.machine()}  # fmt: skip
+    out.write_text(json.dumps({"machine": machine, "rows": rows}, indent=2) + "\n")
+    print(f"\nwritten: {out}")
+
+
+if __name__ == "__main__":
+    main()

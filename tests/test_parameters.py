@@ -1,0 +1,108 @@
+"""Property-based tests of every chapter's parameter validation (hypothesis).
+
+Each chapter declares its parameters in a papermill ``parameters`` cell and what each allows in
+a ``P.validate(globals(), {...})`` call; both are read from the notebook itself, so a new
+chapter or parameter is covered without editing this file."""
+
+import ast
+import json
+import math
+
+import pytest
+from conftest import CHAPTERS, ROOT
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from synthgrad import params as P
+
+
+def _cells(chapter):
+    nb = json.loads((ROOT / "book" / f"{chapter}.ipynb").read_text())
+    return [("".join(c["source"]), c["metadata"].get("tags", [])) for c in nb["cells"]]
+
+
+def defaults(chapter):
+    src = next(s for s, tags in _cells(chapter) if "parameters" in tags)
+    ns: dict = {}
+    exec(src, ns)
+    return {k: v for k, v in ns.items() if not k.startswith("__")}
+
+
+def specs(chapter):
+    src = next(s for s, _ in _cells(chapter) if "P.validate(globals()," in s)
+    for node in ast.walk(ast.parse(src)):
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "validate":
+            return eval(compile(ast.Expression(node.args[1]), chapter, "eval"), {"P": P})
+    raise AssertionError(f"{chapter}: no P.validate call")
+
+
+CASES = [(ch, name) for ch in CHAPTERS for name in specs(ch)]
+
+
+def valid(spec: P.Spec):
+    if spec.kind == "bool":
+        s = st.booleans()
+    elif spec.kind == "choice":
+        s = st.sampled_from(spec.choices)
+    elif spec.kind == "int":
+        lo = int(spec.low) if spec.low is not None else -(10**6)
+        s = st.integers(lo, int(spec.high) if spec.high is not None else lo + 10**6)
+    elif spec.kind == "ints":
+        item = st.integers(int(spec.low), int(spec.high))
+        s = st.lists(item, min_size=1, max_size=spec.max_len or 5, unique=True).flatmap(
+            lambda xs: st.sampled_from([xs, ",".join(map(str, xs)), ", ".join(map(str, xs))])
+        )
+    else:
+        s = st.floats(
+            spec.low, spec.high, exclude_min=spec.low_open, allow_nan=False, allow_infinity=False
+        )
+    return st.none() | s if spec.optional else s
+
+
+def invalid(spec: P.Spec):
+    junk = st.sampled_from(["", "abc", [1, "a"], {"a": 1}, float("nan")])
+    if spec.kind == "bool":
+        return st.integers(0, 1) | st.sampled_from(["True", "yes"]) | junk
+    if spec.kind == "choice":
+        return st.text(max_size=8).filter(lambda t: t not in spec.choices) | junk
+    if spec.kind == "ints":
+        lo, hi = int(spec.low), int(spec.high)
+        outside = st.integers(hi + 1, hi + 100) | st.integers(lo - 100, lo - 1)
+        return (
+            st.lists(outside, min_size=1, max_size=3).map(lambda xs: ",".join(map(str, xs)))
+            | st.integers(lo, hi).map(lambda i: f"{i},{i}")
+            | st.sampled_from(["3;6", "a,b", "", [3.0]])
+        )
+    strategies = [junk, st.booleans(), st.sampled_from([float("inf"), -float("inf")])]
+    if spec.kind == "int":
+        strategies.append(st.floats(allow_nan=False).filter(lambda f: not f.is_integer()))
+    if spec.low is not None:
+        top = spec.low if spec.low_open else math.nextafter(spec.low, -math.inf)
+        below = st.floats(max_value=top, allow_nan=False, allow_infinity=False)
+        strategies.append(below.map(int) if spec.kind == "int" else below)
+    if spec.high is not None:
+        above = st.floats(min_value=math.nextafter(spec.high, math.inf), allow_infinity=False)
+        strategies.append(above.map(math.ceil) if spec.kind == "int" else above)
+    if not spec.optional:
+        strategies.append(st.none())
+    return st.one_of(strategies).filter(lambda v: not spec.ok(v))
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_every_parameter_has_a_spec_and_valid_defaults(chapter):
+    d, s = defaults(chapter), specs(chapter)
+    assert set(d) == set(s), f"parameters without a spec: {set(d) ^ set(s)}"
+    P.validate(d, s)
+
+
+@pytest.mark.parametrize(("chapter", "name"), CASES)
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_validation_accepts_allowed_and_names_rejected_values(chapter, name, data):
+    spec_map = specs(chapter)
+    values = defaults(chapter)
+    good = data.draw(valid(spec_map[name]), label="allowed")
+    P.validate({**values, name: good}, spec_map)
+    bad = data.draw(invalid(spec_map[name]), label="rejected")
+    with pytest.raises(P.ParameterError, match=f"{name} = .* is not allowed: must be"):
+        P.validate({**values, name: bad}, spec_map)

@@ -1,0 +1,56 @@
+import numpy as np
+import pytest
+
+from synthgrad import sweep
+
+
+def _tasks():
+    return [
+        sweep.Task(
+            "two_moons",
+            dict(seeds=[0, 1], rule=p["rule"], hidden=[8, 8], steps=15, lr=p["lr"], eval_every=5),
+            {"n": 200},
+        )
+        for p in sweep.grid(rule=["backprop", "sg_middle", "dfa"], lr=[1e-3, 1e-2])
+    ]
+
+
+def _same(a, b):
+    assert len(a) == len(b)
+    for ha, hb in zip(a, b, strict=True):
+        assert ha.settings == hb.settings
+        for key in ha.evals:
+            np.testing.assert_array_equal(ha.evals[key], hb.evals[key])
+        np.testing.assert_array_equal(ha.train["loss"], hb.train["loss"])
+
+
+def test_grid_and_task_checks():
+    assert sweep.grid(a=[1, 2], b=["x"]) == [{"a": 1, "b": "x"}, {"a": 2, "b": "x"}]
+    with pytest.raises(ValueError, match="unknown dataset"):
+        sweep.Task("cifar", {})
+    with pytest.raises(ValueError, match="lacks fit argument"):
+        sweep.Task("two_moons", {"seeds": [0]})
+
+
+def test_local_processes_match_running_here():
+    tasks = _tasks()
+    here = [sweep.run_task(t) for t in tasks]
+    _same(sweep.run(tasks), here)
+
+
+def test_a_dask_cluster_gives_the_same_results_as_local_processes():
+    distributed = pytest.importorskip("distributed")
+    tasks = _tasks()
+    local = sweep.run(tasks)
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            host="127.0.0.1",
+            dashboard_address=None,
+            processes=True,
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        remote = sweep.run(tasks, client.get_executor())
+    _same(remote, local)
