@@ -4,6 +4,7 @@
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 
@@ -102,3 +103,26 @@ def test_same_parameters_and_seed_give_identical_claims(quick_book, chapter, tmp
 def test_intro_lists_the_build_environment(quick_book):
     text = re.sub(r"<[^>]+>", " ", (quick_book / "html" / "book" / "intro.html").read_text())
     assert re.search(r"torch\s+2\.13\.0", text) and re.search(r"jupyter-book\s+1\.0\.4", text)
+
+
+def test_an_interrupted_build_then_a_rebuild_gives_a_complete_site(tmp_path):
+    """Stop `make book` while it executes a chapter, then run it again: the second build
+    finishes the job and leaves no half-written notebook behind."""
+    args = ["make", "-C", str(ROOT), "book", f"OUT={tmp_path}", "PM_PARAMS=-p quick True"]
+    first = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             start_new_session=True)  # fmt: skip
+    for line in first.stdout:  # interrupt as soon as the second chapter starts executing
+        if line.startswith("executing") and CHAPTERS[1] in line:
+            os.killpg(first.pid, signal.SIGINT)
+            break
+    first.wait(timeout=120)
+    assert first.returncode != 0, "the first build was meant to be interrupted"
+    staged = tmp_path / "_build" / "src" / "book"
+    assert not (staged / f"{CHAPTERS[1]}.ipynb").exists()
+    res = subprocess.run(args, capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    assert not list(staged.glob("*.part.ipynb"))
+    for chapter in CHAPTERS:
+        assert (tmp_path / "_build" / "html" / "book" / f"{chapter}.html").is_file()
+        nb = json.loads((staged / f"{chapter}.ipynb").read_text())
+        assert nb["metadata"]["papermill"]["exception"] is None

@@ -56,3 +56,13 @@ def test_bad_arguments():
         train.train(net, rules.Backprop(), d, [0], steps=10, lr=0.1)
     with pytest.raises(ValueError, match="lr"):
         train.train(net, rules.Backprop(), d, [0, 1], steps=10, lr=-0.1)
+
+
+def test_explicit_cpu_device_changes_nothing():
+    d = data.two_moons(n=200, seed=0)
+    a = train.fit(d, [0, 1], "dfa", [8, 8], steps=10, lr=1e-2, eval_every=5, progress=False)
+    b = train.fit(
+        d, [0, 1], "dfa", [8, 8], steps=10, lr=1e-2, eval_every=5, progress=False, device="cpu"
+    )
+    np.testing.assert_array_equal(a.evals["test_loss"], b.evals["test_loss"])
+    assert d.to("cpu") is d

@@ -127,12 +127,12 @@ def rdm(activations: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     a = activations - activations.mean(-1, keepdim=True)
     a = a / a.norm(dim=-1, keepdim=True).clamp_min(eps)
     d = (1.0 - a @ a.transpose(-1, -2)).clamp(0.0, 2.0)
-    return d * (1.0 - torch.eye(d.shape[-1], dtype=d.dtype))
+    return d * (1.0 - torch.eye(d.shape[-1], dtype=d.dtype, device=d.device))
 
 
 def _ranks(x: torch.Tensor) -> torch.Tensor:
     """Ranks along the last dimension, ties given their mean rank (as Spearman's rho needs)."""
-    flat = x.reshape(-1, x.shape[-1]).numpy()
+    flat = x.reshape(-1, x.shape[-1]).cpu().numpy()
     ranks = pd.DataFrame(flat).rank(axis=1, method="average").to_numpy()
     return torch.tensor(ranks).reshape(x.shape)
 
@@ -175,7 +175,8 @@ def effective_weights(net: Net) -> list[torch.Tensor]:
 def weight_norms(net: Net) -> np.ndarray:
     """Frobenius norm of every block's effective weight, shape (S, blocks): hidden blocks first,
     the output layer last."""
-    return torch.stack([w.flatten(1).norm(dim=1) for w in effective_weights(net)], 1).numpy()
+    norms = [w.flatten(1).norm(dim=1) for w in effective_weights(net)]
+    return torch.stack(norms, 1).cpu().numpy()
 
 
 def linear_probe(
@@ -198,6 +199,7 @@ def linear_probe(
     std = train_x.std(1, keepdim=True).clamp_min(1e-6)
     tr, te = (train_x - mean) / std, (test_x - mean) / std
     probe = BatchedLinear(tr.shape[-1], n_classes, generators(range(tr.shape[0]), 4), zero=True)
+    probe.to(tr.device)
     opt = torch.optim.Adam(probe.parameters(), lr=lr, weight_decay=weight_decay)
     target = train_y.expand(tr.shape[0], -1)
     for _ in range(steps):
@@ -207,7 +209,7 @@ def linear_probe(
         loss.backward()
         opt.step()
     with torch.no_grad():
-        return (probe(te).argmax(-1) == test_y).float().mean(-1).numpy()
+        return (probe(te).argmax(-1) == test_y).float().mean(-1).cpu().numpy()
 
 
 def per_layer_frame(
@@ -241,8 +243,9 @@ def weight_change(net: Net, start: Net) -> np.ndarray:
     initialisation): ``|W - W_0|_F / |W_0|_F``, shape (S, blocks)."""
     out = []
     for a, b in zip(net.linears(), start.linears(), strict=True):
-        out.append((a.weight - b.weight).flatten(1).norm(dim=1) / b.weight.flatten(1).norm(dim=1))
-    return torch.stack(out, 1).numpy()
+        w0 = b.weight.to(a.weight.device)
+        out.append((a.weight - w0).flatten(1).norm(dim=1) / w0.flatten(1).norm(dim=1))
+    return torch.stack(out, 1).cpu().numpy()
 
 
 @dataclass
@@ -271,6 +274,7 @@ def layer_measures(
     net.eval()
     s = net.n_seeds
     idx = class_sorted(data.y_test, per_class)
+    data = data.to(next(net.parameters()).device)
     with torch.no_grad():
         rdms = torch.stack([rdm(a) for a in net.activations(per_seed(data.x_test[idx], s))], 1)
         hidden_rdms = rdms[:, :-1]
@@ -292,4 +296,6 @@ def layer_measures(
             steps=probe_steps,
         )
         probes[:, layers] = acc.reshape(len(layers), s).T
-    return LayerMeasures(idx.numpy(), rdms.numpy(), similarity.numpy(), weight_norms(net), probes)
+    return LayerMeasures(
+        idx.numpy(), rdms.cpu().numpy(), similarity.cpu().numpy(), weight_norms(net), probes
+    )

@@ -12,6 +12,7 @@ a corrupt file is never used.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import os
@@ -65,6 +66,13 @@ class Dataset:
     @property
     def d_context(self) -> int:
         return self.d_out
+
+    def to(self, device: str | torch.device) -> Dataset:
+        """The same dataset with its tensors on ``device`` (itself if they are there already)."""
+        if self.x_train.device == torch.device(device):
+            return self
+        moved = {k: getattr(self, k).to(device) for k in ("x_train", "y_train", "x_test", "y_test")}
+        return dataclasses.replace(self, **moved)
 
 
 def _split(x: np.ndarray, y: np.ndarray, n_test: int, rng: np.random.Generator):

@@ -182,7 +182,7 @@ class ControlledError(LearningRule):
         """``g`` (S, B, d) plus an error of norm ``error * |g|`` per example."""
         if self.mode == "opposing":
             return (1.0 - self.error) * g
-        u = torch.stack([torch.randn(g.shape[1:], generator=gen) for gen in self.gens])
+        u = torch.stack([torch.randn(g.shape[1:], generator=gen) for gen in self.gens]).to(g.device)
         u = u / u.norm(dim=-1, keepdim=True)
         return g + self.error * g.norm(dim=-1, keepdim=True) * u
 
@@ -228,12 +228,16 @@ class FeedbackAlignment(LearningRule):
     def __init__(self, net: Net, seeds: Sequence[int]) -> None:
         super().__init__()
         gens = generators(seeds, stream=6)
-        self.feedback = []
+        self.n_feedback = net.n_hidden
         for k, lin in enumerate(self._linears(net)):
             d_in, d_out = lin.weight.shape[1:]
             b = torch.stack([torch.randn(d_out, d_in, generator=g) for g in gens])
             self.register_buffer(f"feedback_{k}", b / math.sqrt(d_out))
-            self.feedback.append(getattr(self, f"feedback_{k}"))
+
+    @property
+    def feedback(self) -> list[torch.Tensor]:
+        """The fixed matrices (buffers, so that they move with ``.to(device)``)."""
+        return [getattr(self, f"feedback_{k}") for k in range(self.n_feedback)]
 
     @staticmethod
     def _linears(net: Net) -> list[BatchedLinear]:
@@ -271,7 +275,14 @@ class DirectFeedbackAlignment(LearningRule):
 
     def __init__(self, net: Net, seeds: Sequence[int]) -> None:
         super().__init__()
-        self.feedback = [m.weight.detach() for m in feedback_maps(net, seeds)]
+        self.n_feedback = net.n_hidden
+        for k, m in enumerate(feedback_maps(net, seeds)):
+            self.register_buffer(f"feedback_{k}", m.weight.detach())
+
+    @property
+    def feedback(self) -> list[torch.Tensor]:
+        """The fixed matrices ``B_k`` (buffers, so that they move with ``.to(device)``)."""
+        return [getattr(self, f"feedback_{k}") for k in range(self.n_feedback)]
 
     def backward(self, net, x, y, context, loss_fn):
         outs, h = [], x

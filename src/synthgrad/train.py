@@ -89,6 +89,7 @@ def train(
     desc: str = "",
     metrics: Callable[[Net], dict[str, torch.Tensor]] | None = None,
     alignment: int = 0,
+    device: str | None = None,
 ) -> History:
     """Train ``net`` with ``rule`` on ``data`` for ``steps`` minibatch steps (all seeds at once).
 
@@ -98,7 +99,9 @@ def train(
     metrics to record (e.g. the distance to a known optimum). ``alignment > 0`` also records,
     at every evaluation, ``align_<k>``: the cosine between the signal hidden layer ``k``
     receives under the rule and the true gradient (:func:`synthgrad.rules.alignment`), on the
-    first ``alignment`` training examples, in evaluation mode."""
+    first ``alignment`` training examples, in evaluation mode. ``device`` (e.g. ``"cuda"``)
+    moves the network, the rule and the data there first (default: where the network is);
+    minibatch order is drawn on the CPU, so a seed sees the same minibatches anywhere."""
     if len(seeds) != net.n_seeds:
         raise ValueError(f"{len(seeds)} seeds for a network built with {net.n_seeds}")
     if alignment < 0:
@@ -109,6 +112,10 @@ def train(
         raise ValueError(
             f"need steps >= 1, lr > 0, eval_every >= 1; got {steps}, {lr}, {eval_every}"
         )
+    if device is not None:
+        net.to(device)
+        rule.to(device)
+    data = data.to(next(net.parameters()).device)
     n_train = len(data.x_train)
     batch = n_train if batch_size in (0, None) or batch_size >= n_train else batch_size
     groups = [{"params": list(net.parameters()), "lr": lr}]
@@ -141,7 +148,7 @@ def train(
                 values.update({f"align_{k}": cos[:, k] for k in range(cos.shape[1])})
             net.train()
         for k, v in values.items():
-            v = torch.where(alive, v, torch.nan)
+            v = torch.where(alive, v.detach().cpu(), torch.nan)
             eval_log.setdefault(k, []).append(v.numpy())
 
     log_eval(0)
@@ -151,9 +158,13 @@ def train(
             x, y = full_x, full_y
         else:
             idx = torch.stack([torch.randperm(n_train, generator=g)[:batch] for g in gens])
+            idx = idx.to(data.x_train.device)
             x, y = data.x_train[idx], data.y_train[idx]
         opt.zero_grad(set_to_none=False)
-        step_metrics = rule.backward(net, x, y, data.context(y), loss_fn)
+        step_metrics = {
+            k: v.detach().cpu()
+            for k, v in rule.backward(net, x, y, data.context(y), loss_fn).items()
+        }
         loss = step_metrics["loss"]
         bad = alive & ~torch.isfinite(loss)
         if bad.any():
@@ -196,15 +207,17 @@ def fit_net(
     sg_hidden: int = 0,
     activation: str = "relu",
     batch_norm: bool = False,
+    device: str | None = None,
     **train_kwargs,
 ) -> tuple[Net, History]:
     """Build a fresh network and learning rule for ``data``, train it, return both.
 
     ``rule`` is a name known to :func:`synthgrad.rules.make_rule`; ``conditioned`` gives the
-    SGs the label (cDNI); ``train_kwargs`` go to :func:`train`."""
+    SGs the label (cDNI); ``device`` and ``train_kwargs`` go to :func:`train`. The network is
+    built on the CPU (the same initial weights wherever it then runs)."""
     net = mlp(data.d_in, hidden, data.d_out, seeds, activation, batch_norm)
     learner = make_rule(rule, net, seeds, data.d_context if conditioned else 0, sg_hidden)
-    history = train(net, learner, data, seeds, **train_kwargs)
+    history = train(net, learner, data, seeds, device=device, **train_kwargs)
     history.settings.update(
         rule=rule,
         conditioned=conditioned,
