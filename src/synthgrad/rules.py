@@ -197,6 +197,15 @@ class ControlledError(LearningRule):
         return {"loss": loss.detach()}
 
 
+def _forward(net: Net, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """One forward pass keeping the graph: every hidden block's output, and the logits."""
+    outs, h = [], x
+    for block in net.blocks[:-1]:
+        h = block(h)
+        outs.append(h)
+    return outs, net.blocks[-1](h)
+
+
 def output_error(logits: torch.Tensor, y: torch.Tensor, loss_fn: LossFn) -> torch.Tensor:
     """The per-example error at the output, ``e = dl_i / d logits`` (S, B, k): for softmax
     cross-entropy ``softmax(logits) - onehot(y)``. The signal FA, DFA and Kickback send down."""
@@ -321,11 +330,7 @@ class ErrorSG(LearningRule):
 
     def backward(self, net, x, y, context, loss_fn):
         batch = x.shape[1]
-        outs, h = [], x
-        for block in net.blocks[:-1]:
-            h = block(h)
-            outs.append(h)
-        logits = net.blocks[-1](h)
+        outs, logits = _forward(net, x)
         loss = loss_fn(logits, y)
         wanted = [logits, *outs] if self.learned else [logits]
         grads = torch.autograd.grad(loss.sum(), wanted, retain_graph=True)
@@ -412,11 +417,7 @@ class KickbackSG(LearningRule):
 
     def backward(self, net, x, y, context, loss_fn):
         batch = x.shape[1]
-        outs, h = [], x
-        for block in net.blocks[:-1]:
-            h = block(h)
-            outs.append(h)
-        logits = net.blocks[-1](h)
+        outs, logits = _forward(net, x)
         loss = loss_fn(logits, y)
         e = output_error(logits, y, loss_fn)
         loss.sum().backward(inputs=list(net.blocks[-1].parameters()), retain_graph=True)
@@ -496,11 +497,8 @@ def true_gradients(
     net: Net, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn
 ) -> list[torch.Tensor]:
     """The true per-example gradient ``dl_i/dh_k`` (S, B, d_k) at every hidden layer's output."""
-    outs, h = [], x
-    for block in net.blocks[:-1]:
-        h = block(h)
-        outs.append(h)
-    loss = loss_fn(net.blocks[-1](h), y)
+    outs, logits = _forward(net, x)
+    loss = loss_fn(logits, y)
     return [g * x.shape[1] for g in torch.autograd.grad(loss.sum(), outs)]
 
 
