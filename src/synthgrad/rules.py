@@ -197,12 +197,17 @@ class ControlledError(LearningRule):
         return {"loss": loss.detach()}
 
 
-def _forward(net: Net, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
-    """One forward pass keeping the graph: every hidden block's output, and the logits."""
+def _forward(
+    net: Net, x: torch.Tensor, cut: bool = False
+) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """One forward pass: every hidden block's output, and the logits. With ``cut``, each block
+    reads a detached copy of the one below, so that no error flows from block to block (the
+    rules that send each layer its signal directly); otherwise the graph is kept whole."""
     outs, h = [], x
     for block in net.blocks[:-1]:
-        h = block(h)
-        outs.append(h)
+        out = block(h)
+        outs.append(out)
+        h = out.detach() if cut else out
     return outs, net.blocks[-1](h)
 
 
@@ -294,12 +299,7 @@ class DirectFeedbackAlignment(LearningRule):
         return [getattr(self, f"feedback_{k}") for k in range(self.n_feedback)]
 
     def backward(self, net, x, y, context, loss_fn):
-        outs, h = [], x
-        for block in net.blocks[:-1]:
-            out = block(h)
-            outs.append(out)
-            h = out.detach()
-        logits = net.blocks[-1](h)
+        outs, logits = _forward(net, x, cut=True)
         lg = logits.detach().requires_grad_(True)
         loss = loss_fn(lg, y)
         loss.sum().backward()
@@ -382,12 +382,7 @@ class Kickback(LearningRule):
                 raise ValueError(f"Kickback is defined for linear + ReLU blocks, got {kinds}")
 
     def backward(self, net, x, y, context, loss_fn):
-        outs, h = [], x
-        for block in net.blocks[:-1]:
-            out = block(h)
-            outs.append(out)
-            h = out.detach()
-        logits = net.blocks[-1](h)
+        outs, logits = _forward(net, x, cut=True)
         e = output_error(logits, y, loss_fn)
         loss = loss_fn(logits, y)
         loss.sum().backward(inputs=list(net.blocks[-1].parameters()))
