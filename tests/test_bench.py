@@ -1,0 +1,26 @@
+"""The benchmark's counts and table (the timings themselves are figures, not tests)."""
+
+import pytest
+
+from synthgrad import bench
+
+
+def test_multiply_adds_of_backprop_by_hand():
+    # layers 4x3 and 3x2: forward 12 + 6, weight gradients 12 + 6, input gradient above the first: 6
+    assert bench.multiply_adds("backprop", 4, [3], 2) == 42
+
+
+def test_multiply_adds_add_each_sg_prediction_and_its_weight_gradient():
+    bp = bench.multiply_adds("backprop", 4, [3, 5], 2, d_context=2)
+    middle = bench.multiply_adds("sg_middle", 4, [3, 5], 2, d_context=2)
+    every = bench.multiply_adds("sg_every", 4, [3, 5], 2, d_context=2)
+    assert middle - bp == 2 * (3 + 2) * 3
+    assert every - bp == 2 * (3 + 2) * 3 + 2 * (5 + 2) * 5
+    with pytest.raises(ValueError, match="no multiply-add count"):
+        bench.multiply_adds("fa", 4, [3], 2)
+
+
+def test_markdown_table_has_a_row_per_figure():
+    rows = [bench._row("a", 1.23456, "s", "<= 2", True), bench._row("b", 3.0, "x")]
+    table = bench.markdown(rows).splitlines()
+    assert len(table) == 4 and "| a | 1.235 | s | <= 2 | met |" in table
