@@ -31,7 +31,7 @@ import torch
 from . import data as D
 from .losses import LOSSES
 from .models import mlp, per_seed
-from .rules import make_rule
+from .rules import SG_RULES, make_rule, sg_positions
 from .train import train
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,14 +84,14 @@ def multiply_adds(rule: str, d_in: int, hidden: list[int], d_out: int, d_context
     widths = [d_in, *hidden, d_out]
     layers = [a * b for a, b in zip(widths[:-1], widths[1:], strict=True)]
     total = 2 * sum(layers) + sum(layers[1:])
-    positions = {
-        "backprop": [],
-        "sg_middle": [(len(hidden) - 1) // 2],
-        "sg_every": list(range(len(hidden))),
-    }
-    if rule not in positions:
-        raise ValueError(f"no multiply-add count for rule {rule!r}; known: {', '.join(positions)}")
-    return total + sum(2 * (hidden[p] + d_context) * hidden[p] for p in positions[rule])
+    if rule == "backprop":
+        return total
+    if rule not in SG_RULES:
+        raise ValueError(
+            f"no multiply-add count for rule {rule!r}; known: backprop, {', '.join(SG_RULES)}"
+        )
+    positions = sg_positions(rule, len(hidden))
+    return total + sum(2 * (hidden[p] + d_context) * hidden[p] for p in positions)
 
 
 def sg_cost(dataset: D.Dataset) -> dict[str, float]:

@@ -515,6 +515,19 @@ def alignment(
     return torch.stack(cos, 1).detach()
 
 
+SG_RULES = ("sg_middle", "sg_every")
+
+
+def sg_positions(kind: str, n_hidden: int) -> list[int]:
+    """The hidden blocks an SG rule puts its SGs after: ``sg_middle`` the middle one,
+    ``sg_every`` every one."""
+    if kind == "sg_middle":
+        return [(n_hidden - 1) // 2]
+    if kind == "sg_every":
+        return list(range(n_hidden))
+    raise ValueError(f"{kind!r} is not an SG rule; SG rules: {', '.join(SG_RULES)}")
+
+
 def make_rule(
     kind: str,
     net: Net,
@@ -539,11 +552,7 @@ def make_rule(
     }
     if kind in simple:
         return simple[kind]()
-    if kind == "sg_middle":
-        positions = [(net.n_hidden - 1) // 2]
-    elif kind == "sg_every":
-        positions = list(range(net.n_hidden))
-    else:
-        known = ", ".join([*simple, "sg_middle", "sg_every"])
-        raise ValueError(f"unknown rule {kind!r}; known: {known}")
+    if kind not in SG_RULES:
+        raise ValueError(f"unknown rule {kind!r}; known: {', '.join([*simple, *SG_RULES])}")
+    positions = sg_positions(kind, net.n_hidden)
     return SyntheticGradients(net, positions, seeds, d_context, sg_hidden, sg_depth)
