@@ -3,6 +3,7 @@
 #   make book      papermill executes every chapter (only those whose notebook or src/ changed),
 #                  then Jupyter Book renders the executed notebooks into _build/html
 #   make test      lint, then the whole test suite (unit tests, chapter smoke runs, a quick site build)
+#   make check     lint and the unit tests only (no chapter runs, no site): the edit-test loop, < 2 min
 #   make chapter NB=01_primer P='-p seed 3'   rerun one chapter with papermill parameters
 #   make bench     speed figures (SG cost, seed batching, chapter and book times) -> _build/bench.json
 #   make lab       JupyterLab on 127.0.0.1        make serve   the built site on 127.0.0.1
@@ -30,7 +31,7 @@ STAGED := $(PAGES:%=$(STAGE)/%)
 SRC := $(shell find src -name '*.py' -not -path '*/__pycache__/*')
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: install book test browser chapter lab serve lint clean bench
+.PHONY: install book test check browser chapter lab serve lint clean bench
 
 install: $(STAMP)
 
@@ -77,6 +78,9 @@ $(BUILD)/html/index.html: $(EXECUTED) $(STAGED) $(STAGE)/book/_claims.md $(STAGE
 
 test: $(STAMP) lint browser
 	$(BIN)/python -m pytest
+
+check: $(STAMP) lint
+	$(BIN)/python -m pytest -m "not book" -q
 
 # the browser tests drive Debian's Chromium with Playwright (never `playwright install`)
 CHROMIUM := /usr/bin/chromium

@@ -1,39 +1,29 @@
 """Property-based tests of every chapter's parameter validation (hypothesis).
 
-Each chapter declares its parameters in a papermill ``parameters`` cell and what each allows in
-a ``P.validate(globals(), {...})`` call; both are read from the notebook itself, so a new
+Each chapter declares its parameters in a papermill ``parameters`` cell (read here with
+papermill's own ``inspect_notebook``) and what each allows in ``synthgrad.chapters``, so a new
 chapter or parameter is covered without editing this file."""
 
 import ast
-import json
 import math
 
+import papermill
 import pytest
 from conftest import CHAPTERS, ROOT
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from synthgrad import chapters
 from synthgrad import params as P
 
 
-def _cells(chapter):
-    nb = json.loads((ROOT / "book" / f"{chapter}.ipynb").read_text())
-    return [("".join(c["source"]), c["metadata"].get("tags", [])) for c in nb["cells"]]
-
-
 def defaults(chapter):
-    src = next(s for s, tags in _cells(chapter) if "parameters" in tags)
-    ns: dict = {}
-    exec(src, ns)
-    return {k: v for k, v in ns.items() if not k.startswith("__")}
+    found = papermill.inspect_notebook(str(ROOT / "book" / f"{chapter}.ipynb"))
+    return {name: ast.literal_eval(p["default"]) for name, p in found.items()}
 
 
 def specs(chapter):
-    src = next(s for s, _ in _cells(chapter) if "P.validate(globals()," in s)
-    for node in ast.walk(ast.parse(src)):
-        if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "validate":
-            return eval(compile(ast.Expression(node.args[1]), chapter, "eval"), {"P": P})
-    raise AssertionError(f"{chapter}: no P.validate call")
+    return chapters.CHAPTERS[chapter].specs
 
 
 CASES = [(ch, name) for ch in CHAPTERS for name in specs(ch)]
@@ -93,6 +83,19 @@ def test_every_parameter_has_a_spec_and_valid_defaults(chapter):
     d, s = defaults(chapter), specs(chapter)
     assert set(d) == set(s), f"parameters without a spec: {set(d) ^ set(s)}"
     P.validate(d, s)
+    p = chapters.setup(chapter, d)
+    assert set(chapters.recorded(chapter, p)) <= set(vars(p))
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_quick_run_overrides_only_known_settings(chapter):
+    interface = chapters.CHAPTERS[chapter]
+    known = set(interface.specs) | set(interface.settings)
+    assert set(interface.quick) <= known, set(interface.quick) - known
+    quick = chapters.setup(chapter, {**defaults(chapter), "quick": True})
+    assert quick.quick is True
+    if interface.resolve is None:  # a resolve step may normalise what quick set
+        assert {name: getattr(quick, name) for name in interface.quick} == interface.quick
 
 
 @pytest.mark.parametrize(("chapter", "name"), CASES)

@@ -1,8 +1,9 @@
 """The claims ledger: each chapter's verdict on the paper's claims, as a table and as JSON.
 
-A chapter builds :class:`Claim` records from its measurements, shows :func:`table` and calls
-:func:`write`, which puts ``<results dir>/<chapter>.json`` where the tests and the book-wide
-table read it. The results directory is ``$SYNTHGRAD_RESULTS`` or ``results/`` under the CWD.
+A chapter builds :class:`Claim` records from its measurements and ends with :func:`finish`:
+it writes ``<results dir>/<chapter>.json`` (:func:`write`), where the tests and the book-wide
+table read it, glues the numbers the prose quotes and every verdict, and returns the table
+for the page. The results directory is ``$SYNTHGRAD_RESULTS`` or ``results/`` under the CWD.
 """
 
 from __future__ import annotations
@@ -10,12 +11,15 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pandas as pd
+
+from . import chapters
 
 RESULTS_ENV = "SYNTHGRAD_RESULTS"
 FIELDS = ("id", "claim", "measured", "criterion", "holds", "evidence")
@@ -81,6 +85,25 @@ def write(chapter: str, claims: Sequence[Claim], parameters: dict[str, Any], qui
     }
     out.write_text(json.dumps(doc, indent=2, allow_nan=False) + "\n")
     return out
+
+
+def finish(
+    chapter: str,
+    claims: Sequence[Claim],
+    p: SimpleNamespace,
+    numbers: Mapping[str, Any] | None = None,
+) -> pd.DataFrame:
+    """End a chapter: write its ledger with the parameters it ran with (``p`` from
+    :func:`synthgrad.chapters.setup`), glue ``numbers`` (the values its prose quotes) and each
+    verdict as ``<id>_verdict``, and return the claims table to show."""
+    from myst_nb import glue
+
+    write(chapter, claims, chapters.recorded(chapter, p), p.quick)
+    for key, value in (numbers or {}).items():
+        glue(key, value, display=False)
+    for c in claims:
+        glue(f"{c.id}_verdict", c.status, display=False)
+    return table(claims)
 
 
 def check(doc: dict[str, Any]) -> None:

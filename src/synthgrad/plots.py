@@ -164,3 +164,29 @@ def steps_figure(df: pd.DataFrame, ax: plt.Axes, threshold: float, budget: int) 
         title=f"steps until the training loss is <= {threshold:g}",
     )
     return ax
+
+
+def layer_panels(
+    panels: dict,
+    ylabel: str,
+    title: str = "",
+    first: int = 1,
+    marks: dict | None = None,
+) -> tuple[plt.Figure, np.ndarray]:
+    """A per-layer quantity side by side: one panel per key of ``panels`` (e.g. a depth), each
+    ``{method: (S, L) array}`` drawn by :func:`by_layer` with layers numbered from ``first``;
+    ``marks[key]`` draws a dashed vertical line there (e.g. where the SG sits). One legend."""
+    from .analysis import per_layer_frame
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.3 * len(panels), 3.4), squeeze=False)
+    for j, (key, values) in enumerate(panels.items()):
+        n_layers = next(iter(values.values())).shape[1]
+        df = per_layer_frame(values, ylabel, list(range(first, first + n_layers)))
+        by_layer(df, ylabel, axes[0, j], ylabel if j == 0 else "", str(key))
+        if marks is not None:
+            axes[0, j].axvline(marks[key], color="grey", lw=0.8, ls="--")
+        if j:
+            axes[0, j].get_legend().remove()
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig, axes

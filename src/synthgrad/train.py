@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
@@ -55,6 +56,19 @@ class History:
     def final(self, name: str) -> np.ndarray:
         """Per-seed value of an evaluation metric at the last evaluation."""
         return self.evals[name][-1]
+
+    def frame(self) -> pd.DataFrame:
+        """The run as one tidy table: a row per (step, seed), a column per metric. Per-step
+        training metrics fill steps 1.., evaluations the steps they were taken at (step 0 is
+        before training); a metric not recorded at a step is NaN there. Several runs:
+        ``pd.concat({name: h.frame() for ...}, names=["method"])``."""
+
+        def tidy(steps: np.ndarray, log: dict[str, np.ndarray]) -> pd.DataFrame:
+            index = pd.MultiIndex.from_product([steps, self.seeds], names=["step", "seed"])
+            return pd.DataFrame({k: v.reshape(-1) for k, v in log.items()}, index=index)
+
+        both = tidy(self.steps, self.train).join(tidy(self.eval_steps, self.evals), how="outer")
+        return both.reset_index()
 
 
 @torch.no_grad()
