@@ -32,11 +32,11 @@ def test_fit_records_distance_and_backprop_reaches_the_optimum():
 def test_learners_sit_where_the_chapter_says():
     shallow = models.mlp(2, [], 1, [0], activation="linear", bias=False)
     deep = models.mlp(2, [4] * 10, 1, [0], activation="linear", bias=False)
-    assert V.make_learner(shallow, "linear SG", [0]).positions == [0]  # the output
-    assert V.make_learner(deep, "loss-matched SG", [0]).positions == [4]  # the middle
-    assert V.make_learner(deep, "controlled error", [0], 0.5).position == 4
+    assert V.method_rule(shallow, "linear SG", [0]).positions == [0]  # the output
+    assert V.method_rule(deep, "loss-matched SG", [0]).positions == [4]  # the middle
+    assert V.method_rule(deep, "controlled error", [0], 0.5).position == 4
     with pytest.raises(ValueError, match="method"):
-        V.make_learner(deep, "magic", [0])
+        V.method_rule(deep, "magic", [0])
     with pytest.raises(ValueError, match="label"):
         rules.SyntheticGradients(deep, [4], [0], d_context=0, form="matched")
 
