@@ -108,7 +108,7 @@ def method_rule(
     return make_rule(kind, net, seeds, positions=[position], error=error, mode=mode, **options)
 
 
-def fit(
+def train_on(
     problem: Problem,
     depth: int,
     width: int,
