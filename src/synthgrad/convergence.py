@@ -17,10 +17,10 @@ from dataclasses import dataclass
 
 import torch
 
-from . import critical
 from .data import Dataset, linear_regression, noisy_linear_labels
 from .losses import LOSSES
 from .models import Net, mlp, per_seed
+from .optima import least_squares_optimum, logistic_optimum
 from .rules import LearningRule, make_rule
 from .train import History, train
 
@@ -51,13 +51,13 @@ def make_problem(
     with a margin) in ``d`` dimensions, with its optimum."""
     if loss == "mse":
         data = linear_regression(n=n, d=d, d_out=1, noise=noise, seed=seed)
-        w = critical.least_squares_optimum(data.x_train, data.y_train)
+        w = least_squares_optimum(data.x_train, data.y_train)
         name = f"linear regression, {d}-D"
     elif loss == "log":
         data = noisy_linear_labels(
             n=n, d=d, flip=0.0 if separable else flip, margin=0.5 if separable else 0.0, seed=seed
         )
-        w = None if separable else critical.logistic_optimum(data.x_train, data.y_train)[:, None]
+        w = None if separable else logistic_optimum(data.x_train, data.y_train)[:, None]
         name = f"logistic regression, {d}-D" + (", separable" if separable else "")
     else:
         raise ValueError(f"loss must be 'mse' or 'log', got {loss!r}")
