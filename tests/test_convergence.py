@@ -22,9 +22,9 @@ def test_separable_problem_has_no_optimum():
     assert set(V.to_optimum(p)(net)) == {"train_loss"}
 
 
-def test_fit_records_distance_and_backprop_reaches_the_optimum():
+def test_train_on_records_distance_and_backprop_reaches_the_optimum():
     p = V.make_problem("mse", d=2, n=200, seed=0)
-    h = V.fit(p, depth=0, width=0, method="backprop", seeds=[0, 1], steps=400, lr=0.05)
+    h = V.train_on(p, depth=0, width=0, method="backprop", seeds=[0, 1], steps=400, lr=0.05)
     assert h.evals["distance"].shape == (len(h.eval_steps), 2)
     assert (h.evals["distance"][-1] < 1e-3).all() and (h.evals["distance"][0] > 0.1).all()
 
@@ -32,11 +32,11 @@ def test_fit_records_distance_and_backprop_reaches_the_optimum():
 def test_learners_sit_where_the_chapter_says():
     shallow = models.mlp(2, [], 1, [0], activation="linear", bias=False)
     deep = models.mlp(2, [4] * 10, 1, [0], activation="linear", bias=False)
-    assert V.make_learner(shallow, "linear SG", [0]).positions == [0]  # the output
-    assert V.make_learner(deep, "loss-matched SG", [0]).positions == [4]  # the middle
-    assert V.make_learner(deep, "controlled error", [0], 0.5).position == 4
+    assert V.method_rule(shallow, "linear SG", [0]).positions == [0]  # the output
+    assert V.method_rule(deep, "loss-matched SG", [0]).positions == [4]  # the middle
+    assert V.method_rule(deep, "controlled error", [0], 0.5).position == 4
     with pytest.raises(ValueError, match="method"):
-        V.make_learner(deep, "magic", [0])
+        V.method_rule(deep, "magic", [0])
     with pytest.raises(ValueError, match="label"):
         rules.SyntheticGradients(deep, [4], [0], d_context=0, form="matched")
 
@@ -61,11 +61,11 @@ def test_tracking_bound_on_a_linear_model():
         lr=0.1,
         optimizer="sgd",
     )
-    below = V.fit(p, error=0.5, mode="opposing", **kw)
+    below = V.train_on(p, error=0.5, mode="opposing", **kw)
     assert (below.evals["distance"][-1] < 1e-3).all()
-    beyond = V.fit(p, error=1.5, mode="opposing", **kw)  # (1 - 1.5) g: gradient ascent
+    beyond = V.train_on(p, error=1.5, mode="opposing", **kw)  # (1 - 1.5) g: gradient ascent
     assert (
         beyond.diverged.all() or (beyond.evals["distance"][-1] > beyond.evals["distance"][0]).all()
     )
-    noisy = V.fit(p, error=1.5, mode="random", **kw)  # zero-mean error of the same size
+    noisy = V.train_on(p, error=1.5, mode="random", **kw)  # zero-mean error of the same size
     assert not noisy.diverged.any()

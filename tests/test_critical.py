@@ -2,7 +2,9 @@ import pytest
 import torch
 
 from synthgrad import critical as C
-from synthgrad import data
+from synthgrad import data, losses, optima
+
+MSE, LOG_LOSS = losses.squared_error_elementwise, losses.log_loss_elementwise  # of one unit
 
 
 def _xy(d):
@@ -16,11 +18,11 @@ def logistic():
 
 def test_logistic_optimum_is_a_backprop_critical_point(logistic):
     x, y = logistic
-    w = C.logistic_optimum(x, y)
-    assert C.backprop_field(w, x, y, C.log_loss).norm() < 1e-12
+    w = optima.logistic_optimum(x, y)
+    assert C.backprop_field(w, x, y, LOG_LOSS).norm() < 1e-12
     sep = _xy(data.noisy_linear_labels(n=200, d=2, flip=0.0, margin=0.5))
     with pytest.raises(ValueError, match="separable"):
-        C.logistic_optimum(*sep)
+        optima.logistic_optimum(*sep)
 
 
 def test_linear_label_conditioned_sg_is_exact_for_a_linear_gradient():
@@ -28,10 +30,8 @@ def test_linear_label_conditioned_sg_is_exact_for_a_linear_gradient():
     x, y = _xy(data.linear_regression(n=300, d=2, noise=0.5))
     for w in (torch.tensor([0.3, -2.0]), torch.tensor([4.0, 1.0])):
         w = w.double()
-        torch.testing.assert_close(
-            C.sg_field(w, x, y, C.mse, "h,y"), C.backprop_field(w, x, y, C.mse)
-        )
-    assert C.sg_field(C.least_squares_optimum(x, y), x, y, C.mse, "h,y").norm() < 1e-10
+        torch.testing.assert_close(C.sg_field(w, x, y, MSE, "h,y"), C.backprop_field(w, x, y, MSE))
+    assert C.sg_field(optima.least_squares_optimum(x, y), x, y, MSE, "h,y").norm() < 1e-10
 
 
 def test_zero_loss_point_is_a_fixed_point_of_every_sg_class():
@@ -46,9 +46,9 @@ def test_zero_loss_point_is_a_fixed_point_of_every_sg_class():
 
 def test_log_loss_optimum_is_not_a_fixed_point_of_the_linear_cdni_sg(logistic):
     x, y = logistic
-    w = C.logistic_optimum(x, y)
-    assert C.sg_field(w, x, y, C.log_loss, "h,y").norm() > 1e-4  # a linear SG cannot be exact
-    z = C.find_zeros(lambda v: C.sg_field(v, x, y, C.log_loss, "h,y"), w[None] * 1.1)
+    w = optima.logistic_optimum(x, y)
+    assert C.sg_field(w, x, y, LOG_LOSS, "h,y").norm() > 1e-4  # a linear SG cannot be exact
+    z = C.find_zeros(lambda v: C.sg_field(v, x, y, LOG_LOSS, "h,y"), w[None] * 1.1)
     assert len(z) == 1 and (z[0] - w).norm() > 0.01 * w.norm()
 
 
@@ -81,8 +81,8 @@ def test_find_zeros_merges_and_reports_only_zeros():
 def test_joint_training_ends_at_the_exact_fixed_point(logistic):
     x, y = logistic
     d = data.noisy_linear_labels(n=400, d=2, flip=0.05, scales=[1.0, 0.1], seed=0)
-    w = C.logistic_optimum(x, y)
-    z = C.find_zeros(lambda v: C.sg_field(v, x, y, C.log_loss, "h,y"), w[None] * 1.1)[0]
+    w = optima.logistic_optimum(x, y)
+    z = C.find_zeros(lambda v: C.sg_field(v, x, y, LOG_LOSS, "h,y"), w[None] * 1.1)[0]
     ends, hist = C.joint_training(
         d, C.grid((-2, -4), (2, 4), 2), "none", (1, 0), steps=2500, lr=0.05
     )

@@ -2,53 +2,53 @@ import numpy as np
 import pytest
 import torch
 
-from synthgrad import analysis, models, params, train
+from synthgrad import analysis, models, params, representations, train
 
 
 def test_rdm_is_symmetric_zero_diagonal_and_scale_invariant():
     a = torch.randn(3, 12, 7)
-    d = analysis.rdm(a)
+    d = representations.rdm(a)
     assert d.shape == (3, 12, 12)
     torch.testing.assert_close(d, d.transpose(1, 2))
     assert torch.all(torch.diagonal(d, dim1=1, dim2=2) == 0)
     assert d.min() >= 0 and d.max() <= 2
     scaled = a * torch.tensor([0.1, 5.0, 300.0]).reshape(3, 1, 1) + 2.0
-    torch.testing.assert_close(analysis.rdm(scaled), d, atol=1e-5, rtol=0)
+    torch.testing.assert_close(representations.rdm(scaled), d, atol=1e-5, rtol=0)
 
 
 def test_rdm_values_are_one_minus_correlation():
     a = torch.tensor([[1.0, 2.0, 3.0], [2.0, 4.0, 6.1], [3.0, 2.0, 1.0], [0.0, 0.0, 0.0]])
-    d = analysis.rdm(a)
+    d = representations.rdm(a)
     assert d[0, 1] == pytest.approx(1 - np.corrcoef([1, 2, 3], [2, 4, 6.1])[0, 1], abs=1e-6)
     assert d[0, 2] == pytest.approx(2.0, abs=1e-6)  # perfectly anti-correlated
     assert d[3, 0] == pytest.approx(1.0) and d[3, 3] == 0  # a dead example correlates with none
 
 
 def test_rdm_similarity_is_spearman_of_upper_triangles():
-    a = analysis.rdm(torch.randn(20, 5))
-    assert analysis.rdm_similarity(a, a).item() == pytest.approx(1.0)
+    a = representations.rdm(torch.randn(20, 5))
+    assert representations.rdm_similarity(a, a).item() == pytest.approx(1.0)
     # a monotone transform of the dissimilarities keeps the ranks: still 1
-    assert analysis.rdm_similarity(a, a**3).item() == pytest.approx(1.0)
+    assert representations.rdm_similarity(a, a**3).item() == pytest.approx(1.0)
     # reversing the order of the pairs gives -1
-    assert analysis.rdm_similarity(a, 2 - a).item() == pytest.approx(-1.0)
-    b = analysis.rdm(torch.randn(20, 5))
-    assert abs(analysis.rdm_similarity(a, b).item()) < 0.5
+    assert representations.rdm_similarity(a, 2 - a).item() == pytest.approx(-1.0)
+    b = representations.rdm(torch.randn(20, 5))
+    assert abs(representations.rdm_similarity(a, b).item()) < 0.5
     # ties get their mean rank, as in the textbook definition
     x = torch.tensor([[0.0, 1.0, 1.0], [1.0, 0.0, 2.0], [1.0, 2.0, 0.0]])
     y = torch.tensor([[0.0, 1.0, 3.0], [1.0, 0.0, 2.0], [3.0, 2.0, 0.0]])
     # upper triangles (1, 1, 2) and (1, 3, 2): ranks (1.5, 1.5, 3) and (1, 3, 2)
     ra, rb = np.array([1.5, 1.5, 3.0]), np.array([1.0, 3.0, 2.0])
     want = np.corrcoef(ra, rb)[0, 1]
-    assert analysis.rdm_similarity(x, y).item() == pytest.approx(want, abs=1e-6)
+    assert representations.rdm_similarity(x, y).item() == pytest.approx(want, abs=1e-6)
 
 
 def test_class_sorted_orders_examples_by_class():
     labels = torch.tensor([2, 0, 1, 0, 2, 1, 1, 0, 2])
-    idx = analysis.class_sorted(labels, 2)
+    idx = representations.class_sorted(labels, 2)
     assert labels[idx].tolist() == [0, 0, 1, 1, 2, 2]
     assert idx.tolist() == [1, 3, 2, 5, 0, 4]
     with pytest.raises(ValueError, match="class 0 has 3 examples"):
-        analysis.class_sorted(labels, 4)
+        representations.class_sorted(labels, 4)
 
 
 def test_effective_weight_reproduces_the_block_in_eval_mode():
@@ -62,7 +62,7 @@ def test_effective_weight_reproduces_the_block_in_eval_mode():
             bn.weight.uniform_(0.5, 2.0)
     net.eval()
     x = torch.randn(2, 10, 6)
-    w_eff = analysis.effective_weights(net)
+    w_eff = representations.effective_weights(net)
     assert [tuple(w.shape) for w in w_eff] == [(2, 6, 5), (2, 5, 4), (2, 4, 3)]
     with torch.no_grad():
         pre = net.blocks[0][1](net.blocks[0][0](x))  # linear then batch norm
@@ -70,8 +70,10 @@ def test_effective_weight_reproduces_the_block_in_eval_mode():
     torch.testing.assert_close(const - const[:, :1], torch.zeros_like(const), atol=1e-5, rtol=0)
     # without batch norm the effective weight is the weight itself
     plain = models.mlp(6, [5], 3, seeds=[0])
-    torch.testing.assert_close(analysis.effective_weights(plain)[0], plain.linears()[0].weight)
-    norms = analysis.weight_norms(net)
+    torch.testing.assert_close(
+        representations.effective_weights(plain)[0], plain.linears()[0].weight
+    )
+    norms = representations.weight_norms(net)
     assert norms.shape == (2, 3)
     assert norms[1, 2] == pytest.approx(net.linears()[-1].weight[1].norm().item(), rel=1e-6)
 
@@ -83,7 +85,7 @@ def test_linear_probe_separable_features_reach_100_percent():
     x_tr = centres[y_tr] + 0.3 * torch.randn(400, 8, generator=g)
     x_te = centres[y_te] + 0.3 * torch.randn(200, 8, generator=g)
     noise_tr, noise_te = torch.randn(400, 8, generator=g), torch.randn(200, 8, generator=g)
-    acc = analysis.linear_probe(
+    acc = representations.linear_probe(
         torch.stack([x_tr, noise_tr]), y_tr, torch.stack([x_te, noise_te]), y_te, 4
     )
     assert acc[0] == 1.0
@@ -103,10 +105,10 @@ def test_steps_to_threshold_per_seed():
 
 def test_slope_sign():
     rising = np.array([[1.0, 2.0, 3.0], [0.0, 0.5, 2.0]])
-    assert np.all(analysis.slope(rising) > 0) and np.all(analysis.slope(-rising) < 0)
-    assert analysis.slope(rising)[0] == pytest.approx(1.0)
+    assert np.all(representations.slope(rising) > 0) and np.all(representations.slope(-rising) < 0)
+    assert representations.slope(rising)[0] == pytest.approx(1.0)
     with pytest.raises(ValueError):
-        analysis.slope(np.array([[1.0]]))
+        representations.slope(np.array([[1.0]]))
 
 
 def test_layer_lists_parameter():

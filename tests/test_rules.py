@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from synthgrad import data, losses, models, rules, sg
@@ -89,21 +90,31 @@ def test_bootstrapped_target_is_next_sg_backpropagated_through_one_block():
 def test_sg_rule_rejects_bad_positions_and_needs_context():
     net = models.mlp(2, [4, 4], 1, [0])
     for bad in ([], [3], [-1]):
-        try:
+        with pytest.raises(ValueError):
             rules.SyntheticGradients(net, bad, [0])
-        except ValueError:
-            continue
-        raise AssertionError(f"positions {bad} accepted")
     module = sg.SyntheticGradient(4, models.generators([0], 1), d_context=2)
-    try:
+    with pytest.raises(ValueError, match="context"):
         module(torch.zeros(1, 3, 4))
-    except ValueError as exc:
-        assert "context" in str(exc)
-    else:
-        raise AssertionError("conditioned SG ran without a context")
 
 
 def test_middle_position():
     for n_hidden, expected in ((1, 0), (3, 1), (4, 1), (5, 2)):
         net = models.mlp(2, [3] * n_hidden, 1, [0])
         assert rules.make_rule("sg_middle", net, [0]).positions == [expected]
+
+
+def test_make_rule_builds_every_sg_form_and_the_controlled_error():
+    net = models.mlp(2, [3, 3], 1, [0])
+    assert rules.make_rule("sg", net, [0], positions=[2]).positions == [2]  # at the output
+    matched = rules.make_rule("sg", net, [0], d_context=1, positions=[0], form="matched")
+    assert isinstance(matched.sgs[0], sg.LossMatchedSG)
+    ce = rules.make_rule("controlled_error", net, [0], positions=[1], error=0.5, mode="opposing")
+    assert isinstance(ce, rules.ControlledError) and (ce.position, ce.error) == (1, 0.5)
+    with pytest.raises(ValueError, match="positions"):
+        rules.make_rule("sg", net, [0])
+    with pytest.raises(ValueError, match="one position"):
+        rules.make_rule("controlled_error", net, [0], positions=[0, 1])
+    with pytest.raises(ValueError, match="places its own"):
+        rules.make_rule("sg_middle", net, [0], positions=[0])
+    with pytest.raises(ValueError, match="unknown rule"):
+        rules.make_rule("magic", net, [0])

@@ -1,8 +1,20 @@
 """synthgrad: synthetic gradients and their learning dynamics, the package behind the book.
 
-Modules: ``data`` (synthetic problems, MNIST), ``models`` (seed-batched networks), ``sg``
-(synthetic-gradient modules), ``rules`` (learning rules), ``train`` (the training loop),
-``analysis``, ``plots``, ``params`` (chapter parameter validation), ``ledger`` (claims).
+Three layers; a module imports only from its own layer and the ones listed before it:
+
+- core: ``data`` (the Dataset type, seeded synthetic problems), ``mnist`` (MNIST from the
+  verified IDX files), ``models`` (seed-batched networks), ``sg`` (synthetic-gradient
+  modules), ``rules`` (learning rules, built by name with ``rules.make_rule``; the signal each
+  layer receives), ``losses``, ``train`` (the training loop);
+- per-chapter science: ``critical`` (exact SG fixed points, ch. 2), ``optima`` (optima
+  computed independently of training, and distances to them), ``convergence`` (SG learning
+  against known optima, ch. 3), ``implied`` (the loss an SG implies, ch. 4),
+  ``representations`` (RDMs, weight norms, probes, ch. 5), ``analysis`` (summaries of runs
+  over seeds);
+- book tooling: ``params`` (chapter parameter checks), ``ledger`` (claims), ``plots``,
+  ``widgets``, ``sweep`` (runs as tasks for any executor), ``environment`` (versions).
+
+Benchmarks are a script outside the package: ``python benchmarks/bench.py``.
 """
 
 __version__ = "0.1.0"

@@ -1,24 +1,14 @@
-"""Summaries of training runs over seeds, and what a trained network's layers look like.
-
-Representations (chapter 5): :func:`rdm` (representational dissimilarity matrices),
-:func:`rdm_similarity` (how alike two layers' RDMs are), :func:`effective_weights` and
-:func:`weight_norms` (per-layer weight size, batch norm folded in), :func:`linear_probe`
-(what a linear read-out of a layer can classify). Everything takes a leading batch dimension
-(seeds, or seeds x layers), as the models do.
-"""
+"""Summaries of training runs over seeds: long-form tables for plots, final values, per-layer
+metrics, and when a run reached a threshold. What a trained network's layers look like
+(RDMs, weight norms, probes) is in :mod:`synthgrad.representations`."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import torch
 
-from .data import Dataset
-from .models import BatchedBatchNorm, BatchedLinear, Net, generators, per_seed
 from .train import History
 
 
@@ -105,113 +95,6 @@ def steps_to(history: History, metric: str, threshold: float, smooth: int = 25) 
     return np.where(first >= 0, history.steps[np.maximum(first, 0)], np.inf).astype(float)
 
 
-def class_sorted(labels: torch.Tensor, per_class: int) -> torch.Tensor:
-    """Indices of the first ``per_class`` examples of each class, class 0 first: the fixed
-    ordering of an RDM's rows, so that same-class blocks lie on the diagonal."""
-    out = []
-    for c in range(int(labels.max()) + 1):
-        idx = torch.nonzero(labels == c).flatten()[:per_class]
-        if len(idx) < per_class:
-            raise ValueError(f"class {c} has {len(idx)} examples, fewer than {per_class}")
-        out.append(idx)
-    return torch.cat(out)
-
-
-def rdm(activations: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """Representational dissimilarity matrix: ``1 - Pearson correlation`` between the activation
-    vectors of every pair of examples (rows of ``activations``, shape (..., N, d)) -> (..., N, N).
-
-    Symmetric, zero on the diagonal, in [0, 2], and unchanged when the activations are scaled or
-    shifted per example. An example whose activation vector is constant (e.g. every ReLU off)
-    correlates with nothing: its row is 1 off the diagonal."""
-    a = activations - activations.mean(-1, keepdim=True)
-    a = a / a.norm(dim=-1, keepdim=True).clamp_min(eps)
-    d = (1.0 - a @ a.transpose(-1, -2)).clamp(0.0, 2.0)
-    return d * (1.0 - torch.eye(d.shape[-1], dtype=d.dtype, device=d.device))
-
-
-def _ranks(x: torch.Tensor) -> torch.Tensor:
-    """Ranks along the last dimension, ties given their mean rank (as Spearman's rho needs)."""
-    flat = x.reshape(-1, x.shape[-1]).cpu().numpy()
-    ranks = pd.DataFrame(flat).rank(axis=1, method="average").to_numpy()
-    return torch.tensor(ranks).reshape(x.shape)
-
-
-def rdm_similarity(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Spearman rank correlation between the upper triangles of two RDMs (..., N, N) -> (...):
-    1 when ``a`` orders the pairs of examples exactly as ``b`` does. The usual comparison of
-    RDMs in representational similarity analysis (Kriegeskorte et al. 2008)."""
-    n = a.shape[-1]
-    iu = torch.triu_indices(n, n, offset=1)
-    ra = _ranks(a[..., iu[0], iu[1]].double())
-    rb = _ranks(b[..., iu[0], iu[1]].double())
-    ra = ra - ra.mean(-1, keepdim=True)
-    rb = rb - rb.mean(-1, keepdim=True)
-    den = (ra.norm(dim=-1) * rb.norm(dim=-1)).clamp_min(1e-12)
-    return ((ra * rb).sum(-1) / den).float()
-
-
-@torch.no_grad()
-def effective_weights(net: Net) -> list[torch.Tensor]:
-    """Each block's weight matrix (S, d_in, d_out) with its batch normalisation folded in, as
-    the network computes in evaluation mode: ``W diag(gamma / sqrt(running_var + eps))``.
-
-    With batch norm a raw weight matrix's scale is free (the normalisation divides it out);
-    the effective weight is the map from a block's input to its pre-activation, whose size is
-    not."""
-    out = []
-    for block in net.blocks:
-        lin = next(m for m in block if isinstance(m, BatchedLinear))
-        w = lin.weight.detach().clone()
-        bn = next((m for m in block if isinstance(m, BatchedBatchNorm)), None)
-        if bn is not None:
-            s, f = w.shape[0], w.shape[-1]
-            scale = bn.bn.weight / torch.sqrt(bn.bn.running_var + bn.bn.eps)
-            w = w * scale.reshape(s, 1, f)
-        out.append(w)
-    return out
-
-
-def weight_norms(net: Net) -> np.ndarray:
-    """Frobenius norm of every block's effective weight, shape (S, blocks): hidden blocks first,
-    the output layer last."""
-    norms = [w.flatten(1).norm(dim=1) for w in effective_weights(net)]
-    return torch.stack(norms, 1).cpu().numpy()
-
-
-def linear_probe(
-    train_x: torch.Tensor,
-    train_y: torch.Tensor,
-    test_x: torch.Tensor,
-    test_y: torch.Tensor,
-    n_classes: int,
-    steps: int = 150,
-    lr: float = 0.1,
-    weight_decay: float = 1e-4,
-) -> np.ndarray:
-    """Held-out accuracy of a linear softmax classifier trained on frozen features.
-
-    ``train_x`` (P, N, d) and ``test_x`` (P, M, d) hold P independent probes (e.g. layers x
-    seeds) trained at once; labels (N,) and (M,) are shared. Features are standardised with the
-    training set's statistics, then full-batch Adam minimises cross-entropy (plus a little
-    weight decay, so that separable features still give a finite solution). Returns (P,)."""
-    mean = train_x.mean(1, keepdim=True)
-    std = train_x.std(1, keepdim=True).clamp_min(1e-6)
-    tr, te = (train_x - mean) / std, (test_x - mean) / std
-    probe = BatchedLinear(tr.shape[-1], n_classes, generators(range(tr.shape[0]), 4), zero=True)
-    probe.to(tr.device)
-    opt = torch.optim.Adam(probe.parameters(), lr=lr, weight_decay=weight_decay)
-    target = train_y.expand(tr.shape[0], -1)
-    for _ in range(steps):
-        opt.zero_grad()
-        logits = probe(tr)
-        loss = torch.nn.functional.cross_entropy(logits.transpose(1, 2), target)
-        loss.backward()
-        opt.step()
-    with torch.no_grad():
-        return (probe(te).argmax(-1) == test_y).float().mean(-1).cpu().numpy()
-
-
 def per_layer_frame(
     values: Mapping[str, np.ndarray], value: str, layers: Sequence[int] | None = None
 ) -> pd.DataFrame:
@@ -224,78 +107,3 @@ def per_layer_frame(
         for s in range(v.shape[0]):
             rows.append(pd.DataFrame({"method": method, "seed": s, "layer": names, value: v[s]}))
     return pd.concat(rows, ignore_index=True)
-
-
-def slope(values: np.ndarray) -> np.ndarray:
-    """Least-squares slope of each row of (S, L) against the layer index 0..L-1: the sign says
-    whether a per-layer quantity rises (+) or falls (-) towards the output."""
-    v = np.asarray(values, dtype=float)
-    x = np.arange(v.shape[-1], dtype=float)
-    x = x - x.mean()
-    if math.isclose(float((x**2).sum()), 0.0):
-        raise ValueError("a slope needs at least two layers")
-    return ((v - v.mean(-1, keepdims=True)) * x).sum(-1) / (x**2).sum()
-
-
-@torch.no_grad()
-def weight_change(net: Net, start: Net) -> np.ndarray:
-    """How far each block's raw weight matrix moved from ``start`` (the same seeds' network at
-    initialisation): ``|W - W_0|_F / |W_0|_F``, shape (S, blocks)."""
-    out = []
-    for a, b in zip(net.linears(), start.linears(), strict=True):
-        w0 = b.weight.to(a.weight.device)
-        out.append((a.weight - w0).flatten(1).norm(dim=1) / w0.flatten(1).norm(dim=1))
-    return torch.stack(out, 1).cpu().numpy()
-
-
-@dataclass
-class LayerMeasures:
-    """What every layer of a trained network (all seeds) looks like; L hidden layers.
-
-    ``rdms`` (S, L+1, N, N): the RDM of each hidden layer and of the output (last) on the
-    class-sorted examples ``examples``; ``similarity`` (S, L): each hidden layer's RDM against
-    the output's (:func:`rdm_similarity`); ``norms`` (S, L+1): :func:`weight_norms`;
-    ``probes`` (S, L): held-out accuracy of a :func:`linear_probe` on each hidden layer."""
-
-    examples: np.ndarray
-    rdms: np.ndarray
-    similarity: np.ndarray
-    norms: np.ndarray
-    probes: np.ndarray
-
-
-def layer_measures(
-    net: Net, data: Dataset, per_class: int = 10, probe_train: int = 1000, probe_steps: int = 150
-) -> LayerMeasures:
-    """RDMs, RDM similarity to the output, weight norms and linear probes of every layer, in
-    evaluation mode. RDMs use the first ``per_class`` held-out examples of each class; probes
-    train on the first ``probe_train`` training examples and are scored on the held-out set."""
-    was_training = net.training
-    net.eval()
-    s = net.n_seeds
-    idx = class_sorted(data.y_test, per_class)
-    data = data.to(next(net.parameters()).device)
-    with torch.no_grad():
-        rdms = torch.stack([rdm(a) for a in net.activations(per_seed(data.x_test[idx], s))], 1)
-        hidden_rdms = rdms[:, :-1]
-        similarity = rdm_similarity(hidden_rdms, rdms[:, -1:].expand_as(hidden_rdms))
-        train_acts = net.activations(per_seed(data.x_train[:probe_train], s))[:-1]
-        test_acts = net.activations(per_seed(data.x_test, s))[:-1]
-    net.train(was_training)
-    probes = np.zeros((s, net.n_hidden))
-    by_width: dict[int, list[int]] = {}
-    for k, a in enumerate(train_acts):
-        by_width.setdefault(a.shape[-1], []).append(k)
-    for layers in by_width.values():  # one batch of probes per width: layers x seeds
-        acc = linear_probe(
-            torch.cat([train_acts[k] for k in layers]),
-            data.y_train[:probe_train],
-            torch.cat([test_acts[k] for k in layers]),
-            data.y_test,
-            data.n_classes,
-            steps=probe_steps,
-        )
-        probes[:, layers] = acc.reshape(len(layers), s).T
-    return LayerMeasures(
-        idx.numpy(), rdms.cpu().numpy(), similarity.cpu().numpy(), weight_norms(net), probes
-    )

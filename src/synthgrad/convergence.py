@@ -17,11 +17,11 @@ from dataclasses import dataclass
 
 import torch
 
-from . import critical
 from .data import Dataset, linear_regression, noisy_linear_labels
 from .losses import LOSSES
 from .models import Net, mlp, per_seed
-from .rules import Backprop, ControlledError, LearningRule, SyntheticGradients
+from .optima import least_squares_optimum, logistic_optimum
+from .rules import LearningRule, make_rule
 from .train import History, train
 
 LOSS_NAMES = {"mse": "regression", "log": "binary"}
@@ -51,13 +51,13 @@ def make_problem(
     with a margin) in ``d`` dimensions, with its optimum."""
     if loss == "mse":
         data = linear_regression(n=n, d=d, d_out=1, noise=noise, seed=seed)
-        w = critical.least_squares_optimum(data.x_train, data.y_train)
+        w = least_squares_optimum(data.x_train, data.y_train)
         name = f"linear regression, {d}-D"
     elif loss == "log":
         data = noisy_linear_labels(
             n=n, d=d, flip=0.0 if separable else flip, margin=0.5 if separable else 0.0, seed=seed
         )
-        w = None if separable else critical.logistic_optimum(data.x_train, data.y_train)[:, None]
+        w = None if separable else logistic_optimum(data.x_train, data.y_train)[:, None]
         name = f"logistic regression, {d}-D" + (", separable" if separable else "")
     else:
         raise ValueError(f"loss must be 'mse' or 'log', got {loss!r}")
@@ -87,27 +87,28 @@ def to_optimum(problem: Problem) -> Callable[[Net], dict[str, torch.Tensor]]:
     return metrics
 
 
-METHODS = ("backprop", "linear SG", "loss-matched SG", "controlled error")
+METHODS = {  # legend label -> make_rule kind and options; the SGs see the label (cDNI)
+    "backprop": ("backprop", {}),
+    "linear SG": ("sg", {"d_context": 1}),
+    "loss-matched SG": ("sg", {"d_context": 1, "form": "matched"}),
+    "controlled error": ("controlled_error", {}),
+}
 
 
-def make_learner(
+def method_rule(
     net: Net, method: str, seeds: Sequence[int], error: float = 0.0, mode: str = "random"
 ) -> LearningRule:
-    """The learning rule of a method: the SG (label-conditioned) sits at the model's output for
-    a linear model and after the middle hidden layer of a deep one."""
+    """The learning rule of a method, from its row of :data:`METHODS` by
+    :func:`~synthgrad.rules.make_rule`: the SG (or the controlled error) sits at the model's
+    output for a linear model and after the middle hidden layer of a deep one."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {tuple(METHODS)}, got {method!r}")
+    kind, options = METHODS[method]
     position = net.n_hidden if net.n_hidden == 0 else (net.n_hidden - 1) // 2
-    if method == "backprop":
-        return Backprop()
-    if method == "linear SG":
-        return SyntheticGradients(net, [position], seeds, d_context=1)
-    if method == "loss-matched SG":
-        return SyntheticGradients(net, [position], seeds, d_context=1, form="matched")
-    if method == "controlled error":
-        return ControlledError(net, position, seeds, error, mode)
-    raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    return make_rule(kind, net, seeds, positions=[position], error=error, mode=mode, **options)
 
 
-def fit(
+def train_on(
     problem: Problem,
     depth: int,
     width: int,
@@ -124,7 +125,7 @@ def fit(
     """Train a (deep) linear model without biases, ``depth`` hidden layers of ``width``,
     full batch, recording the distance to the optimum; diverged seeds are marked."""
     net = mlp(problem.data.d_in, [width] * depth, 1, seeds, activation="linear", bias=False)
-    learner = make_learner(net, method, seeds, error, mode)
+    learner = method_rule(net, method, seeds, error, mode)
     return train(
         net,
         learner,

@@ -14,31 +14,24 @@ SG classes (``kind``): ``"h"`` (linear in h: ``a h + c``), ``"h,y"`` (linear, la
 conditioned: ``a h + b y + c``), ``"relu"`` (``h``, ``y``, 1 and ``width`` random ReLU
 features of ``(h, y)``: capacity grows with ``width``, and with enough of them any
 continuous gradient field of (h, y) can be fitted).
+
+Per-example losses ``l(h, y)`` of the unit: :func:`~synthgrad.losses.squared_error_elementwise`,
+:func:`~synthgrad.losses.log_loss_elementwise`, and :func:`tanh_mse` (a tanh above the SG).
+The optima they are compared with are in :mod:`synthgrad.optima`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 from torch import nn
 
+from .losses import LossFn
 from .models import BatchedLinear, Block, Net, generators, set_weights
 from .rules import Backprop, SyntheticGradients
+from .sg import Field
 from .train import train
 
-Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # per-example loss l(h, y)
 KINDS = ("h", "h,y", "relu")
-
-
-def mse(h: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """0.5 (h - y)^2 per example."""
-    return 0.5 * (h - y) ** 2
-
-
-def log_loss(h: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Binary cross-entropy of the logit h against y in {0, 1}, per example."""
-    return torch.nn.functional.softplus(h) - y * h
 
 
 def sg_features(
@@ -61,7 +54,7 @@ def sg_features(
     return torch.cat([base, torch.relu(torch.stack([h, y], 1) @ a + b)], 1)
 
 
-def true_gradient(w: torch.Tensor, x: torch.Tensor, y: torch.Tensor, loss: Loss) -> torch.Tensor:
+def true_gradient(w: torch.Tensor, x: torch.Tensor, y: torch.Tensor, loss: LossFn) -> torch.Tensor:
     """Per-example dl/dh at h = x w (differentiable in w)."""
     h = x @ w
     if not h.requires_grad:
@@ -79,7 +72,7 @@ def best_sg(features: torch.Tensor, target: torch.Tensor, ridge: float = 1e-12) 
     return features @ coef
 
 
-def backprop_field(w: torch.Tensor, x: torch.Tensor, y: torch.Tensor, loss: Loss) -> torch.Tensor:
+def backprop_field(w: torch.Tensor, x: torch.Tensor, y: torch.Tensor, loss: LossFn) -> torch.Tensor:
     """E[g x]: the backprop update direction (the loss gradient) at w."""
     return (true_gradient(w, x, y, loss)[:, None] * x).mean(0)
 
@@ -88,7 +81,7 @@ def sg_field(
     w: torch.Tensor,
     x: torch.Tensor,
     y: torch.Tensor,
-    loss: Loss,
+    loss: LossFn,
     kind: str,
     width: int = 0,
     seed: int = 0,
@@ -97,9 +90,6 @@ def sg_field(
     g = true_gradient(w, x, y, loss)
     s = best_sg(sg_features(x @ w, y, kind, width, seed), g)
     return (s[:, None] * x).mean(0)
-
-
-Field = Callable[[torch.Tensor], torch.Tensor]
 
 
 def find_zeros(
@@ -128,33 +118,8 @@ def find_zeros(
     return torch.stack(found) if found else torch.empty(0, starts.shape[1], dtype=torch.float64)
 
 
-def logistic_optimum(x: torch.Tensor, y: torch.Tensor, iters: int = 100) -> torch.Tensor:
-    """The minimiser of mean log loss of h = x w (no bias) by Newton's method, to machine
-    precision; raises if the data are separable (no finite optimum)."""
-    x, y = x.to(torch.float64), y.to(torch.float64).reshape(-1)
-    w = torch.zeros(x.shape[1], dtype=torch.float64)
-    for _ in range(iters):
-        p = torch.sigmoid(x @ w)
-        grad = x.T @ (p - y) / len(y)
-        if grad.norm() < 1e-13:
-            if ((x @ w > 0).to(y.dtype) == y).all():  # every point right: w can always grow
-                break
-            return w
-        hess = (x * (p * (1 - p))[:, None]).T @ x / len(y)
-        w = w - torch.linalg.solve(hess, grad)
-        if w.norm() > 1e3:  # the loss keeps falling as w grows: no finite minimiser
-            break
-    raise ValueError("logistic regression did not converge: are the data separable?")
-
-
-def least_squares_optimum(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """The minimiser of mean squared error of x W against y (no bias), in closed form."""
-    x, y = x.to(torch.float64), y.to(torch.float64)
-    return torch.linalg.lstsq(x, y).solution
-
-
 def loss_surface(
-    x: torch.Tensor, y: torch.Tensor, loss: Loss, w1: torch.Tensor, w2: torch.Tensor
+    x: torch.Tensor, y: torch.Tensor, loss: LossFn, w1: torch.Tensor, w2: torch.Tensor
 ) -> torch.Tensor:
     """Mean loss of h = x w over a grid of two-weight models (len(w2), len(w1))."""
     grid = torch.stack(torch.meshgrid(w1, w2, indexing="xy"), -1)  # (n2, n1, 2)
@@ -223,7 +188,7 @@ def grid(lo: tuple[float, float], hi: tuple[float, float], n: int) -> torch.Tens
 def sg_fixed_points(
     x: torch.Tensor,
     y: torch.Tensor,
-    loss: Loss,
+    loss: LossFn,
     kind: str,
     starts: torch.Tensor,
     width: int = 0,
@@ -231,8 +196,3 @@ def sg_fixed_points(
 ) -> torch.Tensor:
     """The fixed points of SG learning (zeros of :func:`sg_field`) found from ``starts``."""
     return find_zeros(lambda w: sg_field(w, x, y, loss, kind, width, seed), starts)
-
-
-def relative_distance(points: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
-    """|point - ref| / |ref| for every row of ``points``."""
-    return (points - ref).norm(dim=-1) / ref.norm()

@@ -21,6 +21,7 @@ import torch
 
 from .losses import PER_EXAMPLE
 from .models import per_seed
+from .sg import Field
 
 
 @contextlib.contextmanager
@@ -34,7 +35,6 @@ def evaluating(net):
         net.train(was)
 
 
-Field = Callable[[torch.Tensor], torch.Tensor]  # h (..., d) -> s (..., d), label fixed inside
 Path = Callable[[float], tuple[torch.Tensor, torch.Tensor]]  # t -> (h(t), h'(t))
 
 

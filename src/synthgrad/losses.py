@@ -1,4 +1,5 @@
-"""Losses of model outputs (S, B, k) against targets: per example (S, B) and batch means (S,)."""
+"""Losses of model outputs (S, B, k) against targets: per example (S, B) and batch means (S,);
+and elementwise losses ``l(h, y)`` of a single unit ``h`` (any shape), for chapter 2."""
 
 from __future__ import annotations
 
@@ -39,6 +40,17 @@ def log_loss(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 def cross_entropy(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Batch mean of :func:`cross_entropy_each`: (S,)."""
     return cross_entropy_each(out, y).mean(-1)
+
+
+def squared_error_elementwise(h: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """0.5 (h - y)^2 for every entry: the squared error of one unit h, per example."""
+    return 0.5 * (h - y) ** 2
+
+
+def log_loss_elementwise(h: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy of the logit h against y in {0, 1}, for every entry: the log loss
+    of one unit h, per example (computed as ``softplus(h) - y h``)."""
+    return F.softplus(h) - y * h
 
 
 PER_EXAMPLE: dict[str, LossFn] = {

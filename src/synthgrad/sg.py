@@ -11,12 +11,16 @@ target does not depend on the batch size.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
 
 from .models import BatchedLinear
+
+# A vector field over a tensor, (..., d) -> (..., d): an SG with its label fixed (chapter 4),
+# or an update direction over the weights (chapter 2).
+Field = Callable[[torch.Tensor], torch.Tensor]
 
 
 class SyntheticGradient(nn.Module):

@@ -1,6 +1,6 @@
 """Benchmarks: the figures behind the book's speed targets, printed as a table and saved as JSON.
 
-``python -m synthgrad.bench`` (or ``make bench``) measures
+``python benchmarks/bench.py`` (or ``make bench``) measures
 
 - the cost of a synthetic gradient: training-step time of SG rules over backprop's, same MNIST
   MLP, same batch (target: at most 1.3);
@@ -28,13 +28,13 @@ from pathlib import Path
 
 import torch
 
-from . import data as D
-from .losses import LOSSES
-from .models import mlp, per_seed
-from .rules import SG_RULES, make_rule, sg_positions
-from .train import train
+from synthgrad import data
+from synthgrad.losses import LOSSES
+from synthgrad.models import mlp, per_seed
+from synthgrad.rules import SG_RULES, make_rule, sg_positions
+from synthgrad.train import train
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _time(fn: Callable[[], object], repeat: int = 3) -> float:
@@ -49,7 +49,7 @@ def _time(fn: Callable[[], object], repeat: int = 3) -> float:
 
 def step_time(
     rule: str,
-    dataset: D.Dataset,
+    dataset: data.Dataset,
     hidden: list[int],
     batch: int = 256,
     seeds: tuple[int, ...] = (0,),
@@ -94,7 +94,7 @@ def multiply_adds(rule: str, d_in: int, hidden: list[int], d_out: int, d_context
     return total + sum(2 * (hidden[p] + d_context) * hidden[p] for p in positions)
 
 
-def sg_cost(dataset: D.Dataset) -> dict[str, float]:
+def sg_cost(dataset: data.Dataset) -> dict[str, float]:
     """SG step time over backprop's on the book's MNIST MLP (3 x 256, batch norm, batch 256),
     and the same ratio in multiply-adds (cDNI linear SGs, as timed)."""
     hidden = [256, 256, 256]
@@ -112,25 +112,25 @@ def sg_cost(dataset: D.Dataset) -> dict[str, float]:
     return out
 
 
-SMALL_MODELS: dict[str, Callable[[], tuple[D.Dataset, list[int], bool]]] = {
+SMALL_MODELS: dict[str, Callable[[], tuple[data.Dataset, list[int], bool]]] = {
     # name: (data, hidden widths, linear?) as in chapters 2-4
-    "linear model, 2-D regression (ch. 3)": lambda: (D.linear_regression(n=1000, d=2), [], True),
+    "linear model, 2-D regression (ch. 3)": lambda: (data.linear_regression(n=1000, d=2), [], True),
     "deep linear 10 x 10, 100-D regression (ch. 3)": lambda: (
-        D.linear_regression(n=1000, d=100),
+        data.linear_regression(n=1000, d=100),
         [10] * 10,
         True,
     ),
     "two-weight chain, 1-D regression (ch. 2)": lambda: (
-        D.linear_regression(n=100, d=1),
+        data.linear_regression(n=100, d=1),
         [1],
         True,
     ),
-    "ReLU MLP 2 x 32, two moons (ch. 4)": lambda: (D.two_moons(n=1000), [32, 32], False),
+    "ReLU MLP 2 x 32, two moons (ch. 4)": lambda: (data.two_moons(n=1000), [32, 32], False),
 }
 
 
 def batched_speedup(
-    dataset: D.Dataset,
+    dataset: data.Dataset,
     hidden: list[int],
     linear: bool,
     rule: str,
@@ -196,7 +196,7 @@ def run(build: Path, cold: bool = False, book: bool = True) -> list[dict]:
     """Every benchmark; returns the table's rows."""
     torch.manual_seed(0)
     rows = []
-    mnist = D.mnist("small")
+    mnist = data.mnist("small")
     cost = sg_cost(mnist)
     rows.append(
         _row("backprop step, MNIST MLP 3x256 BN, batch 256", cost["backprop ms/step"], "ms")
