@@ -102,7 +102,7 @@ chapter: $(STAMP)
 # benchmarks print figures, they do not fail on a missed target; BENCH_ARGS=--cold also times a cold build
 BENCH_ARGS ?=
 bench: $(STAMP)
-	$(BIN)/python -m synthgrad.bench --build $(BUILD) --out $(BUILD)/bench.json $(BENCH_ARGS)
+	$(BIN)/python benchmarks/bench.py --build $(BUILD) --out $(BUILD)/bench.json $(BENCH_ARGS)
 
 lab: $(STAMP)
 	SYNTHGRAD_QUIET=0 $(BIN)/jupyter lab --ip=127.0.0.1 --no-browser $(ROOT_FLAG) --ServerApp.root_dir=.
@@ -112,8 +112,8 @@ serve:
 	$(BIN)/python -m http.server $(PORT) --bind 127.0.0.1 --directory $(BUILD)/html
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests book
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests book benchmarks
+	$(BIN)/ruff format --check src tests book benchmarks
 
 clean:
 	rm -rf $(BUILD)

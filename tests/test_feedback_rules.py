@@ -165,7 +165,7 @@ def test_every_rule_trains_through_the_one_loop(kind):
     d = data.two_moons(n=256, seed=0)
     net = models.mlp(d.d_in, [16, 16, 16], d.d_out, SEEDS)
     rule = rules.make_rule(kind, net, SEEDS)
-    h = train.train(net, rule, d, SEEDS, steps=60, lr=1e-2, batch_size=64, alignment=32)
+    h = train.train(net, rule, d, SEEDS, steps=60, lr=1e-2, batch_size=64, align_examples=32)
     assert h.train["loss"][-10:].mean() < h.train["loss"][:10].mean()
     assert {"align_0", "align_1", "align_2"} <= set(h.evals)
     with pytest.raises(ValueError, match="unknown rule 'nope'; known: backprop, fa"):

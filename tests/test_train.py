@@ -66,3 +66,39 @@ def test_explicit_cpu_device_changes_nothing():
     )
     np.testing.assert_array_equal(a.evals["test_loss"], b.evals["test_loss"])
     assert d.to("cpu") is d
+
+
+def test_runs_never_train_a_configuration_twice_and_cut_runs_exactly():
+    ds = data.two_moons(n=300)
+    runs = train.Runs()
+    kw = dict(hidden=[16, 16], lr=1e-2, batch_size=32, eval_every=10, progress=False)
+    runs.fit(ds, [0, 1], "sg_middle", steps=60, **kw)
+    short = runs.fit(ds, [0, 1], "sg_middle", steps=30, desc="again", **kw)
+    assert runs.trained == 1
+    fresh = train.fit(ds, [0, 1], "sg_middle", steps=30, **kw)
+    for log in ("train", "evals"):
+        for k, v in getattr(fresh, log).items():
+            np.testing.assert_array_equal(getattr(short, log)[k], v)
+    np.testing.assert_array_equal(short.eval_steps, fresh.eval_steps)
+    runs.fit(ds, [0, 1], "sg_middle", steps=30, sg_lr=None, **kw)  # the default, spelled out
+    assert runs.trained == 1
+    runs.fit(ds, [0, 1], "sg_middle", steps=30, sg_lr=1e-3, **kw)  # another configuration
+    assert runs.trained == 2
+    with pytest.raises(ValueError, match="no evaluation at step 25"):
+        short.upto(25)
+
+
+def test_frame_is_one_tidy_table_of_a_run():
+    ds = data.two_moons(n=300)
+    h = train.fit(
+        ds, [3, 4], "backprop", hidden=[8], steps=20, lr=1e-2, eval_every=10, progress=False
+    )
+    df = h.frame()
+    assert list(df.columns[:2]) == ["step", "seed"] and {"loss", "test_loss", "test_acc"} <= set(df)
+    assert len(df) == 21 * 2 and set(df.seed) == {3, 4}
+    at_10 = df[(df.step == 10) & (df.seed == 4)]
+    assert (
+        at_10.test_acc.item() == h.evals["test_acc"][1, 1]
+        and at_10.loss.item() == h.train["loss"][9, 1]
+    )
+    assert df[df.step == 5].test_acc.isna().all() and df[df.step == 0].loss.isna().all()

@@ -1,4 +1,4 @@
-"""Summaries of training runs over seeds: long-form tables for plots, final values, per-layer
+"""Summaries of training runs over seeds: tidy tables for plots, final values, per-layer
 metrics, and when a run reached a threshold. What a trained network's layers look like
 (RDMs, weight norms, probes) is in :mod:`synthgrad.representations`."""
 
@@ -12,26 +12,18 @@ import pandas as pd
 from .train import History
 
 
-def long_form(runs: Mapping[str, History], metric: str, smooth: int = 1) -> pd.DataFrame:
-    """One row per (method, seed, step) for a metric, ready for a seaborn line plot with bands.
-
-    ``metric`` is looked up in the evaluation log first, then in the per-step training log;
-    ``smooth`` > 1 takes a running mean over that many records (for noisy per-step metrics)."""
-    rows = []
-    for method, h in runs.items():
-        if metric in h.evals:
-            steps, values = h.eval_steps, h.evals[metric]
-        elif metric in h.train:
-            steps, values = h.steps, h.train[metric]
-        else:
-            raise KeyError(f"{metric!r} not recorded for {method!r}")
-        if smooth > 1:
-            values = pd.DataFrame(values).rolling(smooth, min_periods=1).mean().to_numpy()
-        for j, seed in enumerate(h.seeds):
-            rows.append(
-                pd.DataFrame({"method": method, "seed": seed, "step": steps, metric: values[:, j]})
-            )
-    return pd.concat(rows, ignore_index=True)
+def frames(runs: Mapping[str, History], smooth: int = 1) -> pd.DataFrame:
+    """Several runs as one tidy table: each run's :meth:`~synthgrad.train.History.frame` with a
+    ``method`` column (the key in ``runs``), ready for seaborn. ``smooth`` > 1 replaces each
+    per-step training metric by its running mean over that many steps, per method and seed."""
+    df = pd.concat({m: h.frame() for m, h in runs.items()}, names=["method"])
+    df = df.reset_index("method").reset_index(drop=True)
+    if smooth > 1:
+        cols = sorted({k for h in runs.values() for k in h.train})
+        df[cols] = df.groupby(["method", "seed"])[cols].transform(
+            lambda v: v.rolling(smooth, min_periods=1).mean()
+        )
+    return df
 
 
 def final_summary(runs: Mapping[str, History], metric: str) -> pd.DataFrame:
@@ -54,22 +46,18 @@ def final_summary(runs: Mapping[str, History], metric: str) -> pd.DataFrame:
 
 
 def per_layer(
-    history: History, prefix: str, labels: Mapping[int, str], smooth: int = 1
+    history: History, pattern: str, labels: Mapping[int, str], name: str, smooth: int = 1
 ) -> pd.DataFrame:
-    """Long form of per-layer training metrics ``<prefix><k>`` (e.g. each SG's regression loss),
-    one ``method`` per layer label, optionally smoothed by a running mean of ``smooth`` steps."""
-    frames = []
-    for k, label in labels.items():
-        df = long_form({label: history}, f"{prefix}{k}").rename(
-            columns={f"{prefix}{k}": prefix.rstrip("_")}
-        )
-        frames.append(df)
-    out = pd.concat(frames, ignore_index=True)
-    col = prefix.rstrip("_")
-    out[col] = out.groupby(["method", "seed"])[col].transform(
-        lambda v: v.rolling(smooth, min_periods=1).mean()
+    """One per-layer metric of a run in long form: ``pattern.format(k)`` names layer ``k``'s
+    metric (e.g. ``"sg_loss_{}"``); one row per (layer, seed, step) where it was recorded, the
+    layer's label in column ``layer`` and the value in column ``name``. ``smooth`` as in
+    :func:`frames`."""
+    columns = {pattern.format(k): label for k, label in labels.items()}
+    df = frames({"run": history}, smooth).melt(
+        id_vars=["step", "seed"], value_vars=list(columns), var_name="layer", value_name=name
     )
-    return out
+    df["layer"] = df["layer"].map(columns)
+    return df.dropna(subset=[name]).reset_index(drop=True)
 
 
 def final_text(

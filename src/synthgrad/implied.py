@@ -162,3 +162,40 @@ def layer_slices(
         pos: along_line(field, loss, h0, descent, radii, n)
         for pos, h0, field, loss, descent in sg_layers(net, rule, x, y, context, task)
     }
+
+
+class Tracker:
+    """The training loop's ``metrics`` callback for chapter 4: at every evaluation, the
+    :func:`layer_agreement` of every SG on the probe examples; at the evaluations numbered in
+    ``keep`` (0 is before training), also the :func:`layer_slices` of the first probe example,
+    stored in ``slices[step]`` for the figures."""
+
+    def __init__(
+        self,
+        rule,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        context: torch.Tensor,
+        task: str,
+        radii: np.ndarray,
+        n_dirs: int,
+        seed: int,
+        keep: set[int],
+        eval_every: int,
+    ) -> None:
+        self.rule, self.x, self.y, self.context, self.task = rule, x, y, context, task
+        self.radii, self.n_dirs, self.seed = radii, n_dirs, seed
+        self.keep, self.eval_every = keep, eval_every
+        self.calls = 0
+        self.slices: dict[int, dict[int, tuple[torch.Tensor, torch.Tensor]]] = {}
+
+    def __call__(self, net) -> dict[str, torch.Tensor]:
+        k, self.calls = self.calls, self.calls + 1
+        if k in self.keep:
+            self.slices[k * self.eval_every] = layer_slices(
+                net, self.rule, self.x[:1], self.y[:1], self.context[:1], self.task, self.radii
+            )
+        return layer_agreement(
+            net, self.rule, self.x, self.y, self.context, self.task,
+            float(self.radii[-1]), self.n_dirs, self.seed,
+        )  # fmt: skip

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from .analysis import long_form
+from .analysis import frames
 
 PALETTE = "colorblind"
 
@@ -38,8 +38,11 @@ def curves(
     palette: dict | None = None,
 ) -> plt.Axes:
     """Mean curve per ``hue`` with a band from the lowest to the highest seed (``palette``:
-    a fixed colour per method, so that a method keeps its colour across figures)."""
-    sns.lineplot(data=df, x=x, y=y, hue=hue, errorbar=("pi", 100), ax=ax, palette=palette)
+    a fixed colour per method, so that a method keeps its colour across figures). Rows where
+    ``y`` was not recorded (NaN in a tidy run table) are left out."""
+    sns.lineplot(
+        data=df.dropna(subset=[y]), x=x, y=y, hue=hue, errorbar=("pi", 100), ax=ax, palette=palette
+    )
     ax.set(xlabel=xlabel, ylabel=ylabel)
     if logy:
         ax.set_yscale("log")
@@ -55,7 +58,7 @@ def accuracy_figure(
     """Held-out accuracy over training for a few runs (mean, band over seeds): the figure the
     chapter widgets switch between."""
     fig, ax = plt.subplots(figsize=figsize)
-    curves(long_form(runs, "test_acc"), "test_acc", ax, "held-out accuracy", palette=palette)
+    curves(frames(runs), "test_acc", ax, "held-out accuracy", palette=palette)
     ax.set_ylim(0.0, 1.0)
     ax.set_title(title)
     fig.tight_layout()
@@ -190,3 +193,12 @@ def layer_panels(
     fig.suptitle(title)
     fig.tight_layout()
     return fig, axes
+
+
+def implied_slice(ax: plt.Axes, radii, implied, true, title: str = "") -> plt.Axes:
+    """One 1-D slice of chapter 4: the true change of the loss above a layer and the change
+    its SG implies, along the true descent direction (first seed and example)."""
+    ax.plot(radii, true[:, 0, 0].numpy(), label="true loss above")
+    ax.plot(radii, implied[:, 0, 0].numpy(), "--", label="SG-implied loss")
+    ax.set_title(title, fontsize="small")
+    return ax

@@ -9,6 +9,7 @@ raises :class:`TrainingDiverged` with a message that says where and what to try,
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from .data import Dataset
 from .losses import LOSSES, accuracy
 from .models import Net, generators, mlp, per_seed
 from .rules import LearningRule, make_rule
-from .rules import alignment as rules_alignment
+from .rules import alignment
 
 QUIET_ENV = "SYNTHGRAD_QUIET"
 
@@ -56,6 +57,22 @@ class History:
     def final(self, name: str) -> np.ndarray:
         """Per-seed value of an evaluation metric at the last evaluation."""
         return self.evals[name][-1]
+
+    def upto(self, step: int) -> History:
+        """The run as it stood after ``step`` steps: what a run of ``step`` steps with the same
+        settings records (it must have been evaluated at ``step``)."""
+        if step not in self.eval_steps:
+            raise ValueError(f"no evaluation at step {step}: evaluated at {self.eval_steps}")
+        keep = self.eval_steps <= step
+        return History(
+            seeds=list(self.seeds),
+            steps=self.steps[self.steps <= step],
+            train={k: v[self.steps <= step] for k, v in self.train.items()},
+            eval_steps=self.eval_steps[keep],
+            evals={k: v[keep] for k, v in self.evals.items()},
+            diverged_at=np.where(self.diverged_at <= step, self.diverged_at, -1),
+            settings=dict(self.settings),
+        )
 
     def frame(self) -> pd.DataFrame:
         """The run as one tidy table: a row per (step, seed), a column per metric. Per-step
@@ -102,7 +119,7 @@ def train(
     progress: bool | None = None,
     desc: str = "",
     metrics: Callable[[Net], dict[str, torch.Tensor]] | None = None,
-    alignment: int = 0,
+    align_examples: int = 0,
     device: str | None = None,
 ) -> History:
     """Train ``net`` with ``rule`` on ``data`` for ``steps`` minibatch steps (all seeds at once).
@@ -110,16 +127,16 @@ def train(
     ``lr`` is the model's learning rate, ``sg_lr`` the SG modules' (default: ``lr``);
     ``optimizer`` is ``"adam"`` or ``"sgd"``; ``batch_size=0`` means full batch. ``metrics``,
     if given, is called at every evaluation with the network and returns more per-seed
-    metrics to record (e.g. the distance to a known optimum). ``alignment > 0`` also records,
+    metrics to record (e.g. the distance to a known optimum). ``align_examples > 0`` also records,
     at every evaluation, ``align_<k>``: the cosine between the signal hidden layer ``k``
     receives under the rule and the true gradient (:func:`synthgrad.rules.alignment`), on the
-    first ``alignment`` training examples, in evaluation mode. ``device`` (e.g. ``"cuda"``)
+    first ``align_examples`` training examples, in evaluation mode. ``device`` (e.g. ``"cuda"``)
     moves the network, the rule and the data there first (default: where the network is);
     minibatch order is drawn on the CPU, so a seed sees the same minibatches anywhere."""
     if len(seeds) != net.n_seeds:
         raise ValueError(f"{len(seeds)} seeds for a network built with {net.n_seeds}")
-    if alignment < 0:
-        raise ValueError(f"alignment must be >= 0 examples, got {alignment}")
+    if align_examples < 0:
+        raise ValueError(f"align_examples must be >= 0, got {align_examples}")
     if on_divergence not in ("raise", "mark"):
         raise ValueError(f"on_divergence must be 'raise' or 'mark', got {on_divergence!r}")
     if steps < 1 or lr <= 0 or eval_every < 1:
@@ -151,14 +168,17 @@ def train(
     def log_eval(step: int) -> None:
         eval_steps.append(step)
         values = evaluate(net, data, "test")
-        if metrics is not None or alignment:
+        if metrics is not None or align_examples:
             net.eval()
             if metrics is not None:
                 with torch.no_grad():
                     values.update(metrics(net))
-            if alignment:
-                xa, ya = per_seed(data.x_train[:alignment], n_seeds), data.y_train[:alignment]
-                cos = rules_alignment(rule, net, xa, ya, data.context(ya), loss_fn)
+            if align_examples:
+                xa, ya = (
+                    per_seed(data.x_train[:align_examples], n_seeds),
+                    data.y_train[:align_examples],
+                )
+                cos = alignment(rule, net, xa, ya, data.context(ya), loss_fn)
                 values.update({f"align_{k}": cos[:, k] for k in range(cos.shape[1])})
             net.train()
         for k, v in values.items():
@@ -246,3 +266,43 @@ def fit_net(
 def fit(*args, **kwargs) -> History:
     """:func:`fit_net` without the network: one call per curve."""
     return fit_net(*args, **kwargs)[1]
+
+
+class Runs:
+    """The runs a chapter has trained, by configuration, so that none is trained twice.
+
+    ``runs.fit(...)`` takes :func:`fit`'s arguments. A configuration (every argument but
+    ``steps``, ``desc`` and ``progress``; the same dataset object) already trained for at
+    least as many steps is not trained again: the stored run is cut to the steps asked for
+    (:meth:`History.upto`). That is exact: a run's first k steps do not depend on how long it
+    goes on (same initial weights, minibatches and optimiser state). Runs with a ``metrics``
+    callback are always trained."""
+
+    IGNORED = ("steps", "desc", "progress")
+
+    def __init__(self) -> None:
+        self.done: dict[str, History] = {}
+        self.trained = 0
+
+    def key(self, data: Dataset, seeds: Sequence[int], rule: str, **kwargs) -> str | None:
+        bound = inspect.signature(fit_net).bind(data, seeds, rule, **kwargs)
+        bound.apply_defaults()
+        config = dict(bound.arguments)
+        extra = inspect.signature(train).bind_partial(**config.pop("train_kwargs"))
+        extra.apply_defaults()
+        config.update(extra.arguments)
+        if config.get("metrics") is not None:
+            return None
+        config.update(data=id(data), seeds=tuple(seeds))
+        return repr(sorted((k, v) for k, v in config.items() if k not in self.IGNORED))
+
+    def fit(self, data: Dataset, seeds: Sequence[int], rule: str, **kwargs) -> History:
+        key, steps = self.key(data, seeds, rule, **kwargs), kwargs.get("steps")
+        old = self.done.get(key) if key is not None else None
+        if old is not None and steps in old.eval_steps:
+            return old.upto(steps)
+        history = fit(data, seeds, rule, **kwargs)
+        self.trained += 1
+        if key is not None and (old is None or steps > old.eval_steps[-1]):
+            self.done[key] = history
+        return history
