@@ -22,8 +22,7 @@ from tqdm.auto import tqdm
 from .data import Dataset
 from .losses import LOSSES, accuracy
 from .models import Net, generators, mlp, per_seed
-from .rules import LearningRule, make_rule
-from .rules import alignment
+from .rules import LearningRule, alignment, make_rule
 
 QUIET_ENV = "SYNTHGRAD_QUIET"
 
