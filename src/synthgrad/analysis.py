@@ -53,8 +53,8 @@ def per_layer(
     layer's label in column ``layer`` and the value in column ``name``. ``smooth`` as in
     :func:`frames`."""
     columns = {pattern.format(k): label for k, label in labels.items()}
-    df = frames({"run": history}, smooth).melt(
-        id_vars=["step", "seed"], value_vars=list(columns), var_name="layer", value_name=name
+    df = frames({"run": history}, smooth)[["step", "seed", *columns]].melt(
+        id_vars=["step", "seed"], var_name="layer", value_name=name
     )
     df["layer"] = df["layer"].map(columns)
     return df.dropna(subset=[name]).reset_index(drop=True)

@@ -130,8 +130,8 @@ CHAPTERS: dict[str, Interface] = {
         record=("seed", "n_seeds", "depths", "width", "activation", "steps", "batch_size", "lr",
                 "sg_hidden", "conditioned", "loss_threshold", "rdm_depth", "rdm_per_class",
                 "widget", "scale", "eval_every", "device"),
-        settings=dict(limit=None, live_steps=200),
-        quick=dict(MNIST_QUICK, depths=[3, 4], rdm_depth=None, live_steps=10),
+        settings=dict(limit=None, widget_steps=300, live_steps=200),
+        quick=dict(MNIST_QUICK, depths=[3, 4], rdm_depth=None, widget_steps=30, live_steps=10),
         resolve=_representations,
     ),
     "06_unified_view": Interface(
@@ -143,8 +143,8 @@ CHAPTERS: dict[str, Interface] = {
         },
         record=("seed", "n_seeds", "steps", "batch_size", "lr", "width", "depth",
                 "align_examples", "scale", "eval_every"),
-        settings=dict(limit=None, live_steps=200),
-        quick=dict(MNIST_QUICK, live_steps=10),
+        settings=dict(limit=None, widget_steps=300, live_steps=200),
+        quick=dict(MNIST_QUICK, widget_steps=30, live_steps=10),
     ),
 }  # fmt: skip
 

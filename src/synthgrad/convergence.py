@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import pandas as pd
 import torch
 
 from .data import Dataset, linear_regression, noisy_linear_labels
@@ -141,3 +142,16 @@ def train_on(
         progress=False,
         metrics=to_optimum(problem),
     )
+
+
+def converging_cell(phase: pd.DataFrame, tol: float = 0.01) -> dict[str, float] | None:
+    """In a phase diagram (rows: ``model lr``, ``SG lr``, worst-seed ``distance`` after the
+    budget, ``diverged`` seeds), the cell with the largest learning rates that converged
+    (distance at most ``tol``) and below which (both rates at most its own) no cell diverged;
+    None if there is none: "converges when the learning rate is small enough"."""
+    converged = phase[phase.distance <= tol]
+    for _, cell in converged.sort_values(["model lr", "SG lr"], ascending=False).iterrows():
+        below = phase[(phase["model lr"] <= cell["model lr"]) & (phase["SG lr"] <= cell["SG lr"])]
+        if (below.diverged == 0).all():
+            return {"model lr": cell["model lr"], "SG lr": cell["SG lr"]}
+    return None

@@ -196,3 +196,10 @@ def sg_fixed_points(
 ) -> torch.Tensor:
     """The fixed points of SG learning (zeros of :func:`sg_field`) found from ``starts``."""
     return find_zeros(lambda w: sg_field(w, x, y, loss, kind, width, seed), starts)
+
+
+def in_box(points: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
+    """The points (n, 2) that lie in the box ``lo <= w <= hi`` (e.g. the plotted view)."""
+    if not len(points):
+        return points
+    return points[((points >= lo) & (points <= hi)).all(1)]

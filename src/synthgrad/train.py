@@ -296,12 +296,21 @@ class Runs:
         return repr(sorted((k, v) for k, v in config.items() if k not in self.IGNORED))
 
     def fit(self, data: Dataset, seeds: Sequence[int], rule: str, **kwargs) -> History:
+        """:func:`fit`, or the stored run of the same configuration cut to ``steps``."""
         key, steps = self.key(data, seeds, rule, **kwargs), kwargs.get("steps")
         old = self.done.get(key) if key is not None else None
         if old is not None and steps in old.eval_steps:
             return old.upto(steps)
-        history = fit(data, seeds, rule, **kwargs)
+        return self.fit_net(data, seeds, rule, **kwargs)[1]
+
+    def fit_net(
+        self, data: Dataset, seeds: Sequence[int], rule: str, **kwargs
+    ) -> tuple[Net, History]:
+        """:func:`fit_net` (always trained: the network itself is wanted), and the run kept."""
+        key = self.key(data, seeds, rule, **kwargs)
+        net, history = fit_net(data, seeds, rule, **kwargs)
         self.trained += 1
-        if key is not None and (old is None or steps > old.eval_steps[-1]):
+        old = self.done.get(key) if key is not None else None
+        if key is not None and (old is None or history.eval_steps[-1] > old.eval_steps[-1]):
             self.done[key] = history
-        return history
+        return net, history
