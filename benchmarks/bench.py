@@ -3,7 +3,8 @@
 ``python benchmarks/bench.py`` (or ``make bench``) measures
 
 - the cost of a synthetic gradient: training-step time of SG rules over backprop's, same MNIST
-  MLP, same batch (target: at most 1.3);
+  MLP, same batch, against its floor, the same ratio in multiply-adds (target: within 5% of
+  the floor);
 - seeds as a batch dimension: 8 seeds trained together against the same 8 one after another,
   for the small models of chapters 2-4 and the MNIST MLP (target: at least 4x on the small ones);
 - the book: each chapter's execution time at default parameters (from the last ``make book``),
@@ -32,7 +33,7 @@ from synthgrad import data
 from synthgrad.losses import LOSSES
 from synthgrad.models import mlp, per_seed
 from synthgrad.rules import SG_RULES, make_rule, sg_positions
-from synthgrad.train import train
+from synthgrad.train import make_optimizer, train
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,7 +61,7 @@ def step_time(
     """Milliseconds per training step (forward, the rule's backward, Adam) on fixed minibatches."""
     net = mlp(dataset.d_in, hidden, dataset.d_out, list(seeds), batch_norm=batch_norm)
     learner = make_rule(rule, net, list(seeds), dataset.d_context if conditioned else 0)
-    opt = torch.optim.Adam([*net.parameters(), *learner.parameters()], lr=1e-4)
+    opt = make_optimizer([{"params": [*net.parameters(), *learner.parameters()], "lr": 1e-4}])
     x = per_seed(dataset.x_train[:batch], len(seeds))
     y = dataset.y_train[:batch]
     ctx, loss_fn = dataset.context(y), LOSSES[dataset.task]
@@ -202,10 +203,11 @@ def run(build: Path, cold: bool = False, book: bool = True) -> list[dict]:
         _row("backprop step, MNIST MLP 3x256 BN, batch 256", cost["backprop ms/step"], "ms")
     )
     for rule in ("sg_middle", "sg_every"):
-        ratio = cost[f"{rule} / backprop"]
-        rows.append(_row(f"{rule} step / backprop step", ratio, "x", "<= 1.3", ratio <= 1.3))
-        rows.append(_row(f"{rule} / backprop in multiply-adds (the compute-bound ratio)",
-                         cost[f"{rule} / backprop, multiply-adds"], "x"))  # fmt: skip
+        ratio, floor = cost[f"{rule} / backprop"], cost[f"{rule} / backprop, multiply-adds"]
+        rows.append(_row(f"{rule} step / backprop step", ratio, "x"))
+        rows.append(_row(f"{rule} / backprop in multiply-adds (the floor)", floor, "x"))
+        rows.append(_row(f"{rule}: step ratio over its floor", ratio / floor, "x", "<= 1.05",
+                         ratio / floor <= 1.05))  # fmt: skip
     for name, make in SMALL_MODELS.items():
         ds, hidden, linear = make()
         rule = "sg_middle" if len(hidden) >= 2 else "sg_every"
@@ -219,7 +221,7 @@ def run(build: Path, cold: bool = False, book: bool = True) -> list[dict]:
     if book:
         default = chapter_times(build)
         for ch, sec in default.items():
-            limit = 240 if ch.startswith("05_") else 180
+            limit = 180
             rows.append(_row(f"chapter {ch}, default parameters (last make book)", sec, "s",
                              f"<= {limit}", sec <= limit))  # fmt: skip
         for ch, sec in quick_times().items():

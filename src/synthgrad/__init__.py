@@ -9,10 +9,12 @@ Three layers; a module imports only from its own layer and the ones listed befor
 - per-chapter science: ``critical`` (exact SG fixed points, ch. 2), ``optima`` (optima
   computed independently of training, and distances to them), ``convergence`` (SG learning
   against known optima, ch. 3), ``implied`` (the loss an SG implies, ch. 4),
-  ``representations`` (RDMs, weight norms, probes, ch. 5), ``analysis`` (summaries of runs
-  over seeds);
-- book tooling: ``params`` (chapter parameter checks), ``ledger`` (claims), ``plots``,
-  ``widgets``, ``sweep`` (runs as tasks for any executor), ``environment`` (versions).
+  ``representations`` (RDMs, weight norms, probes, ch. 5), ``compare`` (learning rules side
+  by side: the identities of ch. 6), ``analysis`` (summaries of runs over seeds, tidy tables);
+- book tooling: ``params`` (parameter checks), ``plots``, ``chapters`` (each chapter's
+  parameters, quick settings and ledger record: ``chapters.setup`` starts every chapter),
+  ``ledger`` (claims; ``ledger.finish`` ends every chapter), ``widgets``, ``sweep`` (runs as
+  tasks for any executor), ``environment`` (versions).
 
 Benchmarks are a script outside the package: ``python benchmarks/bench.py``.
 """

@@ -87,6 +87,16 @@ class History:
         return both.reset_index()
 
 
+OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
+
+
+def make_optimizer(groups: list[dict], name: str = "adam") -> torch.optim.Optimizer:
+    """The optimiser of every run (and of the benchmark): Adam or plain SGD over the parameter
+    groups, with torch's multi-tensor (``foreach``) kernels, which give the same numbers as its
+    per-tensor loop (tested) in fewer passes over memory."""
+    return OPTIMIZERS[name](groups, foreach=True)
+
+
 @torch.no_grad()
 def evaluate(net: Net, data: Dataset, split: str = "test") -> dict[str, torch.Tensor]:
     """Per-seed loss (and accuracy) of the network on a whole split, in eval mode."""
@@ -151,8 +161,7 @@ def train(
     groups = [{"params": list(net.parameters()), "lr": lr}]
     if list(rule.parameters()):
         groups.append({"params": list(rule.parameters()), "lr": lr if sg_lr is None else sg_lr})
-    opt_cls = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}[optimizer]
-    opt = opt_cls(groups)
+    opt = make_optimizer(groups, optimizer)
     loss_fn = LOSSES[data.task]
     gens = generators(seeds, stream=2)
     n_seeds = len(seeds)
