@@ -1,7 +1,7 @@
 # The book's interface. `make book` and `make test` do everything on a fresh machine.
 #   make install   virtual environment in .venv: pinned requirements, the package, a Jupyter kernel
-#   make book      papermill executes every chapter (only those whose notebook or src/ changed),
-#                  then Jupyter Book renders the executed notebooks into _build/html
+#   make book      papermill executes every chapter (only those whose notebook or src/ changed,
+#                  JOBS=2 at a time), then Jupyter Book renders the executed notebooks into _build/html
 #   make test      lint, then the whole test suite (unit tests, chapter smoke runs, a quick site build)
 #   make check     lint and the unit tests only (no chapter runs, no site): the edit-test loop, < 2 min
 #   make chapter NB=01_primer P='-p seed 3'   rerun one chapter with papermill parameters
@@ -31,7 +31,7 @@ STAGED := $(PAGES:%=$(STAGE)/%)
 SRC := $(shell find src -name '*.py' -not -path '*/__pycache__/*')
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: install book test check browser chapter lab serve lint clean bench
+.PHONY: install book site test check browser chapter lab serve lint clean bench
 
 install: $(STAMP)
 
@@ -43,16 +43,32 @@ $(STAMP): requirements.txt pyproject.toml _ext/site_assets.py _ext/widgets-confi
 	$(BIN)/python _ext/site_assets.py _assets
 	touch $@
 
-book: $(BUILD)/html/index.html
+# Chapters execute JOBS at a time, each on one torch thread: most of them train small models that
+# a second thread hardly speeds up (chapters 2, 3 and 5 by 0-12%), so two chapters side by side
+# do nearly twice the work of one with two threads. The WIDE chapters (256-unit layers, 1.4x
+# faster on two threads) run first, alone, on every core. JOBS=1: one chapter at a time, every
+# core. Two chapters never share a core with more threads than there are cores.
+JOBS ?= 2
+CORES := $(shell nproc 2>/dev/null || echo 1)
+WIDE := 01_primer
+WIDE_EXECUTED := $(WIDE:%=$(STAGE)/book/%.ipynb)
+threads = $(if $(or $(filter $(WIDE),$*),$(filter 1,$(JOBS))),$(CORES),1)
+
+book:
+	@$(MAKE) --no-print-directory -j$(JOBS) site
+
+site: $(BUILD)/html/index.html
 	@echo "site: $(BUILD)/html/index.html"
 
 # A chapter is executed again only when its notebook, src/ or the installed requirements change.
 $(STAGE)/book/%.ipynb: book/%.ipynb $(SRC) $(STAMP)
 	@mkdir -p $(@D) $(RESULTS)
 	@echo "executing $< $(PM_PARAMS)"
-	SYNTHGRAD_RESULTS=$(RESULTS) $(BIN)/papermill $< $@.part.ipynb -k python3 --no-progress-bar \
-		--log-level WARNING $(PM_PARAMS)
+	OMP_NUM_THREADS=$(threads) SYNTHGRAD_RESULTS=$(RESULTS) $(BIN)/papermill $< $@.part.ipynb \
+		-k python3 --no-progress-bar --log-level WARNING $(PM_PARAMS)
 	mv $@.part.ipynb $@
+
+$(filter-out $(WIDE_EXECUTED),$(EXECUTED)): | $(WIDE_EXECUTED)
 
 $(STAGE)/%: %
 	@mkdir -p $(@D)
@@ -76,11 +92,16 @@ $(BUILD)/html/index.html: $(EXECUTED) $(STAGED) $(STAGE)/book/_claims.md $(STAGE
 		echo $$(( $$(date +%s) - t )) > $(BUILD)/render-seconds
 	touch $@
 
+# Tests run torch on one thread: their small models gain nothing from a second one, and on a
+# machine whose other core is busy a second OpenMP thread makes every parallel op wait for a
+# thread that is not running (many-fold slowdowns).
+TEST_ENV := OMP_NUM_THREADS=1
+
 test: $(STAMP) lint browser
-	$(BIN)/python -m pytest
+	$(TEST_ENV) $(BIN)/python -m pytest
 
 check: $(STAMP) lint
-	$(BIN)/python -m pytest -m "not book" -q
+	$(TEST_ENV) $(BIN)/python -m pytest -m "not book" -q
 
 # the browser tests drive Debian's Chromium with Playwright (never `playwright install`)
 CHROMIUM := /usr/bin/chromium

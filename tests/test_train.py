@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 
 from synthgrad import data, models, rules, train
 
@@ -102,3 +103,23 @@ def test_frame_is_one_tidy_table_of_a_run():
         and at_10.loss.item() == h.train["loss"][9, 1]
     )
     assert df[df.step == 5].test_acc.isna().all() and df[df.step == 0].loss.isna().all()
+
+
+def test_the_optimiser_agrees_with_torchs_per_tensor_loop():
+    """Fused Adam to float32 rounding, multi-tensor SGD exactly."""
+    for name, exact in (("adam", False), ("sgd", True)):
+        params = [torch.nn.Parameter(torch.randn(3, 4, generator=torch.Generator().manual_seed(k)))
+                  for k in range(2)]  # fmt: skip
+        twins = [torch.nn.Parameter(p.detach().clone()) for p in params]
+        ours = train.make_optimizer([{"params": params, "lr": 1e-2}], name)
+        loop = train.OPTIMIZERS[name]([{"params": twins, "lr": 1e-2}], foreach=False)
+        for step in range(20):
+            for ps, opt in ((params, ours), (twins, loop)):
+                opt.zero_grad()
+                sum(((p - step) ** 2).sum() for p in ps).backward()
+                opt.step()
+        for a, b in zip(params, twins, strict=True):
+            if exact:
+                assert torch.equal(a, b)
+            else:
+                torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-6)
