@@ -55,7 +55,8 @@ WIDE_EXECUTED := $(WIDE:%=$(STAGE)/book/%.ipynb)
 threads = $(if $(or $(filter $(WIDE),$*),$(filter 1,$(JOBS))),$(CORES),1)
 
 book:
-	@$(MAKE) --no-print-directory -j$(JOBS) site
+	@start=$$(date +%s); $(MAKE) --no-print-directory -j$(JOBS) site; \
+		echo $$(( $$(date +%s) - start )) > $(BUILD)/book-seconds
 
 site: $(BUILD)/html/index.html
 	@echo "site: $(BUILD)/html/index.html"

@@ -7,8 +7,9 @@
   the floor);
 - seeds as a batch dimension: 8 seeds trained together against the same 8 one after another,
   for the small models of chapters 2-4 and the MNIST MLP (target: at least 4x on the small ones);
-- the book: each chapter's execution time at default parameters (from the last ``make book``),
-  at ``quick=True`` (run now), the site render, and ``make book`` with nothing changed.
+- the book: each chapter's execution time at default parameters and the wall clock of the last
+  ``make book`` (chapters run two at a time), each chapter at ``quick=True`` (run now), the site
+  render, and ``make book`` with nothing changed.
 
 These are measurements, not tests: nothing here fails when a target is missed; the table says
 which targets are met.
@@ -73,7 +74,7 @@ def step_time(
             opt.step()
 
     run()  # warm-up
-    return 1000 * _time(run) / steps
+    return 1000 * _time(run, repeat=7) / steps
 
 
 def multiply_adds(rule: str, d_in: int, hidden: list[int], d_out: int, d_context: int = 0) -> int:
@@ -230,10 +231,11 @@ def run(build: Path, cold: bool = False, book: bool = True) -> list[dict]:
         if render.exists():
             rows.append(_row("site render (jupyter-book, last make book)",
                              float(render.read_text()), "s"))  # fmt: skip
-        if default:
-            total = sum(default.values()) + (float(render.read_text()) if render.exists() else 0)
-            rows.append(_row("make book, cold: chapters + render (last make book)", total / 60,
-                             "min", "<= 12", total / 60 <= 12))  # fmt: skip
+        wall = build / "book-seconds"
+        if default and wall.exists():  # CI's make book is cold: it executes every chapter
+            minutes = float(wall.read_text()) / 60
+            rows.append(_row(f"make book, last run, wall clock ({len(default)} chapters, two at a "
+                             "time)", minutes, "min", "<= 12 (cold)", minutes <= 12))  # fmt: skip
         if (build / "html" / "index.html").exists():
             sec = make_book_seconds()
             rows.append(_row("make book, nothing changed", sec, "s", "< 60", sec < 60))

@@ -70,7 +70,7 @@ CHAPTERS: dict[str, Interface] = {
         },
         record=("seed", "n_seeds", "steps", "batch_size", "lr", "sg_lr", "width", "depth",
                 "sg_hidden", "scale", "eval_every"),
-        settings=dict(limit=None, widget_steps=200, live_steps=150),
+        settings=dict(limit=None, widget_steps=150, live_steps=150),
         quick=dict(MNIST_QUICK, widget_steps=30, live_steps=10),
     ),
     "02_critical_points": Interface(

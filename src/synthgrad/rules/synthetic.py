@@ -92,11 +92,11 @@ class SyntheticGradients(LearningRule):
         loss.sum().backward()  # top segment: true gradient; fills ins[-1].grad
         ctx = context if any(sg.conditioned for sg in self.sgs) else None
         preds = [sg(a.detach(), ctx) for sg, a in zip(self.sgs, ins, strict=True)]
-        for out, pred in zip(outs, preds, strict=True):
-            # the segment below each SG learns from its prediction (of the per-example gradient,
-            # hence / batch for the batch-mean loss); this also fills the input .grad of that
-            # segment with the bootstrapped target of the SG below.
-            out.backward(pred.detach() / batch)
+        # the segment below each SG learns from its prediction (of the per-example gradient,
+        # hence / batch for the batch-mean loss), all segments in one backward pass (they share
+        # no tensor); this also fills each segment's input .grad with the bootstrapped target of
+        # the SG below it.
+        torch.autograd.backward(outs, [pred.detach() / batch for pred in preds])
         targets = [a.grad * batch for a in ins]
         sg_losses = [
             0.5 * (pred - t).pow(2).sum(-1).mean(-1) for pred, t in zip(preds, targets, strict=True)
