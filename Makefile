@@ -47,12 +47,13 @@ $(STAMP): requirements.txt pyproject.toml _ext/site_assets.py _ext/widgets-confi
 # a second thread hardly speeds up (chapters 2, 3 and 5 by 0-12%), so two chapters side by side
 # do nearly twice the work of one with two threads. The WIDE chapters (256-unit layers, 1.4x
 # faster on two threads) run first, alone, on every core. JOBS=1: one chapter at a time, every
-# core. Two chapters never share a core with more threads than there are cores.
+# core. Never more threads than cores. THREADS=n sets every chapter's threads (the tests: 1).
 JOBS ?= 2
 CORES := $(shell nproc 2>/dev/null || echo 1)
 WIDE := 01_primer
 WIDE_EXECUTED := $(WIDE:%=$(STAGE)/book/%.ipynb)
-threads = $(if $(or $(filter $(WIDE),$*),$(filter 1,$(JOBS))),$(CORES),1)
+THREADS ?=
+threads = $(or $(THREADS),$(if $(or $(filter $(WIDE),$*),$(filter 1,$(JOBS))),$(CORES),1))
 
 book:
 	@start=$$(date +%s); $(MAKE) --no-print-directory -j$(JOBS) site; \

@@ -33,7 +33,7 @@ def make(*args: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="session")
 def quick_book(tmp_path_factory):
     out = tmp_path_factory.mktemp("book")
-    res = make("book", f"OUT={out}", "PM_PARAMS=-p quick True")
+    res = make("book", f"OUT={out}", "PM_PARAMS=-p quick True", "THREADS=1")
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     return out / "_build"
 

@@ -105,13 +105,13 @@ def test_a_build_stopped_mid_chapter_then_a_rebuild_gives_a_complete_site(quick_
     (build / "results" / f"{chapter}.json").unlink()
     out = f"OUT={tmp_path}"
 
-    stopped = make("book", out, "PM_PARAMS=-p quick not-a-bool")
+    stopped = make("book", out, "PM_PARAMS=-p quick not-a-bool", "THREADS=1")
     assert stopped.returncode != 0, "the first build was meant to stop in the chapter"
     assert re.findall(r"^executing book/(\S+)\.ipynb", stopped.stdout, re.M) == [chapter]
     assert (staged / f"{chapter}.ipynb.part.ipynb").is_file(), "the chapter had started"
     assert not (staged / f"{chapter}.ipynb").exists()
 
-    res = make("book", out, "PM_PARAMS=-p quick True")
+    res = make("book", out, "PM_PARAMS=-p quick True", "THREADS=1")
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     assert re.findall(r"^executing book/(\S+)\.ipynb", res.stdout, re.M) == [chapter]
     assert not list(staged.glob("*.part.ipynb"))
