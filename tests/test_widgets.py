@@ -1,6 +1,5 @@
 import ipywidgets as W
 import matplotlib.pyplot as plt
-from ipywidgets.widgets.widget import _instances
 from ipywidgets.widgets.widget_link import Link
 
 from synthgrad import widgets
@@ -16,21 +15,17 @@ def _render(calls):
     return render
 
 
-def _links(widget):
-    return [m for m in _instances.values() if isinstance(m, Link)]
-
-
 def test_precomputed_renders_every_point_and_links_each_control_to_its_stacks():
     calls = []
     grid = {"a": [1.0, 2.0, 3.0], "b": ["x", "y"]}
-    before = set(id(m) for m in _links(None))
     box = widgets.precomputed(grid, _render(calls), labels={"a": "alpha"})
     assert sorted(calls) == sorted((p["a"], p["b"]) for p in widgets.grid_points(grid))
     slider_a, slider_b, outer = box.children
     assert slider_a.description == "alpha" and [o[0] for o in slider_a.options] == ["1", "2", "3"]
     assert isinstance(outer, W.Stack) and len(outer.children) == 3
     assert all(isinstance(c, W.Stack) and len(c.children) == 2 for c in outer.children)
-    new = [m for m in _links(None) if id(m) not in before]
+    new = box.links
+    assert all(isinstance(link, Link) for link in new)
     targets = {(id(link.source[0]), id(link.target[0])) for link in new}
     assert (id(slider_a), id(outer)) in targets
     for inner in outer.children:

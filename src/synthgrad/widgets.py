@@ -69,7 +69,8 @@ def precomputed(
 ) -> W.VBox:
     """A kernel-free widget: renders ``render(**point)`` for every point of the grid now.
 
-    ``grid`` maps parameter names (the keyword arguments of ``render``) to their values."""
+    ``grid`` maps parameter names (the keyword arguments of ``render``) to their values; the
+    returned box's ``links`` are the ``jslink``s from each control to the stacks it switches."""
     names = list(grid)
     sliders = controls(grid, labels)
     levels: list[list[W.Stack]] = [[] for _ in names]
@@ -83,11 +84,14 @@ def precomputed(
         return stack
 
     content = build(0, {})
-    for slider, stacks in zip(sliders, levels, strict=True):
-        for stack in stacks:
-            W.jslink((slider, "index"), (stack, "selected_index"))
+    links = [
+        W.jslink((slider, "index"), (stack, "selected_index"))
+        for slider, stacks in zip(sliders, levels, strict=True)
+        for stack in stacks
+    ]
     box = W.VBox([*sliders, content])
     box.add_class("synthgrad-precomputed")
+    box.links = links  # the browser-side links that make the widget work without a kernel
     return box
 
 
