@@ -58,3 +58,7 @@ def test_ledger_roundtrip(tmp_path, monkeypatch):
     doc["claims"][0]["holds"] = "yes"
     with pytest.raises(ValueError, match="holds"):
         ledger.check(doc)
+
+
+def test_validate_returns_the_checked_values():
+    assert P.validate({**GOOD, "other": 1}, SPECS) == GOOD

@@ -156,8 +156,7 @@ def setup(chapter: str, values: Mapping[str, Any]) -> SimpleNamespace:
     Also sets the book's figure theme and, for a quick run, says on the page that its numbers
     are no evidence."""
     interface = CHAPTERS[chapter]
-    P.validate(values, interface.specs)
-    p = SimpleNamespace(**{name: values[name] for name in interface.specs}, **interface.settings)
+    p = SimpleNamespace(**P.validate(values, interface.specs), **interface.settings)
     if p.quick:
         for name, value in interface.quick.items():
             setattr(p, name, value)

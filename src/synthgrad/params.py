@@ -122,9 +122,10 @@ def as_ints(value: Any) -> list[int]:
     raise ValueError(f"not a list of integers: {value!r}")
 
 
-def validate(values: Mapping[str, Any], specs: Mapping[str, Spec]) -> None:
+def validate(values: Mapping[str, Any], specs: Mapping[str, Spec]) -> dict[str, Any]:
     """Check ``values[name]`` against ``specs[name]`` for every spec; raise one ParameterError
-    naming every bad parameter. Pass ``globals()`` from a notebook."""
+    naming every bad parameter, else return the checked values (``{name: value}`` for every
+    spec). Pass ``globals()`` from a notebook."""
     bad = []
     for name, spec in specs.items():
         if name not in values:
@@ -133,3 +134,4 @@ def validate(values: Mapping[str, Any], specs: Mapping[str, Spec]) -> None:
             bad.append(f"{name} = {values[name]!r} is not allowed: must be {spec.allowed()}")
     if bad:
         raise ParameterError("invalid parameter(s): " + "; ".join(bad))
+    return {name: values[name] for name in specs}
