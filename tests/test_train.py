@@ -123,3 +123,20 @@ def test_the_optimiser_agrees_with_torchs_per_tensor_loop():
                 assert torch.equal(a, b)
             else:
                 torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-6)
+
+
+def test_tracker_measures_every_evaluation_and_keeps_snapshots_at_the_chosen_ones():
+    ds = data.two_moons(n=200)
+    net = models.mlp(2, [8], ds.d_out, [0])
+    seen = []
+    tracker = train.Tracker(
+        lambda n: {"probe": torch.tensor([float(len(seen))])},
+        lambda n: seen.append(len(seen)) or len(seen),
+        keep={0, 2},
+        eval_every=5,
+    )
+    h = train.train(
+        net, rules.Backprop(), ds, [0], steps=15, lr=1e-2, eval_every=5, metrics=tracker
+    )
+    assert list(h.eval_steps) == [0, 5, 10, 15] and tracker.calls == 4
+    assert sorted(tracker.snapshots) == [0, 10] and h.evals["probe"][:, 0].tolist() == [1, 1, 2, 2]

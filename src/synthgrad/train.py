@@ -280,6 +280,34 @@ def fit(*args, **kwargs) -> History:
     return fit_net(*args, **kwargs)[1]
 
 
+class Tracker:
+    """A :func:`train` ``metrics`` callback that also keeps snapshots: at every evaluation it
+    returns ``measure(net)`` (per-seed metrics to record); at the evaluations numbered in
+    ``keep`` (0 is before training) it also stores ``snapshot(net)`` in ``snapshots[step]``."""
+
+    def __init__(
+        self,
+        measure: Callable[[Net], dict[str, torch.Tensor]],
+        snapshot: Callable[[Net], object],
+        keep: set[int],
+        eval_every: int,
+    ) -> None:
+        self.measure, self.snapshot, self.keep, self.eval_every = (
+            measure,
+            snapshot,
+            keep,
+            eval_every,
+        )
+        self.calls = 0
+        self.snapshots: dict[int, object] = {}
+
+    def __call__(self, net: Net) -> dict[str, torch.Tensor]:
+        k, self.calls = self.calls, self.calls + 1
+        if k in self.keep:
+            self.snapshots[k * self.eval_every] = self.snapshot(net)
+        return self.measure(net)
+
+
 class Runs:
     """The runs a chapter has trained, by configuration, so that none is trained twice.
 
