@@ -50,3 +50,17 @@ def test_controlled_error_zero_is_backprop_and_error_has_the_requested_size():
     err = (rule.perturb(g) - g).norm(dim=-1) / g.norm(dim=-1)
     torch.testing.assert_close(err, torch.full_like(err, 0.3))
     assert not torch.equal(rule.perturb(g), rule.perturb(g))  # a fresh direction each call
+
+
+def test_conditioned_sg_is_one_map_over_the_activation_and_label():
+    """The cDNI SG's first map, kept in two parts, is the map over the concatenation [h, y]
+    whose matrix was drawn whole (same generators, same numbers)."""
+    gens = models.generators([0, 1], 1)
+    module = sg.SyntheticGradient(5, gens, d_context=3, hidden=4)
+    whole = models.BatchedLinear(8, 4, models.generators([0, 1], 1), std=(2.0 / 8) ** 0.5)
+    first = module.net[0]
+    torch.testing.assert_close(torch.cat([first.weight, first.context_weight], 1), whole.weight)
+    h, y = torch.randn(2, 7, 5), torch.randn(7, 3)
+    torch.testing.assert_close(
+        first(h, y.expand(2, 7, 3)), whole(torch.cat([h, y.expand(2, 7, 3)], -1))
+    )

@@ -122,8 +122,9 @@ class Net(nn.Module):
         return len(self.blocks) - 1
 
     def run(self, h: torch.Tensor, start: int = 0, stop: int | None = None) -> torch.Tensor:
-        for block in self.blocks[start:stop]:
-            h = block(h)
+        stop = len(self.blocks) if stop is None else stop
+        for i in range(start, stop):  # (slicing the ModuleList would build a new module)
+            h = self.blocks[i](h)
         return h
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

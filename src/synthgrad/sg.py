@@ -1,7 +1,7 @@
 """Synthetic-gradient modules: SG(h, y) predicts the per-example gradient dl/dh.
 
 An SG is a small network over a layer's activation ``h`` (and, for cDNI, the label ``y``).
-Its capacity is ``hidden``: 0 gives a linear SG (``[h, y] W + b``), a positive value an MLP
+Its capacity is ``hidden``: 0 gives a linear SG (``h A + y B + c``), a positive value an MLP
 with ``depth`` ReLU layers of that width. The output layer (weights and bias) starts at zero,
 so training begins with a zero synthetic gradient, as in the DNI paper.
 
@@ -23,6 +23,31 @@ from .models import BatchedLinear
 Field = Callable[[torch.Tensor], torch.Tensor]
 
 
+class ConditionedLinear(nn.Module):
+    """An SG's first affine map over an activation and its label, ``h W + y V + b``: one map over
+    ``[h, y]``, kept in two parts so that no step copies ``h`` into a wider tensor (and the
+    larger product keeps the layer's own, aligned width). Drawn as one matrix over ``[h, y]``,
+    so the numbers are those of the concatenated form."""
+
+    def __init__(
+        self,
+        d_h: int,
+        d_context: int,
+        d_out: int,
+        gens: Sequence[torch.Generator],
+        std: float | None = None,
+        zero: bool = False,
+    ) -> None:
+        super().__init__()
+        whole = BatchedLinear(d_h + d_context, d_out, gens, std=std, zero=zero)
+        self.weight = nn.Parameter(whole.weight.detach()[:, :d_h].clone())  # W, (S, d_h, d_out)
+        self.context_weight = nn.Parameter(whole.weight.detach()[:, d_h:].clone())  # V
+        self.bias = whole.bias  # b, (S, 1, d_out)
+
+    def forward(self, h: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        return torch.baddbmm(torch.baddbmm(self.bias, context, self.context_weight), h, self.weight)
+
+
 class SyntheticGradient(nn.Module):
     """A batched-over-seeds SG module for an activation of width ``d_h``."""
 
@@ -39,13 +64,17 @@ class SyntheticGradient(nn.Module):
             raise ValueError(f"SG capacity needs hidden >= 0 and depth >= 1, got {hidden}, {depth}")
         self.d_context = d_context
         self.hidden = hidden
-        d = d_h + d_context
+        widths = [d_h + d_context] + [hidden] * (depth if hidden > 0 else 0) + [d_h]
         layers: list[nn.Module] = []
-        if hidden > 0:
-            for _ in range(depth):
-                layers += [BatchedLinear(d, hidden, gens, std=(2.0 / d) ** 0.5), nn.ReLU()]
-                d = hidden
-        layers.append(BatchedLinear(d, d_h, gens, zero=True))
+        for i, (a, b) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
+            last = i == len(widths) - 2
+            kw = {"zero": True} if last else {"std": (2.0 / a) ** 0.5}
+            if i == 0 and d_context:  # the first map also reads the label
+                layers.append(ConditionedLinear(d_h, d_context, b, gens, **kw))
+            else:
+                layers.append(BatchedLinear(a, b, gens, **kw))
+            if not last:
+                layers.append(nn.ReLU())
         self.net = nn.Sequential(*layers)
 
     @property
@@ -53,16 +82,21 @@ class SyntheticGradient(nn.Module):
         return self.d_context > 0
 
     def forward(self, h: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        first, *rest = self.net
         if self.conditioned:
             if context is None:
                 raise ValueError("this SG is label-conditioned (cDNI): pass the context")
             if context.dim() == h.dim() - 1:  # one context shared by all seeds
                 context = context.expand(h.shape[0], *context.shape)
-            h = torch.cat([h, context], dim=-1)
-        return self.net(h)
+            h = first(h, context)
+        else:
+            h = first(h)
+        for layer in rest:
+            h = layer(h)
+        return h
 
     @property
-    def output_layer(self) -> BatchedLinear:
+    def output_layer(self) -> BatchedLinear | ConditionedLinear:
         return self.net[-1]
 
 

@@ -78,8 +78,13 @@ class SyntheticGradients(LearningRule):
             )
             self.label = describe(hidden, d_context > 0)
 
-    def signals(self, net, x, y, context, loss_fn) -> SGSignals:
-        """Fill all gradients (model and SGs) and return what was computed."""
+    def _step(self, net, x, y, context, loss_fn):
+        """Fill all gradients (model and SGs); return the loss, the SGs' inputs and predictions,
+        and each SG's loss gradient ``(prediction - target) / batch``.
+
+        The SG loss ``0.5 |prediction - target|^2`` (per example, averaged over the batch) is
+        differentiated by hand: its gradient is one subtraction of tensors this step already
+        has, where autograd would add a power, two reductions and their backward passes."""
         batch = x.shape[1]
         outs, ins, start, h = [], [], 0, x
         for p in self.positions:
@@ -89,31 +94,42 @@ class SyntheticGradients(LearningRule):
             ins.append(h)
             start = p + 1
         loss = loss_fn(net.run(h, start), y)
-        loss.sum().backward()  # top segment: true gradient; fills ins[-1].grad
         ctx = context if any(sg.conditioned for sg in self.sgs) else None
         preds = [sg(a.detach(), ctx) for sg, a in zip(self.sgs, ins, strict=True)]
-        # the segment below each SG learns from its prediction (of the per-example gradient,
-        # hence / batch for the batch-mean loss), all segments in one backward pass (they share
-        # no tensor); this also fills each segment's input .grad with the bootstrapped target of
-        # the SG below it.
-        torch.autograd.backward(outs, [pred.detach() / batch for pred in preds])
-        targets = [a.grad * batch for a in ins]
-        sg_losses = [
-            0.5 * (pred - t).pow(2).sum(-1).mean(-1) for pred, t in zip(preds, targets, strict=True)
-        ]
-        torch.stack(sg_losses).sum().backward()
+        # One backward pass through every segment (they share no tensor): the top one gets the
+        # true loss, each one below its SG's prediction (of the per-example gradient, hence
+        # / batch for the batch-mean loss). It fills each segment's input .grad with the target
+        # of the SG there, divided by the batch size: the true gradient for the topmost SG, the
+        # next SG's prediction back-propagated through one segment (bootstrapping) below it.
+        scaled = [pred.detach() / batch for pred in preds]
+        torch.autograd.backward([loss.sum(), *outs], [None, *scaled])
+        grads = [s - a.grad for s, a in zip(scaled, ins, strict=True)]
+        torch.autograd.backward(preds, grads)
+        return loss.detach(), ins, preds, grads
+
+    @staticmethod
+    def _sg_loss(grad: torch.Tensor) -> torch.Tensor:
+        """Per-seed SG loss from its gradient ``(prediction - target) / batch``."""
+        batch = grad.shape[1]
+        return 0.5 * batch * torch.linalg.vector_norm(grad, dim=(1, 2)).square()
+
+    def signals(self, net, x, y, context, loss_fn) -> SGSignals:
+        """Fill all gradients (model and SGs) and return what was computed."""
+        batch = x.shape[1]
+        loss, ins, preds, grads = self._step(net, x, y, context, loss_fn)
         return SGSignals(
-            loss.detach(),
+            loss,
             [a.detach() for a in ins],
             [p.detach() for p in preds],
-            targets,
-            [s.detach() for s in sg_losses],
+            [a.grad * batch for a in ins],
+            [self._sg_loss(g) for g in grads],
         )
 
     def backward(self, net, x, y, context, loss_fn):
-        sig = self.signals(net, x, y, context, loss_fn)
-        out = {"loss": sig.loss, "sg_loss": torch.stack(sig.sg_losses).mean(0)}
-        for p, s in zip(self.positions, sig.sg_losses, strict=True):
+        loss, _, _, grads = self._step(net, x, y, context, loss_fn)
+        sg_losses = [self._sg_loss(g) for g in grads]
+        out = {"loss": loss, "sg_loss": torch.stack(sg_losses).mean(0)}
+        for p, s in zip(self.positions, sg_losses, strict=True):
             out[f"sg_loss_{p}"] = s
         return out
 
