@@ -1,8 +1,9 @@
+import numpy as np
 import pytest
 import torch
 
 from synthgrad import convergence as V
-from synthgrad import models, rules
+from synthgrad import losses, models, rules, train
 
 
 @pytest.mark.parametrize("loss", ["mse", "log"])
@@ -69,3 +70,57 @@ def test_tracking_bound_on_a_linear_model():
     )
     noisy = V.train_on(p, error=1.5, mode="random", **kw)  # zero-mean error of the same size
     assert not noisy.diverged.any()
+
+
+def test_seeds_draw_their_own_data_and_optimum():
+    p = V.make_problem("mse", d=3, n=100, seed=[0, 1])
+    assert p.data.seeded and p.data.x_train.shape == (2, 100, 3) and p.w_star.shape == (2, 3, 1)
+    assert not torch.equal(p.data.x_train[0], p.data.x_train[1])
+    alone = V.make_problem("mse", d=3, n=100, seed=1)
+    torch.testing.assert_close(p.data.x_train[1], alone.data.x_train)
+    torch.testing.assert_close(p.w_star[1], alone.w_star)
+    h = V.train_on(p, depth=0, width=0, method="backprop", seeds=[0, 1], steps=400, lr=0.05)
+    assert (h.evals["distance"][-1] < 1e-3).all()  # each seed reaches its own draw's optimum
+    with pytest.raises(ValueError, match="drawn for 2 seeds"):
+        V.train_on(p, depth=0, width=0, method="backprop", seeds=[0], steps=1, lr=0.05)
+
+
+def test_sg_runs_record_tracking_error_and_the_control_freezes_the_layers_below():
+    p = V.make_problem("mse", d=2, n=100, seed=[0, 1])
+    h = V.train_on(p, depth=4, width=4, method="linear SG", seeds=[0, 1], steps=5, lr=0.01)
+    np.testing.assert_allclose(h.evals["tracking"][0], 1.0)  # a zero-initialised SG: 100% off
+    net = models.mlp(2, [4] * 4, 1, [0, 1], activation="linear", bias=False)
+    before = [b[0].weight.detach().clone() for b in net.blocks]
+    rule = V.method_rule(net, "frozen below SG", [0, 1])
+    x = p.data.x_train
+    rule.backward(net, x, p.data.y_train, p.data.y_train, losses.squared_error)
+    assert all(b[0].weight.grad is None for b in net.blocks[:2])  # blocks 0, 1: below the SG
+    assert all(b[0].weight.grad.abs().sum() > 0 for b in net.blocks[2:])
+    assert all(torch.equal(b[0].weight, w) for b, w in zip(net.blocks, before, strict=True))
+
+
+def _history(values, diverged_at=(-1,)):
+    values = np.asarray(values, dtype=float)
+    return train.History(
+        seeds=list(range(values.shape[1])),
+        steps=np.arange(1, 101),
+        train={},
+        eval_steps=np.linspace(0, 100, len(values)).astype(int),
+        evals={"distance": values},
+        diverged_at=np.asarray(diverged_at),
+    )
+
+
+def test_outcomes_tell_slow_from_never_and_count_divergence():
+    t = np.linspace(0, 1, 11)[:, None]
+    runs = np.hstack([
+        10 ** (-3 * t),            # 1 -> 1e-3: converged
+        10 ** (-1.5 * t),          # 1 -> 0.03, still falling fast: converging
+        0.5 + 0 * t,               # a plateau: stalled
+        np.where(t < 0.5, 1.0, np.nan),  # diverged half-way
+    ])  # fmt: skip
+    table = V.outcomes(_history(runs, diverged_at=[-1, -1, -1, 50]))
+    assert list(table.outcome) == ["converged", "converging", "stalled", "diverged"]
+    assert table.diverged_at[3] == 50 and np.isinf(table.final[3])
+    assert list(V.converges(table)) == [True, True, False, False]
+    assert 100 < table.reaches_tol_at[1] < 200

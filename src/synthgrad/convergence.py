@@ -8,6 +8,12 @@ is linear end to end (a linear model, or a deep linear network without biases), 
 predictions can be compared with the optimal ones, whatever its depth: the *distance to the
 optimum* is ``|f(X) - X w*| / |X w*|`` on the training inputs, and the *loss gap* is the
 training loss minus the optimal loss.
+
+Seeds vary the data: ``make_problem(..., seed=[0, 1, 2])`` draws the problem once per seed
+(a per-seed :class:`~synthgrad.data.Dataset`, each draw with its own optimum), so a batched
+run's seed ``i`` trains on draw ``i``. :func:`outcomes` judges each run on its rate, not only
+on where the budget left it: converged, still converging (and when it would get there),
+stalled, or diverged at a step.
 """
 
 from __future__ import annotations
@@ -15,14 +21,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import torch
 
 from .data import Dataset, linear_regression, noisy_linear_labels
+from .data import per_seed as data_per_seed
 from .losses import LOSSES
 from .models import Net, mlp, per_seed
 from .optima import least_squares_optimum, logistic_optimum
-from .rules import LearningRule, make_rule
+from .rules import LearningRule, SyntheticGradients, make_rule, tracking_error
 from .train import History, train
 
 LOSS_NAMES = {"mse": "regression", "log": "binary"}
@@ -30,26 +38,36 @@ LOSS_NAMES = {"mse": "regression", "log": "binary"}
 
 @dataclass
 class Problem:
-    """A dataset and its optimum (``w_star`` None for separable data: no finite optimum)."""
+    """A dataset and its optimum (``w_star`` None for separable data: no finite optimum).
+    For a per-seed dataset, ``w_star`` is (S, d, 1) and ``optimal_loss`` (S,), one per draw."""
 
     name: str
     data: Dataset
     w_star: torch.Tensor | None
-    optimal_loss: float
+    optimal_loss: float | torch.Tensor
 
 
 def make_problem(
     loss: str,
     d: int,
     n: int = 1000,
-    seed: int = 0,
+    seed: int | Sequence[int] = 0,
     separable: bool = False,
     noise: float = 0.5,
     flip: float = 0.1,
 ) -> Problem:
     """Linear regression (``loss="mse"``, teacher plus ``noise``) or logistic regression
     (``loss="log"``, labels of a linear teacher with a fraction ``flip`` flipped, or separable
-    with a margin) in ``d`` dimensions, with its optimum."""
+    with a margin) in ``d`` dimensions, with its optimum. A list of seeds draws the problem
+    once per seed (teacher, inputs and noise), each draw with its own optimum."""
+    if not isinstance(seed, int):
+        draws = [make_problem(loss, d, n, int(s), separable, noise, flip) for s in seed]
+        if not draws:
+            raise ValueError("make_problem needs at least one seed")
+        w = None if separable else torch.stack([q.w_star for q in draws])
+        best = torch.tensor([q.optimal_loss for q in draws])
+        name = f"{draws[0].name}, one draw per seed"
+        return Problem(name, data_per_seed([q.data for q in draws]), w, best)
     if loss == "mse":
         data = linear_regression(n=n, d=d, d_out=1, noise=noise, seed=seed)
         w = least_squares_optimum(data.x_train, data.y_train)
@@ -70,20 +88,32 @@ def make_problem(
     return Problem(name, data, None if w is None else w.to(torch.float32), best)
 
 
-def to_optimum(problem: Problem) -> Callable[[Net], dict[str, torch.Tensor]]:
+def to_optimum(
+    problem: Problem, rule: LearningRule | None = None
+) -> Callable[[Net], dict[str, torch.Tensor]]:
     """Per-seed ``loss_gap`` and ``distance`` to the optimum on the training inputs (just the
-    training loss, ``train_loss``, when there is no finite optimum)."""
-    x, y = problem.data.x_train, problem.data.y_train
-    loss_fn = LOSSES[problem.data.task]
-    best = None if problem.w_star is None else x @ problem.w_star
+    training loss, ``train_loss``, when there is no finite optimum). With an SG ``rule``, also
+    ``tracking``: the SG's relative error against the true gradient on the training set,
+    ``|SG(h, y) - dl/dh| / |dl/dh|`` (:func:`~synthgrad.rules.tracking_error`), the quantity
+    the paper's convergence argument needs below 1."""
+    data = problem.data
+    x, y = data.x_train, data.y_train
+    loss_fn = LOSSES[data.task]
+    best = None if problem.w_star is None else x @ problem.w_star  # (N, 1) or (S, N, 1)
+    sg = rule if isinstance(rule, SyntheticGradients) else None
 
     def metrics(net: Net) -> dict[str, torch.Tensor]:
-        out = net(per_seed(x, net.n_seeds))
+        xs = per_seed(x, net.n_seeds, data.seeded)
+        out = net(xs)
         loss = loss_fn(out, y)
-        if best is None:
-            return {"train_loss": loss}
-        dist = (out - best).flatten(1).norm(dim=1) / best.norm()
-        return {"train_loss": loss, "loss_gap": loss - problem.optimal_loss, "distance": dist}
+        res = {"train_loss": loss}
+        if best is not None:
+            ref = best.expand_as(out)
+            res["loss_gap"] = loss - problem.optimal_loss
+            res["distance"] = (out - ref).flatten(1).norm(dim=1) / ref.flatten(1).norm(dim=1)
+        if sg is not None:
+            res["tracking"] = tracking_error(sg, net, xs, y, data.context(y), loss_fn)[:, -1]
+        return res
 
     return metrics
 
@@ -93,6 +123,8 @@ METHODS = {  # legend label -> make_rule kind and options; the SGs see the label
     "linear SG": ("sg", {"d_context": 1}),
     "loss-matched SG": ("sg", {"d_context": 1, "form": "matched"}),
     "controlled error": ("controlled_error", {}),
+    # the control of an SG: the layers below its position never learn (an SG stuck at zero)
+    "frozen below SG": ("frozen_below", {}),
 }
 
 
@@ -124,7 +156,12 @@ def train_on(
     eval_every: int | None = None,
 ) -> History:
     """Train a (deep) linear model without biases, ``depth`` hidden layers of ``width``,
-    full batch, recording the distance to the optimum; diverged seeds are marked."""
+    full batch, recording the distance to the optimum (and an SG's tracking error); diverged
+    seeds are marked. A per-seed problem needs one seed per draw."""
+    if problem.data.seeded and problem.data.x_train.shape[0] != len(seeds):
+        raise ValueError(
+            f"a problem drawn for {problem.data.x_train.shape[0]} seeds, trained on {len(seeds)}"
+        )
     net = mlp(problem.data.d_in, [width] * depth, 1, seeds, activation="linear", bias=False)
     learner = method_rule(net, method, seeds, error, mode)
     return train(
@@ -140,7 +177,7 @@ def train_on(
         eval_every=eval_every or max(1, steps // 50),
         on_divergence="mark",
         progress=False,
-        metrics=to_optimum(problem),
+        metrics=to_optimum(problem, learner),
     )
 
 
@@ -155,3 +192,60 @@ def converging_cell(phase: pd.DataFrame, tol: float = 0.01) -> dict[str, float] 
         if (below.diverged == 0).all():
             return {"model lr": cell["model lr"], "SG lr": cell["SG lr"]}
     return None
+
+
+OUTCOMES = ("converged", "converging", "stalled", "diverged")
+
+
+def outcomes(
+    history: History,
+    metric: str = "distance",
+    tol: float = 0.01,
+    tail: float = 0.25,
+    horizon: float = 10.0,
+) -> pd.DataFrame:
+    """Each seed's outcome, judged on its rate as well as its end point: one row per seed with
+    the final ``metric``, the slope of log10(metric) per 1,000 steps over the last ``tail`` of
+    the evaluations (``np.polyfit``), and an ``outcome``:
+
+    - ``diverged``: the loss became NaN or infinite (``diverged_at`` says at which step);
+    - ``converged``: the final value is at most ``tol``;
+    - ``converging``: above ``tol`` but falling at a rate that reaches ``tol`` within
+      ``horizon`` times the budget (``reaches_tol_at`` is that projected step): slow, not never;
+    - ``stalled``: neither (a plateau, or a rise).
+    """
+    steps = history.eval_steps
+    values = history.evals[metric]
+    first = int(np.searchsorted(steps, steps[-1] * (1.0 - tail)))
+    first = min(first, max(0, len(steps) - 3))
+    budget = int(steps[-1])
+    rows = []
+    for j, seed in enumerate(history.seeds):
+        row = {"seed": seed, "final": float(values[-1, j]), "slope_per_1000": np.nan,
+               "reaches_tol_at": np.nan, "diverged_at": np.nan}  # fmt: skip
+        if history.diverged[j]:
+            row.update(outcome="diverged", diverged_at=int(history.diverged_at[j]), final=np.inf)
+            rows.append(row)
+            continue
+        tail_steps, tail_values = steps[first:], values[first:, j]
+        ok = np.isfinite(tail_values) & (tail_values > 0)
+        slope = np.nan
+        if ok.sum() >= 2:
+            slope = float(np.polyfit(tail_steps[ok], np.log10(tail_values[ok]), 1)[0])
+        row["slope_per_1000"] = 1000 * slope
+        if row["final"] <= tol:
+            row["outcome"] = "converged"
+        elif slope < 0:
+            at = budget + (np.log10(tol) - np.log10(row["final"])) / slope
+            row["reaches_tol_at"] = float(at)
+            row["outcome"] = "converging" if at <= horizon * budget else "stalled"
+        else:
+            row["outcome"] = "stalled"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def converges(table: pd.DataFrame) -> np.ndarray:
+    """Per seed: did it converge or is it still converging at a rate that gets there (see
+    :func:`outcomes`)? A diverged or stalled seed is a no."""
+    return table.outcome.isin(["converged", "converging"]).to_numpy()

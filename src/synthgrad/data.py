@@ -24,7 +24,10 @@ TASKS = ("regression", "binary", "classification")
 @dataclass(frozen=True)
 class Dataset:
     """A supervised problem: ``x_*`` are (N, d) float32; ``y_*`` are (N, k) float32 targets
-    for regression and binary tasks and (N,) int64 class indices for classification."""
+    for regression and binary tasks and (N,) int64 class indices for classification.
+
+    A *per-seed* dataset (:func:`per_seed`) carries a leading seed dimension on every tensor,
+    (S, N, d) and (S, N, k): seed ``i`` of a batched run trains on its own draw of the data."""
 
     name: str
     task: str
@@ -41,12 +44,21 @@ class Dataset:
 
     @property
     def d_in(self) -> int:
-        return self.x_train.shape[1]
+        return self.x_train.shape[-1]
 
     @property
     def d_out(self) -> int:
         """Width of the model's output layer."""
-        return self.n_classes if self.task == "classification" else self.y_train.shape[1]
+        return self.n_classes if self.task == "classification" else self.y_train.shape[-1]
+
+    @property
+    def seeded(self) -> bool:
+        """True for a per-seed dataset (one draw of the data per seed)."""
+        return self.x_train.dim() == 3
+
+    @property
+    def n_train(self) -> int:
+        return self.x_train.shape[-2]
 
     def context(self, y: torch.Tensor) -> torch.Tensor:
         """The label as an SG sees it (cDNI): one-hot for classes, the target itself otherwise."""
@@ -64,6 +76,31 @@ class Dataset:
             return self
         moved = {k: getattr(self, k).to(device) for k in ("x_train", "y_train", "x_test", "y_test")}
         return dataclasses.replace(self, **moved)
+
+
+def per_seed(draws: Sequence[Dataset]) -> Dataset:
+    """One dataset of several draws of the same problem (one per seed, in order): every tensor
+    gets a leading seed dimension. Batched training gives seed ``i`` the draw ``draws[i]``, so
+    that seeds vary the data as well as the initialisation."""
+    if not draws:
+        raise ValueError("per_seed needs at least one draw")
+    first = draws[0]
+    if first.seeded or first.task == "classification":
+        raise ValueError("per_seed stacks plain regression or binary datasets")
+    for d in draws:
+        if (d.task, d.x_train.shape, d.x_test.shape) != (
+            first.task,
+            first.x_train.shape,
+            first.x_test.shape,
+        ):
+            raise ValueError("per_seed needs draws of the same task and shapes")
+    stacked = {
+        k: torch.stack([getattr(d, k) for d in draws])
+        for k in ("x_train", "y_train", "x_test", "y_test")
+    }
+    return dataclasses.replace(
+        first, description=f"{first.description}; one draw per seed ({len(draws)})", **stacked
+    )
 
 
 def _split(x: np.ndarray, y: np.ndarray, n_test: int, rng: np.random.Generator):

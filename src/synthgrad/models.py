@@ -180,8 +180,13 @@ def mlp(
     return Net(blocks, len(seeds), widths)
 
 
-def per_seed(x: torch.Tensor, n_seeds: int) -> torch.Tensor:
-    """Broadcast an (N, d) tensor to (S, N, d) without copying."""
+def per_seed(x: torch.Tensor, n_seeds: int, seeded: bool = False) -> torch.Tensor:
+    """Broadcast an (N, d) tensor to (S, N, d) without copying; with ``seeded``, ``x`` is
+    already (S, N, d), one slice per seed (a per-seed dataset), and is returned as it is."""
+    if seeded:
+        if x.shape[0] != n_seeds:
+            raise ValueError(f"data for {x.shape[0]} seeds, a network of {n_seeds}")
+        return x
     return x.unsqueeze(0).expand(n_seeds, *x.shape)
 
 

@@ -108,7 +108,7 @@ def evaluate(net: Net, data: Dataset, split: str = "test") -> dict[str, torch.Te
     y = data.y_test if split == "test" else data.y_train
     was_training = net.training
     net.eval()
-    out = net(per_seed(x, net.n_seeds))
+    out = net(per_seed(x, net.n_seeds, data.seeded))
     net.train(was_training)
     res = {f"{split}_loss": LOSSES[data.task](out, y)}
     acc = accuracy(out, y, data.task)
@@ -160,7 +160,7 @@ def train(
         net.to(device)
         rule.to(device)
     data = data.to(next(net.parameters()).device)
-    n_train = len(data.x_train)
+    n_train = data.n_train
     batch = n_train if batch_size in (0, None) or batch_size >= n_train else batch_size
     groups = [{"params": list(net.parameters()), "lr": lr}]
     if list(rule.parameters()):
@@ -174,7 +174,7 @@ def train(
     train_log: dict[str, list] = {}
     eval_log: dict[str, list] = {}
     eval_steps = []
-    full_x, full_y = per_seed(data.x_train, n_seeds), data.y_train
+    full_x, full_y = per_seed(data.x_train, n_seeds, data.seeded), data.y_train
     net.train()
 
     def log_eval(step: int) -> None:
@@ -186,12 +186,14 @@ def train(
                 with torch.no_grad():
                     values.update(metrics(net))
             if align_examples:
+                k = align_examples
                 xa, ya = (
-                    per_seed(data.x_train[:align_examples], n_seeds),
-                    data.y_train[:align_examples],
+                    (data.x_train[:, :k], data.y_train[:, :k])
+                    if data.seeded
+                    else (per_seed(data.x_train[:k], n_seeds), data.y_train[:k])
                 )
                 cos = alignment(rule, net, xa, ya, data.context(ya), loss_fn)
-                values.update({f"align_{k}": cos[:, k] for k in range(cos.shape[1])})
+                values.update({f"align_{i}": cos[:, i] for i in range(cos.shape[1])})
             net.train()
         for k, v in values.items():
             v = torch.where(alive, v.detach().cpu(), torch.nan)
@@ -205,7 +207,11 @@ def train(
         else:
             idx = torch.stack([torch.randperm(n_train, generator=g)[:batch] for g in gens])
             idx = idx.to(data.x_train.device)
-            x, y = data.x_train[idx], data.y_train[idx]
+            if data.seeded:  # seed i draws from its own data
+                rows = torch.arange(n_seeds, device=idx.device)[:, None]
+                x, y = data.x_train[rows, idx], data.y_train[rows, idx]
+            else:
+                x, y = data.x_train[idx], data.y_train[idx]
         opt.zero_grad(set_to_none=False)
         step_metrics = {
             k: v.detach().cpu()

@@ -7,7 +7,9 @@ so backprop, synthetic gradients, Feedback Alignment, DFA and Kickback are inter
 
 Every rule gives each hidden layer a *gradient signal* for its output ``h_k``: the true
 gradient (backprop) or a proxy for it. :func:`received` records that signal for any rule,
-:func:`true_gradients` computes the true one, and :func:`alignment` compares the two.
+:func:`true_gradients` computes the true one, :func:`alignment` compares the two, and
+:func:`tracking_error` measures how far an SG is from the true gradient. :class:`FrozenBelow`
+is the control every SG claim must beat: layers below the SG that never learn.
 
 Modules: ``base`` (the interface, :class:`Backprop`), ``synthetic`` (SG rules),
 ``feedback`` (FA, DFA, Kickback and their SG forms), ``signals`` (diagnostics of any rule),
@@ -26,8 +28,15 @@ from .feedback import (
     output_error,
 )
 from .registry import SG_RULES, make_rule, sg_positions
-from .signals import alignment, received, relative_difference, true_gradients, updates
-from .synthetic import ControlledError, SGSignals, SyntheticGradients
+from .signals import (
+    alignment,
+    received,
+    relative_difference,
+    tracking_error,
+    true_gradients,
+    updates,
+)
+from .synthetic import ControlledError, FrozenBelow, SGSignals, SyntheticGradients
 
 __all__ = [
     "SG_RULES",
@@ -36,6 +45,7 @@ __all__ = [
     "DirectFeedbackAlignment",
     "ErrorSG",
     "FeedbackAlignment",
+    "FrozenBelow",
     "Kickback",
     "KickbackSG",
     "LearningRule",
@@ -49,6 +59,7 @@ __all__ = [
     "received",
     "relative_difference",
     "sg_positions",
+    "tracking_error",
     "true_gradients",
     "updates",
 ]

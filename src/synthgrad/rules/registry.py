@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from ..models import Net
 from .base import Backprop, LearningRule
 from .feedback import DirectFeedbackAlignment, ErrorSG, FeedbackAlignment, Kickback, KickbackSG
-from .synthetic import ControlledError, SyntheticGradients
+from .synthetic import ControlledError, FrozenBelow, SyntheticGradients
 
 SG_RULES = ("sg_middle", "sg_every")
 
@@ -39,7 +39,9 @@ def make_rule(
     ``sg_every`` (an SG after every hidden block, bootstrapped), ``sg`` (SGs after the blocks in
     ``positions``; block ``net.n_hidden`` is the output), ``controlled_error`` (at the one block
     in ``positions``, the true gradient plus an error of relative size ``error`` in direction
-    ``mode``: :class:`ControlledError`), ``fa``, ``dfa``, ``dfa_as_sg`` (DFA written as a fixed
+    ``mode``: :class:`ControlledError`), ``frozen_below`` (the control: the blocks up to
+    the highest of ``positions`` never learn, :class:`FrozenBelow`), ``frozen_middle`` and
+    ``frozen_every`` (that control for ``sg_middle`` and ``sg_every``), ``fa``, ``dfa``, ``dfa_as_sg`` (DFA written as a fixed
     error-conditioned SG), ``error_sg`` (the same SG, learned), ``kickback``,
     ``kickback_as_sg``. For the SG rules, ``d_context>0`` conditions the SGs on the label
     (cDNI), ``sg_hidden`` and ``sg_depth`` set their capacity, and ``form="matched"`` makes
@@ -56,9 +58,16 @@ def make_rule(
     }
     if kind in simple:
         return simple[kind]()
-    if kind in ("sg", "controlled_error"):
+    controls = {f"frozen_{k.removeprefix('sg_')}": k for k in SG_RULES}
+    if kind in controls:
+        if positions is not None:
+            raise ValueError(f"{kind!r} places its own control; use 'frozen_below' for a position")
+        return FrozenBelow(net, max(sg_positions(controls[kind], net.n_hidden)))
+    if kind in ("sg", "controlled_error", "frozen_below"):
         if positions is None:
             raise ValueError(f"a {kind!r} rule needs positions")
+        if kind == "frozen_below":
+            return FrozenBelow(net, max(positions))
         if kind == "controlled_error":
             if len(positions) != 1:
                 raise ValueError(f"a controlled error sits at one position, got {list(positions)}")
@@ -68,6 +77,6 @@ def make_rule(
             raise ValueError(f"{kind!r} places its own SGs; use kind 'sg' for given positions")
         positions = sg_positions(kind, net.n_hidden)
     else:
-        known = [*simple, *SG_RULES, "sg", "controlled_error"]
+        known = [*simple, *SG_RULES, *controls, "sg", "controlled_error", "frozen_below"]
         raise ValueError(f"unknown rule {kind!r}; known: {', '.join(known)}")
     return SyntheticGradients(net, positions, seeds, d_context, sg_hidden, sg_depth, form)

@@ -95,3 +95,25 @@ def alignment(
         defined = t.norm(dim=-1) > 0
         cos.append((c * defined).sum(-1) / defined.sum(-1))
     return torch.stack(cos, 1).detach()
+
+
+def tracking_error(
+    rule: LearningRule, net: Net, x: torch.Tensor, y: torch.Tensor, context, loss_fn: LossFn
+) -> torch.Tensor:
+    """How well each SG of an SG rule tracks the true gradient where it sits: the relative
+    error ``|SG(h, y) - dl/dh| / |dl/dh|`` over the batch (norms over examples and units),
+    (S, n_SGs). The target is the true gradient (backprop through everything above), not the
+    bootstrapped one an SG below the top is trained on. The convergence argument needs it
+    below 1: then the SG's signal still points downhill."""
+    positions, sgs = rule.positions, rule.sgs
+    with torch.enable_grad():
+        outs, logits = _forward(net, x)
+        loss = loss_fn(logits, y)
+        acts = [*outs, logits]
+        truth = torch.autograd.grad(loss.sum(), [acts[p] for p in positions])
+    errors = []
+    for sg, p, g in zip(sgs, positions, truth, strict=True):
+        g = g * x.shape[1]  # per-example gradient
+        s = sg(acts[p].detach(), context if sg.conditioned else None)
+        errors.append((s - g).flatten(1).norm(dim=1) / g.flatten(1).norm(dim=1))
+    return torch.stack(errors, 1).detach()

@@ -177,3 +177,27 @@ class ControlledError(LearningRule):
         g = h.grad * batch  # per-example true gradient
         out.backward(self.perturb(g) / batch)
         return {"loss": loss.detach()}
+
+
+class FrozenBelow(LearningRule):
+    """The control of an SG rule: the blocks up to ``position`` never learn (what they would
+    get from an SG whose output stays at zero), the blocks above learn from the true gradient.
+    A claim that SG training "works" must beat this network, whose lower layers stay at their
+    initialisation."""
+
+    name = "frozen_below"
+
+    def __init__(self, net: Net, position: int) -> None:
+        super().__init__()
+        if not 0 <= position < net.n_hidden:
+            raise ValueError(
+                f"position must be a hidden block 0..{net.n_hidden - 1}, got {position}"
+            )
+        self.position = position
+
+    def backward(self, net, x, y, context, loss_fn):
+        with torch.no_grad():
+            h = net.run(x, 0, self.position + 1)
+        loss = loss_fn(net.run(h, self.position + 1), y)
+        loss.sum().backward()
+        return {"loss": loss.detach()}
