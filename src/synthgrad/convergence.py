@@ -18,7 +18,7 @@ stalled, or diverged at a step.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -249,3 +249,50 @@ def converges(table: pd.DataFrame) -> np.ndarray:
     """Per seed: did it converge or is it still converging at a rate that gets there (see
     :func:`outcomes`)? A diverged or stalled seed is a no."""
     return table.outcome.isin(["converged", "converging"]).to_numpy()
+
+
+def share(table: pd.DataFrame, converging: bool = True) -> str:
+    """ "k/n": how many of the seeds in an :func:`outcomes` table converge (or, with
+    ``converging=False``, do not)."""
+    ok = converges(table)
+    return f"{int(ok.sum() if converging else (~ok).sum())}/{len(ok)}"
+
+
+def diagnosis(lr: float, sgd_lr: float) -> dict[str, dict]:
+    """The settings chapter 3 tries on the deep linear network to find why a linear SG fails
+    there: ``train_on`` keyword arguments by name. Adam at ``lr`` is the chapter's own run;
+    each other setting changes one thing: the SG learns 10x faster than the model, both learn
+    3x faster, plain gradient descent for both (steps that shrink with the gradient, as the
+    convergence argument assumes), and the control whose layers below the SG never learn."""
+    return {
+        "Adam": dict(method="linear SG", lr=lr),
+        "Adam, SG 10x faster": dict(method="linear SG", lr=lr, sg_lr=10 * lr),
+        "Adam, both 3x faster": dict(method="linear SG", lr=3 * lr),
+        "gradient descent": dict(method="linear SG", lr=sgd_lr, optimizer="sgd"),
+        "control: frozen below SG": dict(method="frozen below SG", lr=lr),
+    }
+
+
+def summary(
+    runs: Mapping[tuple, History], names: Sequence[str], tol: float = 0.01, budgets: int = 3
+) -> pd.DataFrame:
+    """One row per run and seed: the run's key (columns ``names``), its :func:`outcomes`, the
+    distance after 1/``budgets``, 2/``budgets``, ... of the steps (the same run cut at smaller
+    budgets: ``distance at <step>``), and for SG runs the median tracking error over the second
+    half of training (NaN for a diverged seed: no value is dropped)."""
+    tables = []
+    for key, h in runs.items():
+        key = key if isinstance(key, tuple) else (key,)
+        table = outcomes(h, tol=tol)
+        for name, value in zip(names, key, strict=True):
+            table[name] = value
+        for k in range(1, budgets):
+            at = h.eval_steps[np.searchsorted(h.eval_steps, h.eval_steps[-1] * k / budgets)]
+            cut = h.upto(int(at))
+            table[f"distance at {at}"] = np.where(cut.diverged, np.inf, cut.evals["distance"][-1])
+        if "tracking" in h.evals:
+            tracking = h.evals["tracking"]
+            table["tracking"] = np.median(tracking[len(tracking) // 2 :], axis=0)
+        tables.append(table)
+    df = pd.concat(tables, ignore_index=True)
+    return df[[*names, *[c for c in df.columns if c not in names]]]

@@ -23,11 +23,19 @@ from . import chapters
 
 RESULTS_ENV = "SYNTHGRAD_RESULTS"
 FIELDS = ("id", "claim", "measured", "criterion", "holds", "evidence")
+SOURCES = ("paper", "DNI paper", "this book")
+KINDS = ("empirical test", "identity check")
 
 
 @dataclass
 class Claim:
-    """One claim of the paper and the verdict of one chapter on it."""
+    """One claim of the paper and the verdict of one chapter on it.
+
+    ``holds`` is the verdict on the whole criterion. Where the effect depends on a regime,
+    ``partly`` marks a claim that holds in some of it (``holds`` False, ``partly`` True:
+    "holds in part") and ``regime`` says where it holds. ``source`` says whose claim it is
+    (the paper's, the DNI paper's or this book's own) and ``kind`` whether it is an empirical
+    test or an identity check (an exact equality verified numerically)."""
 
     id: str
     claim: str
@@ -35,10 +43,24 @@ class Claim:
     criterion: str
     holds: bool
     evidence: dict[str, Any] = field(default_factory=dict)
+    regime: str = ""
+    partly: bool = False
+    source: str = "paper"
+    kind: str = "empirical test"
+
+    def __post_init__(self) -> None:
+        if self.source not in SOURCES:
+            raise ValueError(f"claim {self.id}: source must be one of {SOURCES}")
+        if self.kind not in KINDS:
+            raise ValueError(f"claim {self.id}: kind must be one of {KINDS}")
+        if self.holds and self.partly:
+            raise ValueError(f"claim {self.id}: a claim that holds does not hold in part")
 
     @property
     def status(self) -> str:
-        return "holds" if self.holds else "does not hold"
+        if self.holds:
+            return "holds"
+        return "holds in part" if self.partly else "does not hold"
 
 
 def results_dir() -> Path:
@@ -53,7 +75,8 @@ def table(claims: Sequence[Claim]) -> pd.DataFrame:
             "what the paper says": c.claim,
             "what was measured": c.measured,
             "criterion": c.criterion,
-            "verdict": c.status,
+            "verdict": c.status + (f": {c.regime}" if c.regime else ""),
+            "tag": f"{c.source}, {c.kind}",
         }
         for c in claims
     ]
@@ -133,7 +156,9 @@ def read_all(directory: Path | None = None) -> pd.DataFrame:
                     "chapter": doc["chapter"],
                     "claim": c["id"],
                     "what the paper says": c["claim"],
-                    "verdict": c["status"] + (" (quick run)" if doc["quick"] else ""),
+                    "verdict": c["status"]
+                    + (f": {c['regime']}" if c.get("regime") else "")
+                    + (" (quick run)" if doc["quick"] else ""),
                 }
             )
     return pd.DataFrame(rows)

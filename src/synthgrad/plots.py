@@ -49,6 +49,21 @@ def curves(
     return ax
 
 
+def mark_diverged(ax: plt.Axes, runs, palette: dict | None = None) -> plt.Axes:
+    """Draw every diverged seed of ``runs`` (name -> History) as a cross at the top of the
+    axes, at the step where it diverged: a diverged run is a result, not a gap in a curve."""
+    colours = palette or method_colours(runs)
+    top = ax.get_xaxis_transform()  # x in data, y in axes units
+    shown = False
+    for name, h in runs.items():
+        for step in h.diverged_at[h.diverged]:
+            ax.plot(step, 0.97, "x", color=colours[name], ms=9, mew=2, transform=top, clip_on=False)
+            shown = True
+    if shown:
+        ax.text(0.01, 0.90, "x: diverged", transform=ax.transAxes, fontsize="small", color="0.3")
+    return ax
+
+
 def accuracy_figure(
     runs,
     title: str = "",
