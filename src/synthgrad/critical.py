@@ -92,6 +92,30 @@ def sg_field(
     return (s[:, None] * x).mean(0)
 
 
+def relative_update(
+    w: torch.Tensor,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    loss: LossFn,
+    kind: str,
+    width: int = 0,
+    seed: int = 0,
+    radius: float = 0.1,
+    n_dirs: int = 8,
+) -> float:
+    """The SG update's size at ``w`` relative to its typical size nearby: ``|sg_field(w)|``
+    over the median ``|sg_field|`` at ``n_dirs`` points ``radius * |w|`` away (evenly spaced
+    directions in the plane of the first two weights). A fixed point gives a ratio at the level
+    of float rounding (about 1e-16 in float64); a mere slow region does not."""
+    here = float(sg_field(w, x, y, loss, kind, width, seed).norm())
+    angles = torch.arange(n_dirs, dtype=w.dtype) * (2 * torch.pi / n_dirs)
+    dirs = torch.zeros(n_dirs, w.numel(), dtype=w.dtype)
+    dirs[:, 0], dirs[:, 1] = torch.cos(angles), torch.sin(angles)
+    step = radius * w.norm()
+    around = [float(sg_field(w + step * u, x, y, loss, kind, width, seed).norm()) for u in dirs]
+    return here / float(torch.tensor(around).median())
+
+
 def find_zeros(
     field: Field, starts: torch.Tensor, tol: float = 1e-9, iters: int = 60, merge: float = 1e-4
 ) -> torch.Tensor:
