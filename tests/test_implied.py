@@ -1,8 +1,9 @@
 import numpy as np
+import pytest
 import torch
 from test_rules import _exact_linear_sg
 
-from synthgrad import data, implied, models, rules
+from synthgrad import data, implied, losses, models, rules, sg
 
 
 def test_quadratic_field_implies_the_quadratic():
@@ -58,3 +59,39 @@ def test_layer_slices_of_an_exact_sg_coincide():
     assert imp.shape == (6, 1, 16)
     torch.testing.assert_close(imp, true, rtol=1e-4, atol=1e-5)
     assert (true[1] < 0).all()  # a small step along the descent direction lowers the true loss
+
+
+def test_quadratic_implied_loss_has_the_sg_as_gradient():
+    gens = models.generators([0, 1], 1)
+    module = sg.SyntheticGradient(3, gens, d_context=2)
+    lin = module.output_layer
+    with torch.no_grad():
+        w = torch.randn(2, 3, 3)
+        lin.weight.copy_(w + w.transpose(1, 2))  # a symmetric W: a gradient field
+        lin.context_weight.normal_()
+        lin.bias.normal_()
+    q = implied.quadratic(module)
+    assert q.asymmetry.max() < 1e-6
+    h = torch.randn(2, 5, 3, requires_grad=True)
+    y = torch.randn(5, 2)
+    (grad,) = torch.autograd.grad(q(h, y).sum(), h)
+    torch.testing.assert_close(grad, module(h, y).detach())
+    # one unit: the path integral from 0 gives the same loss
+    one = sg.SyntheticGradient(1, gens, d_context=1)
+    with torch.no_grad():
+        for prm in one.parameters():
+            prm.normal_()
+    h1, y1 = torch.randn(2, 7, 1), torch.rand(7, 1)
+    torch.testing.assert_close(implied.implied_loss_1d(one, h1, y1), implied.quadratic(one)(h1, y1))
+    with pytest.raises(ValueError, match="linear, label-conditioned"):
+        implied.quadratic(sg.SyntheticGradient(3, gens, d_context=0))
+
+
+def test_exact_loss_matched_sg_implies_the_log_loss():
+    module = sg.LossMatchedSG(1, 1, models.generators([0], 1))
+    with torch.no_grad():
+        module.inner.weight.fill_(1.0)
+        module.outer.weight.fill_(1.0)  # s(h, y) = sigmoid(h) - y, the log loss's gradient
+    h, y = torch.linspace(-6, 6, 25).reshape(1, 25, 1), (torch.arange(25) % 2).float()[:, None]
+    true = losses.log_loss_each(h, y) - losses.log_loss_each(torch.zeros_like(h), y)
+    torch.testing.assert_close(implied.implied_loss_1d(module, h, y), true, atol=1e-5, rtol=0)

@@ -141,7 +141,7 @@ def method_rule(
     return make_rule(kind, net, seeds, positions=[position], error=error, mode=mode, **options)
 
 
-def train_on(
+def train_model(
     problem: Problem,
     depth: int,
     width: int,
@@ -154,17 +154,18 @@ def train_on(
     error: float = 0.0,
     mode: str = "random",
     eval_every: int | None = None,
-) -> History:
+) -> tuple[Net, LearningRule, History]:
     """Train a (deep) linear model without biases, ``depth`` hidden layers of ``width``,
     full batch, recording the distance to the optimum (and an SG's tracking error); diverged
-    seeds are marked. A per-seed problem needs one seed per draw."""
+    seeds are marked. A per-seed problem needs one seed per draw. Returns the trained network,
+    its learning rule (with its SG) and the run; :func:`train_on` returns the run only."""
     if problem.data.seeded and problem.data.x_train.shape[0] != len(seeds):
         raise ValueError(
             f"a problem drawn for {problem.data.x_train.shape[0]} seeds, trained on {len(seeds)}"
         )
     net = mlp(problem.data.d_in, [width] * depth, 1, seeds, activation="linear", bias=False)
     learner = method_rule(net, method, seeds, error, mode)
-    return train(
+    history = train(
         net,
         learner,
         problem.data,
@@ -179,6 +180,22 @@ def train_on(
         progress=False,
         metrics=to_optimum(problem, learner),
     )
+    return net, learner, history
+
+
+def train_on(
+    problem: Problem,
+    depth: int,
+    width: int,
+    method: str,
+    seeds: Sequence[int],
+    steps: int,
+    lr: float,
+    sg_lr: float | None = None,
+    **kwargs,
+) -> History:
+    """:func:`train_model`'s run only (the chapters' usual call)."""
+    return train_model(problem, depth, width, method, seeds, steps, lr, sg_lr, **kwargs)[2]
 
 
 def converging_cell(phase: pd.DataFrame, tol: float = 0.01) -> dict[str, float] | None:

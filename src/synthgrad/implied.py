@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from .losses import PER_EXAMPLE
 from .models import per_seed
-from .sg import Field
+from .sg import Field, SyntheticGradient
 
 
 @contextlib.contextmanager
@@ -162,3 +163,45 @@ def layer_slices(
         pos: along_line(field, loss, h0, descent, radii, n)
         for pos, h0, field, loss, descent in sg_layers(net, rule, x, y, context, task)
     }
+
+
+@dataclass
+class Quadratic:
+    """The loss a linear label-conditioned SG implies, per seed:
+    ``L(h, y) = 1/2 h A h^T + (y B + C) h^T`` (rows ``h``, ``y``), whose gradient in ``h`` is
+    the SG ``s(h, y) = h W + y B + C`` when ``W`` is symmetric (``A = (W + W^T) / 2``).
+    ``asymmetry`` is ``|W - W^T| / |W + W^T|``: the part of the SG that is the gradient of no
+    loss at all (0 for a one-unit ``h``)."""
+
+    A: torch.Tensor  # (S, d, d)
+    B: torch.Tensor  # (S, k, d)
+    C: torch.Tensor  # (S, 1, d)
+    asymmetry: torch.Tensor  # (S,)
+
+    def __call__(self, h: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The implied per-example loss of activations ``h`` (S, N, d) with labels ``y``
+        ((N, k) or (S, N, k)): (S, N)."""
+        quad = 0.5 * ((h @ self.A) * h).sum(-1)
+        return quad + ((y @ self.B + self.C) * h).sum(-1)
+
+
+def quadratic(sg: SyntheticGradient) -> Quadratic:
+    """A, B and C of the loss a trained linear cDNI SG implies (see :class:`Quadratic`)."""
+    if sg.hidden != 0 or not sg.conditioned:
+        raise ValueError("a quadratic implied loss needs a linear, label-conditioned SG")
+    lin = sg.output_layer
+    w = lin.weight.detach()
+    sym, skew = (w + w.transpose(1, 2)) / 2, (w - w.transpose(1, 2)) / 2
+    asym = skew.flatten(1).norm(dim=1) / sym.flatten(1).norm(dim=1).clamp_min(1e-30)
+    return Quadratic(sym, lin.context_weight.detach(), lin.bias.detach(), asym)
+
+
+def implied_loss_1d(sg: torch.nn.Module, h: torch.Tensor, y: torch.Tensor, n: int = 16):
+    """The loss any SG implies for a one-unit activation (where every field is a gradient):
+    ``L(h, y) = integral_0^h s(t, y) dt`` for each entry of ``h`` (S, N, 1), labels ``y``
+    (N, 1) or (S, N, 1): (S, N). Zero at ``h = 0``, so compare it with the true loss minus
+    its value at 0."""
+    if h.shape[-1] != 1:
+        raise ValueError(f"implied_loss_1d needs a one-unit activation, got width {h.shape[-1]}")
+    with torch.no_grad():
+        return path_integral(lambda a: sg(a, y), line(torch.zeros_like(h), h), n)
