@@ -81,10 +81,6 @@ def test_a_claim_holds_in_part_with_its_regime_and_tags(tmp_path, monkeypatch):
 
 
 def test_verdicts_never_ignore_nans():
-    """A diverged seed is a result: no NaN-ignoring reduction in a chapter (chapters 4 and 6
-    still use them; issue 15 replaces them)."""
-    pending = {"04_implied_loss.ipynb", "06_unified_view.ipynb"}
+    """A diverged seed is a result: no NaN-ignoring reduction in a chapter."""
     for nb in sorted(Path(__file__).parents[1].glob("book/*.ipynb")):
-        text = nb.read_text()
-        if nb.name not in pending:
-            assert not re.search(r"np\.nan(max|min|mean|median|sum|argmax)", text), nb.name
+        assert not re.search(r"np\.nan(max|min|mean|median|sum|argmax)", nb.read_text()), nb.name

@@ -27,17 +27,18 @@ def frames(runs: Mapping[str, History], smooth: int = 1) -> pd.DataFrame:
 
 
 def final_summary(runs: Mapping[str, History], metric: str) -> pd.DataFrame:
-    """Mean, standard deviation, min and max over seeds of a metric's last evaluation."""
+    """Mean, standard deviation, min and max over seeds of a metric's last evaluation (NaN
+    when a seed diverged: the ``diverged`` column says how many did; none is left out)."""
     rows = []
     for method, h in runs.items():
         v = h.final(metric)
         rows.append(
             {
                 "method": method,
-                "mean": np.nanmean(v),
-                "std": np.nanstd(v),
-                "min": np.nanmin(v),
-                "max": np.nanmax(v),
+                "mean": np.mean(v),
+                "std": np.std(v),
+                "min": np.min(v),
+                "max": np.max(v),
                 "seeds": len(v),
                 "diverged": int(h.diverged.sum()),
             }
@@ -63,12 +64,16 @@ def per_layer(
 def final_text(
     runs: Mapping[str, History], metric: str = "test_acc", label: str = "held-out accuracy"
 ) -> str:
-    """One HTML line with each run's final value (mean and range over seeds), for widgets."""
+    """One HTML line with each run's final value (mean and range over seeds), for widgets; a
+    run with diverged seeds says so."""
     parts = []
     for method, h in runs.items():
         v = h.final(metric)
+        lost = int(h.diverged.sum())
         parts.append(
-            f"<b>{method}</b>: {np.nanmean(v):.2%} ({np.nanmin(v):.2%} to {np.nanmax(v):.2%})"
+            f"<b>{method}</b>: {np.mean(v):.2%} ({np.min(v):.2%} to {np.max(v):.2%})"
+            if not lost
+            else f"<b>{method}</b>: {lost} of {len(v)} seeds diverged"
         )
     return f"Final {label}: " + "; ".join(parts)
 

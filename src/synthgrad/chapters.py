@@ -95,13 +95,14 @@ CHAPTERS: dict[str, Interface] = {
             "quick": P.flag(),
         },
         record=("seed", "n_seeds", "n_points", "steps", "lr", "sg_lr", "depth", "width",
-                "sgd_lr", "sgd_steps", "errors", "phase_lrs"),
+                "sgd_lr", "sgd_steps", "errors", "phase_lrs", "widget_steps"),
         settings=dict(
             errors=[0.0, 0.25, 0.5, 0.75, 0.9, 1.0, 1.25, 1.5, 2.0],
             phase_lrs=[0.01, 0.03, 0.1, 0.3, 1.0, 3.0],
+            widget_steps=1500,
         ),
         quick=dict(steps=60, sgd_steps=60, n_seeds=2, depth=4, width=4, errors=[0.0, 0.5, 1.5],
-                   phase_lrs=[0.01, 1.0, 3.0]),
+                   phase_lrs=[0.01, 1.0, 3.0], widget_steps=30),
     ),
     "04_implied_loss": Interface(
         specs={
