@@ -84,3 +84,12 @@ def test_verdicts_never_ignore_nans():
     """A diverged seed is a result: no NaN-ignoring reduction in a chapter."""
     for nb in sorted(Path(__file__).parents[1].glob("book/*.ipynb")):
         assert not re.search(r"np\.nan(max|min|mean|median|sum|argmax)", nb.read_text()), nb.name
+
+
+def test_the_book_wide_table_gives_each_verdict_its_scale(tmp_path, monkeypatch):
+    monkeypatch.setenv(ledger.RESULTS_ENV, str(tmp_path))
+    claim = ledger.Claim("C9.5", "x", "x", "x", True, kind="identity check")
+    ledger.write("99_test", [claim], {"scale": "small", "depths": [3, 6], "n_seeds": 3}, False)
+    row = ledger.read_all(tmp_path).iloc[0]
+    assert row["scale (book run)"] == "MNIST small, depths 3,6, 3 seeds"
+    assert row["tag"] == "paper, identity check"

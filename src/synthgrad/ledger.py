@@ -144,8 +144,32 @@ def check(doc: dict[str, Any]) -> None:
             raise ValueError(f"claim {c['id']}: holds must be true or false")
 
 
+SCALE_KEYS = {  # recorded parameter -> how the scale column names it
+    "scale": "MNIST {}",
+    "n_points": "{} examples",
+    "width": "width {}",
+    "depth": "depth {}",
+    "depths": "depths {}",
+    "steps": "{} steps",
+    "n_seeds": "{} seeds",
+}
+
+
+def scale(parameters: dict[str, Any]) -> str:
+    """The scale a chapter's verdicts were measured at, from the parameters it recorded: data
+    size, width, depth, steps, seeds (whichever the chapter has)."""
+    parts = []
+    for key, form in SCALE_KEYS.items():
+        value = parameters.get(key)
+        if value is not None:
+            value = ",".join(map(str, value)) if isinstance(value, list) else value
+            parts.append(form.format(value))
+    return ", ".join(parts)
+
+
 def read_all(directory: Path | None = None) -> pd.DataFrame:
-    """Every chapter's claims in one table (the book-wide ledger)."""
+    """Every chapter's claims in one table (the book-wide ledger), with the scale each verdict
+    was measured at and its tag (whose claim, what kind of check)."""
     rows = []
     for path in sorted((directory or results_dir()).glob("*.json")):
         doc = json.loads(path.read_text())
@@ -159,6 +183,8 @@ def read_all(directory: Path | None = None) -> pd.DataFrame:
                     "verdict": c["status"]
                     + (f": {c['regime']}" if c.get("regime") else "")
                     + (" (quick run)" if doc["quick"] else ""),
+                    "tag": f"{c.get('source', 'paper')}, {c.get('kind', 'empirical test')}",
+                    "scale (book run)": scale(doc["parameters"]),
                 }
             )
     return pd.DataFrame(rows)
