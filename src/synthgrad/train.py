@@ -212,7 +212,7 @@ def train(
                 x, y = data.x_train[rows, idx], data.y_train[rows, idx]
             else:
                 x, y = data.x_train[idx], data.y_train[idx]
-        opt.zero_grad(set_to_none=False)
+        opt.zero_grad()  # (grads set to None: the next backward writes them, no add)
         step_metrics = {
             k: v.detach().cpu()
             for k, v in rule.backward(net, x, y, data.context(y), loss_fn).items()
