@@ -5,6 +5,9 @@
 #   make test      lint, then the whole test suite (unit tests, chapter smoke runs, a quick site build)
 #   make check     lint and the unit tests only (no chapter runs, no site): the edit-test loop, < 2 min
 #   make chapter NB=01_primer P='-p seed 3'   rerun one chapter with papermill parameters
+#   make paper     the paper-scale results store (store/): runs what is missing, corrupt or stale,
+#                  on the GPU where torch sees one (EXPERIMENT=name for one experiment,
+#                  SCHEDULER=address for a dask cluster); make paper-status says what is there
 #   make bench     speed figures (SG cost, seed batching, chapter and book times) -> _build/bench.json
 #   make lab       JupyterLab on 127.0.0.1        make serve   the built site on 127.0.0.1
 #   make lint      ruff                           make clean   remove _build
@@ -31,7 +34,7 @@ STAGED := $(PAGES:%=$(STAGE)/%)
 SRC := $(shell find src -name '*.py' -not -path '*/__pycache__/*')
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: install book site test check browser chapter lab serve lint clean bench
+.PHONY: install book site test check browser chapter lab serve lint clean bench paper paper-status
 
 install: $(STAMP)
 
@@ -140,3 +143,10 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(BUILD)
+
+paper: $(STAMP)
+	SYNTHGRAD_QUIET=0 $(BIN)/python -m synthgrad.store make $(if $(EXPERIMENT),--experiment $(EXPERIMENT)) \
+		$(if $(DEVICE),--device $(DEVICE)) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
+
+paper-status: $(STAMP)
+	$(BIN)/python -m synthgrad.store status

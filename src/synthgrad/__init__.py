@@ -14,7 +14,8 @@ Three layers; a module imports only from its own layer and the ones listed befor
 - book tooling: ``params`` (parameter checks), ``plots``, ``chapters`` (each chapter's
   parameters, quick settings and ledger record: ``chapters.setup`` starts every chapter),
   ``ledger`` (claims; ``ledger.finish`` ends every chapter), ``widgets``, ``sweep`` (runs as
-  tasks for any executor), ``environment`` (versions).
+  tasks for any executor), ``store`` (the paper-scale results store: ``make paper``),
+  ``environment`` (versions).
 
 Benchmarks are a script outside the package: ``python benchmarks/bench.py``.
 """

@@ -1,0 +1,455 @@
+"""The paper-scale results store: runs too long for the book's build, made once by ``make paper``
+(on a GPU where there is one), kept in the repository as compact files with their provenance,
+and drawn by the chapters beside their own book-scale runs.
+
+Layout: ``store/<experiment>/manifest.json`` and one ``<label>.csv.gz`` per run (the run's
+:meth:`~synthgrad.train.History.frame`). The manifest records, per run, what it ran (the
+runner and its arguments), the SHA-256 of its data file, and its provenance: commit, a hash of
+the ``synthgrad`` modules that decide a run's numbers (:data:`SOURCE_FILES`), device, torch
+version, wall seconds and date. A run is
+
+- ``ok``: its file is there and matches its hash, made by the current source;
+- ``stale``: made by other source (drawn, with a visible note; ``make paper`` reruns it);
+- ``corrupt``: a file that is missing, half written or altered (never drawn; rerun);
+- ``missing``: not made yet.
+
+The grid lives here (:data:`EXPERIMENTS`), one experiment per chapter that needs one. Each run
+is written as soon as it finishes, so ``make paper`` resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import gzip
+import hashlib
+import io
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from . import data as D
+from .train import History, fit
+
+PACKAGE = Path(__file__).resolve().parent
+STORE_ENV = "SYNTHGRAD_STORE"
+# the modules whose code decides a run's numbers: a change to any of them makes a run stale
+SOURCE_FILES = ("data.py", "mnist.py", "models.py", "sg.py", "losses.py", "train.py", "rules")
+
+
+def store_dir() -> Path:
+    """``$SYNTHGRAD_STORE``, or ``store/`` at the root of the checkout the package lives in."""
+    return Path(os.environ.get(STORE_ENV, PACKAGE.parents[1] / "store"))
+
+
+def source_hash() -> str:
+    """SHA-256 (first 16 hex digits) over the :data:`SOURCE_FILES` of this ``synthgrad``."""
+    digest = hashlib.sha256()
+    for name in SOURCE_FILES:
+        path = PACKAGE / name
+        files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
+        for f in files:
+            digest.update(f.relative_to(PACKAGE).as_posix().encode())
+            digest.update(f.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def commit() -> str:
+    """The checkout's commit (with ``+dirty`` for uncommitted changes to ``src``), or
+    ``$SYNTHGRAD_COMMIT`` where there is no git checkout (a copy of the tree on a GPU machine),
+    or ``unknown``."""
+    if os.environ.get("SYNTHGRAD_COMMIT"):
+        return os.environ["SYNTHGRAD_COMMIT"]
+    root = PACKAGE.parents[1]
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                              text=True, check=True).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "src"], cwd=root,
+                               capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
+
+
+@dataclass(frozen=True)
+class Run:
+    """One stored run: the dataset (a loader of :mod:`synthgrad.data` by name and its keyword
+    arguments) and the keyword arguments of :func:`synthgrad.train.fit`."""
+
+    dataset: str
+    fit: dict[str, Any]
+    dataset_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, Any]:
+        return {"dataset": self.dataset, "dataset_kwargs": self.dataset_kwargs, "fit": self.fit}
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A chapter's paper-scale grid: ``runs`` by label, and why its budget is what it is."""
+
+    name: str
+    chapter: str
+    description: str
+    budget: str
+    runs: dict[str, Run]
+
+
+def _depth_sweep() -> Experiment:
+    """Chapter 5 at the paper's width: ReLU MLPs of 3 to 50 hidden layers of 256 units."""
+    runs = {}
+    methods = {"backprop": ("backprop", False), "SG middle, cDNI": ("sg_middle", True),
+               "control: frozen below the SG": ("frozen_middle", False)}  # fmt: skip
+    for depth in (50, 20, 12, 6, 3):  # the deepest first: the paper's regime
+        for method, (rule, conditioned) in methods.items():
+            runs[f"relu/{depth}/{method}"] = Run(
+                "mnist",
+                dict(
+                    seeds=[0, 1, 2],
+                    rule=rule,
+                    conditioned=conditioned,
+                    hidden=[256] * depth,
+                    activation="relu",
+                    batch_norm=True,
+                    steps=3000,
+                    lr=1e-3,
+                    batch_size=128,
+                    eval_every=100,
+                ),  # fmt: skip
+                {"scale": "small"},
+            )
+    return Experiment(
+        "05_depth_sweep",
+        "05_representations",
+        "MNIST (8,000 / 2,000 images), ReLU MLPs of 3, 6, 12, 20 and 50 hidden layers of 256 "
+        "units with batch norm; backprop, one cDNI SG after the middle hidden layer, and the "
+        "control with the layers below it frozen; Adam 1e-3, batch 128, 3 seeds.",
+        "3,000 steps (48 passes over the data): the budget at which an independent GPU run of "
+        "this package saw one SG beat backprop at 50 layers. Backprop has not converged at 50 "
+        "layers within it (its training loss still falls); the chapter says so where it draws "
+        "the result. The tanh networks and SGs after every layer are not in this store yet.",
+        runs,
+    )
+
+
+def _dni_table() -> Experiment:
+    """Chapter 1: the DNI paper's MNIST table, 3 to 6 hidden layers, every-layer DNI and cDNI."""
+    runs = {}
+    methods = {"backprop": ("backprop", False), "DNI": ("sg_every", False),
+               "cDNI": ("sg_every", True)}  # fmt: skip
+    for depth in (3, 4, 5, 6):
+        for method, (rule, conditioned) in methods.items():
+            runs[f"{depth}/{method}"] = Run(
+                "mnist",
+                dict(
+                    seeds=[0, 1, 2],
+                    rule=rule,
+                    conditioned=conditioned,
+                    hidden=[256] * depth,
+                    batch_norm=True,
+                    steps=6000,
+                    lr=3e-4,
+                    batch_size=256,
+                    eval_every=200,
+                ),  # fmt: skip
+                {"scale": "small"},
+            )
+    return Experiment(
+        "01_dni_table",
+        "01_primer",
+        "MNIST (8,000 / 2,000 images), MLPs of 3 to 6 hidden layers of 256 ReLU units with "
+        "batch norm, an SG after every hidden layer (bootstrapped), with (cDNI) and without "
+        "(DNI) the label, against backprop; Adam 3e-4, batch 256, 3 seeds.",
+        "3,000 steps (96 passes over the 8,000 images): 2.5 times the chapter's own budget; "
+        "the DNI paper trained for 500k steps on the full training set, which is not here.",
+        runs,
+    )
+
+
+EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (_depth_sweep(), _dni_table())}
+
+
+# ---- writing -------------------------------------------------------------------------------
+
+
+def _manifest_path(name: str, root: Path) -> Path:
+    return root / name / "manifest.json"
+
+
+def read_manifest(name: str, root: Path | None = None) -> dict[str, Any]:
+    """The experiment's manifest (an empty one if there is none)."""
+    path = _manifest_path(name, root or store_dir())
+    if not path.exists():
+        return {"experiment": name, "runs": {}}
+    return json.loads(path.read_text())
+
+
+def _write_atomic(path: Path, payload: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_bytes(payload)
+    os.replace(tmp, path)
+
+
+def _file_name(label: str) -> str:
+    return label.replace("/", "__").replace(" ", "_").replace(",", "").replace(":", "") + ".csv.gz"
+
+
+def encode(history: History) -> bytes:
+    """A run as gzip-compressed CSV of its tidy frame (deterministic bytes: no timestamp)."""
+    text = history.frame().to_csv(index=False, float_format="%.7g")
+    buffer = io.BytesIO()
+    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as f:
+        f.write(text.encode())
+    return buffer.getvalue()
+
+
+def save(experiment: Experiment, label: str, history: History, seconds: float, device: str,
+         root: Path | None = None) -> None:  # fmt: skip
+    """Write one finished run and its manifest entry (the data file first, atomically)."""
+    root = root or store_dir()
+    payload = encode(history)
+    name = _file_name(label)
+    _write_atomic(root / experiment.name / name, payload)
+    manifest = read_manifest(experiment.name, root)
+    manifest.update(experiment=experiment.name, chapter=experiment.chapter,
+                    description=experiment.description, budget=experiment.budget)  # fmt: skip
+    manifest["runs"][label] = {
+        "file": name,
+        "sha256": hashlib.sha256(payload).hexdigest(),
+        "run": experiment.runs[label].describe(),
+        "train_metrics": sorted(history.train),
+        "eval_metrics": sorted(history.evals),
+        "diverged_at": history.diverged_at.tolist(),
+        "provenance": {
+            "commit": commit(),
+            "source_hash": source_hash(),
+            "device": device,
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+            "seconds": round(seconds, 1),
+            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        },
+    }
+    _write_atomic(_manifest_path(experiment.name, root), json.dumps(manifest, indent=1).encode())
+
+
+# ---- reading ---------------------------------------------------------------------------------
+
+
+def decode(payload: bytes, entry: dict[str, Any]) -> History:
+    """A stored run back as a :class:`~synthgrad.train.History`."""
+    df = pd.read_csv(io.BytesIO(gzip.decompress(payload)))
+    seeds = sorted(df["seed"].unique().tolist())
+
+    def table(columns: list[str], steps: np.ndarray) -> dict[str, np.ndarray]:
+        rows = df[df["step"].isin(steps)].set_index(["step", "seed"]).sort_index()
+        return {c: rows[c].to_numpy().reshape(len(steps), len(seeds)) for c in columns}
+
+    train_steps = np.sort(df.loc[df[entry["train_metrics"][0]].notna(), "step"].unique())
+    eval_steps = np.sort(df.loc[df[entry["eval_metrics"][0]].notna(), "step"].unique())
+    return History(
+        seeds=seeds,
+        steps=train_steps,
+        train=table(entry["train_metrics"], train_steps),
+        eval_steps=eval_steps,
+        evals=table(entry["eval_metrics"], eval_steps),
+        diverged_at=np.asarray(entry["diverged_at"]),
+        settings={"stored": entry["run"]},
+    )
+
+
+def run_status(name: str, label: str, root: Path | None = None, manifest=None) -> str:
+    """``ok``, ``stale``, ``corrupt`` or ``missing`` (see the module's docstring)."""
+    root = root or store_dir()
+    manifest = manifest or read_manifest(name, root)
+    entry = manifest["runs"].get(label)
+    if entry is None:
+        return "missing"
+    path = root / name / entry["file"]
+    if not path.exists() or hashlib.sha256(path.read_bytes()).hexdigest() != entry["sha256"]:
+        return "corrupt"
+    experiment = EXPERIMENTS.get(name)
+    if experiment is not None and label in experiment.runs:
+        if experiment.runs[label].describe() != entry["run"]:
+            return "stale"  # the grid changed what this label means
+    if entry["provenance"]["source_hash"] != source_hash():
+        return "stale"
+    return "ok"
+
+
+@dataclass
+class Stored:
+    """What a chapter draws: the runs that are there (``ok`` or ``stale``) as histories, every
+    run's status, and the provenance of each drawn run."""
+
+    experiment: Experiment
+    runs: dict[str, History]
+    status: dict[str, str]
+    provenance: dict[str, dict[str, Any]]
+
+    @property
+    def stale(self) -> list[str]:
+        return [k for k, s in self.status.items() if s == "stale"]
+
+    @property
+    def complete(self) -> bool:
+        return all(s in ("ok", "stale") for s in self.status.values())
+
+    def note(self) -> str:
+        """One paragraph for the page: where the store came from, and whether it is stale or
+        partial; how to make one where there is none."""
+        e = self.experiment
+        if not self.runs:
+            return (f"*No paper-scale store for this chapter here.* `make paper EXPERIMENT={e.name}` "
+                    f"makes it ({len(e.runs)} runs; a GPU makes it a matter of minutes).")  # fmt: skip
+        first = next(iter(self.provenance.values()))
+        devices = sorted({p["device"] for p in self.provenance.values()})
+        seconds = sum(p["seconds"] for p in self.provenance.values())
+        text = (f"**Paper scale, from the results store** (`store/{e.name}`): {len(self.runs)} of "
+                f"{len(e.runs)} runs, made on {', '.join(devices)} with torch {first['torch']} at "
+                f"commit {first['commit'][:12]}, {first['date'][:10]}, {seconds / 60:.1f} minutes "
+                f"in all. {e.description} Budget: {e.budget}")  # fmt: skip
+        if self.stale:
+            text += (f" **Stale:** {len(self.stale)} of these runs were made by older code than "
+                     f"this page's (`make paper` reruns them).")  # fmt: skip
+        missing = [k for k, s in self.status.items() if s in ("missing", "corrupt")]
+        if missing:
+            text += f" Not in the store (missing or corrupt, not drawn): {', '.join(missing)}."
+        return text
+
+
+def load(name: str, root: Path | None = None) -> Stored:
+    """The experiment's stored runs that can be drawn, with their status and provenance."""
+    root = root or store_dir()
+    experiment = EXPERIMENTS[name]
+    manifest = read_manifest(name, root)
+    runs, status, provenance = {}, {}, {}
+    for label in experiment.runs:
+        status[label] = run_status(name, label, root, manifest)
+        if status[label] in ("ok", "stale"):
+            entry = manifest["runs"][label]
+            runs[label] = decode((root / name / entry["file"]).read_bytes(), entry)
+            provenance[label] = entry["provenance"]
+    return Stored(experiment, runs, status, provenance)
+
+
+# ---- making ------------------------------------------------------------------------------------
+
+
+def run_one(run: Run, device: str | None = None, steps: int | None = None) -> tuple[History, float]:
+    """Train one stored run here (``steps`` cuts it short, for the CI spot check)."""
+    kwargs = dict(run.fit)
+    if steps is not None:
+        kwargs.update(steps=steps, eval_every=min(kwargs.get("eval_every", steps), steps))
+    dataset = getattr(D, run.dataset)(**run.dataset_kwargs)
+    start = time.perf_counter()
+    history = fit(dataset, device=device, desc=f"{len(kwargs['hidden'])} x {kwargs['hidden'][0]}, "
+                  f"{kwargs['rule']}", **kwargs)  # fmt: skip
+    return history, time.perf_counter() - start
+
+
+def spot_check(name: str, label: str, steps: int = 20, root: Path | None = None) -> float:
+    """Re-run the first ``steps`` steps of a stored run here (on the CPU) and return the largest
+    relative difference of the per-step training loss from the stored one. A GPU-made run
+    differs by float rounding only (about 1e-5 after a few steps); an altered store by much
+    more. Raises if the run is not in the store or is corrupt."""
+    root = root or store_dir()
+    status = run_status(name, label, root)
+    if status not in ("ok", "stale"):
+        raise ValueError(f"{name} / {label} is {status}: nothing to check")
+    stored = load(name, root).runs[label]
+    fresh, _ = run_one(EXPERIMENTS[name].runs[label], steps=steps)
+    a, b = stored.train["loss"][:steps], fresh.train["loss"][:steps]
+    return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-12)))
+
+
+def _cpu_task(run: Run) -> tuple[History, float]:
+    torch.set_num_threads(1)
+    return run_one(run)
+
+
+def todo(name: str, root: Path | None = None) -> list[str]:
+    """The labels ``make paper`` would run: missing, corrupt or stale."""
+    manifest = read_manifest(name, root or store_dir())
+    return [label for label in EXPERIMENTS[name].runs
+            if run_status(name, label, root, manifest) != "ok"]  # fmt: skip
+
+
+def make(
+    names: Iterable[str],
+    device: str = "cpu",
+    executor: Executor | None = None,
+    root: Path | None = None,
+    log: Callable[[str], None] = print,
+) -> None:
+    """Run what is missing, corrupt or stale, saving each run as soon as it finishes. On a GPU
+    (``device="cuda"``) the runs go one after another on it; on the CPU they go to ``executor``
+    (default: one local process per core, one torch thread each)."""
+    root = root or store_dir()
+    for name in names:
+        experiment = EXPERIMENTS[name]
+        labels = todo(name, root)
+        log(f"{name}: {len(labels)} of {len(experiment.runs)} runs to make")
+        if device != "cpu":
+            for label in labels:
+                history, seconds = run_one(experiment.runs[label], device)
+                save(experiment, label, history, seconds, _device_name(device), root)
+                log(f"  {label}: {seconds:.0f} s")
+            continue
+        pool = executor or ProcessPoolExecutor(max_workers=os.cpu_count() or 1)
+        try:
+            futures = {pool.submit(_cpu_task, experiment.runs[label]): label for label in labels}
+            for future in as_completed(futures):
+                history, seconds = future.result()
+                save(experiment, futures[future], history, seconds, _cpu_name(), root)
+                log(f"  {futures[future]}: {seconds:.0f} s")
+        finally:
+            if executor is None:
+                pool.shutdown()
+
+
+def _cpu_name() -> str:
+    return f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
+
+
+def _device_name(device: str) -> str:
+    return torch.cuda.get_device_name(device) if device.startswith("cuda") else _cpu_name()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="make or check the paper-scale results store")
+    parser.add_argument("command", choices=("make", "status"))
+    parser.add_argument("--experiment", action="append", choices=sorted(EXPERIMENTS))
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--scheduler", help="a dask scheduler address to run CPU runs on")
+    args = parser.parse_args(argv)
+    names = args.experiment or sorted(EXPERIMENTS)
+    if args.command == "status":
+        for name in names:
+            manifest = read_manifest(name)
+            for label in EXPERIMENTS[name].runs:
+                print(f"{name}  {label}: {run_status(name, label, manifest=manifest)}")
+        return
+    executor = None
+    if args.scheduler:
+        from distributed import Client
+
+        executor = Client(args.scheduler).get_executor()
+    make(names, args.device, executor)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,124 @@
+import gzip
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from synthgrad import store
+
+TINY = store.Experiment(
+    "99_tiny",
+    "99_test",
+    "two moons, a small MLP",
+    "a few steps",
+    {
+        f"{rule}": store.Run(
+            "two_moons",
+            dict(
+                seeds=[0, 1],
+                rule=rule,
+                conditioned=True,
+                hidden=[8, 8],
+                steps=12,
+                lr=1e-2,
+                batch_size=32,
+                eval_every=4,
+            ),  # fmt: skip
+            {"n": 200},
+        )
+        for rule in ("backprop", "sg_middle")
+    },
+)
+
+
+@pytest.fixture
+def tiny(tmp_path, monkeypatch):
+    monkeypatch.setitem(store.EXPERIMENTS, TINY.name, TINY)
+    monkeypatch.setenv(store.STORE_ENV, str(tmp_path))
+    store.make([TINY.name], executor=ThreadPoolExecutor(1), log=lambda _: None)
+    return tmp_path
+
+
+def test_a_store_is_made_once_and_read_back(tiny):
+    assert store.todo(TINY.name) == []  # a second `make paper` has nothing to do
+    stored = store.load(TINY.name)
+    assert stored.complete and not stored.stale and set(stored.runs) == set(TINY.runs)
+    fresh, _ = store.run_one(TINY.runs["sg_middle"])
+    for name, values in fresh.evals.items():
+        np.testing.assert_allclose(stored.runs["sg_middle"].evals[name], values, rtol=1e-6)
+    np.testing.assert_allclose(
+        stored.runs["sg_middle"].train["loss"], fresh.train["loss"], rtol=1e-6
+    )
+    manifest = json.loads((tiny / TINY.name / "manifest.json").read_text())
+    provenance = manifest["runs"]["backprop"]["provenance"]
+    assert provenance["source_hash"] == store.source_hash() and provenance["torch"]
+    assert "Paper scale, from the results store" in stored.note()
+
+
+def test_corrupt_and_stale_runs_are_told_apart(tiny):
+    manifest_path = tiny / TINY.name / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    data_file = tiny / TINY.name / manifest["runs"]["backprop"]["file"]
+    data_file.write_bytes(data_file.read_bytes()[:-20])  # a half-written file
+    manifest["runs"]["sg_middle"]["provenance"]["source_hash"] = "older-code"
+    manifest_path.write_text(json.dumps(manifest))
+    stored = store.load(TINY.name)
+    assert stored.status == {"backprop": "corrupt", "sg_middle": "stale"}
+    assert set(stored.runs) == {"sg_middle"}  # the corrupt run is never drawn
+    assert "Stale" in stored.note() and "backprop" in stored.note()
+    assert store.todo(TINY.name) == ["backprop", "sg_middle"]
+    store.make([TINY.name], executor=ThreadPoolExecutor(1), log=lambda _: None)
+    assert store.todo(TINY.name) == []
+
+
+def test_the_spot_check_catches_an_altered_store(tiny):
+    assert store.spot_check(TINY.name, "sg_middle", steps=8) < 1e-5
+    manifest_path = tiny / TINY.name / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    entry = manifest["runs"]["sg_middle"]
+    path = tiny / TINY.name / entry["file"]
+    text = gzip.decompress(path.read_bytes()).decode().splitlines()
+    header = text[0].split(",")
+    row = text[3].split(",")  # a training step's row
+    row[header.index("loss")] = str(float(row[header.index("loss")]) * 1.01)
+    text[3] = ",".join(row)
+    payload = gzip.compress(("\n".join(text) + "\n").encode())
+    path.write_bytes(payload)
+    entry["sha256"] = store.hashlib.sha256(payload).hexdigest()  # altered, hashes made to match
+    manifest_path.write_text(json.dumps(manifest))
+    assert store.spot_check(TINY.name, "sg_middle", steps=8) > 1e-3
+
+
+def test_no_store_says_how_to_make_one(tmp_path, monkeypatch):
+    monkeypatch.setenv(store.STORE_ENV, str(tmp_path))
+    stored = store.load("05_depth_sweep")
+    assert not stored.runs and "make paper" in stored.note()
+
+
+@pytest.mark.skipif(not any(store.store_dir().glob("*/manifest.json")), reason="no store here")
+def test_the_repository_store_is_sound_and_reproduces_on_this_cpu():
+    """Every manifest's runs are intact (none corrupt), and the first steps of the smallest
+    stored run, re-run here on the CPU, match the stored ones to float tolerance (a GPU-made
+    store differs from a CPU run by rounding only)."""
+    checked = False
+    for path in sorted(store.store_dir().glob("*/manifest.json")):
+        name = path.parent.name
+        manifest = json.loads(path.read_text())
+        assert manifest["runs"], name
+        for label in manifest["runs"]:
+            assert store.run_status(name, label) in ("ok", "stale"), (name, label)
+        if not checked and name in store.EXPERIMENTS:
+            smallest = min(
+                manifest["runs"], key=lambda k: sum(manifest["runs"][k]["run"]["fit"]["hidden"])
+            )
+            assert store.spot_check(name, smallest, steps=10) < 1e-3
+            checked = True
+
+
+def test_runs_on_one_device_go_one_after_another(tmp_path, monkeypatch):
+    """The GPU path (runs in this process, on the device given), exercised on the CPU."""
+    monkeypatch.setitem(store.EXPERIMENTS, TINY.name, TINY)
+    monkeypatch.setenv(store.STORE_ENV, str(tmp_path))
+    store.make([TINY.name], device="cpu:0", log=lambda _: None)
+    assert store.load(TINY.name).complete
