@@ -107,7 +107,8 @@ def relative_update(
     """The SG update's size at ``w`` relative to its typical size nearby: ``|sg_field(w)|``
     over the median ``|sg_field|`` at ``n_dirs`` points ``radius * |w|`` away (evenly spaced
     directions in the plane of the first two weights). A fixed point gives a ratio at the level
-    of float rounding (about 1e-16 in float64); a mere slow region does not."""
+    of the data's float rounding (about 1e-8 for float32 data, 1e-16 for float64); a mere slow
+    region does not."""
     here = float(sg_field(w, x, y, loss, kind, width, seed).norm())
     angles = torch.arange(n_dirs, dtype=w.dtype) * (2 * torch.pi / n_dirs)
     dirs = torch.zeros(n_dirs, w.numel(), dtype=w.dtype)
