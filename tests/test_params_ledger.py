@@ -91,5 +91,5 @@ def test_the_book_wide_table_gives_each_verdict_its_scale(tmp_path, monkeypatch)
     claim = ledger.Claim("C9.5", "x", "x", "x", True, kind="identity check")
     ledger.write("99_test", [claim], {"scale": "small", "depths": [3, 6], "n_seeds": 3}, False)
     row = ledger.read_all(tmp_path).iloc[0]
-    assert row["scale (book run)"] == "MNIST small, depths 3,6, 3 seeds"
+    assert row["scale"] == "book run: MNIST small, depths 3,6, 3 seeds"
     assert row["tag"] == "paper, identity check"

@@ -35,7 +35,9 @@ class Claim:
     ``partly`` marks a claim that holds in some of it (``holds`` False, ``partly`` True:
     "holds in part") and ``regime`` says where it holds. ``source`` says whose claim it is
     (the paper's, the DNI paper's or this book's own) and ``kind`` whether it is an empirical
-    test or an identity check (an exact equality verified numerically)."""
+    test or an identity check (an exact equality verified numerically). ``scale`` is set for a
+    verdict measured elsewhere than the chapter's own run (the paper-scale store): what it was
+    measured at and where it comes from."""
 
     id: str
     claim: str
@@ -47,6 +49,7 @@ class Claim:
     partly: bool = False
     source: str = "paper"
     kind: str = "empirical test"
+    scale: str = ""
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
@@ -184,7 +187,7 @@ def read_all(directory: Path | None = None) -> pd.DataFrame:
                     + (f": {c['regime']}" if c.get("regime") else "")
                     + (" (quick run)" if doc["quick"] else ""),
                     "tag": f"{c.get('source', 'paper')}, {c.get('kind', 'empirical test')}",
-                    "scale (book run)": scale(doc["parameters"]),
+                    "scale": c.get("scale") or f"book run: {scale(doc['parameters'])}",
                 }
             )
     return pd.DataFrame(rows)

@@ -300,6 +300,21 @@ class Stored:
     status: dict[str, str]
     provenance: dict[str, dict[str, Any]]
 
+    def by_part(self) -> dict[tuple[str, ...], History]:
+        """The drawn runs keyed by the parts of their labels (``"relu/50/backprop"`` ->
+        ``("relu", "50", "backprop")``)."""
+        return {tuple(label.split("/")): h for label, h in self.runs.items()}
+
+    def scale(self) -> str:
+        """Where a verdict drawn from this store comes from, for the claims table."""
+        if not self.runs:
+            return ""
+        first = next(iter(self.provenance.values()))
+        devices = ", ".join(sorted({p["device"] for p in self.provenance.values()}))
+        stale = " (stale)" if self.stale else ""
+        return (f"paper-scale store{stale}: {self.experiment.description} "
+                f"{self.experiment.budget.split(':')[0]}; {devices}, commit {first['commit'][:12]}")  # fmt: skip
+
     @property
     def stale(self) -> list[str]:
         return [k for k, s in self.status.items() if s == "stale"]
