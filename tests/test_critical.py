@@ -90,3 +90,12 @@ def test_joint_training_ends_at_the_exact_fixed_point(logistic):
     assert ((ends - z).norm(dim=1) < 0.01 * w.norm()).all()
     bp, _ = C.joint_training(d, C.grid((-2, -4), (2, 4), 2), "none", None, steps=2500, lr=0.05)
     assert ((bp - w).norm(dim=1) < 0.01 * w.norm()).all()
+
+
+def test_relative_update_is_float_noise_at_a_fixed_point_and_order_one_elsewhere():
+    d = data.tanh_teacher(n=300, noise=0.0, seed=0)
+    x, y = _xy(d)
+    w_true = torch.tensor([1.5, -2.0], dtype=torch.float64)
+    field = C.update_field(x, y, C.tanh_mse, "h,y")
+    assert C.relative_update(field, w_true) < 1e-5  # zero to the float32 data's precision
+    assert C.relative_update(field, w_true + torch.tensor([0.3, 0.2], dtype=torch.float64)) > 0.05

@@ -183,19 +183,9 @@ def train_model(
     return net, learner, history
 
 
-def train_on(
-    problem: Problem,
-    depth: int,
-    width: int,
-    method: str,
-    seeds: Sequence[int],
-    steps: int,
-    lr: float,
-    sg_lr: float | None = None,
-    **kwargs,
-) -> History:
-    """:func:`train_model`'s run only (the chapters' usual call)."""
-    return train_model(problem, depth, width, method, seeds, steps, lr, sg_lr, **kwargs)[2]
+def train_on(*args, **kwargs) -> History:
+    """:func:`train_model` (same arguments), returning the run only: the chapters' usual call."""
+    return train_model(*args, **kwargs)[2]
 
 
 def converging_cell(phase: pd.DataFrame, tol: float = 0.01) -> dict[str, float] | None:

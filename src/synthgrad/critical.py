@@ -93,28 +93,25 @@ def sg_field(
     return (s[:, None] * x).mean(0)
 
 
-def relative_update(
-    w: torch.Tensor,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    loss: LossFn,
-    kind: str,
-    width: int = 0,
-    seed: int = 0,
-    radius: float = 0.1,
-    n_dirs: int = 8,
-) -> float:
-    """The SG update's size at ``w`` relative to its typical size nearby: ``|sg_field(w)|``
-    over the median ``|sg_field|`` at ``n_dirs`` points ``radius * |w|`` away (evenly spaced
-    directions in the plane of the first two weights). A fixed point gives a ratio at the level
-    of the data's float rounding (about 1e-8 for float32 data, 1e-16 for float64); a mere slow
-    region does not."""
-    here = float(sg_field(w, x, y, loss, kind, width, seed).norm())
+def update_field(
+    x: torch.Tensor, y: torch.Tensor, loss: LossFn, kind: str, width: int = 0, seed: int = 0
+) -> Field:
+    """The SG update field of a class on a dataset, as a function of ``w`` (:func:`sg_field`)."""
+    return lambda w: sg_field(w, x, y, loss, kind, width, seed)
+
+
+def relative_update(field: Field, w: torch.Tensor, radius: float = 0.1, n_dirs: int = 8) -> float:
+    """An update field's size at ``w`` relative to its typical size nearby: ``|field(w)|`` over
+    the median ``|field|`` at ``n_dirs`` points ``radius * |w|`` away (evenly spaced directions
+    in the plane of the first two weights). A fixed point gives a ratio at the level of the
+    data's float rounding (about 1e-8 for float32 data, 1e-16 for float64); a mere slow region
+    does not."""
+    here = float(field(w).detach().norm())
     angles = torch.arange(n_dirs, dtype=w.dtype) * (2 * torch.pi / n_dirs)
     dirs = torch.zeros(n_dirs, w.numel(), dtype=w.dtype)
     dirs[:, 0], dirs[:, 1] = torch.cos(angles), torch.sin(angles)
     step = radius * w.norm()
-    around = [float(sg_field(w + step * u, x, y, loss, kind, width, seed).norm()) for u in dirs]
+    around = [float(field(w + step * u).detach().norm()) for u in dirs]
     return here / float(torch.tensor(around).median())
 
 
@@ -221,7 +218,7 @@ def sg_fixed_points(
     seed: int = 0,
 ) -> torch.Tensor:
     """The fixed points of SG learning (zeros of :func:`sg_field`) found from ``starts``."""
-    return find_zeros(lambda w: sg_field(w, x, y, loss, kind, width, seed), starts)
+    return find_zeros(update_field(x, y, loss, kind, width, seed), starts)
 
 
 def in_box(points: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
