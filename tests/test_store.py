@@ -52,7 +52,7 @@ def test_a_store_is_made_once_and_read_back(tiny):
     )
     manifest = json.loads((tiny / TINY.name / "manifest.json").read_text())
     provenance = manifest["runs"]["backprop"]["provenance"]
-    assert provenance["source_hash"] == store.source_hash() and provenance["torch"]
+    assert provenance["source_hash"] == store.source_hash("fit") and provenance["torch"]
     assert "Paper scale, from the results store" in stored.note()
 
 
@@ -122,3 +122,25 @@ def test_runs_on_one_device_go_one_after_another(tmp_path, monkeypatch):
     monkeypatch.setenv(store.STORE_ENV, str(tmp_path))
     store.make([TINY.name], device="cpu:0", log=lambda _: None)
     assert store.load(TINY.name).complete
+
+
+def test_chapter_3_runs_are_stored_and_long_ones_thinned(tmp_path, monkeypatch):
+    run = store.Run(
+        "problem",
+        dict(depth=0, width=4, method="linear SG", seeds=[0, 1], steps=150, lr=1e-2, eval_every=50),
+        dict(loss="log", d=2, n=100, seed=[0, 1]),
+        runner="convergence",
+    )
+    tiny = store.Experiment("99_conv", "99_test", "x", "x", {"linear SG": run})
+    monkeypatch.setitem(store.EXPERIMENTS, tiny.name, tiny)
+    monkeypatch.setenv(store.STORE_ENV, str(tmp_path))
+    monkeypatch.setattr(store, "THIN_ABOVE", 50)  # 150 steps: 1 in 20 kept past step 100
+    store.make([tiny.name], device="cpu:0", log=lambda _: None)
+    stored = store.load(tiny.name)
+    assert stored.status == {"linear SG": "ok"}
+    h = stored.runs["linear SG"]
+    np.testing.assert_allclose(
+        h.evals["distance"][-1], store.run_one(run)[0].evals["distance"][-1], rtol=1e-6
+    )
+    assert "tracking" in h.evals and list(h.steps[98:]) == [99, 100, 120, 140, 150]
+    assert store.spot_check(tiny.name, "linear SG", steps=5) < 1e-5

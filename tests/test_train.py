@@ -140,3 +140,21 @@ def test_tracker_measures_every_evaluation_and_keeps_snapshots_at_the_chosen_one
     )
     assert list(h.eval_steps) == [0, 5, 10, 15] and tracker.calls == 4
     assert sorted(tracker.snapshots) == [0, 10] and h.evals["probe"][:, 0].tolist() == [1, 1, 2, 2]
+
+
+def test_runs_train_several_configurations_in_worker_processes():
+    d = data.two_moons(n=200, seed=0)
+    common = dict(hidden=[8, 8], steps=6, lr=1e-2, batch_size=32, eval_every=3)
+    configs = {
+        "bp": dict(rule="backprop", **common),
+        "sg": dict(rule="sg_middle", conditioned=True, **common),
+    }
+    runs = train.Runs()
+    together = runs.fit_all(d, [0, 1], configs, workers=2)
+    assert list(together) == ["bp", "sg"] and runs.trained == 2
+    for name, config in configs.items():
+        alone = train.fit(d, [0, 1], **config)  # one torch thread here, as in the workers
+        np.testing.assert_array_equal(together[name].evals["test_acc"], alone.evals["test_acc"])
+        np.testing.assert_allclose(together[name].train["loss"], alone.train["loss"], rtol=1e-6)
+    again = runs.fit_all(d, [0, 1], {"bp": dict(configs["bp"], steps=3)}, workers=2)
+    assert runs.trained == 2 and list(again["bp"].eval_steps) == [0, 3]  # cut, not retrained

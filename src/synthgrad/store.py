@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from . import convergence
 from . import data as D
 from .train import History, fit
 
@@ -47,6 +48,7 @@ PACKAGE = Path(__file__).resolve().parent
 STORE_ENV = "SYNTHGRAD_STORE"
 # the modules whose code decides a run's numbers: a change to any of them makes a run stale
 SOURCE_FILES = ("data.py", "mnist.py", "models.py", "sg.py", "losses.py", "train.py", "rules")
+RUNNER_FILES = {"fit": (), "convergence": ("convergence.py", "optima.py")}  # and per runner
 
 
 def store_dir() -> Path:
@@ -54,10 +56,11 @@ def store_dir() -> Path:
     return Path(os.environ.get(STORE_ENV, PACKAGE.parents[1] / "store"))
 
 
-def source_hash() -> str:
-    """SHA-256 (first 16 hex digits) over the :data:`SOURCE_FILES` of this ``synthgrad``."""
+def source_hash(runner: str = "fit") -> str:
+    """SHA-256 (first 16 hex digits) over the :data:`SOURCE_FILES` of this ``synthgrad``, and
+    the modules the ``runner`` adds (:data:`RUNNER_FILES`)."""
     digest = hashlib.sha256()
-    for name in SOURCE_FILES:
+    for name in (*SOURCE_FILES, *RUNNER_FILES[runner]):
         path = PACKAGE / name
         files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
         for f in files:
@@ -85,15 +88,20 @@ def commit() -> str:
 
 @dataclass(frozen=True)
 class Run:
-    """One stored run: the dataset (a loader of :mod:`synthgrad.data` by name and its keyword
-    arguments) and the keyword arguments of :func:`synthgrad.train.fit`."""
+    """One stored run. With ``runner="fit"``: the dataset (a loader of :mod:`synthgrad.data` by
+    name and its keyword arguments) and the keyword arguments of :func:`synthgrad.train.fit`.
+    With ``runner="convergence"`` (chapter 3): the keyword arguments of
+    :func:`synthgrad.convergence.make_problem` and of :func:`synthgrad.convergence.train_on`
+    (``dataset`` is ``"problem"``)."""
 
     dataset: str
     fit: dict[str, Any]
     dataset_kwargs: dict[str, Any] = field(default_factory=dict)
+    runner: str = "fit"
 
     def describe(self) -> dict[str, Any]:
-        return {"dataset": self.dataset, "dataset_kwargs": self.dataset_kwargs, "fit": self.fit}
+        out = {"dataset": self.dataset, "dataset_kwargs": self.dataset_kwargs, "fit": self.fit}
+        return out if self.runner == "fit" else {**out, "runner": self.runner}
 
 
 @dataclass(frozen=True)
@@ -141,6 +149,58 @@ def _depth_sweep() -> Experiment:
     )
 
 
+def _long_budgets() -> Experiment:
+    """Chapter 3 over 20,000 steps: does the linear SG on separable data diverge, and does the
+    deep linear network that stalls with Adam stay stalled?"""
+    seeds = [0, 1, 2]
+    runs = {}
+    for d in (2, 100):
+        for method in ("backprop", "linear SG", "loss-matched SG"):
+            runs[f"separable/{d}/{method}"] = Run(
+                "problem",
+                dict(
+                    depth=0,
+                    width=16,
+                    method=method,
+                    seeds=seeds,
+                    steps=20_000,
+                    lr=3e-3,
+                    eval_every=200,
+                ),  # fmt: skip
+                dict(loss="log", d=d, n=500, seed=seeds, separable=True),
+                runner="convergence",
+            )
+    for loss, name in (("mse", "deep linear, squared error"), ("log", "deep linear, log loss")):
+        for method in ("backprop", "linear SG"):
+            runs[f"{name}/100/{method}"] = Run(
+                "problem",
+                dict(
+                    depth=10,
+                    width=16,
+                    method=method,
+                    seeds=seeds,
+                    steps=20_000,
+                    lr=3e-3,
+                    eval_every=200,
+                ),  # fmt: skip
+                dict(loss=loss, d=100, n=500, seed=seeds),
+                runner="convergence",
+            )
+    return Experiment(
+        "03_long_budgets",
+        "03_convergence",
+        "Chapter 3's problems (500 examples, one draw per seed) trained for 20,000 full-batch "
+        "Adam steps at the chapter's learning rate 3e-3: logistic regression on separable "
+        "labels (2-D and 100-D; backprop, linear SG, loss-matched SG) and the deep linear "
+        "network of 10 layers of 16 in 100-D under both losses (backprop, linear SG); 3 seeds.",
+        "20,000 steps: more than six times the chapter's 3,000, the length at which an "
+        "independent run saw the linear SG on separable data turn NaN. Small models: a CPU runs "
+        "them (a GPU would not be faster).",
+        runs,
+        "chapter 3's problems, 20,000 steps, 3 seeds",
+    )
+
+
 def _dni_table() -> Experiment:
     """Chapter 1: the DNI paper's MNIST table, 3 to 6 hidden layers, every-layer DNI and cDNI."""
     methods = {"backprop": ("backprop", False), "DNI": ("sg_every", False),
@@ -164,7 +224,9 @@ def _dni_table() -> Experiment:
     )
 
 
-EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (_depth_sweep(), _dni_table())}
+EXPERIMENTS: dict[str, Experiment] = {
+    e.name: e for e in (_depth_sweep(), _dni_table(), _long_budgets())
+}
 
 
 # ---- writing -------------------------------------------------------------------------------
@@ -193,9 +255,18 @@ def _file_name(label: str) -> str:
     return label.replace("/", "__").replace(" ", "_").replace(",", "").replace(":", "") + ".csv.gz"
 
 
+THIN_ABOVE = 10_000  # longer runs keep their per-step metrics for the first 100 steps, then 1 in 20
+
+
 def encode(history: History) -> bytes:
-    """A run as gzip-compressed CSV of its tidy frame (deterministic bytes: no timestamp)."""
-    text = history.frame().to_csv(index=False, float_format="%.7g")
+    """A run as gzip-compressed CSV of its tidy frame (deterministic bytes: no timestamp).
+    A run longer than :data:`THIN_ABOVE` steps keeps every evaluation but its per-step training
+    metrics only for the first 100 steps and every 20th step after (a few MB in all)."""
+    frame = history.frame()
+    if len(history.steps) > THIN_ABOVE:
+        step = frame["step"]
+        frame = frame[(step <= 100) | (step % 20 == 0) | step.isin(history.eval_steps)]
+    text = frame.to_csv(index=False, float_format="%.7g")
     buffer = io.BytesIO()
     with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as f:
         f.write(text.encode())
@@ -221,7 +292,7 @@ def save(experiment: Experiment, label: str, history: History, seconds: float, d
         "diverged_at": history.diverged_at.tolist(),
         "provenance": {
             "commit": commit(),
-            "source_hash": source_hash(),
+            "source_hash": source_hash(experiment.runs[label].runner),
             "device": device,
             "torch": torch.__version__,
             "python": platform.python_version(),
@@ -268,10 +339,11 @@ def run_status(name: str, label: str, root: Path | None = None, manifest=None) -
     if not path.exists() or hashlib.sha256(path.read_bytes()).hexdigest() != entry["sha256"]:
         return "corrupt"
     experiment = EXPERIMENTS.get(name)
+    runner = entry["run"].get("runner", "fit")
     if experiment is not None and label in experiment.runs:
         if experiment.runs[label].describe() != entry["run"]:
             return "stale"  # the grid changed what this label means
-    if entry["provenance"]["source_hash"] != source_hash():
+    if entry["provenance"]["source_hash"] != source_hash(runner):
         return "stale"
     return "ok"
 
@@ -355,8 +427,12 @@ def run_one(run: Run, device: str | None = None, steps: int | None = None) -> tu
     kwargs = dict(run.fit)
     if steps is not None:
         kwargs.update(steps=steps, eval_every=min(kwargs.get("eval_every", steps), steps))
-    dataset = getattr(D, run.dataset)(**run.dataset_kwargs)
     start = time.perf_counter()
+    if run.runner == "convergence":
+        problem = convergence.make_problem(**run.dataset_kwargs)
+        history = convergence.train_on(problem, **kwargs)
+        return history, time.perf_counter() - start
+    dataset = getattr(D, run.dataset)(**run.dataset_kwargs)
     history = fit(dataset, device=device, desc=f"{len(kwargs['hidden'])} x {kwargs['hidden'][0]}, "
                   f"{kwargs['rule']}", **kwargs)  # fmt: skip
     return history, time.perf_counter() - start
