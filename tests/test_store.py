@@ -53,7 +53,7 @@ def test_a_store_is_made_once_and_read_back(tiny):
     manifest = json.loads((tiny / TINY.name / "manifest.json").read_text())
     provenance = manifest["runs"]["backprop"]["provenance"]
     assert provenance["source_hash"] == store.source_hash("fit") and provenance["torch"]
-    assert "Paper scale, from the results store" in stored.note()
+    assert "From the results store" in stored.note()
 
 
 def test_corrupt_and_stale_runs_are_told_apart(tiny):

@@ -370,7 +370,7 @@ class Stored:
         first = next(iter(self.provenance.values()))
         devices = ", ".join(sorted({p["device"] for p in self.provenance.values()}))
         stale = " (stale)" if self.stale else ""
-        return (f"paper-scale store{stale}: {self.experiment.scale}; {devices}, "
+        return (f"results store{stale}: {self.experiment.scale}; {devices}, "
                 f"commit {first['commit'][:12]}")  # fmt: skip
 
     @property
@@ -386,12 +386,12 @@ class Stored:
         partial; how to make one where there is none."""
         e = self.experiment
         if not self.runs:
-            return (f"*No paper-scale store for this chapter here.* `make paper EXPERIMENT={e.name}` "
+            return (f"*No results store for this chapter here.* `make paper EXPERIMENT={e.name}` "
                     f"makes it ({len(e.runs)} runs; a GPU makes it a matter of minutes).")  # fmt: skip
         first = next(iter(self.provenance.values()))
         devices = sorted({p["device"] for p in self.provenance.values()})
         seconds = sum(p["seconds"] for p in self.provenance.values())
-        text = (f"**Paper scale, from the results store** (`store/{e.name}`): {len(self.runs)} of "
+        text = (f"**From the results store** (`store/{e.name}`): {len(self.runs)} of "
                 f"{len(e.runs)} runs, made on {', '.join(devices)} with torch {first['torch']} at "
                 f"commit {first['commit'][:12]}, {first['date'][:10]}, {seconds / 60:.1f} minutes "
                 f"in all. {e.description} Budget: {e.budget}")  # fmt: skip
