@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from synthgrad import data, models, rules, train
+from synthgrad import data, models, parallel, rules, train
 
 
 def _setup(seeds=(0, 1)):
@@ -150,11 +150,11 @@ def test_runs_train_several_configurations_in_worker_processes():
         "sg": dict(rule="sg_middle", conditioned=True, **common),
     }
     runs = train.Runs()
-    together = runs.fit_all(d, [0, 1], configs, workers=2)
+    together = parallel.fit_all(runs, d, [0, 1], configs, workers=2)
     assert list(together) == ["bp", "sg"] and runs.trained == 2
     for name, config in configs.items():
         alone = train.fit(d, [0, 1], **config)  # one torch thread here, as in the workers
         np.testing.assert_array_equal(together[name].evals["test_acc"], alone.evals["test_acc"])
         np.testing.assert_allclose(together[name].train["loss"], alone.train["loss"], rtol=1e-6)
-    again = runs.fit_all(d, [0, 1], {"bp": dict(configs["bp"], steps=3)}, workers=2)
+    again = parallel.fit_all(runs, d, [0, 1], {"bp": dict(configs["bp"], steps=3)}, workers=2)
     assert runs.trained == 2 and list(again["bp"].eval_steps) == [0, 3]  # cut, not retrained

@@ -11,7 +11,8 @@ Three layers; a module imports only from its own layer and the ones listed befor
   against known optima, ch. 3), ``implied`` (the loss an SG implies, ch. 4),
   ``representations`` (RDMs, weight norms, probes, ch. 5), ``compare`` (learning rules side
   by side: the identities of ch. 6), ``analysis`` (summaries of runs over seeds, tidy tables);
-- book tooling: ``params`` (parameter checks), ``plots``, ``chapters`` (each chapter's
+- book tooling: ``params`` (parameter checks), ``parallel`` (a chapter's runs in worker
+  processes), ``plots``, ``chapters`` (each chapter's
   parameters, quick settings and ledger record: ``chapters.setup`` starts every chapter),
   ``ledger`` (claims; ``ledger.finish`` ends every chapter), ``widgets``, ``sweep`` (runs as
   tasks for any executor), ``store`` (the paper-scale results store: ``make paper``),

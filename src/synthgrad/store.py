@@ -153,39 +153,20 @@ def _long_budgets() -> Experiment:
     """Chapter 3 over 20,000 steps: does the linear SG on separable data diverge, and does the
     deep linear network that stalls with Adam stay stalled?"""
     seeds = [0, 1, 2]
-    runs = {}
-    for d in (2, 100):
-        for method in ("backprop", "linear SG", "loss-matched SG"):
-            runs[f"separable/{d}/{method}"] = Run(
-                "problem",
-                dict(
-                    depth=0,
-                    width=16,
-                    method=method,
-                    seeds=seeds,
-                    steps=20_000,
-                    lr=3e-3,
-                    eval_every=200,
-                ),  # fmt: skip
-                dict(loss="log", d=d, n=500, seed=seeds, separable=True),
-                runner="convergence",
-            )
+
+    def run(depth: int, method: str, **problem: Any) -> Run:
+        training = dict(depth=depth, width=16, method=method, seeds=seeds, steps=20_000, lr=3e-3)
+        return Run("problem", {**training, "eval_every": 200}, {**problem, "n": 500,
+                   "seed": seeds}, runner="convergence")  # fmt: skip
+
+    runs = {
+        f"separable/{d}/{method}": run(0, method, loss="log", d=d, separable=True)
+        for d in (2, 100)
+        for method in ("backprop", "linear SG", "loss-matched SG")
+    }
     for loss, name in (("mse", "deep linear, squared error"), ("log", "deep linear, log loss")):
         for method in ("backprop", "linear SG"):
-            runs[f"{name}/100/{method}"] = Run(
-                "problem",
-                dict(
-                    depth=10,
-                    width=16,
-                    method=method,
-                    seeds=seeds,
-                    steps=20_000,
-                    lr=3e-3,
-                    eval_every=200,
-                ),  # fmt: skip
-                dict(loss=loss, d=100, n=500, seed=seeds),
-                runner="convergence",
-            )
+            runs[f"{name}/100/{method}"] = run(10, method, loss=loss, d=100)
     return Experiment(
         "03_long_budgets",
         "03_convergence",

@@ -10,10 +10,8 @@ raises :class:`TrainingDiverged` with a message that says where and what to try,
 from __future__ import annotations
 
 import inspect
-import multiprocessing
 import os
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -316,20 +314,6 @@ class Tracker:
         return self.measure(net)
 
 
-_WORKER_DATA: dict[str, Dataset] = {}
-
-
-def _hold(data: Dataset) -> None:
-    """A worker's initialiser: keep the dataset (sent once per worker, not once per run) and
-    train on one torch thread."""
-    torch.set_num_threads(1)
-    _WORKER_DATA["data"] = data
-
-
-def _fit_held(seeds: Sequence[int], rule: str, kwargs: dict) -> History:
-    return fit(_WORKER_DATA["data"], seeds, rule, **kwargs)
-
-
 class Runs:
     """The runs a chapter has trained, by configuration, so that none is trained twice.
 
@@ -365,53 +349,6 @@ class Runs:
         if old is not None and steps in old.eval_steps:
             return old.upto(steps)
         return self.fit_net(data, seeds, rule, **kwargs)[1]
-
-    def fit_all(
-        self,
-        data: Dataset,
-        seeds: Sequence[int],
-        configs: Mapping[str, dict],
-        workers: int | None = None,
-    ) -> dict[str, History]:
-        """Several configurations (name -> :func:`fit` keyword arguments, ``rule`` included) at
-        once: each in a worker process of its own on one torch thread, ``workers`` at a time
-        (default: this process's torch threads). On a CPU two one-thread runs side by side do
-        nearly twice the work of one run on two threads (small layers gain little from a
-        second thread). Runs already trained are cut, as in :meth:`fit`; one worker or one run
-        trains here. A run's numbers depend on its thread count only by float rounding."""
-        workers = workers or torch.get_num_threads()
-        out, todo = {}, {}
-        for name, config in configs.items():
-            config = dict(config)
-            rule = config.pop("rule")
-            key, steps = self.key(data, seeds, rule, **config), config.get("steps")
-            old = self.done.get(key) if key is not None else None
-            if old is not None and steps in old.eval_steps:
-                out[name] = old.upto(steps)
-            else:
-                todo[name] = (rule, config, key)
-        if workers <= 1 or len(todo) <= 1:
-            for name, (rule, config, _) in todo.items():
-                out[name] = self.fit(data, seeds, rule, **config)
-            return {name: out[name] for name in configs}
-        spawn = multiprocessing.get_context(
-            "spawn"
-        )  # (forking a process that ran OpenMP is unsafe)
-        with ProcessPoolExecutor(min(workers, len(todo)), mp_context=spawn, initializer=_hold,
-                                 initargs=(data,)) as pool:  # fmt: skip
-            futures = {
-                name: pool.submit(_fit_held, list(seeds), rule, {**config, "progress": False})
-                for name, (rule, config, _) in todo.items()
-            }
-            for name, future in futures.items():
-                history = future.result()
-                self.trained += 1
-                key = todo[name][2]
-                old = self.done.get(key) if key is not None else None
-                if key is not None and (old is None or history.eval_steps[-1] > old.eval_steps[-1]):
-                    self.done[key] = history
-                out[name] = history
-        return {name: out[name] for name in configs}
 
     def fit_net(
         self, data: Dataset, seeds: Sequence[int], rule: str, **kwargs
