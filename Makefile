@@ -48,12 +48,13 @@ $(STAMP): requirements.txt pyproject.toml _ext/site_assets.py _ext/widgets-confi
 
 # Chapters execute JOBS at a time, each on one torch thread: most of them train small models that
 # a second thread hardly speeds up (chapters 2, 3 and 5 by 0-12%), so two chapters side by side
-# do nearly twice the work of one with two threads. The WIDE chapters (256-unit layers, 1.4x
-# faster on two threads) run first, alone, on every core. JOBS=1: one chapter at a time, every
-# core. Never more threads than cores. THREADS=n sets every chapter's threads (the tests: 1).
+# do nearly twice the work of one with two threads. The WIDE chapters (many runs, trained one
+# per core in worker processes of one thread each: synthgrad.parallel) run first, one after the
+# other, each alone on every core. JOBS=1: one chapter at a time, every core. Never more threads
+# than cores. THREADS=n sets every chapter's threads (the tests: 1).
 JOBS ?= 2
 CORES := $(shell nproc 2>/dev/null || echo 1)
-WIDE := 01_primer
+WIDE := 01_primer 05_representations
 WIDE_EXECUTED := $(WIDE:%=$(STAGE)/book/%.ipynb)
 THREADS ?=
 threads = $(or $(THREADS),$(if $(or $(filter $(WIDE),$*),$(filter 1,$(JOBS))),$(CORES),1))
@@ -74,6 +75,7 @@ $(STAGE)/book/%.ipynb: book/%.ipynb $(SRC) $(STAMP)
 	mv $@.part.ipynb $@
 
 $(filter-out $(WIDE_EXECUTED),$(EXECUTED)): | $(WIDE_EXECUTED)
+$(STAGE)/book/05_representations.ipynb: | $(STAGE)/book/01_primer.ipynb
 
 $(STAGE)/%: %
 	@mkdir -p $(@D)

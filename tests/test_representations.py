@@ -119,3 +119,17 @@ def test_layer_lists_parameter():
     assert params.as_ints("3, 6,12") == [3, 6, 12]
     with pytest.raises(params.ParameterError, match="depths = '3,x' is not allowed"):
         params.validate({"depths": "3,x"}, {"depths": spec})
+
+
+def test_eval_at_takes_the_first_evaluation_at_or_after_each_seeds_step():
+    h = train.History(
+        seeds=[0, 1, 2],
+        steps=np.arange(1, 11),
+        train={"loss": np.ones((10, 3))},
+        eval_steps=np.array([0, 5, 10]),
+        evals={"test_acc": np.array([[0.1, 0.2, 0.3], [0.5, 0.6, 0.7], [0.8, 0.9, 1.0]])},
+        diverged_at=np.full(3, -1),
+    )
+    got = analysis.eval_at(h, "test_acc", np.array([3.0, 10.0, np.inf]))
+    np.testing.assert_array_equal(got[:2], [0.5, 0.9])
+    assert np.isnan(got[2])

@@ -158,3 +158,21 @@ def test_runs_train_several_configurations_in_worker_processes():
         np.testing.assert_allclose(together[name].train["loss"], alone.train["loss"], rtol=1e-6)
     again = parallel.fit_all(runs, d, [0, 1], {"bp": dict(configs["bp"], steps=3)}, workers=2)
     assert runs.trained == 2 and list(again["bp"].eval_steps) == [0, 3]  # cut, not retrained
+
+
+def test_networks_trained_in_worker_processes_equal_those_trained_here():
+    d = data.two_moons(n=200, seed=0)
+    common = dict(hidden=[8, 8], steps=5, lr=1e-2, batch_size=32, eval_every=5)
+    configs = {"bp": dict(rule="backprop", **common), "dfa": dict(rule="dfa", **common)}
+    runs = train.Runs()
+    together = parallel.fit_nets_all(runs, d, [0, 1], configs, workers=2)
+    assert list(together) == ["bp", "dfa"] and runs.trained == 2
+    cut = runs.fit(d, [0, 1], **dict(configs["bp"], steps=5))
+    assert runs.trained == 2 and list(cut.eval_steps) == [0, 5]  # kept, not retrained
+    for name, config in configs.items():
+        net, history = train.fit_net(d, [0, 1], **config)
+        for a, b in zip(together[name][0].parameters(), net.parameters(), strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(
+            together[name][1].evals["test_acc"], history.evals["test_acc"]
+        )

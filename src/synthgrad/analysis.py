@@ -88,6 +88,20 @@ def steps_to(history: History, metric: str, threshold: float, smooth: int = 25) 
     return np.where(first >= 0, history.steps[np.maximum(first, 0)], np.inf).astype(float)
 
 
+def eval_at(history: History, metric: str, steps: np.ndarray) -> np.ndarray:
+    """Per seed, an evaluation metric at the first evaluation at or after ``steps[seed]`` (e.g.
+    the held-out accuracy when the training loss first reached a threshold: a comparison at
+    matched training loss); NaN where that step is ``inf`` or after the run's last evaluation."""
+    steps = np.asarray(steps, dtype=float)
+    out = np.full(len(steps), np.nan)
+    values = history.evals[metric]
+    for s, step in enumerate(steps):
+        later = np.flatnonzero(history.eval_steps >= step) if np.isfinite(step) else []
+        if len(later):
+            out[s] = values[later[0], s]
+    return out
+
+
 def per_layer_frame(
     values: Mapping[str, np.ndarray], value: str, layers: Sequence[int] | None = None
 ) -> pd.DataFrame:

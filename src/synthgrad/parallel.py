@@ -9,13 +9,15 @@ none is trained twice. A run's numbers depend on its thread count only by float 
 from __future__ import annotations
 
 import multiprocessing
+import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 
 import torch
 
 from .data import Dataset
-from .train import History, Runs, fit
+from .models import Net
+from .train import History, Runs, fit_net
 
 _WORKER_DATA: dict[str, Dataset] = {}
 
@@ -28,7 +30,20 @@ def _hold(data: Dataset) -> None:
 
 
 def _fit_held(seeds: Sequence[int], rule: str, kwargs: dict) -> History:
-    return fit(_WORKER_DATA["data"], seeds, rule, **kwargs)
+    return _fit_net_held(seeds, rule, kwargs)[1]
+
+
+def _fit_net_held(seeds: Sequence[int], rule: str, kwargs: dict) -> tuple[Net, History]:
+    return timed_fit_net(_WORKER_DATA["data"], seeds, rule, **kwargs)
+
+
+def timed_fit_net(data: Dataset, seeds: Sequence[int], rule: str, **kwargs) -> tuple[Net, History]:
+    """:func:`~synthgrad.train.fit_net`, with its wall-clock seconds (evaluations included) in
+    ``history.settings["seconds"]``."""
+    start = time.perf_counter()
+    net, history = fit_net(data, seeds, rule, **kwargs)
+    history.settings["seconds"] = time.perf_counter() - start
+    return net, history
 
 
 def fit_all(
@@ -57,19 +72,59 @@ def fit_all(
         for name, (rule, config, _) in todo.items():
             out[name] = runs.fit(data, seeds, rule, **config)
         return {name: out[name] for name in configs}
+    histories = _in_workers(
+        data,
+        {name: (_fit_held, list(seeds), rule, config) for name, (rule, config, _) in todo.items()},
+        workers,
+    )
+    for name, history in histories.items():
+        _keep(runs, todo[name][2], history)
+        out[name] = history
+    return {name: out[name] for name in configs}
+
+
+def _keep(runs: Runs, key: str | None, history: History) -> None:
+    """Count a run trained in a worker and keep it in ``runs`` (as :meth:`Runs.fit_net` does)."""
+    runs.trained += 1
+    old = runs.done.get(key) if key is not None else None
+    if key is not None and (old is None or history.eval_steps[-1] > old.eval_steps[-1]):
+        runs.done[key] = history
+
+
+def fit_nets_all(
+    runs: Runs,
+    data: Dataset,
+    seeds: Sequence[int],
+    configs: Mapping[str, dict],
+    workers: int | None = None,
+) -> dict[str, tuple[Net, History]]:
+    """:func:`fit_all` for the trained networks as well (a chapter that measures the networks
+    themselves): name -> (network, history). Every configuration is trained (as
+    :meth:`~synthgrad.train.Runs.fit_net`, and kept in ``runs``), ``workers`` at a time in
+    processes of one torch thread."""
+    workers = workers or torch.get_num_threads()
+    jobs = {}
+    for name, config in configs.items():
+        config = dict(config)
+        jobs[name] = (_fit_net_held, list(seeds), config.pop("rule"), config)
+    if workers <= 1 or len(jobs) <= 1:
+        out = {name: timed_fit_net(data, s, rule, **kw) for name, (_, s, rule, kw) in jobs.items()}
+    else:
+        out = _in_workers(data, jobs, workers)
+    for name, (_, history) in out.items():
+        _, s, rule, kw = jobs[name]
+        _keep(runs, runs.key(data, s, rule, **kw), history)
+    return out
+
+
+def _in_workers(data: Dataset, jobs: Mapping[str, tuple], workers: int) -> dict:
+    """Run ``fn(seeds, rule, kwargs)`` for each job (name -> (fn, seeds, rule, kwargs)) in
+    ``workers`` spawned processes that hold ``data``; results in the jobs' order."""
     spawn = multiprocessing.get_context("spawn")  # (forking a process that ran OpenMP is unsafe)
-    with ProcessPoolExecutor(min(workers, len(todo)), mp_context=spawn, initializer=_hold,
+    with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=spawn, initializer=_hold,
                              initargs=(data,)) as pool:  # fmt: skip
         futures = {
-            name: pool.submit(_fit_held, list(seeds), rule, {**config, "progress": False})
-            for name, (rule, config, _) in todo.items()
+            name: pool.submit(fn, seeds, rule, {**kwargs, "progress": False})
+            for name, (fn, seeds, rule, kwargs) in jobs.items()
         }
-        for name, future in futures.items():
-            history = future.result()
-            runs.trained += 1
-            key = todo[name][2]
-            old = runs.done.get(key) if key is not None else None
-            if key is not None and (old is None or history.eval_steps[-1] > old.eval_steps[-1]):
-                runs.done[key] = history
-            out[name] = history
-    return {name: out[name] for name in configs}
+        return {name: future.result() for name, future in futures.items()}

@@ -160,7 +160,8 @@ class LayerMeasures:
     ``rdms`` (S, L+1, N, N): the RDM of each hidden layer and of the output (last) on the
     class-sorted examples ``examples``; ``similarity`` (S, L): each hidden layer's RDM against
     the output's (:func:`rdm_similarity`); ``norms`` (S, L+1): :func:`weight_norms`;
-    ``probes`` (S, L): held-out accuracy of a :func:`linear_probe` on each hidden layer."""
+    ``probes`` (S, L): held-out accuracy of a :func:`linear_probe` on each hidden layer (NaN
+    where they were not measured: ``layer_measures(..., probes=False)``)."""
 
     examples: np.ndarray
     rdms: np.ndarray
@@ -170,11 +171,17 @@ class LayerMeasures:
 
 
 def layer_measures(
-    net: Net, data: Dataset, per_class: int = 10, probe_train: int = 1000, probe_steps: int = 150
+    net: Net,
+    data: Dataset,
+    per_class: int = 10,
+    probe_train: int = 1000,
+    probe_steps: int = 150,
+    probes: bool = True,
 ) -> LayerMeasures:
     """RDMs, RDM similarity to the output, weight norms and linear probes of every layer, in
     evaluation mode. RDMs use the first ``per_class`` held-out examples of each class; probes
-    train on the first ``probe_train`` training examples and are scored on the held-out set."""
+    train on the first ``probe_train`` training examples and are scored on the held-out set
+    (``probes=False``: no probes, the slowest part)."""
     was_training = net.training
     net.eval()
     s = net.n_seeds
@@ -184,10 +191,15 @@ def layer_measures(
         rdms = torch.stack([rdm(a) for a in net.activations(per_seed(data.x_test[idx], s))], 1)
         hidden_rdms = rdms[:, :-1]
         similarity = rdm_similarity(hidden_rdms, rdms[:, -1:].expand_as(hidden_rdms))
-        train_acts = net.activations(per_seed(data.x_train[:probe_train], s))[:-1]
-        test_acts = net.activations(per_seed(data.x_test, s))[:-1]
+        if probes:
+            train_acts = net.activations(per_seed(data.x_train[:probe_train], s))[:-1]
+            test_acts = net.activations(per_seed(data.x_test, s))[:-1]
     net.train(was_training)
-    probes = np.zeros((s, net.n_hidden))
+    accuracy = np.full((s, net.n_hidden), np.nan)
+    if not probes:
+        return LayerMeasures(
+            idx.numpy(), rdms.cpu().numpy(), similarity.cpu().numpy(), weight_norms(net), accuracy
+        )
     by_width: dict[int, list[int]] = {}
     for k, a in enumerate(train_acts):
         by_width.setdefault(a.shape[-1], []).append(k)
@@ -200,7 +212,7 @@ def layer_measures(
             data.n_classes,
             steps=probe_steps,
         )
-        probes[:, layers] = acc.reshape(len(layers), s).T
+        accuracy[:, layers] = acc.reshape(len(layers), s).T
     return LayerMeasures(
-        idx.numpy(), rdms.cpu().numpy(), similarity.cpu().numpy(), weight_norms(net), probes
+        idx.numpy(), rdms.cpu().numpy(), similarity.cpu().numpy(), weight_norms(net), accuracy
     )

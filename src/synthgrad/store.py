@@ -185,7 +185,8 @@ def _long_budgets() -> Experiment:
 def _dni_table() -> Experiment:
     """Chapter 1: the DNI paper's MNIST table, 3 to 6 hidden layers, every-layer DNI and cDNI."""
     methods = {"backprop": ("backprop", False), "DNI": ("sg_every", False),
-               "cDNI": ("sg_every", True)}  # fmt: skip
+               "cDNI": ("sg_every", True),
+               "control: frozen below the SGs": ("frozen_every", False)}  # fmt: skip
     settings = dict(steps=6000, lr=3e-4, batch_size=256, eval_every=200)
     runs = {
         f"{depth}/{method}": _mnist_run(rule, conditioned, depth, **settings)
@@ -197,7 +198,8 @@ def _dni_table() -> Experiment:
         "01_primer",
         "MNIST (8,000 / 2,000 images), MLPs of 3 to 6 hidden layers of 256 ReLU units with "
         "batch norm, an SG after every hidden layer (bootstrapped), with (cDNI) and without "
-        "(DNI) the label, against backprop; Adam 3e-4, batch 256, 3 seeds.",
+        "(DNI) the label, against backprop and the control whose hidden layers never learn "
+        "(only the output layer does); Adam 3e-4, batch 256, 3 seeds.",
         "6,000 steps (192 passes over the 8,000 images): five times the chapter's own budget; "
         "the DNI paper trained for 500k steps on the full training set, which is not here.",
         runs,
