@@ -54,7 +54,7 @@ $(STAMP): requirements.txt pyproject.toml _ext/site_assets.py _ext/widgets-confi
 # than cores. THREADS=n sets every chapter's threads (the tests: 1).
 JOBS ?= 2
 CORES := $(shell nproc 2>/dev/null || echo 1)
-WIDE := 01_primer 05_representations
+WIDE := 01_primer 05_representations 07_update_unlocking
 WIDE_EXECUTED := $(WIDE:%=$(STAGE)/book/%.ipynb)
 THREADS ?=
 threads = $(or $(THREADS),$(if $(or $(filter $(WIDE),$*),$(filter 1,$(JOBS))),$(CORES),1))
@@ -76,6 +76,7 @@ $(STAGE)/book/%.ipynb: book/%.ipynb $(SRC) $(STAMP)
 
 $(filter-out $(WIDE_EXECUTED),$(EXECUTED)): | $(WIDE_EXECUTED)
 $(STAGE)/book/05_representations.ipynb: | $(STAGE)/book/01_primer.ipynb
+$(STAGE)/book/07_update_unlocking.ipynb: | $(STAGE)/book/05_representations.ipynb
 
 $(STAGE)/%: %
 	@mkdir -p $(@D)

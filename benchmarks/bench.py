@@ -9,6 +9,8 @@
   figure without a target, on every core;
 - seeds as a batch dimension: 8 seeds trained together against the same 8 one after another,
   for the small models of chapters 2-4 and the MNIST MLP (target: at least 4x on the small ones);
+- update unlocking (chapter 7): training examples per second of backprop in one process, of
+  pipelined backprop (GPipe, 1F1B) and of asynchronous DNI with 2 stages in 2 processes;
 - the book: each chapter's execution time at default parameters and the wall clock of the last
   ``make book`` (chapters run two at a time), each chapter at ``quick=True`` (run now), the site
   render, and ``make book`` with nothing changed.
@@ -28,6 +30,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -205,6 +208,20 @@ def make_book_seconds(out: str | None = None) -> float:
     return time.perf_counter() - start
 
 
+def unlocking_throughput(dataset: data.Dataset, steps: int = 150) -> dict[str, float]:
+    """Chapter 7's network (4 hidden layers of 512, batch 256, MNIST) at K = 2: training
+    examples per second of backprop in one process on 2 threads, pipelined backprop (GPipe,
+    1F1B, 4 microbatches) and asynchronous DNI, each stage a process of one thread."""
+    from synthgrad import decoupled
+
+    base = decoupled.Config(widths=(512,) * 4, K=2, steps=steps, batch=256, eval_every=steps)
+    out = {}
+    for schedule in ("backprop", "gpipe", "1f1b", "dni"):
+        result = decoupled.run(replace(base, schedule=schedule), dataset)
+        out[schedule] = result.examples_per_s
+    return out
+
+
 def _row(what: str, value: float, unit: str, target: str = "", met: bool | None = None) -> dict:
     verdict = "" if met is None else ("met" if met else "NOT met")
     return {"what": what, "value": round(value, 3), "unit": unit, "target": target, "met": verdict}
@@ -239,6 +256,11 @@ def run(build: Path, cold: bool = False, book: bool = True) -> list[dict]:
     rows.append(
         _row("8 seeds together vs one by one: MNIST MLP 3x256", r["speed-up"], "x", "measured")
     )
+    names = {"backprop": "backprop, 1 process, 2 threads", "gpipe": "GPipe, 2 stages",
+             "1f1b": "1F1B, 2 stages", "dni": "DNI (asynchronous), 2 stages"}  # fmt: skip
+    for schedule, speed in unlocking_throughput(mnist).items():
+        rows.append(_row(f"ch. 7 throughput, MNIST MLP 4x512, batch 256: {names[schedule]}",
+                         speed, "examples/s", "measured"))  # fmt: skip
     if book:
         default = chapter_times(build)
         for ch, sec in default.items():
