@@ -73,6 +73,9 @@ def test_dni_sync_computes_the_package_sg_rule(data):
     np.testing.assert_allclose(result.losses, history.train["loss"][:, 0], atol=1e-5)
     np.testing.assert_allclose(result.trace["test_acc"], history.evals["test_acc"][:, 0], atol=1e-6)
     assert all((s == 0).all() and len(s) == config.steps for s in result.staleness)
+    first = result.trace.iloc[0]  # step 0: every accuracy up to it counts as reached there
+    assert result.time_to(first.test_acc) == first.seconds and result.steps_to(0.0) == 0
+    assert math.isinf(result.time_to(1.01)) and math.isinf(result.steps_to(1.01))
 
 
 def test_gpipe_equals_backprop(data):

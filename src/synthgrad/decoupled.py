@@ -222,6 +222,17 @@ class Result:
     def K(self) -> int:
         return self.config.K
 
+    def time_to(self, accuracy: float) -> float:
+        """Wall-clock seconds until the held-out accuracy first reached ``accuracy`` (at the
+        evaluation steps; ``inf`` if it never did)."""
+        hit = self.trace[self.trace.test_acc >= accuracy]
+        return float(hit.seconds.iloc[0]) if len(hit) else math.inf
+
+    def steps_to(self, accuracy: float) -> float:
+        """Training steps until the held-out accuracy first reached ``accuracy`` (``inf``: never)."""
+        hit = self.trace[self.trace.test_acc >= accuracy]
+        return float(hit.step.iloc[0]) if len(hit) else math.inf
+
     def staleness_counts(self) -> np.ndarray:
         """Histogram of every SG's staleness: ``counts[s]`` updates were ``s`` steps stale."""
         values = np.concatenate([np.zeros(0, int), *self.staleness]).astype(int)
