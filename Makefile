@@ -29,7 +29,6 @@ export SYNTHGRAD_QUIET ?= 1
 
 CHAPTERS := $(sort $(wildcard book/[0-9][0-9]_*.ipynb))
 PAGES := $(wildcard book/*.md) book/references.bib _config.yml _toc.yml $(wildcard _ext/*.py)
-EXECUTED := $(CHAPTERS:book/%=$(STAGE)/book/%)
 STAGED := $(PAGES:%=$(STAGE)/%)
 SRC := $(shell find src -name '*.py' -not -path '*/__pycache__/*')
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
@@ -56,6 +55,10 @@ JOBS ?= 2
 CORES := $(shell nproc 2>/dev/null || echo 1)
 WIDE := 01_primer 05_representations 07_update_unlocking
 WIDE_EXECUTED := $(WIDE:%=$(STAGE)/book/%.ipynb)
+# the other chapters start two at a time, the longest first, so that the short ones fill the end
+LONG := 03_convergence 06_unified_view
+ORDERED := $(WIDE) $(LONG) $(filter-out $(WIDE) $(LONG),$(CHAPTERS:book/%.ipynb=%))
+EXECUTED := $(ORDERED:%=$(STAGE)/book/%.ipynb)
 THREADS ?=
 threads = $(or $(THREADS),$(if $(or $(filter $(WIDE),$*),$(filter 1,$(JOBS))),$(CORES),1))
 
