@@ -130,7 +130,10 @@ def _no_stage_left() -> None:
     left = [
         c
         for c in psutil.Process().children(recursive=True)
-        if c.is_running() and "resource_tracker" not in " ".join(c.cmdline())
+        if c.is_running()
+        and not any(
+            helper in " ".join(c.cmdline()) for helper in ("resource_tracker", "forkserver")
+        )
     ]
     assert not left, left
 

@@ -632,7 +632,7 @@ def _send(conn, message: tuple) -> None:
 
 
 def _child(program, rank, n, init_method, config, packed, conn) -> None:
-    """A spawned stage: run its program, send ("ok", payload) or ("error", kind, traceback)."""
+    """A stage process: run its program, send ("ok", payload) or ("error", kind, traceback)."""
     try:
         data = _unpack(packed)
         if n > 1:
@@ -691,12 +691,23 @@ def _stop(procs: Sequence[multiprocessing.Process]) -> None:
             p.join(5.0)
 
 
+def _context() -> multiprocessing.context.BaseContext:
+    """Stage processes are forked from multiprocessing's fork server, which has imported torch
+    and this package once (a freshly spawned process spends seconds on those imports). The
+    server is a fresh process that never ran an OpenMP region, so forking it is safe (forking
+    the caller, which may have, is not). It lives as long as the calling process, like
+    multiprocessing's resource tracker, and runs nothing itself."""
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["synthgrad.decoupled"])
+    return ctx
+
+
 def _spawn(program, n: int, config: Config, data: Dataset, label: str) -> list:
-    """Run ``program`` in ``n`` spawned processes; return their payloads in rank order, or
+    """Run ``program`` in ``n`` new processes; return their payloads in rank order, or
     raise :class:`StageFailed` naming the stage as soon as one fails. A failure usually
     makes its neighbours fail too (their receives break): the stage that died or raised
     first and for its own reason is the one named."""
-    ctx = multiprocessing.get_context("spawn")  # (forking a process that ran OpenMP is unsafe)
+    ctx = _context()
     init_method = f"tcp://127.0.0.1:{_free_port()}"
     packed = _pack(data)
     procs, conns = [], []
@@ -799,8 +810,8 @@ def _torchrun(program, n: int, config: Config, data: Dataset) -> list | None:
 def run(config: Config, data: Dataset) -> Result | None:
     """Train ``config`` on ``data`` in ``config.processes`` processes and time it.
 
-    Spawns the processes (start method ``spawn``; the one-process ``backprop`` baseline runs
-    in this process unless a ``fail_at`` test hook is set), watches them, and raises
+    Starts the processes (from a fork server: :func:`_context`; the one-process ``backprop``
+    baseline runs in this process unless a ``fail_at`` test hook is set), watches them, raises
     :class:`StageFailed` within seconds if one fails; none outlives the call. Under
     ``torchrun`` (``RANK``, ``WORLD_SIZE``, ... in the environment) this process is one stage
     instead, and rank 0 returns the result (other ranks: None). The parent evaluates the
@@ -928,7 +939,7 @@ def measure_costs(
 ) -> Costs:
     """Time every block of ``config``'s network on one thread, in this process (median of
     ``reps``, at ``config.batch`` and at ``small``, default batch/8), and, with ``comm``, the
-    one-way time of a 1-float and a boundary-sized message between two spawned processes on
+    one-way time of a 1-float and a boundary-sized message between two stage processes on
     ``config.backend`` (a ping-pong; a few seconds, mostly process start). Measure a deep
     network once and :func:`predict` any ``K`` from its blocks."""
     threads = torch.get_num_threads()

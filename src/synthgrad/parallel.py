@@ -119,9 +119,13 @@ def fit_nets_all(
 
 def _in_workers(data: Dataset, jobs: Mapping[str, tuple], workers: int) -> dict:
     """Run ``fn(seeds, rule, kwargs)`` for each job (name -> (fn, seeds, rule, kwargs)) in
-    ``workers`` spawned processes that hold ``data``; results in the jobs' order."""
-    spawn = multiprocessing.get_context("spawn")  # (forking a process that ran OpenMP is unsafe)
-    with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=spawn, initializer=_hold,
+    ``workers`` worker processes that hold ``data``; results in the jobs' order."""
+    # Workers fork from multiprocessing's fork server, a fresh process that has imported torch
+    # and this package once and never ran OpenMP (forking this process, which may have, is
+    # unsafe; spawning each worker costs seconds of imports).
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["synthgrad.parallel"])
+    with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=context, initializer=_hold,
                              initargs=(data,)) as pool:  # fmt: skip
         futures = {
             name: pool.submit(fn, seeds, rule, {**kwargs, "progress": False})
