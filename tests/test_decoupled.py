@@ -76,6 +76,9 @@ def test_dni_sync_computes_the_package_sg_rule(data):
     first = result.trace.iloc[0]  # step 0: every accuracy up to it counts as reached there
     assert result.time_to(first.test_acc) == first.seconds and result.steps_to(0.0) == 0
     assert math.isinf(result.time_to(1.01)) and math.isinf(result.steps_to(1.01))
+    assert result.diverged_at == -1
+    result.losses[3:] = np.nan  # as a run whose loss became NaN at step 4
+    assert result.diverged_at == 4
 
 
 def test_gpipe_equals_backprop(data):

@@ -222,6 +222,12 @@ class Result:
     def K(self) -> int:
         return self.config.K
 
+    @property
+    def diverged_at(self) -> int:
+        """The first step whose training loss is not finite (the run diverged there), or -1."""
+        bad = np.flatnonzero(~np.isfinite(self.losses))
+        return int(bad[0]) + 1 if len(bad) else -1
+
     def time_to(self, accuracy: float) -> float:
         """Wall-clock seconds until the held-out accuracy first reached ``accuracy`` (at the
         evaluation steps; ``inf`` if it never did)."""
