@@ -72,6 +72,22 @@ def test_corrupt_and_stale_runs_are_told_apart(tiny):
     assert store.todo(TINY.name) == []
 
 
+def test_a_graphed_run_is_stale_when_the_graph_code_changes(tiny, monkeypatch):
+    """A run whose steps were replayed from a CUDA graph records so, and its source hash also
+    covers synthgrad.graphs: an edit there makes it stale, and leaves eager runs alone."""
+    history, seconds = store.run_one(TINY.runs["backprop"])
+    history.settings["step"] = "CUDA graph"  # (as a GPU run records it)
+    store.save(TINY, "backprop", history, seconds, "a GPU", tiny)
+    provenance = store.read_manifest(TINY.name)["runs"]["backprop"]["provenance"]
+    assert provenance["step"] == "CUDA graph"
+    assert provenance["source_hash"] == store.source_hash("fit", "CUDA graph")
+    assert provenance["source_hash"] != store.source_hash("fit")
+    assert store.load(TINY.name).status == {"backprop": "ok", "sg_middle": "ok"}
+    monkeypatch.setitem(store.STEP_FILES, "CUDA graph", ("graphs.py", "sweep.py"))
+    assert store.load(TINY.name).status == {"backprop": "stale", "sg_middle": "ok"}
+    assert "steps replayed from a CUDA graph" in store.load(TINY.name).note()
+
+
 def test_the_spot_check_catches_an_altered_store(tiny):
     assert store.spot_check(TINY.name, "sg_middle", steps=8) < 1e-5
     manifest_path = tiny / TINY.name / "manifest.json"

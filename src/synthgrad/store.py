@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import convergence
+from . import convergence, graphs
 from . import data as D
 from .train import History, fit
 
@@ -49,6 +49,7 @@ STORE_ENV = "SYNTHGRAD_STORE"
 # the modules whose code decides a run's numbers: a change to any of them makes a run stale
 SOURCE_FILES = ("data.py", "mnist.py", "models.py", "sg.py", "losses.py", "train.py", "rules")
 RUNNER_FILES = {"fit": (), "convergence": ("convergence.py", "optima.py")}  # and per runner
+STEP_FILES = {"eager": (), "CUDA graph": ("graphs.py",)}  # and per way of running a step
 
 
 def store_dir() -> Path:
@@ -56,11 +57,11 @@ def store_dir() -> Path:
     return Path(os.environ.get(STORE_ENV, PACKAGE.parents[1] / "store"))
 
 
-def source_hash(runner: str = "fit") -> str:
+def source_hash(runner: str = "fit", step: str = "eager") -> str:
     """SHA-256 (first 16 hex digits) over the :data:`SOURCE_FILES` of this ``synthgrad``, and
-    the modules the ``runner`` adds (:data:`RUNNER_FILES`)."""
+    the modules the ``runner`` and the ``step`` add (:data:`RUNNER_FILES`, :data:`STEP_FILES`)."""
     digest = hashlib.sha256()
-    for name in (*SOURCE_FILES, *RUNNER_FILES[runner]):
+    for name in (*SOURCE_FILES, *RUNNER_FILES[runner], *STEP_FILES[step]):
         path = PACKAGE / name
         files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
         for f in files:
@@ -266,6 +267,7 @@ def save(experiment: Experiment, label: str, history: History, seconds: float, d
     """Write one finished run and its manifest entry (the data file first, atomically)."""
     root = root or store_dir()
     payload = encode(history)
+    step = history.settings.get("step", "eager")
     name = _file_name(label)
     _write_atomic(root / experiment.name / name, payload)
     manifest = read_manifest(experiment.name, root)
@@ -280,7 +282,8 @@ def save(experiment: Experiment, label: str, history: History, seconds: float, d
         "diverged_at": history.diverged_at.tolist(),
         "provenance": {
             "commit": commit(),
-            "source_hash": source_hash(experiment.runs[label].runner),
+            "source_hash": source_hash(experiment.runs[label].runner, step),
+            "step": step,
             "device": device,
             "torch": torch.__version__,
             "python": platform.python_version(),
@@ -331,7 +334,8 @@ def run_status(name: str, label: str, root: Path | None = None, manifest=None) -
     if experiment is not None and label in experiment.runs:
         if experiment.runs[label].describe() != entry["run"]:
             return "stale"  # the grid changed what this label means
-    if entry["provenance"]["source_hash"] != source_hash(runner):
+    step = entry["provenance"].get("step", "eager")
+    if entry["provenance"]["source_hash"] != source_hash(runner, step):
         return "stale"
     return "ok"
 
@@ -379,6 +383,8 @@ class Stored:
         for device in sorted({p["device"] for p in self.provenance.values()}):
             ps = [p for p in self.provenance.values() if p["device"] == device]
             torches = ", ".join(sorted({p["torch"] for p in ps}))
+            if any(p.get("step") == "CUDA graph" for p in ps):
+                torches += ", steps replayed from a CUDA graph"
             commits = ", ".join(sorted({p["commit"][:12] for p in ps}))
             dates = sorted({p["date"][:10] for p in ps})
             when = dates[0] if len(dates) == 1 else f"{dates[0]} to {dates[-1]}"
@@ -418,8 +424,12 @@ def load(name: str, root: Path | None = None) -> Stored:
 # ---- making ------------------------------------------------------------------------------------
 
 
-def run_one(run: Run, device: str | None = None, steps: int | None = None) -> tuple[History, float]:
-    """Train one stored run here (``steps`` cuts it short, for the CI spot check)."""
+def run_one(
+    run: Run, device: str | None = None, steps: int | None = None, graph: bool = False
+) -> tuple[History, float]:
+    """Train one stored run here (``steps`` cuts it short, for the CI spot check); with
+    ``graph``, each training step is replayed from a CUDA graph where ``device`` is a GPU
+    (:mod:`synthgrad.graphs`; the history's settings say whether it was)."""
     kwargs = dict(run.fit)
     if steps is not None:
         kwargs.update(steps=steps, eval_every=min(kwargs.get("eval_every", steps), steps))
@@ -429,7 +439,7 @@ def run_one(run: Run, device: str | None = None, steps: int | None = None) -> tu
         history = convergence.train_on(problem, **kwargs)
         return history, time.perf_counter() - start
     dataset = getattr(D, run.dataset)(**run.dataset_kwargs)
-    history = fit(dataset, device=device, desc=f"{len(kwargs['hidden'])} x {kwargs['hidden'][0]}, "
+    history = (graphs.fit if graph else fit)(dataset, device=device, desc=f"{len(kwargs['hidden'])} x {kwargs['hidden'][0]}, "
                   f"{kwargs['rule']}", **kwargs)  # fmt: skip
     return history, time.perf_counter() - start
 
@@ -467,10 +477,13 @@ def make(
     executor: Executor | None = None,
     root: Path | None = None,
     log: Callable[[str], None] = print,
+    graph: bool = True,
 ) -> None:
     """Run what is missing, corrupt or stale, saving each run as soon as it finishes. On a GPU
-    (``device="cuda"``) the runs go one after another on it; on the CPU they go to ``executor``
-    (default: one local process per core, one torch thread each)."""
+    (``device="cuda"``) the runs go one after another on it, each step replayed from a CUDA
+    graph unless ``graph=False`` (chapter 3's runs, of the convergence runner, run eagerly);
+    on the CPU they go to ``executor`` (default: one local process per core, one torch thread
+    each)."""
     root = root or store_dir()
     for name in names:
         experiment = EXPERIMENTS[name]
@@ -478,9 +491,11 @@ def make(
         log(f"{name}: {len(labels)} of {len(experiment.runs)} runs to make")
         if device != "cpu":
             for label in labels:
-                history, seconds = run_one(experiment.runs[label], device)
+                run = experiment.runs[label]
+                graphed = graph and device.startswith("cuda") and run.runner == "fit"
+                history, seconds = run_one(run, device, graph=graphed)
                 save(experiment, label, history, seconds, _device_name(device), root)
-                log(f"  {label}: {seconds:.0f} s")
+                log(f"  {label}: {seconds:.0f} s ({history.settings.get('step', 'eager')})")
             continue
         pool = executor or ProcessPoolExecutor(max_workers=os.cpu_count() or 1)
         try:
@@ -508,6 +523,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--experiment", action="append", choices=sorted(EXPERIMENTS))
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--scheduler", help="a dask scheduler address to run CPU runs on")
+    parser.add_argument("--eager", action="store_true",
+                        help="on a GPU, launch every kernel of a step from Python instead of "
+                        "replaying the step from a CUDA graph")  # fmt: skip
     args = parser.parse_args(argv)
     names = args.experiment or sorted(EXPERIMENTS)
     if args.command == "status":
@@ -521,7 +539,7 @@ def main(argv: list[str] | None = None) -> None:
         from distributed import Client
 
         executor = Client(args.scheduler).get_executor()
-    make(names, args.device, executor)
+    make(names, args.device, executor, graph=not args.eager)
 
 
 if __name__ == "__main__":
