@@ -11,6 +11,9 @@
   for the small models of chapters 2-4 and the MNIST MLP (target: at least 4x on the small ones);
 - update unlocking (chapter 7): training examples per second of backprop in one process, of
   pipelined backprop (GPipe, 1F1B) and of asynchronous DNI with 2 stages in 2 processes;
+- where torch sees a GPU: a training step of the paper-scale store's deepest network (50
+  hidden layers of 256, batch norm, 3 seeds, batch 128) launched from Python against the same
+  step replayed from a CUDA graph (:mod:`synthgrad.graphs`; target: at least 3x faster);
 - the book: each chapter's execution time at default parameters and the wall clock of the last
   ``make book`` (chapters run two at a time), each chapter at ``quick=True`` (run now), the site
   render, and ``make book`` with nothing changed.
@@ -35,11 +38,11 @@ from pathlib import Path
 
 import torch
 
-from synthgrad import data
+from synthgrad import data, graphs
 from synthgrad.losses import LOSSES
 from synthgrad.models import mlp, per_seed
 from synthgrad.rules import SG_RULES, make_rule, sg_positions
-from synthgrad.train import make_optimizer, train
+from synthgrad.train import fit, make_optimizer, train
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -222,15 +225,63 @@ def unlocking_throughput(dataset: data.Dataset, steps: int = 150) -> dict[str, f
     return out
 
 
+def gpu_step_times(
+    rules: tuple[str, ...] = ("backprop", "sg_middle"),
+    depth: int = 50,
+    short: int = 50,
+    long: int = 250,
+    device: str = "cuda",
+) -> dict[str, float]:
+    """Milliseconds per training step on the GPU, eager and replayed from a CUDA graph, of the
+    store's ``depth`` x 256 MNIST network (3 seeds, batch 128, cDNI SG): the training loop as
+    :func:`synthgrad.train.train` runs it (minibatch, step, optimiser, logging), timed over
+    ``long`` steps minus ``short`` ones, so that setup, capture and evaluations cancel."""
+    mnist = data.mnist("small")
+    kwargs = dict(seeds=[0, 1, 2], hidden=[256] * depth, conditioned=True, batch_norm=True,
+                  lr=1e-3, batch_size=128, progress=False, device=device)  # fmt: skip
+    sync = torch.cuda.synchronize if device.startswith("cuda") else lambda: None
+    out = {}
+    for rule in rules:
+        for name, fn in (("eager", fit), ("CUDA graph", graphs.fit)):
+            seconds = {}
+            for steps in (short, long, short, long):  # (the first pair warms the device up)
+                sync()
+                start = time.perf_counter()
+                fn(mnist, rule=rule, steps=steps, eval_every=steps, **kwargs)
+                sync()
+                seconds[steps] = time.perf_counter() - start
+            out[f"{rule} {name}"] = 1000 * (seconds[long] - seconds[short]) / (long - short)
+    return out
+
+
+def gpu_rows() -> list[dict]:
+    """The GPU rows of the table (none, with a line saying so, where there is no GPU)."""
+    if not torch.cuda.is_available():
+        print("no CUDA device here: the GPU rows (CUDA-graph step at 50 layers) are not measured")
+        return []
+    device = torch.cuda.get_device_name()
+    times, rows = gpu_step_times(), []
+    for rule in ("backprop", "sg_middle"):
+        eager, graphed = times[f"{rule} eager"], times[f"{rule} CUDA graph"]
+        where = f"{rule}, 50x256 BN, 3 seeds, batch 128, {device}"
+        rows.append(_row(f"GPU step, eager: {where}", eager, "ms"))
+        rows.append(_row(f"GPU step, CUDA graph: {where}", graphed, "ms"))
+        rows.append(_row(f"CUDA graph speed-up: {where}", eager / graphed, "x", ">= 3",
+                         eager / graphed >= 3))  # fmt: skip
+    return rows
+
+
 def _row(what: str, value: float, unit: str, target: str = "", met: bool | None = None) -> dict:
     verdict = "" if met is None else ("met" if met else "NOT met")
     return {"what": what, "value": round(value, 3), "unit": unit, "target": target, "met": verdict}
 
 
-def run(build: Path, cold: bool = False, book: bool = True) -> list[dict]:
+def run(build: Path, cold: bool = False, book: bool = True, gpu_only: bool = False) -> list[dict]:
     """Every benchmark; returns the table's rows."""
     torch.manual_seed(0)
-    rows = []
+    rows = gpu_rows()
+    if gpu_only:
+        return rows
     mnist = data.mnist("small")
     cores = os.cpu_count() or 1
     for threads in sorted({1, cores}):
@@ -301,8 +352,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", default="_build/bench.json", help="where to write the JSON")
     p.add_argument("--cold", action="store_true", help="also time a cold make book (minutes)")
     p.add_argument("--no-book", action="store_true", help="skip the chapter and book timings")
+    p.add_argument("--gpu-only", action="store_true", help="only the GPU rows")
     args = p.parse_args(argv)
-    rows = run(Path(args.build), cold=args.cold, book=not args.no_book)
+    rows = run(Path(args.build), cold=args.cold, book=not args.no_book, gpu_only=args.gpu_only)
     print(markdown(rows))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

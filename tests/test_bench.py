@@ -28,3 +28,10 @@ def test_markdown_table_has_a_row_per_figure():
     rows = [bench._row("a", 1.23456, "s", "<= 2", True), bench._row("b", 3.0, "x")]
     table = bench.markdown(rows).splitlines()
     assert len(table) == 4 and "| a | 1.235 | s | <= 2 | met |" in table
+
+
+def test_the_gpu_step_timing_runs_its_four_configurations_on_a_cpu_too():
+    """The GPU rows' code path (eager and graphed training loops), on a tiny network here."""
+    times = bench.gpu_step_times(depth=2, short=2, long=4, device="cpu")
+    assert set(times) == {"backprop eager", "backprop CUDA graph", "sg_middle eager",
+                          "sg_middle CUDA graph"}  # fmt: skip

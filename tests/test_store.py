@@ -160,3 +160,11 @@ def test_chapter_3_runs_are_stored_and_long_ones_thinned(tmp_path, monkeypatch):
     )
     assert "tracking" in h.evals and list(h.steps[98:]) == [99, 100, 120, 140, 150]
     assert store.spot_check(tiny.name, "linear SG", steps=5) < 1e-5
+
+
+def test_the_source_hash_ignores_docstrings_comments_and_layout_but_not_code():
+    before = 'def f(x):\n    """Doc."""\n    # a comment\n    return x + 1\n'
+    reworded = 'def f(x):\n    """Another doc."""\n    return (x +\n            1)  # why\n'
+    assert store.code(before) == store.code(reworded)
+    assert store.code(before) != store.code(before.replace("x + 1", "x + 2"))
+    assert store.code(before) != store.code(before.replace("x + 1", "x - 1"))
