@@ -6,8 +6,10 @@
 #   make check     lint and the unit tests only (no chapter runs, no site): the edit-test loop, < 2 min
 #   make chapter NB=01_primer P='-p seed 3'   rerun one chapter with papermill parameters
 #   make paper     the paper-scale results store (store/): runs what is missing, corrupt or stale,
-#                  on the GPU where torch sees one (EXPERIMENT=name for one experiment,
-#                  SCHEDULER=address for a dask cluster); make paper-status says what is there
+#                  on the GPU where torch sees one, each step replayed from a CUDA graph
+#                  (EXPERIMENT=name for one experiment, MATCH='tanh/3/*' for some runs,
+#                  WORKERS=n CPU processes, SCHEDULER=address for a dask cluster, EAGER=1 no
+#                  CUDA graph); make paper-status says what is there
 #   make bench     speed figures (SG cost, seed batching, chapter and book times) -> _build/bench.json
 #   make lab       JupyterLab on 127.0.0.1        make serve   the built site on 127.0.0.1
 #   make lint      ruff                           make clean   remove _build
@@ -152,7 +154,8 @@ clean:
 
 paper: $(STAMP)
 	SYNTHGRAD_QUIET=0 $(BIN)/python -m synthgrad.store make $(if $(EXPERIMENT),--experiment $(EXPERIMENT)) \
-		$(if $(DEVICE),--device $(DEVICE)) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
+		$(if $(DEVICE),--device $(DEVICE)) $(if $(SCHEDULER),--scheduler $(SCHEDULER)) \
+		$(if $(MATCH),--match '$(MATCH)') $(if $(WORKERS),--workers $(WORKERS)) $(if $(EAGER),--eager)
 
 paper-status: $(STAMP)
 	$(BIN)/python -m synthgrad.store status

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import ast
 import datetime
+import fnmatch
 import gzip
 import hashlib
 import io
@@ -31,7 +32,7 @@ import platform
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -491,11 +492,13 @@ def _cpu_task(run: Run) -> tuple[History, float]:
     return run_one(run)
 
 
-def todo(name: str, root: Path | None = None) -> list[str]:
-    """The labels ``make paper`` would run: missing, corrupt or stale."""
+def todo(name: str, root: Path | None = None, match: Sequence[str] = ()) -> list[str]:
+    """The labels ``make paper`` would run: missing, corrupt or stale (and, if ``match`` is
+    given, matching one of its shell patterns, e.g. ``tanh/3/*``)."""
     manifest = read_manifest(name, root or store_dir())
     return [label for label in EXPERIMENTS[name].runs
-            if run_status(name, label, root, manifest) != "ok"]  # fmt: skip
+            if run_status(name, label, root, manifest) != "ok"
+            and (not match or any(fnmatch.fnmatchcase(label, m) for m in match))]  # fmt: skip
 
 
 def make(
@@ -505,16 +508,18 @@ def make(
     root: Path | None = None,
     log: Callable[[str], None] = print,
     graph: bool = True,
+    match: Sequence[str] = (),
+    workers: int | None = None,
 ) -> None:
     """Run what is missing, corrupt or stale, saving each run as soon as it finishes. On a GPU
     (``device="cuda"``) the runs go one after another on it, each step replayed from a CUDA
     graph unless ``graph=False`` (chapter 3's runs, of the convergence runner, run eagerly);
     on the CPU they go to ``executor`` (default: one local process per core, one torch thread
-    each)."""
+    each; ``workers`` of them). ``match``: only the labels matching one of these patterns."""
     root = root or store_dir()
     for name in names:
         experiment = EXPERIMENTS[name]
-        labels = todo(name, root)
+        labels = todo(name, root, match)
         log(f"{name}: {len(labels)} of {len(experiment.runs)} runs to make")
         if device != "cpu":
             for label in labels:
@@ -524,7 +529,7 @@ def make(
                 save(experiment, label, history, seconds, _device_name(device), root)
                 log(f"  {label}: {seconds:.0f} s ({history.settings.get('step', 'eager')})")
             continue
-        pool = executor or ProcessPoolExecutor(max_workers=os.cpu_count() or 1)
+        pool = executor or ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1)
         try:
             futures = {pool.submit(_cpu_task, experiment.runs[label]): label for label in labels}
             for future in as_completed(futures):
@@ -553,6 +558,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--eager", action="store_true",
                         help="on a GPU, launch every kernel of a step from Python instead of "
                         "replaying the step from a CUDA graph")  # fmt: skip
+    parser.add_argument("--match", action="append", default=[],
+                        help="only the runs whose label matches this shell pattern "
+                        "(repeatable), e.g. 'tanh/3/*'")  # fmt: skip
+    parser.add_argument("--workers", type=int, help="CPU processes (default: one per core)")
     args = parser.parse_args(argv)
     names = args.experiment or sorted(EXPERIMENTS)
     if args.command == "status":
@@ -566,7 +575,8 @@ def main(argv: list[str] | None = None) -> None:
         from distributed import Client
 
         executor = Client(args.scheduler).get_executor()
-    make(names, args.device, executor, graph=not args.eager)
+    make(names, args.device, executor, graph=not args.eager, match=args.match,
+         workers=args.workers)  # fmt: skip
 
 
 if __name__ == "__main__":
