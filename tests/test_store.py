@@ -5,7 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from synthgrad import store
+from synthgrad import store, sweep
 
 TINY = store.Experiment(
     "99_tiny",
@@ -13,7 +13,7 @@ TINY = store.Experiment(
     "two moons, a small MLP",
     "a few steps",
     {
-        f"{rule}": store.Run(
+        f"{rule}": store.Task(
             "two_moons",
             dict(
                 seeds=[0, 1],
@@ -44,7 +44,7 @@ def test_a_store_is_made_once_and_read_back(tiny):
     assert store.todo(TINY.name) == []  # a second `make paper` has nothing to do
     stored = store.load(TINY.name)
     assert stored.complete and not stored.stale and set(stored.runs) == set(TINY.runs)
-    fresh, _ = store.run_one(TINY.runs["sg_middle"])
+    fresh = sweep.run_task(TINY.runs["sg_middle"])
     for name, values in fresh.evals.items():
         np.testing.assert_allclose(stored.runs["sg_middle"].evals[name], values, rtol=1e-6)
     np.testing.assert_allclose(
@@ -75,7 +75,7 @@ def test_corrupt_and_stale_runs_are_told_apart(tiny):
 def test_a_graphed_run_is_stale_when_the_graph_code_changes(tiny, monkeypatch):
     """A run whose steps were replayed from a CUDA graph records so, and its source hash also
     covers synthgrad.graphs: an edit there makes it stale, and leaves eager runs alone."""
-    history, seconds = store.run_one(TINY.runs["backprop"])
+    history, seconds = sweep.timed_task(TINY.runs["backprop"])
     history.settings["step"] = "CUDA graph"  # (as a GPU run records it)
     store.save(TINY, "backprop", history, seconds, "a GPU", tiny)
     provenance = store.read_manifest(TINY.name)["runs"]["backprop"]["provenance"]
@@ -141,7 +141,7 @@ def test_runs_on_one_device_go_one_after_another(tmp_path, monkeypatch):
 
 
 def test_chapter_3_runs_are_stored_and_long_ones_thinned(tmp_path, monkeypatch):
-    run = store.Run(
+    run = store.Task(
         "problem",
         dict(depth=0, width=4, method="linear SG", seeds=[0, 1], steps=150, lr=1e-2, eval_every=50),
         dict(loss="log", d=2, n=100, seed=[0, 1]),
@@ -156,7 +156,7 @@ def test_chapter_3_runs_are_stored_and_long_ones_thinned(tmp_path, monkeypatch):
     assert stored.status == {"linear SG": "ok"}
     h = stored.runs["linear SG"]
     np.testing.assert_allclose(
-        h.evals["distance"][-1], store.run_one(run)[0].evals["distance"][-1], rtol=1e-6
+        h.evals["distance"][-1], sweep.run_task(run).evals["distance"][-1], rtol=1e-6
     )
     assert "tracking" in h.evals and list(h.steps[98:]) == [99, 100, 120, 140, 150]
     assert store.spot_check(tiny.name, "linear SG", steps=5) < 1e-5

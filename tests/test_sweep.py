@@ -30,6 +30,13 @@ def test_grid_and_task_checks():
         sweep.Task("cifar", {})
     with pytest.raises(ValueError, match="lacks fit argument"):
         sweep.Task("two_moons", {"seeds": [0]})
+    with pytest.raises(ValueError, match="unknown runner"):
+        sweep.Task("two_moons", {}, runner="other")
+    with pytest.raises(ValueError, match="unknown dataset 'mnist'; known: problem"):
+        sweep.Task("mnist", {}, runner="convergence")
+    with pytest.raises(ValueError, match=r"lacks fit argument\(s\) \['depth'"):
+        sweep.Task("problem", {"seeds": [0], "method": "backprop", "width": 4, "steps": 5,
+                               "lr": 0.1}, runner="convergence")  # fmt: skip
 
 
 def test_local_processes_match_running_here():

@@ -31,10 +31,9 @@ import os
 import platform
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from concurrent.futures import Executor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +41,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import convergence, graphs
-from . import data as D
-from .train import History, fit
+from .sweep import Task, run_each, run_task, timed_task
+from .train import History
 
 PACKAGE = Path(__file__).resolve().parent
 STORE_ENV = "SYNTHGRAD_STORE"
@@ -116,24 +114,6 @@ def commit() -> str:
 
 
 @dataclass(frozen=True)
-class Run:
-    """One stored run. With ``runner="fit"``: the dataset (a loader of :mod:`synthgrad.data` by
-    name and its keyword arguments) and the keyword arguments of :func:`synthgrad.train.fit`.
-    With ``runner="convergence"`` (chapter 3): the keyword arguments of
-    :func:`synthgrad.convergence.make_problem` and of :func:`synthgrad.convergence.train_on`
-    (``dataset`` is ``"problem"``)."""
-
-    dataset: str
-    fit: dict[str, Any]
-    dataset_kwargs: dict[str, Any] = field(default_factory=dict)
-    runner: str = "fit"
-
-    def describe(self) -> dict[str, Any]:
-        out = {"dataset": self.dataset, "dataset_kwargs": self.dataset_kwargs, "fit": self.fit}
-        return out if self.runner == "fit" else {**out, "runner": self.runner}
-
-
-@dataclass(frozen=True)
 class Experiment:
     """A chapter's paper-scale grid: ``runs`` by label, why its budget is what it is, and its
     scale in a few words (for the claims table)."""
@@ -142,15 +122,15 @@ class Experiment:
     chapter: str
     description: str
     budget: str
-    runs: dict[str, Run]
+    runs: dict[str, Task]
     scale: str = ""
 
 
-def _mnist_run(rule: str, conditioned: bool, depth: int, **settings: Any) -> Run:
+def _mnist_run(rule: str, conditioned: bool, depth: int, **settings: Any) -> Task:
     """A run on the book's MNIST (8,000 / 2,000 images): 3 seeds, ``depth`` hidden layers of
     256 units with batch norm, and the given training settings."""
     fit_kwargs = dict(seeds=[0, 1, 2], rule=rule, conditioned=conditioned, hidden=[256] * depth)
-    return Run("mnist", {**fit_kwargs, "batch_norm": True, **settings}, {"scale": "small"})
+    return Task("mnist", {**fit_kwargs, "batch_norm": True, **settings}, {"scale": "small"})
 
 
 def _depth_sweep() -> Experiment:
@@ -179,7 +159,7 @@ def _depth_sweep() -> Experiment:
         "layers within it (its training loss still falls); the chapter says so where it draws "
         "the result.",
         runs,
-        "MNIST 8,000 images, width 256, 3 to 50 hidden layers, ReLU, 3,000 steps, 3 seeds",
+        "MNIST 8,000 images, width 256, 3 to 50 hidden layers, ReLU and tanh, 3,000 steps, 3 seeds",
     )
 
 
@@ -188,9 +168,9 @@ def _long_budgets() -> Experiment:
     deep linear network that stalls with Adam stay stalled?"""
     seeds = [0, 1, 2]
 
-    def run(depth: int, method: str, **problem: Any) -> Run:
+    def run(depth: int, method: str, **problem: Any) -> Task:
         training = dict(depth=depth, width=16, method=method, seeds=seeds, steps=20_000, lr=3e-3)
-        return Run("problem", {**training, "eval_every": 200}, {**problem, "n": 500,
+        return Task("problem", {**training, "eval_every": 200}, {**problem, "n": 500,
                    "seed": seeds}, runner="convergence")  # fmt: skip
 
     runs = {
@@ -452,26 +432,6 @@ def load(name: str, root: Path | None = None) -> Stored:
 # ---- making ------------------------------------------------------------------------------------
 
 
-def run_one(
-    run: Run, device: str | None = None, steps: int | None = None, graph: bool = False
-) -> tuple[History, float]:
-    """Train one stored run here (``steps`` cuts it short, for the CI spot check); with
-    ``graph``, each training step is replayed from a CUDA graph where ``device`` is a GPU
-    (:mod:`synthgrad.graphs`; the history's settings say whether it was)."""
-    kwargs = dict(run.fit)
-    if steps is not None:
-        kwargs.update(steps=steps, eval_every=min(kwargs.get("eval_every", steps), steps))
-    start = time.perf_counter()
-    if run.runner == "convergence":
-        problem = convergence.make_problem(**run.dataset_kwargs)
-        history = convergence.train_on(problem, **kwargs)
-        return history, time.perf_counter() - start
-    dataset = getattr(D, run.dataset)(**run.dataset_kwargs)
-    history = (graphs.fit if graph else fit)(dataset, device=device, desc=f"{len(kwargs['hidden'])} x {kwargs['hidden'][0]}, "
-                  f"{kwargs['rule']}", **kwargs)  # fmt: skip
-    return history, time.perf_counter() - start
-
-
 def spot_check(name: str, label: str, steps: int = 20, root: Path | None = None) -> float:
     """Re-run the first ``steps`` steps of a stored run here (on the CPU) and return the largest
     relative difference of the per-step training loss from the stored one. A GPU-made run
@@ -482,14 +442,9 @@ def spot_check(name: str, label: str, steps: int = 20, root: Path | None = None)
     if status not in ("ok", "stale"):
         raise ValueError(f"{name} / {label} is {status}: nothing to check")
     stored = load(name, root).runs[label]
-    fresh, _ = run_one(EXPERIMENTS[name].runs[label], steps=steps)
+    fresh = run_task(EXPERIMENTS[name].runs[label], steps=steps)
     a, b = stored.train["loss"][:steps], fresh.train["loss"][:steps]
     return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-12)))
-
-
-def _cpu_task(run: Run) -> tuple[History, float]:
-    torch.set_num_threads(1)
-    return run_one(run)
 
 
 def todo(name: str, root: Path | None = None, match: Sequence[str] = ()) -> list[str]:
@@ -525,20 +480,14 @@ def make(
             for label in labels:
                 run = experiment.runs[label]
                 graphed = graph and device.startswith("cuda") and run.runner == "fit"
-                history, seconds = run_one(run, device, graph=graphed)
+                history, seconds = timed_task(run, device=device, graph=graphed, progress=None)
                 save(experiment, label, history, seconds, _device_name(device), root)
                 log(f"  {label}: {seconds:.0f} s ({history.settings.get('step', 'eager')})")
             continue
-        pool = executor or ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1)
-        try:
-            futures = {pool.submit(_cpu_task, experiment.runs[label]): label for label in labels}
-            for future in as_completed(futures):
-                history, seconds = future.result()
-                save(experiment, futures[future], history, seconds, _cpu_name(), root)
-                log(f"  {futures[future]}: {seconds:.0f} s")
-        finally:
-            if executor is None:
-                pool.shutdown()
+        tasks = [experiment.runs[label] for label in labels]
+        for i, history, seconds in run_each(tasks, executor, workers):
+            save(experiment, labels[i], history, seconds, _cpu_name(), root)
+            log(f"  {labels[i]}: {seconds:.0f} s")
 
 
 def _cpu_name() -> str:

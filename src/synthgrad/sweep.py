@@ -2,10 +2,13 @@
 
 A paper-scale sweep (depths x methods x seeds x learning rates) is many runs that share
 nothing. Each :class:`Task` names its dataset (loaded once per worker) and the keyword
-arguments of :func:`synthgrad.train.fit`; :func:`run` submits them to an executor and returns
-the histories in task order. The default executor is a pool of local processes; a
-``dask.distributed`` client's ``get_executor()`` (a cluster, or a GPU machine with
-``device="cuda"`` in the tasks) works the same way, and gives the same numbers (tested).
+arguments of :func:`synthgrad.train.fit` (or, with ``runner="convergence"``, of chapter 3's
+:func:`synthgrad.convergence.train_on` on a :func:`~synthgrad.convergence.make_problem`);
+:func:`run` submits them to an executor and returns the histories in task order, and
+:func:`run_each` yields each one as it finishes (the results store saves it at once). The
+default executor is a pool of local processes; a ``dask.distributed`` client's
+``get_executor()`` (a cluster, or a GPU machine with ``device="cuda"`` in the tasks) works the
+same way, and gives the same numbers (tested).
 
 Each task runs with one torch thread, so a run's numbers do not depend on where it ran.
 """
@@ -15,34 +18,53 @@ from __future__ import annotations
 import functools
 import itertools
 import os
-from collections.abc import Iterable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
+from . import convergence, graphs
 from . import data as D
 from .train import History, fit
 
 DATASETS = ("mnist", "two_moons", "linear_regression", "tanh_teacher", "noisy_linear_labels")
+NEEDS = {  # the keyword arguments each runner must be given
+    "fit": {"seeds", "rule", "hidden", "steps", "lr"},
+    "convergence": {"seeds", "method", "depth", "width", "steps", "lr"},
+}
 
 
 @dataclass(frozen=True)
 class Task:
-    """One training run: ``dataset`` is a loader of :mod:`synthgrad.data` by name with its
-    keyword arguments; ``fit`` holds the keyword arguments of :func:`synthgrad.train.fit`."""
+    """One training run. With ``runner="fit"``: ``dataset`` is a loader of
+    :mod:`synthgrad.data` by name with its keyword arguments, and ``fit`` holds the keyword
+    arguments of :func:`synthgrad.train.fit`. With ``runner="convergence"`` (chapter 3):
+    ``dataset`` is ``"problem"``, ``dataset_kwargs`` go to
+    :func:`synthgrad.convergence.make_problem` and ``fit`` to
+    :func:`synthgrad.convergence.train_on`."""
 
     dataset: str
     fit: dict[str, Any]
     dataset_kwargs: dict[str, Any] = field(default_factory=dict)
+    runner: str = "fit"
 
     def __post_init__(self) -> None:
-        if self.dataset not in DATASETS:
-            raise ValueError(f"unknown dataset {self.dataset!r}; known: {', '.join(DATASETS)}")
-        missing = {"seeds", "rule", "hidden", "steps", "lr"} - set(self.fit)
+        if self.runner not in NEEDS:
+            raise ValueError(f"unknown runner {self.runner!r}; known: {', '.join(NEEDS)}")
+        known = DATASETS if self.runner == "fit" else ("problem",)
+        if self.dataset not in known:
+            raise ValueError(f"unknown dataset {self.dataset!r}; known: {', '.join(known)}")
+        missing = NEEDS[self.runner] - set(self.fit)
         if missing:
             raise ValueError(f"task lacks fit argument(s) {sorted(missing)}")
+
+    def describe(self) -> dict[str, Any]:
+        """What the task runs, as plain data (the results store's manifest records it)."""
+        out = {"dataset": self.dataset, "dataset_kwargs": self.dataset_kwargs, "fit": self.fit}
+        return out if self.runner == "fit" else {**out, "runner": self.runner}
 
 
 @functools.lru_cache(maxsize=8)
@@ -50,15 +72,42 @@ def _load(name: str, frozen_kwargs: tuple) -> D.Dataset:
     return getattr(D, name)(**dict(frozen_kwargs))
 
 
-def run_task(task: Task) -> History:
-    """Run one task here (in a worker): load its data (cached), train, return the history."""
+def run_task(
+    task: Task,
+    device: str | None = None,
+    steps: int | None = None,
+    graph: bool = False,
+    progress: bool | None = False,
+) -> History:
+    """Run one task here (in a worker, on one torch thread): load its data (cached), train,
+    return the history. ``device`` (e.g. ``"cuda"``) is where to train; ``steps`` cuts the run
+    short (the store's spot check); ``graph`` replays each step from a CUDA graph on a GPU
+    (:mod:`synthgrad.graphs`); ``progress`` shows a progress bar (None: unless
+    ``SYNTHGRAD_QUIET`` is set)."""
+    kwargs = dict(task.fit)
+    if steps is not None:
+        kwargs.update(steps=steps, eval_every=min(kwargs.get("eval_every", steps), steps))
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
+        if task.runner == "convergence":
+            return convergence.train_on(convergence.make_problem(**task.dataset_kwargs), **kwargs)
         dataset = _load(task.dataset, tuple(sorted(task.dataset_kwargs.items())))
-        return fit(dataset, progress=False, **task.fit)
+        hidden = kwargs["hidden"]
+        desc = f"{len(hidden)} x {hidden[0] if hidden else 0}, {kwargs['rule']}"
+        kwargs = {"progress": progress, "desc": desc, **kwargs}
+        if device is not None:
+            kwargs["device"] = device
+        return (graphs.fit if graph else fit)(dataset, **kwargs)
     finally:
         torch.set_num_threads(threads)
+
+
+def timed_task(task: Task, **kwargs: Any) -> tuple[History, float]:
+    """:func:`run_task` and its wall seconds."""
+    start = time.perf_counter()
+    history = run_task(task, **kwargs)
+    return history, time.perf_counter() - start
 
 
 def grid(**axes: Sequence) -> list[dict[str, Any]]:
@@ -66,13 +115,31 @@ def grid(**axes: Sequence) -> list[dict[str, Any]]:
     return [dict(zip(axes, combo, strict=True)) for combo in itertools.product(*axes.values())]
 
 
+def run_each(
+    tasks: Iterable[Task], executor: Executor | None = None, workers: int | None = None
+) -> Iterator[tuple[int, History, float]]:
+    """Run every task on ``executor`` (default: ``workers`` local processes, one per core) and
+    yield ``(index in tasks, history, wall seconds)`` as each one finishes."""
+    tasks = list(tasks)
+    if not tasks:
+        return
+    pool = executor or ProcessPoolExecutor(
+        max_workers=min(len(tasks), workers or os.cpu_count() or 1)
+    )
+    try:
+        futures = {pool.submit(timed_task, t): i for i, t in enumerate(tasks)}
+        for future in as_completed(futures):
+            yield (futures[future], *future.result())
+    finally:
+        if executor is None:
+            pool.shutdown(cancel_futures=True)
+
+
 def run(tasks: Iterable[Task], executor: Executor | None = None) -> list[History]:
     """Run every task on ``executor`` (default: local processes, one per core) and return the
     histories in the order of ``tasks``."""
     tasks = list(tasks)
-    if executor is None:
-        workers = min(len(tasks), os.cpu_count() or 1) or 1
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            return list(pool.map(run_task, tasks))
-    futures = [executor.submit(run_task, t) for t in tasks]
-    return [f.result() for f in futures]
+    out: list[History | None] = [None] * len(tasks)
+    for i, history, _ in run_each(tasks, executor):
+        out[i] = history
+    return out
