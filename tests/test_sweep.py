@@ -61,3 +61,10 @@ def test_a_dask_cluster_gives_the_same_results_as_local_processes():
     ):
         remote = sweep.run(tasks, client.get_executor())
     _same(remote, local)
+
+
+def test_a_diverging_task_is_marked_not_raised():
+    task = sweep.Task("two_moons", dict(seeds=[0, 1], rule="backprop", hidden=[8], steps=40,
+                                        lr=1e4, optimizer="sgd"), {"n": 200})  # fmt: skip
+    history = sweep.run_task(task)
+    assert history.diverged.any() and (history.diverged_at[history.diverged] > 0).all()

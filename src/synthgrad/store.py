@@ -480,7 +480,13 @@ def make(
             for label in labels:
                 run = experiment.runs[label]
                 graphed = graph and device.startswith("cuda") and run.runner == "fit"
-                history, seconds = timed_task(run, device=device, graph=graphed, progress=None)
+                try:
+                    history, seconds = timed_task(run, device=device, graph=graphed, progress=None)
+                except RuntimeError as error:  # (not a diverged run: those are marked)
+                    if not graphed:
+                        raise
+                    log(f"  {label}: the CUDA graph failed ({error}); trained eagerly instead")
+                    history, seconds = timed_task(run, device=device, progress=None)
                 save(experiment, label, history, seconds, _device_name(device), root)
                 log(f"  {label}: {seconds:.0f} s ({history.settings.get('step', 'eager')})")
             continue

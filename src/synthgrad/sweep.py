@@ -80,7 +80,9 @@ def run_task(
     progress: bool | None = False,
 ) -> History:
     """Run one task here (in a worker, on one torch thread): load its data (cached), train,
-    return the history. ``device`` (e.g. ``"cuda"``) is where to train; ``steps`` cuts the run
+    return the history. A seed whose loss diverges is marked in it (``on_divergence="mark"``,
+    unless the task says otherwise), not raised: one bad run does not stop a sweep.
+    ``device`` (e.g. ``"cuda"``) is where to train; ``steps`` cuts the run
     short (the store's spot check); ``graph`` replays each step from a CUDA graph on a GPU
     (:mod:`synthgrad.graphs`); ``progress`` shows a progress bar (None: unless
     ``SYNTHGRAD_QUIET`` is set)."""
@@ -95,7 +97,7 @@ def run_task(
         dataset = _load(task.dataset, tuple(sorted(task.dataset_kwargs.items())))
         hidden = kwargs["hidden"]
         desc = f"{len(hidden)} x {hidden[0] if hidden else 0}, {kwargs['rule']}"
-        kwargs = {"progress": progress, "desc": desc, **kwargs}
+        kwargs = {"progress": progress, "desc": desc, "on_divergence": "mark", **kwargs}
         if device is not None:
             kwargs["device"] = device
         return (graphs.fit if graph else fit)(dataset, **kwargs)
