@@ -38,12 +38,25 @@ def curves(
     palette: dict | None = None,
 ) -> plt.Axes:
     """Mean curve per ``hue`` with a band from the lowest to the highest seed (``palette``:
-    a fixed colour per method, so that a method keeps its colour across figures). Rows where
-    ``y`` was not recorded (NaN in a tidy run table) are left out."""
-    sns.lineplot(
-        data=df.dropna(subset=[y]), x=x, y=y, hue=hue, errorbar=("pi", 100), ax=ax, palette=palette
-    )
-    ax.set(xlabel=xlabel, ylabel=ylabel)
+    a fixed colour per method, so that a method keeps its colour across figures; otherwise
+    the theme's colours in the order the methods appear). Rows where ``y`` was not recorded
+    (NaN in a tidy run table) are left out. (What ``seaborn.lineplot`` with
+    ``errorbar=("pi", 100)`` draws, computed with one groupby: several times faster.)"""
+    data = df.dropna(subset=[y])
+    levels = (list(data[hue].cat.categories) if isinstance(data[hue].dtype, pd.CategoricalDtype)
+              else list(pd.unique(data[hue])))  # fmt: skip
+    colours = palette or dict(zip(levels, sns.color_palette(n_colors=len(levels)), strict=True))
+    stats = data.groupby([hue, x], observed=True)[y].agg(["mean", "min", "max"])
+    for level in levels:
+        if level in stats.index.get_level_values(0):
+            s = stats.loc[level]
+            ax.plot(s.index, s["mean"], color=colours[level], label=level)
+            ax.fill_between(s.index, s["min"], s["max"], color=colours[level], alpha=0.2, lw=0)
+    if levels:
+        ax.legend(title=hue)
+    # (as seaborn does: no axis label where a shared axis shows no tick labels)
+    ax.set_xlabel(xlabel, visible=any(t.get_visible() for t in ax.get_xticklabels()))
+    ax.set_ylabel(ylabel, visible=any(t.get_visible() for t in ax.get_yticklabels()))
     if logy:
         ax.set_yscale("log")
     return ax

@@ -23,6 +23,7 @@ import argparse
 import ast
 import datetime
 import fnmatch
+import functools
 import gzip
 import hashlib
 import io
@@ -57,6 +58,7 @@ def store_dir() -> Path:
     return Path(os.environ.get(STORE_ENV, PACKAGE.parents[1] / "store"))
 
 
+@functools.lru_cache(maxsize=64)  # (keyed by the source text, read afresh on every call)
 def code(source: str) -> str:
     """The code of a Python module without what cannot change a number: its syntax tree with
     docstrings, comments and layout left out, written out the same way on every Python version

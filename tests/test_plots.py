@@ -1,0 +1,26 @@
+"""The shared plots: mean curves with a band from the lowest to the highest seed."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from synthgrad import plots  # noqa: E402
+
+
+def test_curves_draw_the_mean_and_a_band_from_lowest_to_highest_seed_per_method():
+    rows = [{"method": m, "seed": s, "step": t, "loss": (1 + s) * (t + 1) * (2 if m == "b" else 1)}
+            for m in ("b", "a") for s in range(3) for t in range(4)]  # fmt: skip
+    rows.append({"method": "a", "seed": 0, "step": 4, "loss": np.nan})  # not recorded: left out
+    fig, ax = plt.subplots()
+    plots.curves(pd.DataFrame(rows), "loss", ax, "loss")
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["b", "a"]  # order of appearance
+    b, a = ax.lines
+    np.testing.assert_allclose(a.get_xdata(), [0, 1, 2, 3])
+    np.testing.assert_allclose(a.get_ydata(), [2, 4, 6, 8])  # mean of 1, 2, 3 times (t + 1)
+    np.testing.assert_allclose(b.get_ydata(), [4, 8, 12, 16])
+    band = ax.collections[1].get_paths()[0].vertices  # method a: from 1 x to 3 x (t + 1)
+    assert band[:, 1].min() == 1 and band[:, 1].max() == 12
+    plt.close(fig)
