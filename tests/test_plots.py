@@ -24,3 +24,12 @@ def test_curves_draw_the_mean_and_a_band_from_lowest_to_highest_seed_per_method(
     band = ax.collections[1].get_paths()[0].vertices  # method a: from 1 x to 3 x (t + 1)
     assert band[:, 1].min() == 1 and band[:, 1].max() == 12
     plt.close(fig)
+
+
+def test_curves_without_hue_draw_one_curve_and_no_legend():
+    df = pd.DataFrame({"seed": [0, 1, 0, 1], "step": [1, 1, 2, 2], "y": [1.0, 3.0, 2.0, 4.0]})
+    fig, ax = plt.subplots()
+    plots.curves(df, "y", ax, "y", hue=None)
+    assert ax.get_legend() is None and len(ax.lines) == 1
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), [2.0, 3.0])
+    plt.close(fig)

@@ -43,16 +43,21 @@ def curves(
     (NaN in a tidy run table) are left out. (What ``seaborn.lineplot`` with
     ``errorbar=("pi", 100)`` draws, computed with one groupby: several times faster.)"""
     data = df.dropna(subset=[y])
-    levels = (list(data[hue].cat.categories) if isinstance(data[hue].dtype, pd.CategoricalDtype)
-              else list(pd.unique(data[hue])))  # fmt: skip
-    colours = palette or dict(zip(levels, sns.color_palette(n_colors=len(levels)), strict=True))
-    stats = data.groupby([hue, x], observed=True)[y].agg(["mean", "min", "max"])
-    for level in levels:
-        if level in stats.index.get_level_values(0):
-            s = stats.loc[level]
+    if hue is None:  # one curve, no legend
+        groups = [(None, data)]
+    else:
+        levels = (data[hue].cat.categories if isinstance(data[hue].dtype, pd.CategoricalDtype)
+                  else pd.unique(data[hue]))  # fmt: skip
+        groups = [(level, data[data[hue] == level]) for level in levels]
+    colours = palette or dict(
+        zip([g for g, _ in groups], sns.color_palette(n_colors=len(groups)), strict=True)
+    )
+    for level, group in groups:
+        if len(group):
+            s = group.groupby(x)[y].agg(["mean", "min", "max"])
             ax.plot(s.index, s["mean"], color=colours[level], label=level)
             ax.fill_between(s.index, s["min"], s["max"], color=colours[level], alpha=0.2, lw=0)
-    if levels:
+    if hue is not None and groups:
         ax.legend(title=hue)
     # (as seaborn does: no axis label where a shared axis shows no tick labels)
     ax.set_xlabel(xlabel, visible=any(t.get_visible() for t in ax.get_xticklabels()))
