@@ -23,7 +23,7 @@ def defaults(chapter):
 
 
 def specs(chapter):
-    return chapters.CHAPTERS[chapter].specs
+    return chapters.interface(chapter).specs
 
 
 CASES = [(ch, name) for ch in CHAPTERS for name in specs(ch)]
@@ -89,7 +89,7 @@ def test_every_parameter_has_a_spec_and_valid_defaults(chapter):
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
 def test_quick_run_overrides_only_known_settings(chapter):
-    interface = chapters.CHAPTERS[chapter]
+    interface = chapters.interface(chapter)
     known = set(interface.specs) | set(interface.settings)
     assert set(interface.quick) <= known, set(interface.quick) - known
     quick = chapters.setup(chapter, {**defaults(chapter), "quick": True})

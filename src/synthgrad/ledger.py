@@ -1,7 +1,9 @@
 """The claims ledger: each chapter's verdict on the paper's claims, as a table and as JSON.
 
-A chapter builds :class:`Claim` records from its measurements and ends with :func:`finish`:
-it writes ``<results dir>/<chapter>.json`` (:func:`write`), where the tests and the book-wide
+A chapter's module builds :class:`Claim` records from its measurements, each with a
+:class:`Verdict` made by :func:`judge` (the one function that turns a claim's per-regime results
+into its status and the regime text on the page), and the chapter ends with :func:`finish`: it
+writes ``<results dir>/<chapter>.json`` (:func:`write`), where the tests and the book-wide
 table read it, glues the numbers the prose quotes and every verdict, and returns the table
 for the page. The results directory is ``$SYNTHGRAD_RESULTS`` or ``results/`` under the CWD.
 """
@@ -14,24 +16,108 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from . import chapters
-
 RESULTS_ENV = "SYNTHGRAD_RESULTS"
+STATUSES = ("holds", "holds in part", "does not hold")
 FIELDS = ("id", "claim", "measured", "criterion", "holds", "evidence")
 SOURCES = ("paper", "DNI paper", "this book")
 KINDS = ("empirical test", "identity check")
+
+
+def listing(items: Sequence[Any], none: str = "none") -> str:
+    """Regime labels as the page lists them: ``"3, 6, 12"``, or ``none`` for an empty list."""
+    return ", ".join(map(str, items)) or none
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A claim's decision: whether it holds on the whole of its scope, holds in part (some of
+    its regimes pass), or does not hold; and the regime text the page shows beside it."""
+
+    holds: bool
+    partly: bool = False
+    regime: str = ""
+
+    def __post_init__(self) -> None:
+        if self.holds and self.partly:
+            raise ValueError("a claim that holds does not hold in part")
+
+    @property
+    def status(self) -> str:
+        if self.holds:
+            return "holds"
+        return "holds in part" if self.partly else "does not hold"
+
+
+def judge(
+    parts: Mapping[Any, Any] | Any,
+    *,
+    required: Any = True,
+    also: Mapping[Any, Any] | None = None,
+    regime: str = "",
+    none: str = "none",
+    **fields: Any,
+) -> Verdict:
+    """The verdict on a claim from its per-regime results.
+
+    ``parts`` maps each regime the claim covers (a depth, a seed, a dimension...) to whether the
+    claim's criterion passes there (a bool, or an array that must be true everywhere); a single
+    bool is a claim without regimes. ``required`` is a condition the whole claim needs (e.g. the
+    baseline itself converged): when it fails, the claim does not hold anywhere. ``also`` are
+    further regimes that can show the claim in part but do not count towards its holding (e.g.
+    a second optimiser).
+
+    The claim holds when ``required`` and every part pass; it holds in part when ``required``
+    passes and some, not all, of ``parts`` pass, or any of ``also`` does; otherwise it does not
+    hold. A NaN never passes: pass comparisons (``x >= margin``), which are False for NaN, so a
+    diverged seed counts against the claim.
+
+    ``regime`` is the text on the page, formatted with ``{held}`` and ``{failed}`` (the regimes
+    of ``parts`` that pass and fail, as :func:`listing` joins them; ``none`` for an empty one)
+    and any other ``fields``."""
+    table = dict(parts) if isinstance(parts, Mapping) else {"": parts}
+    passed = {k: _passes(v) for k, v in table.items()}
+    extra = [_passes(v) for v in (also or {}).values()]
+    needed = _passes(required)
+    holds = needed and bool(passed) and all(passed.values())
+    partly = needed and not holds and (any(passed.values()) or any(extra))
+    held = [k for k, v in passed.items() if v]
+    failed = [k for k, v in passed.items() if not v]
+    text = regime.format(held=listing(held, none), failed=listing(failed, none), **fields)
+    return Verdict(holds, partly, text)
+
+
+def _passes(value: Any) -> bool:
+    """True when a result passes: a bool, or an array/sequence of bools that is true everywhere
+    (and not empty)."""
+    if isinstance(value, bool):
+        return value
+    array = np.asarray(value)
+    if array.dtype != bool:
+        raise TypeError(
+            f"a part of a verdict must be a bool or an array of bools, not {array.dtype}"
+        )
+    return bool(array.size) and bool(array.all())
+
+
+def every(values: Any, passes: Any) -> bool:
+    """True when every value passes and none is NaN or infinite: ``every(margins, margins >=
+    0.01)``. For per-seed values where a diverged seed (NaN or inf) must count against the claim
+    even where the comparison alone would let it through (``inf >= 0.01``)."""
+    values = np.asarray(values, dtype=float)
+    return bool(values.size) and bool(np.isfinite(values).all()) and bool(np.asarray(passes).all())
 
 
 @dataclass
 class Claim:
     """One claim of the paper and the verdict of one chapter on it.
 
-    ``holds`` is the verdict on the whole criterion. Where the effect depends on a regime,
+    ``verdict`` (from :func:`judge`) is the decision: ``holds`` is the verdict on the whole
+    criterion. Where the effect depends on a regime,
     ``partly`` marks a claim that holds in some of it (``holds`` False, ``partly`` True:
     "holds in part") and ``regime`` says where it holds. ``source`` says whose claim it is
     (the paper's, the DNI paper's or this book's own) and ``kind`` whether it is an empirical
@@ -43,7 +129,7 @@ class Claim:
     claim: str
     measured: str
     criterion: str
-    holds: bool
+    holds: bool | Verdict
     evidence: dict[str, Any] = field(default_factory=dict)
     regime: str = ""
     partly: bool = False
@@ -52,6 +138,12 @@ class Claim:
     scale: str = ""
 
     def __post_init__(self) -> None:
+        if isinstance(self.holds, Verdict):
+            if self.partly or self.regime:
+                raise ValueError(f"claim {self.id}: its verdict gives partly and regime")
+            verdict = self.holds
+            self.holds, self.partly, self.regime = verdict.holds, verdict.partly, verdict.regime
+        self.holds = bool(self.holds)
         if self.source not in SOURCES:
             raise ValueError(f"claim {self.id}: source must be one of {SOURCES}")
         if self.kind not in KINDS:
@@ -116,15 +208,16 @@ def write(chapter: str, claims: Sequence[Claim], parameters: dict[str, Any], qui
 def finish(
     chapter: str,
     claims: Sequence[Claim],
-    p: SimpleNamespace,
+    parameters: dict[str, Any],
+    quick: bool,
     numbers: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
-    """End a chapter: write its ledger with the parameters it ran with (``p`` from
-    :func:`synthgrad.chapters.setup`), glue ``numbers`` (the values its prose quotes) and each
-    verdict as ``<id>_verdict``, and return the claims table to show."""
+    """End a chapter: write its ledger with the parameters it ran with, glue ``numbers`` (the
+    values its prose quotes) and each verdict as ``<id>_verdict``, and return the claims table
+    to show. Chapters call it through :func:`synthgrad.chapters.finish`."""
     from myst_nb import glue
 
-    write(chapter, claims, chapters.recorded(chapter, p), p.quick)
+    write(chapter, claims, parameters, quick)
     for key, value in (numbers or {}).items():
         glue(key, value, display=False)
     for c in claims:

@@ -1,0 +1,295 @@
+"""Chapter 1: synthetic gradients from scratch (the primer), on MNIST."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import SimpleNamespace
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from pandas.io.formats.style import Styler
+
+from .. import analysis, chapters, ledger, parallel, plots, store, train, widgets
+from .. import params as P
+from ..data import Dataset
+from ..train import History
+from . import MNIST_QUICK, Interface
+
+INTERFACE = Interface(
+    specs={
+        "seed": P.integer(0), "n_seeds": P.integer(1, 20), "steps": P.integer(1),
+        "batch_size": P.integer(1, 60000), "lr": P.positive(),
+        "sg_lr": P.positive(optional=True), "width": P.integer(1), "depth": P.integer(2, 50),
+        "sg_hidden": P.integer(0), "scale": P.choice("small", "full"),
+        "eval_every": P.integer(1), "quick": P.flag(),
+    },
+    record=("seed", "n_seeds", "steps", "batch_size", "lr", "sg_lr", "width", "depth",
+            "sg_hidden", "scale", "eval_every"),
+    settings=dict(limit=None, widget_steps=150, live_steps=150),
+    quick=dict(MNIST_QUICK, widget_steps=30, live_steps=10),
+)  # fmt: skip
+
+
+# the methods of the chapter's experiment: name on the page -> learning rule and its options
+METHODS = {
+    "backprop": dict(rule="backprop"),
+    "SG middle, cDNI": dict(rule="sg_middle", conditioned=True),
+    "SG middle, DNI": dict(rule="sg_middle", conditioned=False),
+    "SG every layer, cDNI": dict(rule="sg_every", conditioned=True),
+    "SG every layer, DNI": dict(rule="sg_every", conditioned=False),
+    "control: frozen below the middle": dict(rule="frozen_middle"),
+    "control: frozen below every SG": dict(rule="frozen_every"),
+}
+CONTROL = {
+    "middle": "control: frozen below the middle",
+    "every layer": "control: frozen below every SG",
+}
+# the store's DNI-paper table (experiment 01_dni_table): the methods of a complete depth
+STORED = ("backprop", "DNI", "cDNI", "control: frozen below the SGs")
+CLAIM_IDS = ("C1.1", "C1.2", "C1.3", "C1.4p")
+IN_PART: tuple[str, ...] = ()  # claims that can hold in part
+
+
+def net(p: SimpleNamespace) -> dict[str, Any]:
+    """The network and minibatch settings every run of the chapter shares."""
+    return dict(
+        hidden=[p.width] * p.depth,
+        batch_norm=True,
+        batch_size=p.batch_size,
+        eval_every=p.eval_every,
+    )
+
+
+def train_methods(trained: train.Runs, mnist: Dataset, p: SimpleNamespace) -> dict[str, History]:
+    """Every method of :data:`METHODS` on the chapter's seeds, each in a worker process of its
+    own (as many at once as the kernel has threads)."""
+    jobs = {
+        name: dict(steps=p.steps, lr=p.lr, sg_lr=p.sg_lr, sg_hidden=p.sg_hidden, **net(p), **cfg)
+        for name, cfg in METHODS.items()
+    }
+    return parallel.fit_all(trained, mnist, p.seeds, jobs)
+
+
+# the widget's grid: backprop against one cDNI SG in the middle
+WIDGET_GRID = {"lr": [1e-4, 3e-4, 1e-3], "sg_hidden": [0, 256]}
+WIDGET_LABELS = {"lr": "learning rate", "sg_hidden": "SG hidden units (0: linear)"}
+
+
+def train_widget(trained: train.Runs, mnist: Dataset, p: SimpleNamespace) -> dict[Any, History]:
+    """The widget's runs, for its first ``widget_steps`` steps: backprop at each learning rate
+    (key ``("backprop", lr)``) and the middle cDNI SG at each point of :data:`WIDGET_GRID`
+    (key ``(lr, sg_hidden)``)."""
+    short = dict(net(p), steps=p.widget_steps)
+    jobs = {("backprop", r): dict(rule="backprop", lr=r, **short) for r in WIDGET_GRID["lr"]}
+    for g in widgets.grid_points(WIDGET_GRID):
+        jobs[g["lr"], g["sg_hidden"]] = dict(
+            rule="sg_middle", conditioned=True, lr=g["lr"], sg_hidden=g["sg_hidden"], **short
+        )
+    return parallel.fit_all(trained, mnist, p.seeds, jobs)
+
+
+def figure_curves(runs: Mapping[str, History], p: SimpleNamespace) -> plt.Figure:
+    """Figure 1: held-out accuracy and cross-entropy during training, every method."""
+    df = analysis.frames(runs)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    plots.curves(df, "test_acc", axes[0], "held-out accuracy")
+    plots.curves(df, "test_loss", axes[1], "held-out cross-entropy (nats)", logy=True)
+    axes[0].set_ylim(max(0.0, axes[0].get_ylim()[0]), 1.0)
+    axes[1].get_legend().remove()
+    fig.suptitle(
+        f"MNIST ({p.scale} scale), mean over {p.n_seeds} seeds; band: lowest to highest seed"
+    )
+    fig.tight_layout()
+    return fig
+
+
+def figure_sg_losses(runs: Mapping[str, History], p: SimpleNamespace) -> plt.Figure:
+    """Figure 2: each SG's regression loss in the every-layer cDNI network."""
+    layers = {k: f"SG after layer {k + 1}" for k in range(p.depth)}
+    sg_df = analysis.per_layer(
+        runs["SG every layer, cDNI"], "sg_loss_{}", layers, "sg_loss", smooth=25
+    )
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    plots.curves(sg_df, "sg_loss", ax, "SG regression loss", hue="layer", logy=True)
+    ax.get_legend().set_title("")
+    ax.set_title("SG every layer, cDNI: each SG's error against its target")
+    fig.tight_layout()
+    return fig
+
+
+def stored_accuracy(stored: store.Stored) -> dict[tuple[int, str], np.ndarray]:
+    """The store's DNI-paper table: per (hidden layers, method), each seed's final held-out
+    accuracy."""
+    return {(int(d), m): h.final("test_acc") for (d, m), h in stored.by_part().items()}
+
+
+def _errors(dni_acc: Mapping[tuple[int, str], np.ndarray]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {"hidden layers": d, "method": m, "seed": s, "held-out error (%)": 100 * (1 - a)}
+            for (d, m), acc in dni_acc.items()
+            for s, a in enumerate(acc)
+        ]
+    )
+
+
+def dni_table(dni_acc: Mapping[tuple[int, str], np.ndarray]) -> Styler | None:
+    """The DNI paper's table from the store: held-out error (%) per depth and method, mean,
+    lowest and highest seed (None when the store holds none of it)."""
+    if not dni_acc:
+        return None
+    table = (
+        _errors(dni_acc)
+        .groupby(["hidden layers", "method"])["held-out error (%)"]
+        .agg(["mean", "min", "max"])
+        .unstack("method")
+        .swaplevel(axis=1)
+        .sort_index(axis=1)
+    )
+    return table.style.format("{:.2f}", na_rep="not in the store").set_caption(
+        "Held-out error (%) after the store's budget: mean, lowest and highest of 3 seeds"
+    )
+
+
+def _dni(dni_acc: Mapping[tuple[int, str], np.ndarray]) -> dict[str, Any]:
+    """What C1.4p decides on: the depths the store holds in full, the mean error of each run (a
+    diverged seed makes its mean NaN), and cDNI minus its control per seed (points)."""
+    depths = sorted({d for d, _ in dni_acc if all((d, m) in dni_acc for m in STORED)})
+    mean_error = {
+        (d, m): float(np.mean(100 * (1 - np.asarray(acc))))
+        for (d, m), acc in sorted(dni_acc.items())
+    }
+    over = {
+        d: 100 * (dni_acc[d, "cDNI"] - dni_acc[d, "control: frozen below the SGs"]) for d in depths
+    }
+    return dict(depths=depths, mean_error=mean_error, over=over)
+
+
+def numbers(
+    acc: Mapping[str, np.ndarray], dni_acc: Mapping[tuple[int, str], np.ndarray] | None = None
+) -> dict[str, float]:
+    """The numbers the chapter's prose quotes, from each method's final held-out accuracy per
+    seed (``acc``) and the store's table (``dni_acc``, :func:`stored_accuracy`)."""
+    mean = {name: float(np.mean(v)) for name, v in acc.items()}
+    over = {place: acc[f"SG {place}, cDNI"] - acc[CONTROL[place]] for place in CONTROL}
+    gain = {place: acc[f"SG {place}, cDNI"] - acc[f"SG {place}, DNI"] for place in CONTROL}
+    out = {
+        "acc_backprop": mean["backprop"],
+        "acc_sg_middle": mean["SG middle, cDNI"],
+        "acc_sg_every": mean["SG every layer, cDNI"],
+        "gap_middle_points": 100 * (mean["backprop"] - mean["SG middle, cDNI"]),
+        "gain_middle_points": 100 * float(gain["middle"].mean()),
+        "gain_every_points": 100 * float(gain["every layer"].mean()),
+        "acc_frozen_middle": mean[CONTROL["middle"]],
+        "acc_frozen_every": mean[CONTROL["every layer"]],
+        "margin_middle_min": 100 * float(over["middle"].min()),
+        "margin_middle_max": 100 * float(over["middle"].max()),
+        "margin_every_min": 100 * float(over["every layer"].min()),
+        "margin_every_max": 100 * float(over["every layer"].max()),
+    }
+    if dni_acc:
+        over_dni = _dni(dni_acc)["over"].values()
+        out["dni_margin_min"] = min((float(v.min()) for v in over_dni), default=float("nan"))
+        out["dni_margin_max"] = max((float(v.max()) for v in over_dni), default=float("nan"))
+    return out
+
+
+def claims(
+    acc: Mapping[str, np.ndarray],
+    dni_acc: Mapping[tuple[int, str], np.ndarray] | None = None,
+    dni_scale: str = "",
+) -> list[ledger.Claim]:
+    """The chapter's claims from each method's final held-out accuracy per seed (``acc``, keyed
+    as :data:`METHODS`) and, where the store holds it, the DNI paper's table (``dni_acc``)."""
+    gap_middle = float(np.mean(acc["backprop"]) - np.mean(acc["SG middle, cDNI"]))
+    over = {place: acc[f"SG {place}, cDNI"] - acc[CONTROL[place]] for place in CONTROL}
+    gain = {place: acc[f"SG {place}, cDNI"] - acc[f"SG {place}, DNI"] for place in CONTROL}
+    out = [
+        ledger.Claim(
+            "C1.1",
+            "One SG in the middle of an MNIST MLP reaches held-out accuracy close to backprop's.",
+            "final held-out accuracy: backprop minus SG middle (cDNI), mean over seeds; SG middle minus its control (layers below the SG frozen), paired per seed",
+            "gap to backprop of at most 2 percentage points, and at least 1 point above the control on every seed",
+            ledger.judge(gap_middle <= 0.02 and bool((over["middle"] >= 0.01).all())),
+            {
+                "backprop": acc["backprop"],
+                "sg_middle_cdni": acc["SG middle, cDNI"],
+                "gap": gap_middle,
+                "control": acc[CONTROL["middle"]],
+                "over_control": over["middle"],
+            },
+            source="DNI paper",
+        ),
+        ledger.Claim(
+            "C1.2",
+            "SGs after every hidden layer, with bootstrapped targets, still train the network.",
+            "final held-out accuracy of SG every layer (cDNI) minus its control (no hidden layer learns: random features, trained output), paired per seed",
+            "at least 1 percentage point above the control on every seed",
+            ledger.judge(over["every layer"] >= 0.01),
+            {
+                "sg_every_cdni": acc["SG every layer, cDNI"],
+                "control": acc[CONTROL["every layer"]],
+                "over_control": over["every layer"],
+            },
+            source="DNI paper",
+        ),
+        ledger.Claim(
+            "C1.3",
+            "Conditioning the SG on the label (cDNI) helps compared with an unconditioned SG.",
+            "paired (same seed) final held-out accuracy, cDNI minus DNI, for both placements",
+            "positive for every seed in both placements",
+            ledger.judge(bool(all((g > 0).all() for g in gain.values()))),
+            {f"gain_{k.replace(' ', '_')}": v for k, v in gain.items()},
+            source="DNI paper",
+        ),
+    ]
+    if dni_acc:
+        out.append(_claim_dni_table(dni_acc, dni_scale))
+    return out
+
+
+def _claim_dni_table(dni_acc: Mapping[tuple[int, str], np.ndarray], scale: str) -> ledger.Claim:
+    """C1.4p: the DNI paper's MNIST table, judged at every depth the store holds in full."""
+    d = _dni(dni_acc)
+    err = d["mean_error"]
+    parts = {
+        depth: (
+            err[depth, "cDNI"] - err[depth, "backprop"] <= 1.0
+            and bool((dni_acc[depth, "DNI"] < dni_acc[depth, "cDNI"]).all())
+            and bool((d["over"][depth] >= 1.0).all())
+        )
+        for depth in d["depths"]
+    }
+    verdict = ledger.judge(  # one verdict over every complete depth: it does not hold in part
+        bool(parts) and all(parts.values()),
+        regime="hidden layers {depths} (the store's complete depths)",
+        depths=ledger.listing(d["depths"], ""),
+    )
+    return ledger.Claim(
+        "C1.4p",
+        "With an SG after every layer, cDNI trains MLPs of 3 to 6 hidden layers to about backprop's error; DNI, without the label, does worse.",
+        "paper-scale store: mean held-out error over 3 seeds, cDNI minus backprop, at every depth the store holds all four runs; DNI against cDNI per seed; cDNI minus its control (no hidden layer learns), paired per seed",
+        "cDNI at most 1 percentage point above backprop's error, DNI worse than cDNI on every seed, and cDNI at least 1 point above its control on every seed, at every such depth",
+        verdict,
+        {
+            "mean_error": {f"{depth} {m}": v for (depth, m), v in err.items()},
+            "depths": d["depths"],
+            "cdni_over_control_points": d["over"],
+        },
+        source="DNI paper",
+        scale=scale,
+    )
+
+
+def finish(
+    p: SimpleNamespace, runs: Mapping[str, History], stored: store.Stored | None = None
+) -> pd.DataFrame:
+    """The chapter's last cell: its claims and numbers from the runs (and the store), the
+    ledger written and every number glued; returns the claims table."""
+    acc = {name: h.final("test_acc") for name, h in runs.items()}
+    dni_acc = stored_accuracy(stored) if stored is not None else {}
+    return chapters.finish(
+        p, claims(acc, dni_acc, stored.scale() if stored else ""), numbers(acc, dni_acc)
+    )
