@@ -5,6 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
+from synthgrad import provenance as prov
 from synthgrad import store, sweep
 
 TINY = store.Experiment(
@@ -83,7 +84,7 @@ def test_a_graphed_run_is_stale_when_the_graph_code_changes(tiny, monkeypatch):
     assert provenance["source_hash"] == store.source_hash("fit", "CUDA graph")
     assert provenance["source_hash"] != store.source_hash("fit")
     assert store.load(TINY.name).status == {"backprop": "ok", "sg_middle": "ok"}
-    monkeypatch.setitem(store.STEP_FILES, "CUDA graph", ("graphs.py", "sweep.py"))
+    monkeypatch.setitem(prov.STEP_ROOTS, "CUDA graph", ("graphs:fit", "sweep:grid"))
     assert store.load(TINY.name).status == {"backprop": "stale", "sg_middle": "ok"}
     assert "steps replayed from a CUDA graph" in store.load(TINY.name).note()
 
@@ -165,6 +166,52 @@ def test_chapter_3_runs_are_stored_and_long_ones_thinned(tmp_path, monkeypatch):
 def test_the_source_hash_ignores_docstrings_comments_and_layout_but_not_code():
     before = 'def f(x):\n    """Doc."""\n    # a comment\n    return x + 1\n'
     reworded = 'def f(x):\n    """Another doc."""\n    return (x +\n            1)  # why\n'
-    assert store.code(before) == store.code(reworded)
-    assert store.code(before) != store.code(before.replace("x + 1", "x + 2"))
-    assert store.code(before) != store.code(before.replace("x + 1", "x - 1"))
+    assert prov.code(before) == prov.code(reworded)
+    assert prov.code(before) != prov.code(before.replace("x + 1", "x + 2"))
+    assert prov.code(before) != prov.code(before.replace("x + 1", "x - 1"))
+
+
+@pytest.fixture
+def package(tmp_path):
+    """A copy of the package's source to edit."""
+    import shutil
+
+    copy = tmp_path / "synthgrad"
+    shutil.copytree(prov.PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    return copy
+
+
+def edit(path, old, new):
+    text = path.read_text()
+    assert old in text, (path, old)
+    path.write_text(text.replace(old, new, 1))
+
+
+def test_a_deep_edit_makes_a_run_stale_and_moving_code_does_not(package):
+    """The hash follows the call graph from the runner: an edit of a helper a run reaches only
+    through several calls (train.fit -> ... -> sg.SyntheticGradient) changes it; moving a
+    function to another module, or editing verdict or plotting code, does not."""
+    fit, conv = prov.source_hash("fit"), prov.source_hash("convergence")
+    assert prov.source_hash("fit", root=package) == fit
+    edit(package / "ledger.py", "holds = needed and", "holds = bool(needed) and")
+    edit(package / "plots.py", "def ", "def unused_helper():\n    return 1\n\n\ndef ")
+    assert prov.source_hash("fit", root=package) == fit
+    # move models.mlp's callee-free helper into another module and import it back
+    pieces = prov.pieces(prov.ROOTS["fit"], package)
+    assert "SyntheticGradient" in pieces and "plots" not in "".join(pieces)
+    sg = package / "sg.py"
+    edit(
+        sg, "import torch\n", "import torch\nimport math\n"
+    )  # an unused import: no code of a piece
+    assert prov.source_hash("fit", root=package) == fit
+    before = prov.source_hash("fit", root=package)
+    text = sg.read_text()
+    start, end = text.index("class ConditionedLinear"), text.index("class LossMatchedSG")
+    body = text[start:end]
+    moved = "from .sg_moved import ConditionedLinear, SyntheticGradient, describe  # noqa\n\n\n"
+    sg.write_text(text[:start] + moved + text[end:])
+    (package / "sg_moved.py").write_text(text[: text.index("\n\n\n")] + "\n\n\n" + body)
+    assert prov.source_hash("fit", root=package) == before
+    edit(package / "sg_moved.py", "(2.0 / a) ** 0.5", "(2.0 / a) ** 0.6")
+    assert prov.source_hash("fit", root=package) != before
+    assert prov.source_hash("convergence", root=package) != conv

@@ -20,10 +20,8 @@ is written as soon as it finishes, so ``make paper`` resumes where it stopped.
 from __future__ import annotations
 
 import argparse
-import ast
 import datetime
 import fnmatch
-import functools
 import gzip
 import hashlib
 import io
@@ -42,60 +40,17 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .provenance import source_hash
 from .sweep import Task, run_each, run_task, timed_task
 from .train import History
 
 PACKAGE = Path(__file__).resolve().parent
 STORE_ENV = "SYNTHGRAD_STORE"
-# the modules whose code decides a run's numbers: a change to any of them makes a run stale
-SOURCE_FILES = ("data.py", "mnist.py", "models.py", "sg.py", "losses.py", "train.py", "rules")
-RUNNER_FILES = {"fit": (), "convergence": ("convergence.py", "optima.py")}  # and per runner
-STEP_FILES = {"eager": (), "CUDA graph": ("graphs.py",)}  # and per way of running a step
 
 
 def store_dir() -> Path:
     """``$SYNTHGRAD_STORE``, or ``store/`` at the root of the checkout the package lives in."""
     return Path(os.environ.get(STORE_ENV, PACKAGE.parents[1] / "store"))
-
-
-@functools.lru_cache(maxsize=64)  # (keyed by the source text, read afresh on every call)
-def code(source: str) -> str:
-    """The code of a Python module without what cannot change a number: its syntax tree with
-    docstrings, comments and layout left out, written out the same way on every Python version
-    (fields that are empty or None are left out: newer versions add some, e.g. ``type_params``)."""
-    tree = ast.parse(source)
-    for node in ast.walk(tree):
-        body = getattr(node, "body", None)
-        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
-                and body and isinstance(body[0], ast.Expr)
-                and isinstance(body[0].value, ast.Constant)
-                and isinstance(body[0].value.value, str)):  # fmt: skip
-            node.body = body[1:] or [ast.Pass()]
-
-    def write(node: Any) -> str:
-        if isinstance(node, ast.AST):
-            fields = [f"{k}={write(v)}" for k, v in ast.iter_fields(node) if v not in (None, [])]
-            return f"{type(node).__name__}({', '.join(fields)})"
-        if isinstance(node, list):
-            return f"[{', '.join(write(v) for v in node)}]"
-        return repr(node)
-
-    return write(tree)
-
-
-def source_hash(runner: str = "fit", step: str = "eager") -> str:
-    """SHA-256 (first 16 hex digits) over the :func:`code` of the :data:`SOURCE_FILES` of this
-    ``synthgrad`` and of the modules the ``runner`` and the ``step`` add (:data:`RUNNER_FILES`,
-    :data:`STEP_FILES`). An edit of a docstring or a comment leaves it as it is; an edit of the
-    code, even one that changes no number, makes every run stale."""
-    digest = hashlib.sha256()
-    for name in (*SOURCE_FILES, *RUNNER_FILES[runner], *STEP_FILES[step]):
-        path = PACKAGE / name
-        files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
-        for f in files:
-            digest.update(f.relative_to(PACKAGE).as_posix().encode())
-            digest.update(code(f.read_text()).encode())
-    return digest.hexdigest()[:16]
 
 
 def commit() -> str:
