@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from synthgrad import data, mnist
+from synthgrad import data
+from synthgrad.data import idx
 
 
 def _idx(path, array):
@@ -18,7 +19,7 @@ def _idx(path, array):
 def test_read_idx_roundtrip(tmp_path):
     a = np.arange(2 * 3 * 4).reshape(2, 3, 4)
     _idx(tmp_path / "a.gz", a)
-    assert (mnist.read_idx(tmp_path / "a.gz") == a).all()
+    assert (idx.read_idx(tmp_path / "a.gz") == a).all()
 
 
 def test_read_idx_rejects_truncated_and_foreign_files(tmp_path):
@@ -27,12 +28,12 @@ def test_read_idx_rejects_truncated_and_foreign_files(tmp_path):
     raw = gzip.open(tmp_path / "a.gz").read()
     with gzip.open(tmp_path / "short.gz", "wb") as f:
         f.write(raw[:-3])
-    with pytest.raises(mnist.DataError, match="holds"):
-        mnist.read_idx(tmp_path / "short.gz")
+    with pytest.raises(idx.DataError, match="holds"):
+        idx.read_idx(tmp_path / "short.gz")
     with gzip.open(tmp_path / "png.gz", "wb") as f:
         f.write(b"\x89PNG....")
-    with pytest.raises(mnist.DataError, match="not an IDX"):
-        mnist.read_idx(tmp_path / "png.gz")
+    with pytest.raises(idx.DataError, match="not an IDX"):
+        idx.read_idx(tmp_path / "png.gz")
 
 
 @pytest.fixture
@@ -40,27 +41,27 @@ def isolated(tmp_path, monkeypatch):
     """No MNIST anywhere: an empty env dir, an empty checkout data dir, no network."""
     env_dir, checkout = tmp_path / "env", tmp_path / "checkout" / "data" / "mnist"
     env_dir.mkdir()
-    monkeypatch.setenv(mnist.MNIST_ENV, str(env_dir))
-    monkeypatch.setattr(mnist, "checkout_data_dir", lambda: checkout)
+    monkeypatch.setenv(idx.MNIST_ENV, str(env_dir))
+    monkeypatch.setattr(idx, "checkout_data_dir", lambda: checkout)
     return env_dir, checkout
 
 
 def test_corrupt_file_is_never_used(isolated):
     env_dir, _ = isolated
     (env_dir / "t10k-labels-idx1-ubyte.gz").write_bytes(b"not mnist")
-    with pytest.raises(mnist.DataError, match="corrupt.*MD5"):
-        mnist.find_mnist_file("t10k-labels-idx1-ubyte.gz")
+    with pytest.raises(idx.DataError, match="corrupt.*MD5"):
+        idx.find_mnist_file("t10k-labels-idx1-ubyte.gz")
 
 
 def test_offline_and_missing_says_where_to_put_files(isolated, monkeypatch):
     def offline(*a, **k):
-        raise mnist.urllib.error.URLError("no network")
+        raise idx.urllib.error.URLError("no network")
 
-    monkeypatch.setattr(mnist.urllib.request, "urlopen", offline)
-    with pytest.raises(mnist.DataError, match=r"could not be downloaded.*MNIST_DIR"):
-        mnist.find_mnist_file("t10k-labels-idx1-ubyte.gz")
-    with pytest.raises(mnist.DataError, match="download=False"):
-        mnist.find_mnist_file("t10k-labels-idx1-ubyte.gz", download=False)
+    monkeypatch.setattr(idx.urllib.request, "urlopen", offline)
+    with pytest.raises(idx.DataError, match=r"could not be downloaded.*MNIST_DIR"):
+        idx.find_mnist_file("t10k-labels-idx1-ubyte.gz")
+    with pytest.raises(idx.DataError, match="download=False"):
+        idx.find_mnist_file("t10k-labels-idx1-ubyte.gz", download=False)
 
 
 class _FakeResponse:
@@ -82,37 +83,35 @@ def test_download_is_verified_and_atomic(isolated, monkeypatch):
     _, checkout = isolated
     name = "t10k-labels-idx1-ubyte.gz"
     good = b"pretend these are the official bytes"
-    monkeypatch.setitem(mnist.MNIST_FILES, name, hashlib.md5(good).hexdigest())
-    served = {mnist.MNIST_MIRRORS[0]: b"truncated", mnist.MNIST_MIRRORS[1]: good}
+    monkeypatch.setitem(idx.MNIST_FILES, name, hashlib.md5(good).hexdigest())
+    served = {idx.MNIST_MIRRORS[0]: b"truncated", idx.MNIST_MIRRORS[1]: good}
     monkeypatch.setattr(
-        mnist.urllib.request,
+        idx.urllib.request,
         "urlopen",
         lambda url, timeout: _FakeResponse(served[url[: -len(name)]]),
     )
-    path = mnist.find_mnist_file(name)
+    path = idx.find_mnist_file(name)
     assert path == checkout / name and path.read_bytes() == good
     assert [p.name for p in checkout.iterdir()] == [name]  # no temporary file left behind
 
 
 def test_download_with_bad_md5_everywhere_leaves_nothing(isolated, monkeypatch):
     _, checkout = isolated
-    monkeypatch.setattr(
-        mnist.urllib.request, "urlopen", lambda url, timeout: _FakeResponse(b"junk")
-    )
-    with pytest.raises(mnist.DataError, match="MD5"):
-        mnist.find_mnist_file("t10k-images-idx3-ubyte.gz")
+    monkeypatch.setattr(idx.urllib.request, "urlopen", lambda url, timeout: _FakeResponse(b"junk"))
+    with pytest.raises(idx.DataError, match="MD5"):
+        idx.find_mnist_file("t10k-images-idx3-ubyte.gz")
     assert list(checkout.iterdir()) == []
 
 
 def test_mnist_small_scale_from_the_official_files():
-    d = mnist.mnist("small", download=False)
+    d = idx.mnist("small", download=False)
     assert d.x_train.shape == (8000, 784) and d.x_test.shape == (2000, 784)
     assert d.x_train.dtype == torch.float32 and 0.0 <= d.x_train.min() and d.x_train.max() <= 1.0
     assert set(d.y_train.unique().tolist()) == set(range(10))
-    again = mnist.mnist("small", download=False)
+    again = idx.mnist("small", download=False)
     assert torch.equal(d.y_test, again.y_test)  # the split is fixed
     with pytest.raises(ValueError, match="scale"):
-        mnist.mnist("medium")
+        idx.mnist("medium")
 
 
 def test_synthetic_problems_are_seeded():

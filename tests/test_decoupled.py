@@ -14,7 +14,7 @@ import torch
 
 from synthgrad import decoupled as dc
 from synthgrad import models, rules, train
-from synthgrad.mnist import mnist
+from synthgrad.data import mnist
 
 WIDTHS = (32, 32, 32)
 

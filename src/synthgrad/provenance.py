@@ -25,8 +25,8 @@ from typing import Any
 PACKAGE = Path(__file__).resolve().parent
 NAME = PACKAGE.name
 # what each runner and each way of running a step starts from: "module:qualname"
-DATASETS = ("data:two_moons", "data:linear_regression", "data:tanh_teacher",
-            "data:noisy_linear_labels", "mnist:mnist")  # fmt: skip
+DATASETS = ("data.synthetic:two_moons", "data.synthetic:linear_regression", "data.synthetic:tanh_teacher",
+            "data.synthetic:noisy_linear_labels", "data.idx:mnist")  # fmt: skip
 ROOTS = {
     "fit": ("train:fit", *DATASETS),
     "convergence": ("convergence:train_on", "convergence:make_problem"),

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data import Dataset, _split, _tensors
+from .dataset import Dataset, split, tensors
 
 MNIST_FILES = {
     "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
@@ -49,7 +49,7 @@ def md5(path: Path) -> str:
 
 def checkout_data_dir() -> Path:
     """``data/mnist`` in the checkout (the repository holding this package), else in the CWD."""
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     base = root if (root / "pyproject.toml").exists() else Path.cwd()
     return base / "data" / "mnist"
 
@@ -146,12 +146,12 @@ def mnist(scale: str = "small", download: bool = True, limit: int | None = None)
 
     if scale == "small":
         x, y = load("t10k")
-        x_tr, y_tr, x_te, y_te = _split(x, y, 2000, np.random.default_rng(0))
+        x_tr, y_tr, x_te, y_te = split(x, y, 2000, np.random.default_rng(0))
     else:
         (x_tr, y_tr), (x_te, y_te) = load("train"), load("t10k")
     if limit is not None:
         x_tr, y_tr = x_tr[:limit], y_tr[:limit]
-    parts = _tensors(x_tr, y_tr, x_te, y_te, y_dtype=torch.int64)
+    parts = tensors(x_tr, y_tr, x_te, y_te, y_dtype=torch.int64)
     return Dataset(
         f"mnist-{scale}", "classification", *parts, n_classes=10, description=SCALES[scale]
     )
