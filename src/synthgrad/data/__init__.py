@@ -1,0 +1,28 @@
+"""Data: the :class:`Dataset` type, seeded synthetic problems, and MNIST.
+
+- :mod:`~synthgrad.data.dataset`: the :class:`Dataset` type (train and held-out tensors and a
+  task that fixes the loss) and :func:`per_seed` (one draw of a problem per seed);
+- :mod:`~synthgrad.data.synthetic`: problems generated from a seed (linear regression, a tanh
+  teacher, noisy linear labels, two moons) and :func:`parity` (MNIST's odd-or-even task);
+- :mod:`~synthgrad.data.idx`: MNIST from the standard IDX files, verified by their MD5 sums.
+
+Every loader is available here by name, as the chapters use it: ``data.mnist("small")``.
+"""
+
+from .dataset import TASKS, Dataset, per_seed
+from .idx import SCALES, DataError, mnist
+from .synthetic import linear_regression, noisy_linear_labels, parity, tanh_teacher, two_moons
+
+__all__ = [
+    "TASKS",
+    "SCALES",
+    "DataError",
+    "Dataset",
+    "linear_regression",
+    "mnist",
+    "noisy_linear_labels",
+    "parity",
+    "per_seed",
+    "tanh_teacher",
+    "two_moons",
+]
