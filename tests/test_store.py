@@ -76,9 +76,9 @@ def test_corrupt_and_stale_runs_are_told_apart(tiny):
 def test_a_graphed_run_is_stale_when_the_graph_code_changes(tiny, monkeypatch):
     """A run whose steps were replayed from a CUDA graph records so, and its source hash also
     covers synthgrad.graphs: an edit there makes it stale, and leaves eager runs alone."""
-    history, seconds = sweep.timed_task(TINY.runs["backprop"])
+    history = sweep.run_task(TINY.runs["backprop"])
     history.settings["step"] = "CUDA graph"  # (as a GPU run records it)
-    store.save(TINY, "backprop", history, seconds, "a GPU", tiny)
+    store.save(TINY, "backprop", history, "a GPU", tiny)
     provenance = store.read_manifest(TINY.name)["runs"]["backprop"]["provenance"]
     assert provenance["step"] == "CUDA graph"
     assert provenance["source_hash"] == store.source_hash("fit", "CUDA graph")

@@ -26,11 +26,12 @@ from typing import Any
 
 import torch
 
+from . import train
 from .data import Dataset
 from .losses import LossFn
-from .models import Net, mlp
-from .rules import Backprop, FrozenBelow, LearningRule, SyntheticGradients, make_rule
-from .train import History, train
+from .models import Net
+from .rules import Backprop, FrozenBelow, LearningRule, SyntheticGradients
+from .train import History
 
 CAPTURABLE = (Backprop, SyntheticGradients, FrozenBelow)
 WARMUP = 3  # eager steps before the capture (on a side stream, as CUDA graphs need)
@@ -130,33 +131,21 @@ class Graphed(LearningRule):
 
 
 def fit_net(
-    data: Dataset,
-    seeds: Sequence[int],
-    rule: str,
-    hidden: Sequence[int],
-    conditioned: bool = False,
-    sg_hidden: int = 0,
-    activation: str = "relu",
-    batch_norm: bool = False,
-    device: str | None = None,
-    capture: bool | None = None,
-    **train_kwargs,
+    data: Dataset, seeds: Sequence[int], rule: str, capture: bool | None = None, **kwargs
 ) -> tuple[Net, History]:
     """:func:`synthgrad.train.fit_net` with the rule's step :class:`Graphed` (same arguments,
     the same network and minibatches; tested equal on the CPU). The history's settings say
     ``step="CUDA graph"`` where the step was captured."""
-    if train_kwargs.get("align_examples"):
+    if kwargs.get("align_examples"):
         raise ValueError("align_examples needs the eager rule: train without a CUDA graph")
-    net = mlp(data.d_in, hidden, data.d_out, seeds, activation, batch_norm)
-    learner = Graphed(
-        make_rule(rule, net, seeds, data.d_context if conditioned else 0, sg_hidden), capture
-    )
-    history = train(net, learner, data, seeds, device=device, **train_kwargs)
-    history.settings.update(
-        rule=rule, conditioned=conditioned, sg_hidden=sg_hidden, hidden=list(hidden),
-        activation=activation, batch_norm=batch_norm,
-        step="CUDA graph" if learner.captured else "eager",
-    )  # fmt: skip
+    graphed: list[Graphed] = []
+
+    def wrap(learner: LearningRule) -> Graphed:
+        graphed.append(Graphed(learner, capture))
+        return graphed[0]
+
+    net, history = train.fit_net(data, seeds, rule, wrap_rule=wrap, **kwargs)
+    history.settings["step"] = "CUDA graph" if graphed[0].captured else "eager"
     return net, history
 
 

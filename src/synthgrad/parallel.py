@@ -1,17 +1,23 @@
-"""Several training runs of a chapter at once, in worker processes of one torch thread each.
+"""Many training runs at once: the package's one worker pool.
 
 On a CPU two one-thread runs side by side do nearly twice the work of one run on two threads
-(the book's layers are too small for a second thread to help much). :func:`fit_all` trains a
-chapter's configurations that way, through its :class:`~synthgrad.train.Runs` cache, so that
-none is trained twice. A run's numbers depend on its thread count only by float rounding.
+(the book's layers are too small for a second thread to help much). :func:`pool` is the one
+way the package runs trainings in other processes: the chapters (:func:`fit_all`,
+:func:`fit_nets_all`, through their :class:`~synthgrad.train.Runs` cache, so that none is
+trained twice), :mod:`synthgrad.sweep` and ``make paper``. Its workers fork from
+multiprocessing's fork server, a fresh process that has imported torch and this package once
+and never ran OpenMP (forking a process that has is unsafe with torch's threads; spawning each
+worker costs seconds of imports), and train on one torch thread. A run's numbers depend on its
+thread count only by float rounding. (Chapter 7's stages, processes that talk to each other,
+have their own supervisor: :mod:`synthgrad.decoupled`.)
 """
 
 from __future__ import annotations
 
 import multiprocessing
-import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from typing import Any
 
 import torch
 
@@ -22,11 +28,20 @@ from .train import History, Runs, fit_net
 _WORKER_DATA: dict[str, Dataset] = {}
 
 
-def _hold(data: Dataset) -> None:
-    """A worker's initialiser: keep the dataset (sent once per worker, not once per run) and
-    train on one torch thread."""
+def _start(data: Dataset | None) -> None:
+    """A worker's initialiser: train on one torch thread, and keep the dataset (sent once per
+    worker, not once per run)."""
     torch.set_num_threads(1)
-    _WORKER_DATA["data"] = data
+    if data is not None:
+        _WORKER_DATA["data"] = data
+
+
+def pool(workers: int, data: Dataset | None = None) -> ProcessPoolExecutor:
+    """A pool of ``workers`` processes forked from the fork server, each on one torch thread
+    and holding ``data`` (if given) for :func:`_fit_net_held`."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["synthgrad.parallel"])
+    return ProcessPoolExecutor(workers, mp_context=context, initializer=_start, initargs=(data,))
 
 
 def _fit_held(seeds: Sequence[int], rule: str, kwargs: dict) -> History:
@@ -34,101 +49,74 @@ def _fit_held(seeds: Sequence[int], rule: str, kwargs: dict) -> History:
 
 
 def _fit_net_held(seeds: Sequence[int], rule: str, kwargs: dict) -> tuple[Net, History]:
-    return timed_fit_net(_WORKER_DATA["data"], seeds, rule, **kwargs)
-
-
-def timed_fit_net(data: Dataset, seeds: Sequence[int], rule: str, **kwargs) -> tuple[Net, History]:
-    """:func:`~synthgrad.train.fit_net`, with its wall-clock seconds (evaluations included) in
-    ``history.settings["seconds"]``."""
-    start = time.perf_counter()
-    net, history = fit_net(data, seeds, rule, **kwargs)
-    history.settings["seconds"] = time.perf_counter() - start
-    return net, history
+    return fit_net(_WORKER_DATA["data"], seeds, rule, **kwargs)
 
 
 def fit_all(
     runs: Runs,
     data: Dataset,
     seeds: Sequence[int],
-    configs: Mapping[str, dict],
+    configs: Mapping[Any, dict],
     workers: int | None = None,
-) -> dict[str, History]:
+) -> dict[Any, History]:
     """Several configurations (name -> :func:`~synthgrad.train.fit` keyword arguments, ``rule``
     included) at once: each in a worker process of its own on one torch thread, ``workers`` at
     a time (default: this process's torch threads). Runs already in ``runs`` are cut, as in
     :meth:`~synthgrad.train.Runs.fit`; with one worker or one run to train, it trains here."""
-    workers = workers or torch.get_num_threads()
     out, todo = {}, {}
     for name, config in configs.items():
         config = dict(config)
         rule = config.pop("rule")
-        key, steps = runs.key(data, seeds, rule, **config), config.get("steps")
-        old = runs.done.get(key) if key is not None else None
-        if old is not None and steps in old.eval_steps:
-            out[name] = old.upto(steps)
+        old = runs.cached(data, seeds, rule, **config)
+        if old is not None:
+            out[name] = old
         else:
-            todo[name] = (rule, config, key)
-    if workers <= 1 or len(todo) <= 1:
-        for name, (rule, config, _) in todo.items():
-            out[name] = runs.fit(data, seeds, rule, **config)
-        return {name: out[name] for name in configs}
-    histories = _in_workers(
-        data,
-        {name: (_fit_held, list(seeds), rule, config) for name, (rule, config, _) in todo.items()},
-        workers,
-    )
-    for name, history in histories.items():
-        _keep(runs, todo[name][2], history)
-        out[name] = history
-    return {name: out[name] for name in configs}
-
-
-def _keep(runs: Runs, key: str | None, history: History) -> None:
-    """Count a run trained in a worker and keep it in ``runs`` (as :meth:`Runs.fit_net` does)."""
-    runs.trained += 1
-    old = runs.done.get(key) if key is not None else None
-    if key is not None and (old is None or history.eval_steps[-1] > old.eval_steps[-1]):
-        runs.done[key] = history
+            todo[name] = (rule, config)
+    trained = _train(runs, data, seeds, todo, workers, _fit_held)
+    return {name: out[name] if name in out else trained[name] for name in configs}
 
 
 def fit_nets_all(
     runs: Runs,
     data: Dataset,
     seeds: Sequence[int],
-    configs: Mapping[str, dict],
+    configs: Mapping[Any, dict],
     workers: int | None = None,
-) -> dict[str, tuple[Net, History]]:
+) -> dict[Any, tuple[Net, History]]:
     """:func:`fit_all` for the trained networks as well (a chapter that measures the networks
     themselves): name -> (network, history). Every configuration is trained (as
-    :meth:`~synthgrad.train.Runs.fit_net`, and kept in ``runs``), ``workers`` at a time in
-    processes of one torch thread."""
-    workers = workers or torch.get_num_threads()
-    jobs = {}
+    :meth:`~synthgrad.train.Runs.fit_net`, and kept in ``runs``)."""
+    todo = {}
     for name, config in configs.items():
         config = dict(config)
-        jobs[name] = (_fit_net_held, list(seeds), config.pop("rule"), config)
-    if workers <= 1 or len(jobs) <= 1:
-        out = {name: timed_fit_net(data, s, rule, **kw) for name, (_, s, rule, kw) in jobs.items()}
-    else:
-        out = _in_workers(data, jobs, workers)
-    for name, (_, history) in out.items():
-        _, s, rule, kw = jobs[name]
-        _keep(runs, runs.key(data, s, rule, **kw), history)
-    return out
+        todo[name] = (config.pop("rule"), config)
+    return _train(runs, data, seeds, todo, workers, _fit_net_held)
 
 
-def _in_workers(data: Dataset, jobs: Mapping[str, tuple], workers: int) -> dict:
-    """Run ``fn(seeds, rule, kwargs)`` for each job (name -> (fn, seeds, rule, kwargs)) in
-    ``workers`` worker processes that hold ``data``; results in the jobs' order."""
-    # Workers fork from multiprocessing's fork server, a fresh process that has imported torch
-    # and this package once and never ran OpenMP (forking this process, which may have, is
-    # unsafe; spawning each worker costs seconds of imports).
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["synthgrad.parallel"])
-    with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=context, initializer=_hold,
-                             initargs=(data,)) as pool:  # fmt: skip
+def _train(
+    runs: Runs,
+    data: Dataset,
+    seeds: Sequence[int],
+    todo: Mapping[Any, tuple[str, dict]],
+    workers: int | None,
+    job: Callable,
+) -> dict[Any, Any]:
+    """Train each of ``todo`` (name -> (rule, fit arguments)) here or in the pool, keep each
+    run in ``runs``, return ``job``'s results by name."""
+    workers = workers or torch.get_num_threads()
+    if workers <= 1 or len(todo) <= 1:
+        out = {}
+        for name, (rule, config) in todo.items():
+            net, history = runs.fit_net(data, seeds, rule, **config)
+            out[name] = history if job is _fit_held else (net, history)
+        return out
+    with pool(min(workers, len(todo)), data) as executor:
         futures = {
-            name: pool.submit(fn, seeds, rule, {**kwargs, "progress": False})
-            for name, (fn, seeds, rule, kwargs) in jobs.items()
+            name: executor.submit(job, list(seeds), rule, {**config, "progress": False})
+            for name, (rule, config) in todo.items()
         }
-        return {name: future.result() for name, future in futures.items()}
+        out = {name: future.result() for name, future in futures.items()}
+    for name, result in out.items():
+        rule, config = todo[name]
+        runs.keep(runs.key(data, seeds, rule, **config), result if job is _fit_held else result[1])
+    return out

@@ -41,7 +41,7 @@ import pandas as pd
 import torch
 
 from .provenance import source_hash
-from .sweep import Task, run_each, run_task, timed_task
+from .sweep import Task, run_each, run_task
 from .train import History
 
 PACKAGE = Path(__file__).resolve().parent
@@ -227,9 +227,10 @@ def encode(history: History) -> bytes:
     return buffer.getvalue()
 
 
-def save(experiment: Experiment, label: str, history: History, seconds: float, device: str,
+def save(experiment: Experiment, label: str, history: History, device: str,
          root: Path | None = None) -> None:  # fmt: skip
-    """Write one finished run and its manifest entry (the data file first, atomically)."""
+    """Write one finished run and its manifest entry (the data file first, atomically); its
+    wall seconds are the run's own record (``history.settings["seconds"]``)."""
     root = root or store_dir()
     payload = encode(history)
     step = history.settings.get("step", "eager")
@@ -252,7 +253,7 @@ def save(experiment: Experiment, label: str, history: History, seconds: float, d
             "device": device,
             "torch": torch.__version__,
             "python": platform.python_version(),
-            "seconds": round(seconds, 1),
+            "seconds": round(history.settings["seconds"], 1),
             "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         },
     }
@@ -438,19 +439,20 @@ def make(
                 run = experiment.runs[label]
                 graphed = graph and device.startswith("cuda") and run.runner == "fit"
                 try:
-                    history, seconds = timed_task(run, device=device, graph=graphed, progress=None)
+                    history = run_task(run, device=device, graph=graphed, progress=None)
                 except RuntimeError as error:  # (not a diverged run: those are marked)
                     if not graphed:
                         raise
                     log(f"  {label}: the CUDA graph failed ({error}); trained eagerly instead")
-                    history, seconds = timed_task(run, device=device, progress=None)
-                save(experiment, label, history, seconds, _device_name(device), root)
+                    history = run_task(run, device=device, progress=None)
+                save(experiment, label, history, _device_name(device), root)
+                seconds = history.settings["seconds"]
                 log(f"  {label}: {seconds:.0f} s ({history.settings.get('step', 'eager')})")
             continue
         tasks = [experiment.runs[label] for label in labels]
-        for i, history, seconds in run_each(tasks, executor, workers):
-            save(experiment, labels[i], history, seconds, _cpu_name(), root)
-            log(f"  {labels[i]}: {seconds:.0f} s")
+        for i, history in run_each(tasks, executor, workers):
+            save(experiment, labels[i], history, _cpu_name(), root)
+            log(f"  {labels[i]}: {history.settings['seconds']:.0f} s")
 
 
 def _cpu_name() -> str:

@@ -18,15 +18,14 @@ from __future__ import annotations
 import functools
 import itertools
 import os
-import time
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from concurrent.futures import Executor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
-from . import convergence, graphs
+from . import convergence, graphs, parallel
 from . import data as D
 from .train import History, fit
 
@@ -105,13 +104,6 @@ def run_task(
         torch.set_num_threads(threads)
 
 
-def timed_task(task: Task, **kwargs: Any) -> tuple[History, float]:
-    """:func:`run_task` and its wall seconds."""
-    start = time.perf_counter()
-    history = run_task(task, **kwargs)
-    return history, time.perf_counter() - start
-
-
 def grid(**axes: Sequence) -> list[dict[str, Any]]:
     """Every combination of the values of ``axes``, as keyword dictionaries."""
     return [dict(zip(axes, combo, strict=True)) for combo in itertools.product(*axes.values())]
@@ -119,19 +111,18 @@ def grid(**axes: Sequence) -> list[dict[str, Any]]:
 
 def run_each(
     tasks: Iterable[Task], executor: Executor | None = None, workers: int | None = None
-) -> Iterator[tuple[int, History, float]]:
-    """Run every task on ``executor`` (default: ``workers`` local processes, one per core) and
-    yield ``(index in tasks, history, wall seconds)`` as each one finishes."""
+) -> Iterator[tuple[int, History]]:
+    """Run every task on ``executor`` (default: the package's pool, :func:`synthgrad.parallel.pool`,
+    of ``workers`` processes, one per core) and yield ``(index in tasks, history)`` as each one
+    finishes (its wall seconds in ``history.settings["seconds"]``)."""
     tasks = list(tasks)
     if not tasks:
         return
-    pool = executor or ProcessPoolExecutor(
-        max_workers=min(len(tasks), workers or os.cpu_count() or 1)
-    )
+    pool = executor or parallel.pool(min(len(tasks), workers or os.cpu_count() or 1))
     try:
-        futures = {pool.submit(timed_task, t): i for i, t in enumerate(tasks)}
+        futures = {pool.submit(run_task, t): i for i, t in enumerate(tasks)}
         for future in as_completed(futures):
-            yield (futures[future], *future.result())
+            yield futures[future], future.result()
     finally:
         if executor is None:
             pool.shutdown(cancel_futures=True)
@@ -142,6 +133,6 @@ def run(tasks: Iterable[Task], executor: Executor | None = None) -> list[History
     histories in the order of ``tasks``."""
     tasks = list(tasks)
     out: list[History | None] = [None] * len(tasks)
-    for i, history, _ in run_each(tasks, executor):
+    for i, history in run_each(tasks, executor):
         out[i] = history
     return out

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -146,6 +147,7 @@ def train(
     first ``align_examples`` training examples, in evaluation mode. ``device`` (e.g. ``"cuda"``)
     moves the network, the rule and the data there first (default: where the network is);
     minibatch order is drawn on the CPU, so a seed sees the same minibatches anywhere."""
+    start = time.perf_counter()
     if len(seeds) != net.n_seeds:
         raise ValueError(f"{len(seeds)} seeds for a network built with {net.n_seeds}")
     if align_examples < 0:
@@ -246,8 +248,11 @@ def train(
         eval_steps=np.array(eval_steps),
         evals={k: np.stack(v) for k, v in eval_log.items()},
         diverged_at=diverged_at,
-        settings=dict(rule=rule.name, lr=lr, sg_lr=sg_lr, optimizer=optimizer, batch=batch),
-    )
+        settings=dict(
+            rule=rule.name, lr=lr, sg_lr=sg_lr, optimizer=optimizer, batch=batch,
+            seconds=time.perf_counter() - start,
+        ),
+    )  # fmt: skip
 
 
 def fit_net(
@@ -260,15 +265,19 @@ def fit_net(
     activation: str = "relu",
     batch_norm: bool = False,
     device: str | None = None,
+    wrap_rule: Callable[[LearningRule], LearningRule] | None = None,
     **train_kwargs,
 ) -> tuple[Net, History]:
     """Build a fresh network and learning rule for ``data``, train it, return both.
 
     ``rule`` is a name known to :func:`synthgrad.rules.make_rule`; ``conditioned`` gives the
     SGs the label (cDNI); ``device`` and ``train_kwargs`` go to :func:`train`. The network is
-    built on the CPU (the same initial weights wherever it then runs)."""
+    built on the CPU (the same initial weights wherever it then runs). ``wrap_rule`` changes how
+    each step runs (:class:`synthgrad.graphs.Graphed`: replayed from a CUDA graph)."""
     net = mlp(data.d_in, hidden, data.d_out, seeds, activation, batch_norm)
     learner = make_rule(rule, net, seeds, data.d_context if conditioned else 0, sg_hidden)
+    if wrap_rule is not None:
+        learner = wrap_rule(learner)
     history = train(net, learner, data, seeds, device=device, **train_kwargs)
     history.settings.update(
         rule=rule,
@@ -342,22 +351,29 @@ class Runs:
         config.update(data=id(data), seeds=tuple(seeds))
         return repr(sorted((k, v) for k, v in config.items() if k not in self.IGNORED))
 
-    def fit(self, data: Dataset, seeds: Sequence[int], rule: str, **kwargs) -> History:
-        """:func:`fit`, or the stored run of the same configuration cut to ``steps``."""
+    def cached(self, data: Dataset, seeds: Sequence[int], rule: str, **kwargs) -> History | None:
+        """The stored run of this configuration cut to ``steps``, or None if there is none as
+        long."""
         key, steps = self.key(data, seeds, rule, **kwargs), kwargs.get("steps")
         old = self.done.get(key) if key is not None else None
-        if old is not None and steps in old.eval_steps:
-            return old.upto(steps)
-        return self.fit_net(data, seeds, rule, **kwargs)[1]
+        return old.upto(steps) if old is not None and steps in old.eval_steps else None
+
+    def keep(self, key: str | None, history: History) -> None:
+        """Count a run as trained and store it (unless a longer run of its configuration is)."""
+        self.trained += 1
+        old = self.done.get(key) if key is not None else None
+        if key is not None and (old is None or history.eval_steps[-1] > old.eval_steps[-1]):
+            self.done[key] = history
+
+    def fit(self, data: Dataset, seeds: Sequence[int], rule: str, **kwargs) -> History:
+        """:func:`fit`, or the stored run of the same configuration cut to ``steps``."""
+        old = self.cached(data, seeds, rule, **kwargs)
+        return old if old is not None else self.fit_net(data, seeds, rule, **kwargs)[1]
 
     def fit_net(
         self, data: Dataset, seeds: Sequence[int], rule: str, **kwargs
     ) -> tuple[Net, History]:
         """:func:`fit_net` (always trained: the network itself is wanted), and the run kept."""
-        key = self.key(data, seeds, rule, **kwargs)
         net, history = fit_net(data, seeds, rule, **kwargs)
-        self.trained += 1
-        old = self.done.get(key) if key is not None else None
-        if key is not None and (old is None or history.eval_steps[-1] > old.eval_steps[-1]):
-            self.done[key] = history
+        self.keep(self.key(data, seeds, rule, **kwargs), history)
         return net, history
