@@ -1,24 +1,56 @@
 """synthgrad: synthetic gradients and their learning dynamics, the package behind the book.
 
-Three layers; a module imports only from its own layer and the ones listed before it:
+Four layers; a module imports only from its own layer and the ones listed before it
+(:data:`LAYERS`; tested):
 
-- core: ``data`` (the Dataset type, seeded synthetic problems), ``mnist`` (MNIST from the
-  verified IDX files), ``models`` (seed-batched networks), ``sg`` (synthetic-gradient
-  modules), ``rules`` (learning rules, built by name with ``rules.make_rule``; the signal each
-  layer receives), ``losses``, ``train`` (the training loop);
-- per-chapter science: ``critical`` (exact SG fixed points, ch. 2), ``optima`` (optima
-  computed independently of training, and distances to them), ``convergence`` (SG learning
-  against known optima, ch. 3), ``implied`` (the loss an SG implies, ch. 4),
-  ``representations`` (RDMs, weight norms, probes, ch. 5), ``compare`` (learning rules side
-  by side: the identities of ch. 6), ``analysis`` (summaries of runs over seeds, tidy tables);
-- book tooling: ``params`` (parameter checks), ``parallel`` (a chapter's runs in worker
-  processes), ``plots``, ``chapters`` (each chapter's
-  parameters, quick settings and ledger record: ``chapters.setup`` starts every chapter),
-  ``ledger`` (claims; ``ledger.finish`` ends every chapter), ``widgets``, ``sweep`` (runs as
-  tasks for any executor), ``store`` (the paper-scale results store: ``make paper``),
-  ``environment`` (versions).
+- **core**: ``data`` (the Dataset type, seeded synthetic problems, MNIST from the verified IDX
+  files), ``models`` (seed-batched networks), ``sg`` (synthetic-gradient modules), ``rules``
+  (learning rules, built by name with ``rules.make_rule``; the signal each layer receives),
+  ``losses``, ``train`` (the one training loop), ``graphs`` (a step replayed from a CUDA
+  graph), ``optima`` (optima computed independently of training);
+- **science**, the measurements of one research question each: ``critical`` (exact SG fixed
+  points, ch. 2), ``convergence`` (SG learning against known optima, ch. 3), ``implied`` (the
+  loss an SG implies, ch. 4), ``representations`` (RDMs, weight norms, probes, ch. 5),
+  ``compare`` (learning rules side by side, ch. 6), ``decoupled`` (stages in processes on
+  ``torch.distributed``, ch. 7), ``analysis`` (summaries of runs over seeds, tidy tables);
+- **tooling**: ``params`` (parameter checks), ``ledger`` (claims and ``ledger.judge``, the one
+  verdict engine), ``plots``, ``widgets``, ``parallel`` (the one worker pool), ``sweep`` (runs
+  as tasks for any executor), ``provenance`` (the hash of the code a stored run ran),
+  ``store`` (the paper-scale results store), ``environment`` (versions);
+- **chapters**: ``chapters`` (one module per chapter: ``book/05_representations.ipynb`` and
+  ``synthgrad.chapters.representations``), ``paper`` (``make paper``: the store's grids,
+  collected from the chapters).
+
+Glossary (one name per concept):
+
+- *run*: one training of one configuration over several seeds at once; its record is a
+  :class:`~synthgrad.train.History` (per-step and per-evaluation metrics, per seed), and its
+  wall time is ``history.settings["seconds"]``.
+- *rule*: a learning rule (``backprop``, ``sg_middle``, ``fa``...): what each layer receives
+  in place of its true gradient. *method*: a rule with its options as a chapter names it on the
+  page (``"SG middle, cDNI"``).
+- *control*: the network whose layers below the SG never learn (frozen at initialisation); the
+  claims that SG training "works" are stated as a margin over it.
+- *hidden*: the list of hidden-layer widths; *depth*: its length; *width*: each one's size.
+- *batch_size*: examples per step.
+- *verdict*: a claim's decision (:func:`synthgrad.ledger.judge`): holds, holds in part, does
+  not hold; *regime*: where it holds (a depth, an error size...).
+- *store*: the paper-scale runs (``store/``), made by ``make paper``.
 
 Benchmarks are a script outside the package: ``python benchmarks/bench.py``.
 """
 
 __version__ = "0.1.0"
+
+LAYERS = {  # layer -> its modules (a package's name covers its modules)
+    "core": ("data", "models", "sg", "rules", "losses", "train", "graphs", "optima"),
+    "science": (
+        "critical", "convergence", "implied", "representations", "compare", "decoupled",
+        "analysis",
+    ),
+    "tooling": (
+        "params", "ledger", "plots", "widgets", "parallel", "sweep", "provenance", "store",
+        "environment",
+    ),
+    "chapters": ("chapters", "paper"),
+}  # fmt: skip
