@@ -79,9 +79,13 @@ $(STAGE)/book/%.ipynb: book/%.ipynb $(SRC) $(STAMP)
 		-k python3 --no-progress-bar --log-level WARNING $(PM_PARAMS)
 	mv $@.part.ipynb $@
 
+# (with THREADS set, e.g. the tests' quick build at THREADS=1, every chapter runs on that many
+# threads, JOBS at a time in the order above, so that both cores stay busy)
+ifeq ($(THREADS),)
 $(filter-out $(WIDE_EXECUTED),$(EXECUTED)): | $(WIDE_EXECUTED)
 $(STAGE)/book/05_representations.ipynb: | $(STAGE)/book/01_primer.ipynb
 $(STAGE)/book/07_update_unlocking.ipynb: | $(STAGE)/book/05_representations.ipynb
+endif
 
 $(STAGE)/%: %
 	@mkdir -p $(@D)
