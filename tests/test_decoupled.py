@@ -100,10 +100,10 @@ def test_backprop_schedule_is_the_package_loop(data):
     config = _config(schedule="backprop", K=1)
     threads = torch.get_num_threads()
     try:
-        payload = dc._backprop_stage(0, 1, config, data)
+        payload = dc.stages.backprop_stage(0, 1, config, data)
     finally:
         torch.set_num_threads(threads)
-    result = dc._assemble(config, data, [payload])
+    result = dc.launch.assemble(config, data, [payload])
     net, _, history = _package_run(config, data, "backprop")
     _assert_states_close(net.state_dict(), result.net_state, atol=1e-6)
     np.testing.assert_allclose(result.trace["test_acc"], history.evals["test_acc"][:, 0], atol=1e-6)

@@ -1,0 +1,177 @@
+"""Chapter 7's claims decided on constructed timings and accuracies (no training)."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from synthgrad.chapters import update_unlocking as uu
+
+NAN, INF = float("nan"), float("inf")
+P = SimpleNamespace(
+    K=2, target_acc=0.9, steps=100, max_lag=2, scale="small", depth=3, width=32,
+    batch_size=64, n_seeds=2, predict_depth=3,
+)  # fmt: skip
+BP = uu.bp(P.K)
+
+
+def frame(default, **change):
+    """Per seed (rows) and schedule (columns): ``default`` for every schedule unless changed."""
+    values = {name: [default[name]] * 2 for name in uu.schedules(P.K)}
+    values.update(change)
+    return pd.DataFrame(values, index=pd.Index([0, 1], name="seed"), dtype=float)
+
+
+SPEED = {BP: 1000.0, uu.BP1: 600.0, "GPipe": 500.0, "1F1B": 550.0, uu.DNI: 800.0, uu.SYNC: 700.0}
+SECONDS = {BP: 10.0, uu.BP1: 15.0, "GPipe": 20.0, "1F1B": 18.0, uu.DNI: 8.0, uu.SYNC: 9.0}
+STEPS = {BP: 40.0, uu.BP1: 40.0, "GPipe": 40.0, "1F1B": 40.0, uu.DNI: 60.0, uu.SYNC: 50.0}
+ACC = {BP: 0.95, uu.BP1: 0.95, "GPipe": 0.95, "1F1B": 0.95, uu.DNI: 0.93, uu.SYNC: 0.935}
+
+
+def measures(speed=None, reach_s=None, final_acc=None):
+    """By default every claim holds: DNI sooner than backprop and faster than the pipelines,
+    half a point behind synchronous DNI; the cost model exact (see :func:`model`)."""
+    return uu.Measures(
+        speed=frame(SPEED, **(speed or {})),
+        reach_s=frame(SECONDS, **(reach_s or {})),
+        reach_steps=frame(STEPS),
+        final_acc=frame(ACC, **(final_acc or {})),
+        stale=np.array([0, 1, 2, 2, 2]),
+        busy_share={name: [0.5, 0.6] for name in uu.schedules(P.K)},
+        cores=2,
+    )
+
+
+def model(**change):
+    """The cost model's predictions: by default exactly the measured throughputs."""
+    predicted = {name: SPEED[name] for name in uu.schedules(P.K) if name != BP}
+    predicted.update(change)
+    curve = pd.DataFrame(
+        {"backprop, 1 device": [100.0, 100.0], "GPipe": [NAN, 150.0], uu.DNI: [NAN, 180.0]},
+        index=pd.Index([1, 2], name="K"),
+    )
+    return uu.CostModel(predicted, curve, "not run")
+
+
+def verdicts(m=None, cost=None, diff=0.0):
+    claims = uu.claims(P, uu.Identity(diff), m or measures(), cost or model())
+    return {c.id: c for c in claims}
+
+
+def status(claim, **kw):
+    return verdicts(**kw)[claim].status
+
+
+@pytest.mark.claim("C7.1", "holds")
+@pytest.mark.claim("C7.2", "holds")
+@pytest.mark.claim("C7.3", "holds")
+@pytest.mark.claim("C7.4", "holds")
+@pytest.mark.claim("C7.5", "holds")
+def test_every_claim_holds_on_timings_that_meet_them():
+    got = verdicts()
+    assert list(got) == list(uu.CLAIM_IDS)
+    assert {k: c.status for k, c in got.items()} == dict.fromkeys(uu.CLAIM_IDS, "holds")
+    assert got["C7.1"].regime == (
+        "time ratio DNI / backprop 0.80 to 0.80 over seeds (2 threads), 0.53 to 0.53 against one thread"
+    )
+    assert got["C7.3"].regime == (
+        "asynchronous DNI +0.5 to +0.5 points behind; median staleness 2 steps"
+    )
+    assert got["C7.5"].regime == "predicted / measured 1.00 to 1.00"
+    assert list(got["C7.3"].evidence["staleness_counts"]) == [1, 1, 3]
+    n = uu.numbers(P, uu.Identity(0.0), measures(), model())
+    assert n["ratio_min"] == pytest.approx(0.8)
+    assert n["dni_over_pipelines"] == pytest.approx(800 / 550)
+    assert n["stale_cost_max"] == pytest.approx(0.5)
+    assert (n["pred_k"], n["pred_dni_over_bp"], n["t_pipe"]) == (2, 1.8, 18.0)
+    assert n["dni_busy_share"] == pytest.approx(0.55)
+
+
+@pytest.mark.claim("C7.1", "in part")
+def test_c7_1_holds_in_part_when_dni_beats_only_the_single_thread():
+    got = verdicts(measures(reach_s={uu.DNI: [12.0, 12.0]}))["C7.1"]
+    assert got.status == "holds in part"
+    assert "1.20 to 1.20 over seeds" in got.regime
+
+
+@pytest.mark.claim("C7.1", "fails")
+def test_c7_1_fails_when_dni_is_slower_than_both_baselines_on_one_seed():
+    assert status("C7.1", m=measures(reach_s={uu.DNI: [8.0, 16.0]})) == "does not hold"
+
+
+@pytest.mark.claim("C7.1", "diverged")
+def test_c7_1_a_dni_seed_that_never_reaches_the_target_counts_against_it():
+    """A diverged run never reaches the target: its time is inf (or NaN where unmeasured)."""
+    for bad in (INF, NAN):
+        assert status("C7.1", m=measures(reach_s={uu.DNI: [8.0, bad]})) == "does not hold"
+    both = measures(reach_s={uu.DNI: [INF, INF], BP: [INF, INF], uu.BP1: [INF, INF]})
+    assert status("C7.1", m=both) == "does not hold"  # inf / inf is NaN: not sooner
+
+
+@pytest.mark.claim("C7.2", "fails")
+def test_c7_2_fails_when_a_pipeline_is_faster_on_one_seed():
+    assert status("C7.2", m=measures(speed={"1F1B": [550.0, 850.0]})) == "does not hold"
+
+
+@pytest.mark.claim("C7.2", "diverged")
+def test_c7_2_a_nan_or_inf_speed_counts_against_it():
+    """pandas' max over the pipelines skips a NaN: the verdict must not (nor pass an inf)."""
+    for change in (
+        {uu.DNI: [800.0, NAN]},
+        {uu.DNI: [800.0, INF]},
+        {"GPipe": [500.0, NAN]},
+    ):
+        assert status("C7.2", m=measures(speed=change)) == "does not hold", change
+
+
+@pytest.mark.claim("C7.3", "fails")
+def test_c7_3_fails_when_staleness_costs_over_a_point_on_one_seed():
+    assert status("C7.3", m=measures(final_acc={uu.DNI: [0.93, 0.92]})) == "does not hold"
+
+
+@pytest.mark.claim("C7.3", "diverged")
+def test_c7_3_a_nan_or_inf_accuracy_counts_against_it():
+    for change in ({uu.DNI: [0.93, NAN]}, {uu.SYNC: [0.935, NAN]}, {uu.DNI: [0.93, INF]}):
+        assert status("C7.3", m=measures(final_acc=change)) == "does not hold", change
+
+
+@pytest.mark.claim("C7.4", "fails")
+def test_c7_4_fails_beyond_1e_5():
+    assert status("C7.4", diff=2e-5) == "does not hold"
+    assert status("C7.4", diff=1e-5) == "holds"
+
+
+@pytest.mark.claim("C7.4", "diverged")
+def test_c7_4_a_nan_parameter_counts_against_it():
+    assert status("C7.4", diff=NAN) == "does not hold"
+    assert status("C7.4", diff=INF) == "does not hold"
+    expected = {"a": torch.zeros(3), "b": torch.zeros(2)}
+    got = {"a": torch.zeros(3), "b": torch.tensor([0.0, float("nan")])}
+    assert np.isnan(uu.largest_difference(expected, got))  # Python's max would give 0.0
+    assert uu.largest_difference(expected, {"a": torch.ones(3), "b": torch.zeros(2)}) == 1.0
+
+
+@pytest.mark.claim("C7.5", "in part")
+def test_c7_5_holds_in_part_when_one_schedule_is_off():
+    got = verdicts(cost=model(GPipe=2000.0))["C7.5"]
+    assert (got.status, got.regime) == ("holds in part", "predicted / measured 1.00 to 4.00")
+
+
+@pytest.mark.claim("C7.5", "fails")
+def test_c7_5_fails_when_no_schedule_is_within_a_quarter():
+    cost = model(**{name: 2 * SPEED[name] for name in uu.schedules(P.K) if name != BP})
+    assert status("C7.5", cost=cost) == "does not hold"
+
+
+@pytest.mark.claim("C7.5", "diverged")
+def test_c7_5_a_nan_speed_or_prediction_counts_against_its_schedule():
+    """The measured mean over seeds skips a NaN: the schedule's verdict must not."""
+    got = verdicts(measures(speed={"GPipe": [500.0, NAN]}))["C7.5"]
+    assert got.status == "holds in part"
+    assert got.evidence["ratio"]["GPipe"] == pytest.approx(1.0)  # the mean skipped the NaN
+    assert status("C7.5", cost=model(GPipe=NAN)) == "holds in part"
+    assert status("C7.5", m=measures(speed={name: [NAN, NAN] for name in SPEED})) == (
+        "does not hold"
+    )
