@@ -114,11 +114,16 @@ $(BUILD)/html/index.html: $(EXECUTED) $(STAGED) $(STAGE)/book/_claims.md $(STAGE
 # thread that is not running (many-fold slowdowns).
 TEST_ENV := OMP_NUM_THREADS=1
 
-test: $(STAMP) lint browser
-	$(TEST_ENV) $(BIN)/python -m pytest
+# each records its wall time (lint included) for make bench: $(BUILD)/test-seconds, check-seconds
+test: $(STAMP) browser
+	@start=$$(date +%s); rc=0; $(MAKE) --no-print-directory lint && \
+		$(TEST_ENV) $(BIN)/python -m pytest || rc=$$?; \
+		mkdir -p $(BUILD); echo $$(( $$(date +%s) - start )) > $(BUILD)/test-seconds; exit $$rc
 
-check: $(STAMP) lint
-	$(TEST_ENV) $(BIN)/python -m pytest -m "not book" -q
+check: $(STAMP)
+	@start=$$(date +%s); rc=0; $(MAKE) --no-print-directory lint && \
+		$(TEST_ENV) $(BIN)/python -m pytest -m "not book" -q || rc=$$?; \
+		mkdir -p $(BUILD); echo $$(( $$(date +%s) - start )) > $(BUILD)/check-seconds; exit $$rc
 
 # the browser tests drive Debian's Chromium with Playwright (never `playwright install`)
 CHROMIUM := /usr/bin/chromium

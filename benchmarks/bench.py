@@ -14,6 +14,8 @@
 - where torch sees a GPU: a training step of the paper-scale store's deepest network (50
   hidden layers of 256, batch norm, 3 seeds, batch 128) launched from Python against the same
   step replayed from a CUDA graph (:mod:`synthgrad.graphs`; target: at least 3x faster);
+- the test suite: the wall clock of the last ``make test`` (target: at most 5 minutes) and
+  ``make check`` (at most 1 minute);
 - the book: each chapter's execution time at default parameters and the wall clock of the last
   ``make book`` (chapters run two at a time), each chapter at ``quick=True`` (run now), the site
   render, and ``make book`` with nothing changed.
@@ -312,6 +314,12 @@ def run(build: Path, cold: bool = False, book: bool = True, gpu_only: bool = Fal
     for schedule, speed in unlocking_throughput(mnist).items():
         rows.append(_row(f"ch. 7 throughput, MNIST MLP 4x512, batch 256: {names[schedule]}",
                          speed, "examples/s", "measured"))  # fmt: skip
+    for target, limit in (("test", 5), ("check", 1)):
+        record = build / f"{target}-seconds"
+        if record.exists():
+            minutes = float(record.read_text()) / 60
+            rows.append(_row(f"make {target}, last run, wall clock", minutes, "min",
+                             f"<= {limit}", minutes <= limit))  # fmt: skip
     if book:
         default = chapter_times(build)
         for ch, sec in default.items():
