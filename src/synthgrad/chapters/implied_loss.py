@@ -1,8 +1,25 @@
-"""Chapter 4 (RQ2): what loss does an SG see?"""
+"""Chapter 4 (RQ2): what loss does an SG see?
+
+One network, an SG after every hidden layer, trained on MNIST; every ``eval_every`` steps the
+loss each SG implies is compared with the true loss of the layers above it, on straight paths
+from held-out activations (:mod:`synthgrad.implied`). This module trains the run, draws its
+figures and widgets, and decides the chapter's claims from the descent-path correlations."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+
+from .. import analysis, chapters, implied, ledger, models, plots, rules, train
 from .. import params as P
+from ..data import Dataset
+from ..train import History
 from . import Interface
 
 INTERFACE = Interface(
@@ -18,3 +35,278 @@ INTERFACE = Interface(
     settings=dict(limit=None, live_steps=300),
     quick=dict(steps=40, n_seeds=2, eval_every=10, limit=1000, probe=64, live_steps=20),
 )  # fmt: skip
+
+# the chapter's one configuration: an SG after every hidden layer (bootstrapped,
+# label-conditioned, zero-initialised), batch normalisation as in the primer
+RULE = "sg_every"
+BATCH_NORM = True
+# the live widget's smaller run: width, training images, learning rate; and its grid
+LIVE = dict(width=64, limit=2000, lr=1e-3)
+LIVE_CAPACITIES = [0, 32, 128]
+CLAIM_IDS = ("C4.1", "C4.2")
+IN_PART = ("C4.2",)  # claims that can hold in part
+SLICE_XLABEL = "distance along descent (x |h0|)"
+
+
+@dataclass
+class Probe:
+    """The held-out images whose activations start the paths (with their labels and SG
+    context), and the radii of the 1-D slices."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    context: torch.Tensor
+    radii: np.ndarray
+
+
+@dataclass
+class Run:
+    """The chapter's trained run: its history (agreement of every SG at every evaluation, as
+    ``<layer>_<random|descent>_<corr|rel_error>``) and the slices of the first probe image at
+    the kept moments (``slices[step][layer] = (implied, true)``)."""
+
+    history: History
+    slices: dict[int, Any]
+    probe: Probe
+
+
+def probe(mnist: Dataset, p: SimpleNamespace) -> Probe:
+    """The first ``probe`` held-out images and the slices' radii (0 to ``radius``)."""
+    x, y = mnist.x_test[: p.probe], mnist.y_test[: p.probe]
+    return Probe(x, y, mnist.context(y), np.linspace(0.0, p.radius, 11))
+
+
+def moments(p: SimpleNamespace) -> list[int]:
+    """The evaluations (numbered, 0 before training) whose slices are kept: the first after
+    step 0, one a quarter of the way, and the last."""
+    n_evals = p.steps // p.eval_every
+    return sorted({1, max(1, n_evals // 4), n_evals})
+
+
+def train_run(mnist: Dataset, pr: Probe, p: SimpleNamespace) -> Run:
+    """Train the network on the chapter's seeds, measuring at every evaluation the agreement
+    of each SG's implied loss with the true one on every probe image, and keeping the slices
+    of the first probe image at :func:`moments`."""
+    net = models.mlp(mnist.d_in, [p.width] * p.depth, mnist.d_out, p.seeds, batch_norm=BATCH_NORM)
+    rule = rules.make_rule(RULE, net, p.seeds, d_context=mnist.d_context, sg_hidden=p.sg_hidden)
+    tracker = train.Tracker(  # every evaluation: agreement on all probes; at the moments: slices
+        lambda n: implied.layer_agreement(
+            n, rule, pr.x, pr.y, pr.context, mnist.task, p.radius, p.n_dirs, p.seed
+        ),
+        lambda n: implied.layer_slices(
+            n, rule, pr.x[:1], pr.y[:1], pr.context[:1], mnist.task, pr.radii
+        ),
+        set(moments(p)),
+        p.eval_every,
+    )
+    history = train.train(
+        net, rule, mnist, p.seeds, steps=p.steps, lr=p.lr, eval_every=p.eval_every, metrics=tracker
+    )
+    return Run(history, tracker.snapshots, pr)
+
+
+def figure_agreement(history: History, p: SimpleNamespace) -> plt.Figure:
+    """Figure 1: correlation and relative error of implied against true loss changes, per
+    layer over training, along descent paths and random directions."""
+    layers = {k: f"layer {k + 1}" for k in range(p.depth)}
+    fig, axes = plt.subplots(2, 2, figsize=(12, 7), sharex=True)
+    for col, kind in enumerate(("descent", "random")):
+        for row, (metric, label, logy) in enumerate(
+            [("corr", "correlation, implied vs true", False), ("rel_error", "relative error", True)]
+        ):
+            df = analysis.per_layer(history, f"{{}}_{kind}_{metric}", layers, metric)
+            plots.curves(
+                df[df.step > 0], metric, axes[row, col], label, hue="layer", logy=logy
+            )  # step 0: SGs still zero
+            if col == 1:
+                axes[row, col].get_legend().remove()
+        axes[0, col].set_title(
+            f"paths along the {'true descent direction' if kind == 'descent' else 'random directions'}"
+        )
+    fig.suptitle(
+        f"SG after every hidden layer (layer 1 is the lowest); mean over {p.n_seeds} seeds, band lowest to highest"
+    )
+    fig.tight_layout()
+    return fig
+
+
+def figure_slices(run: Run, p: SimpleNamespace) -> plt.Figure:
+    """Figure 2: the slices of the first probe image, every layer (columns) at every kept
+    moment (rows)."""
+    moments_steps = sorted(run.slices)
+    fig, axes = plt.subplots(
+        len(moments_steps),
+        p.depth,
+        figsize=(2.6 * p.depth, 2.3 * len(moments_steps)),
+        squeeze=False,
+    )
+    for i, step in enumerate(moments_steps):
+        for k in range(p.depth):
+            plots.implied_slice(
+                axes[i, k],
+                run.probe.radii,
+                *run.slices[step][k],
+                title=f"layer {k + 1}, step {step}",
+            )
+        axes[i, 0].set_ylabel("loss change (nats)")
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="upper center", ncol=2, frameon=False)
+    fig.supxlabel("distance along the true descent direction (x |h0|)")
+    fig.tight_layout(rect=(0, 0, 1, 0.96))
+    return fig
+
+
+def _slice_figure(radii: np.ndarray, one: Any, title: str) -> plt.Figure:
+    """One slice ``(implied, true)`` alone, as the widgets show it."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    plots.implied_slice(ax, radii, *one, title=title)
+    ax.set(xlabel=SLICE_XLABEL, ylabel="loss change (nats)")
+    ax.legend()
+    return fig
+
+
+def slice_panel(run: Run, layer: int, step: int) -> tuple[plt.Figure, str]:
+    """The precomputed widget's panel: one layer's slice at one kept moment, and the
+    correlation over all probe paths then (mean over seeds)."""
+    fig = _slice_figure(run.probe.radii, run.slices[step][layer - 1], f"layer {layer}, step {step}")
+    h = run.history
+    corr = h.evals[f"{layer - 1}_descent_corr"][list(h.eval_steps).index(step)]
+    return (
+        fig,
+        f"correlation over all probe paths at this moment: <b>{np.mean(corr):.3f}</b> (mean over seeds)",
+    )
+
+
+def live_slice(
+    small: Dataset, pr: Probe, capacity: int, layer: int, p: SimpleNamespace
+) -> tuple[plt.Figure, str]:
+    """The live widget's panel: a smaller network (:data:`LIVE`, one seed, trained on
+    ``small``, the first ``LIVE["limit"]`` images) retrained with SG capacity ``capacity``, and
+    one layer's slice of the first probe image."""
+    n = models.mlp(
+        small.d_in, [LIVE["width"]] * p.depth, small.d_out, [p.seed], batch_norm=BATCH_NORM
+    )
+    r = rules.make_rule(RULE, n, [p.seed], d_context=small.d_context, sg_hidden=capacity)
+    train.train(
+        n, r, small, [p.seed], steps=p.live_steps, lr=LIVE["lr"], eval_every=100, progress=False
+    )
+    one = implied.layer_slices(n, r, pr.x[:1], pr.y[:1], pr.context[:1], small.task, pr.radii)[
+        layer - 1
+    ]
+    fig = _slice_figure(pr.radii, one, f"live: SG hidden {capacity}, layer {layer}")
+    return fig, (
+        f"retrained in the kernel: {LIVE['width']} units per layer, {LIVE['limit']:,} images, one seed"
+    )
+
+
+def descent_corr(history: History, depth: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """What the numbers and claims decide on: the correlation along descent paths, (layer,
+    evaluation, seed), at every evaluation after step 0 (the SGs are still zero there), the
+    steps of those evaluations, and how many seeds diverged (their NaNs stay in)."""
+    corr = np.stack([history.evals[f"{k}_descent_corr"][1:] for k in range(depth)])
+    return corr, history.eval_steps[1:], int(history.diverged.sum())
+
+
+def _summary(corr: np.ndarray, steps_measured: np.ndarray) -> dict[str, Any]:
+    """The per-layer means over training, the agreement of each seed over training (mean over
+    layers), each seed's peak and the slope of its line from the peak on (per 1,000 steps;
+    NaN when fewer than 3 measurements are left). No NaN is skipped."""
+    mean_over_training = corr.mean(axis=1)  # (layer, seed)
+    layer_means = mean_over_training.mean(1)
+    over_layers = corr.mean(axis=0)  # (eval, seed): the agreement of each seed over training
+    peak_index = np.argmax(over_layers, axis=0)  # per seed (a NaN seed peaks at its first NaN)
+    peak_step = steps_measured[peak_index]
+    peak_value = over_layers[peak_index, np.arange(over_layers.shape[1])]
+    # after its peak, does each seed's agreement fall? slope of a line through the measurements
+    # from the peak on (np.polyfit), per 1,000 steps; NaN when the peak is the last measurement
+    after_peak = np.array(
+        [
+            1000 * np.polyfit(steps_measured[i:], over_layers[i:, s], 1)[0]
+            if len(steps_measured) - i >= 3
+            else np.nan
+            for s, i in enumerate(peak_index)
+        ]
+    )
+    return dict(
+        layer_means=layer_means,
+        over_layers=over_layers,
+        first=float(over_layers[0].mean()),
+        last=float(over_layers[-1].mean()),
+        peak_step=peak_step,
+        peak_value=peak_value,
+        after_peak=after_peak,
+        best_step=int(steps_measured[int(np.argmax(over_layers.mean(1)))]),
+    )
+
+
+def numbers(corr: np.ndarray, steps_measured: np.ndarray, diverged: int = 0) -> dict[str, Any]:
+    """The numbers the chapter's prose quotes, from :func:`descent_corr`'s values."""
+    s = _summary(corr, steps_measured)
+    drop = s["peak_value"] - s["over_layers"][-1]
+    return {
+        "corr_low": float(s["layer_means"][0]),
+        "corr_high": float(s["layer_means"][-1]),
+        "corr_first": s["first"],
+        "corr_last": s["last"],
+        "best_step": s["best_step"],
+        "peak_steps": ledger.listing([int(v) for v in s["peak_step"]]),
+        "drop_min": float(drop.min()),
+        "drop_max": float(drop.max()),
+        "diverged": diverged,
+    }
+
+
+def claims(
+    corr: np.ndarray, steps_measured: np.ndarray, steps: int, diverged: int = 0
+) -> list[ledger.Claim]:
+    """The chapter's claims from :func:`descent_corr`'s values and the run's length ``steps``.
+    A NaN or infinite value (a diverged seed) counts against each claim."""
+    s = _summary(corr, steps_measured)
+    n = numbers(corr, steps_measured, diverged)
+    layer_means, after_peak = s["layer_means"], s["after_peak"]
+    early_peak = s["peak_step"] <= steps / 2
+    falls = bool((after_peak < 0).all())  # np.polyfit's slope is NaN where a value is not finite
+    return [
+        ledger.Claim(
+            "C4.1",
+            "The loss implied by an SG approximates the true loss better in layers closer to the output.",
+            "correlation of implied vs true loss changes along descent paths, averaged over training, per layer",
+            "increases from each layer to the next one above it (mean over seeds)",
+            ledger.judge(ledger.every(layer_means, np.diff(layer_means) > 0)),
+            {"per_layer": layer_means},
+        ),
+        ledger.Claim(
+            "C4.2",
+            "The approximation is best at the very beginning of training and degrades slowly towards the end.",
+            "per seed, the correlation along descent paths averaged over layers, at each measurement after step 0 (zero-initialised SGs first have to learn: the claim is judged from each seed's peak on)",
+            "on every seed: the peak in the first half of training (the beginning) and a falling line (np.polyfit) through the measurements from the peak on",
+            ledger.judge(  # falling on every seed is needed; a late peak leaves it in part
+                {"peaks early": bool(early_peak.all())},
+                required=falls,
+                also={"falls after its peak": falls},
+                regime="peaks at steps {peaks} of {steps} (per seed), then falls by {lo:.2f} to {hi:.2f}",
+                peaks=n["peak_steps"],
+                steps=steps,
+                lo=n["drop_min"],
+                hi=n["drop_max"],
+            ),
+            {
+                "first": s["first"],
+                "last": s["last"],
+                "best_step": s["best_step"],
+                "peak_step": s["peak_step"],
+                "peak_value": s["peak_value"],
+                "last_value": s["over_layers"][-1],
+                "slope_after_peak_per_1000": after_peak,
+                "diverged": diverged,
+            },
+        ),
+    ]
+
+
+def finish(p: SimpleNamespace, history: History) -> pd.DataFrame:
+    """The chapter's last cell: its claims and numbers from the run, the ledger written and
+    every number glued; returns the claims table."""
+    corr, steps_measured, diverged = descent_corr(history, p.depth)
+    return chapters.finish(
+        p, claims(corr, steps_measured, p.steps, diverged), numbers(corr, steps_measured, diverged)
+    )
