@@ -99,3 +99,12 @@ def test_relative_update_is_float_noise_at_a_fixed_point_and_order_one_elsewhere
     field = C.update_field(x, y, C.tanh_mse, "h,y")
     assert C.relative_update(field, w_true) < 1e-5  # zero to the float32 data's precision
     assert C.relative_update(field, w_true + torch.tensor([0.3, 0.2], dtype=torch.float64)) > 0.05
+
+
+def test_fixed_point_shift_is_the_linear_sg_shift_and_falls_with_capacity(logistic):
+    x, y = logistic
+    w = optima.logistic_optimum(x, y)
+    shift = C.fixed_point_shift(x, y, w)
+    assert shift == C.linear_sg_shift(x, y, x, y)["shift"]
+    assert shift > 1e-3
+    assert C.fixed_point_shift(x, y, w, "relu", 64) < shift

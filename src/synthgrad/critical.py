@@ -27,7 +27,7 @@ from torch import nn
 
 from .losses import LossFn, log_loss_elementwise
 from .models import BatchedLinear, Block, Net, generators, set_weights
-from .optima import logistic_optimum
+from .optima import logistic_optimum, relative_distance
 from .rules import Backprop, SyntheticGradients
 from .sg import Field
 from .train import train
@@ -219,6 +219,21 @@ def sg_fixed_points(
 ) -> torch.Tensor:
     """The fixed points of SG learning (zeros of :func:`sg_field`) found from ``starts``."""
     return find_zeros(update_field(x, y, loss, kind, width, seed), starts)
+
+
+def fixed_point_shift(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    w_star: torch.Tensor,
+    kind: str = "h,y",
+    width: int = 0,
+    seed: int = 0,
+) -> float:
+    """On a logistic problem with optimum ``w_star``: the distance of the SG class's fixed point
+    nearest ``w_star`` (Newton's method from ``1.05 w_star``) to it, relative to ``|w_star|``;
+    NaN if no fixed point is found there."""
+    z = sg_fixed_points(x, y, log_loss_elementwise, kind, w_star[None] * 1.05, width, seed)
+    return float(relative_distance(z, w_star).min()) if len(z) else float("nan")
 
 
 def in_box(points: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
