@@ -3,10 +3,10 @@
 :func:`rdm` (representational dissimilarity matrices), :func:`rdm_similarity` (how alike two
 layers' RDMs are), :func:`effective_weights` and :func:`weight_norms` (per-layer weight size,
 batch norm folded in), :func:`weight_change` (how far weights moved from initialisation),
-:func:`linear_probe` (what a linear read-out of a layer can classify), :func:`slope` (whether a
-per-layer quantity rises or falls with depth), and :func:`layer_measures`, all of them for
-every layer at once. Everything takes a leading batch dimension (seeds, or seeds x layers), as
-the models do.
+:func:`linear_probe` (what a linear read-out of a layer can classify; :func:`pixel_probe` on
+the pixels), :func:`slope` (whether a per-layer quantity rises or falls with depth), and
+:func:`layer_measures`, all of them for every layer at once. Everything takes a leading batch
+dimension (seeds, or seeds x layers), as the models do.
 """
 
 from __future__ import annotations
@@ -127,6 +127,20 @@ def linear_probe(
         opt.step()
     with torch.no_grad():
         return (probe(te).argmax(-1) == test_y).float().mean(-1).cpu().numpy()
+
+
+def pixel_probe(data: Dataset, n_train: int = 1000) -> float:
+    """Held-out accuracy of a :func:`linear_probe` on the raw pixels (the first ``n_train``
+    training images): what a layer's probe is compared against."""
+    return float(
+        linear_probe(
+            data.x_train[None, :n_train],
+            data.y_train[:n_train],
+            data.x_test[None],
+            data.y_test,
+            data.n_classes,
+        )[0]
+    )
 
 
 def slope(values: np.ndarray) -> np.ndarray:
