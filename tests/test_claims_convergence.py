@@ -1,0 +1,366 @@
+"""Chapter 3's claims decided on constructed outcome tables (no training), and the verdict
+helpers of synthgrad.convergence they use (converging_cell, share)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from synthgrad import convergence as V
+from synthgrad.chapters import convergence as chapter
+
+INF, NAN = float("inf"), float("nan")
+SEEDS = (0, 1, 2)
+FINAL = {"converged": 1e-3, "converging": 0.02, "stalled": 0.05, "diverged": INF}
+
+
+def rows(outcomes, tracking=0.1, **keys):
+    """An outcomes table of one run: a row per seed with the given outcomes (a diverged seed's
+    final distance is infinite and its tracking error NaN)."""
+    return pd.DataFrame(
+        [
+            {**keys, "seed": s, "outcome": o, "final": FINAL[o],
+             "tracking": NAN if o == "diverged" else tracking}
+            for s, o in zip(SEEDS, outcomes, strict=True)
+        ]
+    )  # fmt: skip
+
+
+def ok(n=3):
+    return ["converged"] * n
+
+
+def measures(change=None, separable=None, tracking=None, phase=None):
+    """Measures on which every claim holds; ``change`` replaces the outcomes of runs:
+    ``{(model, dim, method): outcomes}`` for (a), ``{("strict", dim, method): ...}`` for the
+    0.1% judgement of logistic regression, ``{("diagnosis", setting): ...}`` for (a2)."""
+    change = change or {}
+    models = []
+    for model in chapter.MODELS:
+        for d in chapter.DIMS:
+            methods = ["backprop", "linear SG"]
+            methods += ["loss-matched SG"] if model == "logistic regression" else []
+            for m in methods:
+                track = NAN if m == "backprop" else 0.1
+                models.append(
+                    rows(change.get((model, d, m), ok()), track, model=model, dim=d, method=m)
+                )
+    strict = [
+        rows(change.get(("strict", d, m), default), model="logistic regression", dim=d, method=m)
+        for d in chapter.DIMS
+        for m, default in (("backprop", ok()), ("linear SG", ["stalled"] * 3))
+    ]
+    settings = ["Adam", "Adam, SG 10x faster", "Adam, both 3x faster", "gradient descent",
+                "control: frozen below SG", "backprop (Adam)"]  # fmt: skip
+    diagnosis = [
+        rows(change.get(("diagnosis", s), ok() if s != "control: frozen below SG" else
+                        ["stalled"] * 3), setting=s)
+        for s in settings
+    ]  # fmt: skip
+    sep = {(d, m): np.full(3, 1e-3) for d in chapter.DIMS for m in chapter.SEPARABLE}
+    for d in chapter.DIMS:
+        sep[d, "linear SG"] = np.full(3, 0.1)
+    sep.update({k: np.asarray(v, dtype=float) for k, v in (separable or {}).items()})
+    errors = [0.0, 0.5, 0.9, 1.5]
+    track = {(mode, e): ok() for mode in chapter.TRACKING_MODES for e in errors}
+    track["opposing", 1.5] = ["stalled"] * 3
+    track.update(tracking or {})
+    return chapter.Measures(
+        models=pd.concat(models, ignore_index=True),
+        diagnosis=pd.concat(diagnosis, ignore_index=True),
+        strict=pd.concat(strict, ignore_index=True),
+        separable=sep,
+        tracking=pd.concat(
+            [rows(o, mode=mode, error=e) for (mode, e), o in track.items()], ignore_index=True
+        ),
+        phase=phase if phase is not None else grid(),
+        errors=errors,
+    )
+
+
+def grid(distance=None, diverged=None):
+    """A phase diagram (rates 0.01, 0.1, 1): by default the smaller rates converge and the
+    largest SG rate diverges; ``distance``/``diverged`` set cells by (model lr, SG lr)."""
+    cells = []
+    for model_lr in (0.01, 0.1, 1.0):
+        for sg_lr in (0.01, 0.1, 1.0):
+            bad = sg_lr == 1.0
+            cells.append({"model lr": model_lr, "SG lr": sg_lr, "diverged": 3 if bad else 0,
+                          "distance": INF if bad else 1e-4})  # fmt: skip
+    phase = pd.DataFrame(cells)
+    for (m, s), v in (distance or {}).items():
+        phase.loc[(phase["model lr"] == m) & (phase["SG lr"] == s), "distance"] = v
+    for (m, s), v in (diverged or {}).items():
+        phase.loc[(phase["model lr"] == m) & (phase["SG lr"] == s), "diverged"] = v
+    return phase
+
+
+def judged(m, long=None):
+    return {c.id: c for c in chapter.claims(m, long)}
+
+
+def status(m, claim, long=None):
+    return judged(m, long)[claim].status
+
+
+DEEP_MSE = ("deep linear network, squared error", 100, "linear SG")
+DEEP_LOG = ("deep linear network, log loss", 2, "linear SG")
+MATCHED = ("logistic regression", 100, "loss-matched SG")
+
+
+@pytest.mark.claim("C3.1", "holds")
+@pytest.mark.claim("C3.2", "holds")
+@pytest.mark.claim("C3.2b", "holds")
+@pytest.mark.claim("C3.3", "holds")
+@pytest.mark.claim("C3.4", "holds")
+@pytest.mark.claim("C3.5", "holds")
+@pytest.mark.claim("C3.6", "holds")
+def test_every_claim_holds_on_outcomes_that_meet_them():
+    claims = judged(measures())
+    assert list(claims) == ["C3.1", "C3.2", "C3.2b", "C3.3", "C3.4", "C3.5", "C3.6"]
+    assert {c.status for c in claims.values()} == {"holds"}
+    assert claims["C3.1"].regime == (
+        "linear regression 6/6 seed-dimension runs; deep linear network 6/6 with Adam, in 100-D "
+        "3/3 with gradient descent"
+    )
+    assert claims["C3.2"].regime == "the linear SG stalls on 3/3 seeds in 2-D and 3/3 in 100-D"
+    assert claims["C3.3"].regime == "2-D 3/3 seeds, 100-D 3/3"
+    assert claims["C3.5"].regime == (
+        "every seed converges for opposing errors up to 0.9; random per-example errors up to 1.5"
+    )
+    assert claims["C3.6"].evidence["converging_cell"] == {"model lr": 1.0, "SG lr": 0.1}
+
+
+def test_numbers_on_constructed_outcomes():
+    n = chapter.numbers(
+        measures({DEEP_MSE: ["converged", "stalled", "stalled"]}, tracking={
+            ("random", 0.9): ["converged", "stalled", "converged"]})
+    )  # fmt: skip
+    assert n["reference_ok"] == "yes" and n["reference_worst"] == pytest.approx(1e-3)
+    assert (n["gd_converged"], n["control_converged"]) == ("3/3", "0/3")
+    assert n["gd_tracking"] == pytest.approx(0.1)
+    assert (n["mse_shallow"], n["mse_deep"], n["stalled_2d"]) == ("6/6", "4/6", "0/3")
+    assert n["stalled_tracking"] == pytest.approx(0.1)
+    assert (n["log_lin_stalled"], n["log_lin_2"], n["matched"]) == ("6/6", "3/3", "6/6")
+    assert n["log_lin_min"] == n["log_lin_max"] == pytest.approx(0.05)
+    assert n["sep_ratio_min"] == pytest.approx(100)
+    assert (n["largest_random"], n["largest_opposing"]) == ("0.5", "0.9")
+    assert n["opposing_15"] == "stalled, stalled, stalled"
+
+
+@pytest.mark.claim("C3.1", "in part")
+@pytest.mark.claim("C3.1", "fails")
+def test_c3_1_in_part_when_some_seeds_or_gradient_descent_converge():
+    part = measures({DEEP_MSE: ["converged", "stalled", "stalled"]})
+    claim = judged(part)["C3.1"]
+    assert claim.status == "holds in part"
+    assert "deep linear network 4/6 with Adam" in claim.regime
+    stalled = {(model, d, "linear SG"): ["stalled"] * 3 for model in list(chapter.MODELS)[:2]
+               for d in chapter.DIMS}  # fmt: skip
+    only_gd = measures(stalled)
+    assert status(only_gd, "C3.1") == "holds in part"  # gradient descent converges
+    stalled["diagnosis", "gradient descent"] = ["stalled"] * 3
+    assert status(measures(stalled), "C3.1") == "does not hold"
+
+
+@pytest.mark.claim("C3.1", "diverged")
+@pytest.mark.claim("C3.3", "diverged")
+@pytest.mark.claim("C3.4", "diverged")
+def test_a_diverged_seed_counts_against_the_convergence_claims():
+    for key, claim in ((DEEP_MSE, "C3.1"), (DEEP_LOG, "C3.3"), (MATCHED, "C3.4")):
+        m = measures({key: ["converged", "diverged", "converged"]})
+        assert status(m, claim) != "holds", claim
+    assert status(measures({MATCHED: ["converged", "diverged", "converged"]}), "C3.4") == (
+        "does not hold"
+    )
+
+
+@pytest.mark.claim("C3.2", "in part")
+@pytest.mark.claim("C3.2", "fails")
+def test_c3_2_needs_backprop_to_converge_and_the_linear_sg_to_stall():
+    part = measures({("strict", 100, "linear SG"): ["stalled", "converged", "stalled"]})
+    claim = judged(part)["C3.2"]
+    assert (claim.status, claim.regime) == (
+        "holds in part",
+        "the linear SG stalls on 3/3 seeds in 2-D and 2/3 in 100-D",
+    )
+    reaches = {("strict", d, "linear SG"): ok() for d in chapter.DIMS}
+    assert status(measures(reaches), "C3.2") == "does not hold"
+    backprop_stalls = {("strict", 2, "backprop"): ["converged", "stalled", "converged"]}
+    assert status(measures(backprop_stalls), "C3.2") == "does not hold"
+    both = {**backprop_stalls, ("strict", 100, "linear SG"): ["stalled", "converged", "stalled"]}
+    assert status(measures(both), "C3.2") == "does not hold"  # not even in part
+
+
+@pytest.mark.claim("C3.2", "diverged")
+def test_c3_2_a_diverged_backprop_seed_counts_against_it():
+    m = measures({("strict", 100, "backprop"): ["converged", "diverged", "converged"]})
+    assert status(m, "C3.2") == "does not hold"
+    # the criterion: a linear SG that diverges does not reach the optimum either
+    m = measures({("strict", 100, "linear SG"): ["stalled", "diverged", "stalled"]})
+    assert status(m, "C3.2") == "holds"
+
+
+@pytest.mark.claim("C3.2b", "fails")
+@pytest.mark.claim("C3.2b", "diverged")
+@pytest.mark.filterwarnings("ignore:invalid value encountered in divide")
+def test_c3_2b_a_ratio_below_10_or_a_diverged_backprop_fails_it():
+    assert status(measures(separable={(2, "linear SG"): [0.1, 0.005, 0.1]}), "C3.2b") == (
+        "does not hold"
+    )
+    assert status(measures(separable={(100, "backprop"): [1e-3, INF, 1e-3]}), "C3.2b") == (
+        "does not hold"
+    )
+    both = {(100, "backprop"): [1e-3, INF, 1e-3], (100, "linear SG"): [0.1, INF, 0.1]}
+    assert status(measures(separable=both), "C3.2b") == "does not hold"  # inf / inf: NaN
+    # the criterion: a diverged linear SG's loss is infinite, it did not fit the data
+    assert status(measures(separable={(2, "linear SG"): [0.1, INF, 0.1]}), "C3.2b") == "holds"
+
+
+@pytest.mark.claim("C3.3", "in part")
+@pytest.mark.claim("C3.3", "fails")
+def test_c3_3_in_part_and_fails():
+    claim = judged(measures({DEEP_LOG: ["stalled", "converging", "stalled"]}))["C3.3"]
+    assert (claim.status, claim.regime) == ("holds in part", "2-D 1/3 seeds, 100-D 3/3")
+    stalled = {("deep linear network, log loss", d, "linear SG"): ["stalled"] * 3
+               for d in chapter.DIMS}  # fmt: skip
+    assert status(measures(stalled), "C3.3") == "does not hold"
+
+
+@pytest.mark.claim("C3.4", "fails")
+def test_c3_4_fails_when_one_seed_stalls():
+    assert status(measures({MATCHED: ["converged", "converged", "stalled"]}), "C3.4") == (
+        "does not hold"
+    )
+
+
+@pytest.mark.claim("C3.5", "in part")
+@pytest.mark.claim("C3.5", "fails")
+def test_c3_5_judges_every_opposing_error_below_1():
+    claim = judged(measures(tracking={("opposing", 0.9): ["converged", "stalled", "stalled"]}))[
+        "C3.5"
+    ]
+    assert (claim.status, claim.regime) == (
+        "holds in part",
+        "every seed converges for opposing errors up to 0.5; random per-example errors up to 1.5",
+    )
+    stalled = {("opposing", e): ["stalled"] * 3 for e in (0.0, 0.5, 0.9)}
+    claim = judged(measures(tracking=stalled))["C3.5"]
+    assert claim.status == "does not hold"
+    assert claim.regime.startswith("every seed converges for opposing errors up to None")
+    # random errors are reported beside it, they do not decide it
+    noisy = judged(measures(tracking={("random", 0.9): ["stalled"] * 3}))["C3.5"]
+    assert (noisy.status, noisy.regime) == (
+        "holds",
+        "every seed converges for opposing errors up to 0.9; random per-example errors up to 0.5"
+        " (beyond, a noise floor near 1%)",
+    )
+
+
+@pytest.mark.claim("C3.5", "diverged")
+def test_c3_5_a_diverged_seed_counts_against_it():
+    m = measures(tracking={("opposing", 0.5): ["converged", "diverged", "converged"]})
+    assert status(m, "C3.5") == "holds in part"
+
+
+@pytest.mark.claim("C3.6", "fails")
+def test_c3_6_fails_when_no_cell_converges():
+    far = grid(distance={(m, s): 0.5 for m in (0.01, 0.1, 1.0) for s in (0.01, 0.1)})
+    assert status(measures(phase=far), "C3.6") == "does not hold"
+
+
+@pytest.mark.claim("C3.6", "diverged")
+def test_c3_6_a_diverged_seed_below_every_converged_cell_fails_it():
+    phase = grid(distance={(0.01, 0.01): INF}, diverged={(0.01, 0.01): 1})
+    assert status(measures(phase=phase), "C3.6") == "does not hold"
+    # a NaN distance (no divergence recorded) is not converged either
+    nan = grid(distance={(m, s): NAN for m in (0.01, 0.1, 1.0) for s in (0.01, 0.1)})
+    assert status(measures(phase=nan), "C3.6") == "does not hold"
+
+
+# ---- the store's longer budgets -------------------------------------------------------------
+
+
+def long(separable=None, deep=None):
+    """The store's runs reduced (chapter.Long): by default every long claim holds."""
+    sep = {(d, m): np.full(3, 1e-4) for d in ("2", "100") for m in chapter.SEPARABLE}
+    for d in ("2", "100"):
+        sep[d, "linear SG"] = np.full(3, 1e-2)
+    sep.update({k: np.asarray(v, dtype=float) for k, v in (separable or {}).items()})
+    outcomes = {"squared error: linear SG": ok(), "log loss: linear SG": ok(),
+                "squared error: backprop": ok()}  # fmt: skip
+    outcomes.update(deep or {})
+    table = pd.concat([rows(o, run=run) for run, o in outcomes.items()], ignore_index=True)
+    return chapter.Long(separable=sep, diverged={}, deep=table, scale="store")
+
+
+@pytest.mark.claim("C3.2bp", "holds")
+@pytest.mark.claim("C3.1p", "holds")
+@pytest.mark.claim("C3.3p", "holds")
+def test_the_long_claims_hold_and_follow_the_chapter_s():
+    claims = judged(measures(), long())
+    assert list(claims)[7:] == ["C3.2bp", "C3.1p", "C3.3p"]
+    assert {claims[c].status for c in ("C3.2bp", "C3.1p", "C3.3p")} == {"holds"}
+    assert claims["C3.1p"].regime == "3/3 seeds"
+    assert claims["C3.2bp"].scale == "store"
+    assert set(chapter.CLAIM_IDS) == set(claims)
+
+
+@pytest.mark.claim("C3.1p", "in part")
+@pytest.mark.claim("C3.3p", "in part")
+@pytest.mark.claim("C3.1p", "fails")
+@pytest.mark.claim("C3.3p", "fails")
+def test_the_long_deep_claims_in_part_and_failing():
+    for run, cid in (("squared error: linear SG", "C3.1p"), ("log loss: linear SG", "C3.3p")):
+        claim = judged(measures(), long(deep={run: ["stalled", "converged", "stalled"]}))[cid]
+        assert (claim.status, claim.regime) == ("holds in part", "1/3 seeds")
+        assert status(measures(), cid, long(deep={run: ["stalled"] * 3})) == "does not hold"
+
+
+@pytest.mark.claim("C3.1p", "diverged")
+@pytest.mark.claim("C3.3p", "diverged")
+@pytest.mark.claim("C3.2bp", "diverged")
+@pytest.mark.claim("C3.2bp", "fails")
+def test_the_long_claims_count_a_diverged_seed_against_them():
+    for run, cid in (("squared error: linear SG", "C3.1p"), ("log loss: linear SG", "C3.3p")):
+        diverged = long(deep={run: ["converged", "diverged", "converged"]})
+        assert status(measures(), cid, diverged) == "holds in part"
+    assert status(measures(), "C3.2bp", long({("2", "backprop"): [1e-4, INF, 1e-4]})) == (
+        "does not hold"
+    )
+    assert status(measures(), "C3.2bp", long({("100", "linear SG"): [1e-2, 5e-4, 1e-2]})) == (
+        "does not hold"
+    )
+
+
+def test_no_store_no_long_claims_and_a_missing_run_no_verdict():
+    assert "C3.2bp" not in judged(measures())
+    partial = long()
+    partial.deep = partial.deep[partial.deep.run != "log loss: linear SG"]
+    del partial.separable["100", "backprop"]
+    assert [c for c in judged(measures(), partial) if c.endswith("p")] == ["C3.1p"]
+
+
+# ---- the verdict helpers of synthgrad.convergence -------------------------------------------
+
+
+def test_share_counts_seeds_that_converge_or_not():
+    table = rows(["converged", "converging", "stalled"])
+    assert V.share(table) == "2/3"
+    assert V.share(table, converging=False) == "1/3"
+    assert V.share(rows(["diverged", "diverged", "converged"])) == "1/3"
+    assert V.share(table.iloc[:0]) == "0/0"
+
+
+def test_converging_cell_is_the_largest_with_nothing_diverged_below():
+    assert V.converging_cell(grid()) == {"model lr": 1.0, "SG lr": 0.1}
+    # a diverged cell below the largest converged one moves it down
+    phase = grid(diverged={(0.1, 0.1): 1}, distance={(0.1, 0.1): INF})
+    assert V.converging_cell(phase) == {"model lr": 1.0, "SG lr": 0.01}
+    # converged only above the tolerance: none
+    assert V.converging_cell(grid(), tol=1e-5) is None
+    assert V.converging_cell(grid(distance={(1.0, 0.1): 0.05}), tol=0.01) == {
+        "model lr": 1.0,
+        "SG lr": 0.01,
+    }
+    # a diverged seed counted in `diverged` rules out every cell above it
+    assert V.converging_cell(grid(diverged={(0.01, 0.01): 1})) is None
