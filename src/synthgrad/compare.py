@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 from .data import Dataset
@@ -89,9 +90,13 @@ def identities(
 
 def identity_holds(table: pd.DataFrame, claim: str, tol: float, apart: float) -> bool:
     """The identity holds when every network's difference is at most ``tol`` and, on the fresh
-    network, the rule's updates differ from backprop's by at least ``apart``."""
+    network, the rule's updates differ from backprop's by at least ``apart``. A NaN or infinite
+    value (a network or a rule whose updates diverged) counts against it."""
     part = table.loc[claim]
+    difference, away = part["relative difference"], part.loc["fresh", "rule vs backprop"]
     return bool(
-        (part["relative difference"] <= tol).all()
-        and part.loc["fresh", "rule vs backprop"] >= apart
+        (difference <= tol).all()
+        and away >= apart
+        and np.isfinite(difference).all()
+        and np.isfinite(away)
     )

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .. import chapters, compare, ledger, models, plots, train, widgets
 from .. import params as P
+from ..data import Dataset
+from ..models import Net
+from ..train import History
 from . import MNIST_QUICK, Interface
 
 INTERFACE = Interface(
@@ -17,3 +28,275 @@ INTERFACE = Interface(
     settings=dict(limit=None, widget_steps=300, live_steps=200),
     quick=dict(MNIST_QUICK, widget_steps=30, live_steps=10),
 )  # fmt: skip
+
+# the rules compared: name on the page -> learning rule and its options
+RULES = {
+    "backprop": dict(rule="backprop"),
+    "FA": dict(rule="fa"),
+    "DFA": dict(rule="dfa"),
+    "Kickback": dict(rule="kickback"),
+    "SG every layer, DNI": dict(rule="sg_every"),
+    "SG every layer, cDNI": dict(rule="sg_every", conditioned=True),
+    "learned error SG": dict(rule="error_sg"),
+}
+COLOURS = plots.method_colours(RULES)
+# the rules trained again on the one-output parity task
+PARITY_RULES = ("backprop", "FA", "DFA", "Kickback", "SG every layer, cDNI", "learned error SG")
+# each identity claim: the rule whose trained networks it is checked on
+TRAINED_BY = {"C6.1": "DFA", "C6.2": "Kickback", "C6.3": "FA"}
+# identities: largest relative difference of the two implementations, and how far the rule's
+# own updates must be from backprop's on the fresh network (so that they do not hold trivially)
+TOL, APART = 1e-5, 1e-2
+# C6.4: the learned proxies against the fixed random ones, per layer, paired by seed
+LEARNED = ("learned error SG", "SG every layer, cDNI")
+FIXED = ("FA", "DFA")
+CDNI = "SG every layer, cDNI"
+CLAIM_IDS = ("C6.1", "C6.2", "C6.3", "C6.4")
+IN_PART = ("C6.4",)  # claims that can hold in part
+
+# the widgets: each rule against backprop, at three learning rates (the live one: fixed rates)
+WIDGET_LABELS = {"rule": "learning rule", "lr": "learning rate"}
+LIVE_GRID = {"rule": list(RULES), "lr": [3e-4, 1e-3, 3e-3]}
+
+
+def common(p: SimpleNamespace) -> dict[str, Any]:
+    """The network and minibatch settings every run of the chapter shares."""
+    return dict(
+        hidden=[p.width] * p.depth,
+        batch_size=p.batch_size,
+        eval_every=p.eval_every,
+        align_examples=p.align_examples,
+    )
+
+
+def describe(mnist: Dataset, p: SimpleNamespace) -> str:
+    """One line on the data, the network and the training the chapter runs."""
+    return (
+        f"MNIST ({mnist.description}): {len(mnist.x_train)} training, {len(mnist.x_test)} held-out images; "
+        f"MLP {p.depth} x {p.width} ReLU, no batch norm; {p.steps} Adam steps of batch {p.batch_size}, lr {p.lr:g}; "
+        f"seeds {p.seeds}"
+    )
+
+
+def train_rules(
+    trained: train.Runs, mnist: Dataset, p: SimpleNamespace
+) -> tuple[dict[str, Net], dict[str, History]]:
+    """Every rule of :data:`RULES` on the chapter's seeds (same initial networks and
+    minibatches): the trained networks (for the identities) and the runs."""
+    nets, runs = {}, {}
+    for name, cfg in RULES.items():
+        nets[name], runs[name] = trained.fit_net(
+            mnist, p.seeds, lr=p.lr, steps=p.steps, desc=name, **cfg, **common(p)
+        )
+    return nets, runs
+
+
+def train_parity(
+    trained: train.Runs, odd: Dataset, p: SimpleNamespace
+) -> dict[str, tuple[Net, History]]:
+    """The rules of :data:`PARITY_RULES` on the one-output task ``odd``: network and run."""
+    return {
+        name: trained.fit_net(
+            odd, p.seeds, lr=p.lr, steps=p.steps, desc=name, **RULES[name], **common(p)
+        )
+        for name in PARITY_RULES
+    }
+
+
+def check_identities(
+    mnist: Dataset,
+    odd: Dataset,
+    nets: Mapping[str, Net],
+    odd_nets: Mapping[str, tuple[Net, History]],
+    p: SimpleNamespace,
+) -> pd.DataFrame:
+    """The identities C6.1 to C6.3 (:func:`synthgrad.compare.identities`) on a fresh network
+    and on the networks each rule trained on the ten-class and the parity task."""
+    fresh = models.mlp(mnist.d_in, [p.width] * p.depth, mnist.d_out, p.seeds)
+    return compare.identities(
+        {
+            claim: [
+                ("fresh", fresh, mnist),
+                (f"trained by {by}, 10 classes", nets[by], mnist),
+                (f"trained by {by}, parity", odd_nets[by][0], odd),
+            ]
+            for claim, by in TRAINED_BY.items()
+        },
+        p.seeds,
+    )
+
+
+def widget_grid(p: SimpleNamespace) -> dict[str, list[Any]]:
+    """The precomputed widget's grid: every rule, at the chapter's learning rate and a third
+    and three times it."""
+    return {"rule": list(RULES), "lr": [p.lr / 3, p.lr, 3 * p.lr]}
+
+
+def train_widget(
+    trained: train.Runs, mnist: Dataset, p: SimpleNamespace
+) -> dict[tuple[str, float], History]:
+    """The widget's runs, for the first ``widget_steps`` steps (at most ``steps``): each point
+    of :func:`widget_grid`, keyed ``(rule, lr)``."""
+    short = dict(common(p), steps=min(p.widget_steps, p.steps))
+    return {
+        (g["rule"], g["lr"]): trained.fit(mnist, p.seeds, lr=g["lr"], **RULES[g["rule"]], **short)
+        for g in widgets.grid_points(widget_grid(p))
+    }
+
+
+def late_alignment(runs: Mapping[str, History], p: SimpleNamespace) -> dict[str, np.ndarray]:
+    """Per rule, each seed's and hidden layer's cosine with the true gradient, mean over the
+    evaluations of the second half of training: (S, L). A diverged seed's NaNs stay."""
+    return {
+        name: np.stack([h.evals[f"align_{k}"] for k in range(p.depth)], -1)[
+            h.eval_steps > p.steps / 2
+        ].mean(0)
+        for name, h in runs.items()
+    }
+
+
+def final_accuracy(runs: Mapping[str, History]) -> dict[str, np.ndarray]:
+    """Per rule, each seed's final held-out accuracy."""
+    return {name: h.final("test_acc") for name, h in runs.items()}
+
+
+def _cdni_minus(late: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The cDNI SG's alignment minus each fixed proxy's, per seed and layer: (S, L)."""
+    return {rule: late[CDNI] - late[rule] for rule in FIXED}
+
+
+def _beats_both(late: Mapping[str, np.ndarray]) -> dict[int, bool]:
+    """Per hidden layer (1 is the lowest): whether the cDNI SG is better aligned than both FA
+    and DFA on every seed. A NaN or infinite alignment counts against the layer."""
+    beats = _cdni_minus(late)
+    both = {k + 1: np.stack([beats[r][:, k] for r in FIXED]) for k in range(late[CDNI].shape[1])}
+    return {layer: ledger.every(v, v > 0) for layer, v in both.items()}
+
+
+def _margin(late: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Each learned proxy's alignment minus the better of FA and DFA, paired by seed: (S, L)."""
+    return {name: late[name] - np.maximum(late["FA"], late["DFA"]) for name in LEARNED}
+
+
+def numbers(
+    acc: Mapping[str, np.ndarray],
+    odd_acc: Mapping[str, np.ndarray],
+    late: Mapping[str, np.ndarray],
+    late_odd: Mapping[str, np.ndarray],
+    identities: pd.DataFrame,
+    n_align: int,
+) -> dict[str, Any]:
+    """The numbers the chapter's prose quotes, from each rule's final held-out accuracy per
+    seed on both tasks (``acc``, ``odd_acc``), its late alignment (``late``, ``late_odd``:
+    :func:`late_alignment`), the identities table and the number of alignment images."""
+    mean = {name: float(np.asarray(v).mean()) for name, v in acc.items()}
+    odd_mean = {name: float(np.asarray(v).mean()) for name, v in odd_acc.items()}
+    margin = _margin(late)
+    wins = [layer for layer, won in _beats_both(late).items() if won]
+    return {
+        "n_align": n_align,
+        "acc_bp": mean["backprop"],
+        "acc_fa": mean["FA"],
+        "acc_dfa": mean["DFA"],
+        "acc_kb": mean["Kickback"],
+        "acc_sg": mean["SG every layer, cDNI"],
+        "acc_sg_dni": mean["SG every layer, DNI"],
+        "acc_esg": mean["learned error SG"],
+        "odd_bp": odd_mean["backprop"],
+        "odd_kb": odd_mean["Kickback"],
+        "al_esg": float(late["learned error SG"][:, 0].mean()),
+        "al_sg": float(late["SG every layer, cDNI"][:, 0].mean()),
+        "al_fa": float(late["FA"][:, 0].mean()),
+        "al_dfa": float(late["DFA"][:, 0].mean()),
+        "al_kb": float(late["Kickback"][:, 0].mean()),
+        "odd_al_kb": float(late_odd["Kickback"][:, 0].mean()),
+        "max_identity": float(identities["relative difference"].max()),
+        "min_apart": float(identities.xs("fresh", level="network")["rule vs backprop"].min()),
+        "n_margin_esg": int((margin["learned error SG"] > 0).sum()),
+        "n_margin_sg": int((margin["SG every layer, cDNI"] > 0).sum()),
+        "n_cells": int(margin["learned error SG"].size),
+        "cdni_wins": ledger.listing(wins),
+        "cdni_vs_dfa_low": float(_cdni_minus(late)["DFA"][:, 0].mean()),
+    }
+
+
+def _identity(claim: str, identities: pd.DataFrame) -> ledger.Verdict:
+    return ledger.judge(compare.identity_holds(identities, claim, TOL, APART))
+
+
+def claims(late: Mapping[str, np.ndarray], identities: pd.DataFrame) -> list[ledger.Claim]:
+    """The chapter's claims from the identities table (:func:`check_identities`: one row per
+    claim C6.1 to C6.3 and network) and each rule's late alignment per seed and layer
+    (``late``: :func:`late_alignment`, keyed as :data:`RULES`)."""
+    beats = _cdni_minus(late)
+    depth = late[CDNI].shape[1]
+    return [
+        ledger.Claim(
+            "C6.1",
+            "DFA is a fixed, untrained, error-conditioned linear SG: identical updates.",
+            "DFA direct vs ErrorSG(learned=False): largest update difference relative to the largest update; fresh network and the networks DFA trained (10 classes, parity); all seeds",
+            f"at most {TOL:g} on every network, while DFA's updates differ from backprop's by at least {APART:g} on the fresh network",
+            _identity("C6.1", identities),
+            identities.loc["C6.1"].to_dict(orient="index"),
+            kind="identity check",
+        ),
+        ledger.Claim(
+            "C6.2",
+            "Kickback is a fixed SG of the form the paper gives: identical updates.",
+            "Kickback direct (hand-written kickbacks) vs KickbackSG (beta 1^T dh_{k+1}/dh_k by autograd), as for C6.1",
+            f"at most {TOL:g} on every network, while Kickback's updates differ from backprop's by at least {APART:g} on the fresh network",
+            _identity("C6.2", identities),
+            identities.loc["C6.2"].to_dict(orient="index"),
+            kind="identity check",
+        ),
+        ledger.Claim(
+            "C6.3",
+            "FA with feedback matrices equal to the forward weights' transposes is backprop.",
+            "FA.transposed vs Backprop, as for C6.1",
+            f"at most {TOL:g} on every network, while FA with random feedback differs from backprop by at least {APART:g} on the fresh network",
+            _identity("C6.3", identities),
+            identities.loc["C6.3"].to_dict(orient="index"),
+            source="this book",
+            kind="identity check",
+        ),
+        ledger.Claim(
+            "C6.4",
+            "A learned SG's proxy is better aligned with the true gradient than the fixed random proxies (FA, DFA) at the same layer.",
+            "cosine with the true gradient per hidden layer, mean over the second half of training: the cDNI SG of every layer (trained on bootstrapped targets) against FA and against DFA, paired by seed (the learned error SG, trained on the true gradient, is better by construction and reported beside it)",
+            "higher than both FA and DFA at every layer, on every seed",
+            ledger.judge(
+                _beats_both(late),
+                regime="the cDNI SG beats both at layers {held} of {depth}",
+                depth=depth,
+            ),
+            {
+                "alignment": {name: late[name] for name in [*LEARNED, *FIXED]},
+                "cdni_minus": beats,
+                "learned_error_sg_margin": _margin(late)["learned error SG"],
+            },
+            source="this book",
+        ),
+    ]
+
+
+def finish(
+    p: SimpleNamespace,
+    runs: Mapping[str, History],
+    odd_runs: Mapping[str, History],
+    identities: pd.DataFrame,
+) -> pd.DataFrame:
+    """The chapter's last cell: its claims and numbers from the runs on both tasks and the
+    identities table, the ledger written and every number glued; returns the claims table."""
+    late, late_odd = late_alignment(runs, p), late_alignment(odd_runs, p)
+    return chapters.finish(
+        p,
+        claims(late, identities),
+        numbers(
+            final_accuracy(runs),
+            final_accuracy(odd_runs),
+            late,
+            late_odd,
+            identities,
+            p.align_examples,
+        ),
+    )

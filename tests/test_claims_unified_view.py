@@ -1,0 +1,252 @@
+"""Chapter 6's claims decided on constructed identities tables and alignments (no training),
+and the identity verdict helper :func:`synthgrad.compare.identity_holds`."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from synthgrad import compare
+from synthgrad.chapters import unified_view
+from synthgrad.train import History
+
+NAN, INF = float("nan"), float("inf")
+CLAIMS = ("C6.1", "C6.2", "C6.3")
+
+
+def identities(**change):
+    """The identities table, one row per (claim, network): by default every identity holds
+    (float32-size differences, rules far from backprop on the fresh network). ``change`` sets
+    ``{claim}_{network}`` (network: fresh, classes, parity) to (relative difference, rule vs
+    backprop)."""
+    rows = []
+    for claim, by in unified_view.TRAINED_BY.items():
+        for key, network in [
+            ("fresh", "fresh"),
+            ("classes", f"trained by {by}, 10 classes"),
+            ("parity", f"trained by {by}, parity"),
+        ]:
+            diff, apart = change.get(f"{claim.replace('.', '_')}_{key}", (2e-7, 0.5))
+            rows.append(
+                {
+                    "claim": claim,
+                    "comparison": compare.IDENTITIES[claim][0],
+                    "network": network,
+                    "relative difference": diff,
+                    "rule vs backprop": apart,
+                }
+            )
+    return pd.DataFrame(rows).set_index(["claim", "network"])
+
+
+def alignments(**change):
+    """Late alignment per rule, (3 seeds, 3 layers): by default the cDNI SG beats FA and DFA
+    at every layer on every seed."""
+    base = {
+        "backprop": 1.0,
+        "FA": 0.2,
+        "DFA": 0.1,
+        "Kickback": 0.05,
+        "SG every layer, DNI": 0.3,
+        "SG every layer, cDNI": 0.4,
+        "learned error SG": 0.9,
+    }
+    late = {name: np.full((3, 3), v) for name, v in base.items()}
+    late.update({k: np.asarray(v, dtype=float) for k, v in change.items()})
+    return late
+
+
+def claimed(late=None, table=None):
+    return {
+        c.id: c
+        for c in unified_view.claims(
+            alignments() if late is None else late, identities() if table is None else table
+        )
+    }
+
+
+def status(claim, late=None, table=None):
+    return claimed(late, table)[claim].status
+
+
+def cdni(*rows):
+    """The cDNI SG's alignment, (seeds, layers), from rows of three layers."""
+    return {"SG every layer, cDNI": [list(r) for r in rows]}
+
+
+# ---- compare.identity_holds, the identities' verdict helper
+
+
+def test_identity_holds_within_tolerance_and_apart_from_backprop():
+    table = identities()
+    for claim in CLAIMS:
+        assert compare.identity_holds(table, claim, 1e-5, 1e-2)
+    # the bounds are inclusive
+    at_bounds = identities(C6_1_fresh=(1e-5, 1e-2))
+    assert compare.identity_holds(at_bounds, "C6.1", 1e-5, 1e-2)
+
+
+def test_identity_holds_looks_at_its_own_claim_only():
+    table = identities(C6_2_parity=(0.3, 0.5), C6_3_fresh=(1e-7, 0.0))
+    assert compare.identity_holds(table, "C6.1", 1e-5, 1e-2)
+    assert not compare.identity_holds(table, "C6.2", 1e-5, 1e-2)
+    assert not compare.identity_holds(table, "C6.3", 1e-5, 1e-2)
+
+
+def test_identity_holds_only_the_fresh_network_must_be_apart_from_backprop():
+    """A collapsed trained network can have every rule's updates equal to backprop's."""
+    table = identities(C6_1_classes=(1e-7, 0.0), C6_1_parity=(1e-7, 0.0))
+    assert compare.identity_holds(table, "C6.1", 1e-5, 1e-2)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [(NAN, 0.5), (INF, 0.5), (1e-7, NAN), (1e-7, INF)],
+    ids=["nan-difference", "inf-difference", "nan-apart", "inf-apart"],
+)
+def test_identity_holds_a_non_finite_value_counts_against_it(value):
+    assert not compare.identity_holds(identities(C6_1_fresh=value), "C6.1", 1e-5, 1e-2)
+    if value[0] != 1e-7:  # a trained network's difference: it must be finite too
+        table = identities(C6_1_parity=(value[0], 0.5))
+        assert not compare.identity_holds(table, "C6.1", 1e-5, 1e-2)
+
+
+# ---- the chapter's claims
+
+
+@pytest.mark.claim("C6.1", "holds")
+@pytest.mark.claim("C6.2", "holds")
+@pytest.mark.claim("C6.3", "holds")
+@pytest.mark.claim("C6.4", "holds")
+def test_every_claim_holds_on_inputs_that_meet_them():
+    found = claimed()
+    assert {k: c.status for k, c in found.items()} == dict.fromkeys(unified_view.CLAIM_IDS, "holds")
+    assert found["C6.4"].regime == "the cDNI SG beats both at layers 1, 2, 3 of 3"
+    assert [found[k].regime for k in CLAIMS] == ["", "", ""]
+    assert set(found["C6.1"].evidence) == {
+        "fresh",
+        "trained by DFA, 10 classes",
+        "trained by DFA, parity",
+    }
+
+
+@pytest.mark.claim("C6.1", "fails")
+@pytest.mark.claim("C6.2", "fails")
+@pytest.mark.claim("C6.3", "fails")
+def test_an_identity_fails_on_a_large_difference_or_when_it_holds_trivially():
+    for claim in CLAIMS:
+        key = claim.replace(".", "_")
+        far = identities(**{f"{key}_classes": (3e-3, 0.5)})
+        assert status(claim, table=far) == "does not hold", claim
+        trivial = identities(**{f"{key}_fresh": (1e-7, 5e-3)})
+        assert status(claim, table=trivial) == "does not hold", claim
+        others = [c for c in CLAIMS if c != claim]
+        assert [status(c, table=far) for c in others] == ["holds", "holds"]
+
+
+@pytest.mark.claim("C6.1", "diverged")
+@pytest.mark.claim("C6.2", "diverged")
+@pytest.mark.claim("C6.3", "diverged")
+def test_an_identity_fails_where_a_network_or_a_rule_diverged():
+    """A diverged trained network gives NaN updates; a rule whose updates blow up on the fresh
+    network is infinitely far from backprop: neither checks the identity."""
+    for claim in CLAIMS:
+        key = claim.replace(".", "_")
+        for change in [
+            {f"{key}_parity": (NAN, NAN)},
+            {f"{key}_classes": (INF, 0.5)},
+            {f"{key}_fresh": (1e-7, INF)},
+            {f"{key}_fresh": (1e-7, NAN)},
+        ]:
+            assert status(claim, table=identities(**change)) == "does not hold", (claim, change)
+
+
+@pytest.mark.claim("C6.4", "in part")
+def test_c6_4_holds_in_part_where_the_cdni_sg_loses_at_some_layers():
+    # seed 2: the cDNI SG below DFA at layer 1 (0.05 < 0.1), still above both at layers 2, 3
+    late = alignments(**cdni((0.4, 0.4, 0.4), (0.4, 0.4, 0.4), (0.05, 0.4, 0.4)))
+    claim = claimed(late)["C6.4"]
+    assert (claim.status, claim.regime) == (
+        "holds in part",
+        "the cDNI SG beats both at layers 2, 3 of 3",
+    )
+    # a tie with FA is no win
+    late = alignments(**cdni((0.4, 0.2, 0.4), (0.4, 0.4, 0.4), (0.4, 0.4, 0.4)))
+    assert claimed(late)["C6.4"].regime == "the cDNI SG beats both at layers 1, 3 of 3"
+
+
+@pytest.mark.claim("C6.4", "fails")
+def test_c6_4_fails_where_it_loses_at_every_layer_on_one_seed():
+    late = alignments(**cdni((0.4, 0.4, 0.4), (0.15, 0.15, 0.15), (0.4, 0.4, 0.4)))
+    claim = claimed(late)["C6.4"]
+    assert (claim.status, claim.regime) == (
+        "does not hold",
+        "the cDNI SG beats both at layers none of 3",
+    )
+
+
+@pytest.mark.claim("C6.4", "diverged")
+def test_c6_4_a_diverged_seed_counts_against_every_layer_it_touches():
+    # the cDNI SG diverged on one seed: NaN alignment at every layer
+    late = alignments(**cdni((0.4, 0.4, 0.4), (NAN, NAN, NAN), (0.4, 0.4, 0.4)))
+    assert status("C6.4", late) == "does not hold"
+    # NaN at one layer only: that layer is lost
+    late = alignments(**cdni((0.4, NAN, 0.4), (0.4, 0.4, 0.4), (0.4, 0.4, 0.4)))
+    claim = claimed(late)["C6.4"]
+    assert (claim.status, claim.regime) == (
+        "holds in part",
+        "the cDNI SG beats both at layers 1, 3 of 3",
+    )
+    # an infinite value is no win either (a cosine is at most 1)
+    late = alignments(**cdni((0.4, 0.4, 0.4), (INF, INF, INF), (0.4, 0.4, 0.4)))
+    assert status("C6.4", late) == "does not hold"
+    # nor is beating a fixed proxy whose run diverged
+    fa = np.full((3, 3), 0.2)
+    fa[0] = NAN
+    assert status("C6.4", alignments(FA=fa)) == "does not hold"
+    dfa = np.full((3, 3), 0.1)
+    dfa[1] = -INF
+    assert status("C6.4", alignments(DFA=dfa)) == "does not hold"
+
+
+def accuracies():
+    names = list(unified_view.RULES)
+    return {name: np.array([0.9, 0.8, 0.85]) - 0.01 * i for i, name in enumerate(names)}
+
+
+def test_numbers_the_prose_quotes():
+    late = alignments(**cdni((0.4, 0.4, 0.4), (0.4, 0.4, 0.4), (0.05, 0.4, 0.4)))
+    table = identities(C6_2_classes=(3e-7, 0.4), C6_3_fresh=(1e-7, 0.25))
+    odd = {name: np.array([0.7, 0.6]) for name in unified_view.PARITY_RULES}
+    n = unified_view.numbers(accuracies(), odd, late, alignments(), table, 256)
+    assert n["n_align"] == 256
+    assert n["acc_bp"] == pytest.approx(0.85)
+    assert n["acc_fa"] == pytest.approx(0.84)
+    assert n["odd_kb"] == pytest.approx(0.65)
+    assert n["al_sg"] == pytest.approx(0.85 / 3)
+    assert n["al_fa"] == pytest.approx(0.2)
+    assert n["max_identity"] == pytest.approx(3e-7)
+    assert n["min_apart"] == pytest.approx(0.25)
+    assert (n["n_margin_esg"], n["n_margin_sg"], n["n_cells"]) == (9, 8, 9)
+    assert n["cdni_wins"] == "2, 3"
+    assert n["cdni_vs_dfa_low"] == pytest.approx((0.3 + 0.3 - 0.05) / 3)
+    lost = alignments(**cdni(*[(0.0, 0.0, 0.0)] * 3))
+    assert unified_view.numbers(accuracies(), odd, lost, lost, table, 1)["cdni_wins"] == "none"
+
+
+def test_late_alignment_averages_the_second_half_and_keeps_a_diverged_seed():
+    evals = {
+        "align_0": np.array([[0.0, 0.0], [0.2, 0.4], [0.4, NAN]]),
+        "align_1": np.array([[0.0, 0.0], [0.6, 0.8], [0.8, 0.8]]),
+    }
+    h = History(
+        seeds=[0, 1],
+        steps=np.arange(1, 5),
+        train={},
+        eval_steps=np.array([0, 2, 4]),
+        evals=evals,
+        diverged_at=np.array([-1, 3]),
+    )
+    late = unified_view.late_alignment({"run": h}, SimpleNamespace(depth=2, steps=3))
+    np.testing.assert_allclose(late["run"], [[0.3, 0.7], [NAN, 0.8]])
