@@ -162,9 +162,9 @@ clean:
 	rm -rf $(BUILD)
 
 paper: $(STAMP)
-	SYNTHGRAD_QUIET=0 $(BIN)/python -m synthgrad.store make $(if $(EXPERIMENT),--experiment $(EXPERIMENT)) \
+	SYNTHGRAD_QUIET=0 $(BIN)/python -m synthgrad.paper make $(if $(EXPERIMENT),--experiment $(EXPERIMENT)) \
 		$(if $(DEVICE),--device $(DEVICE)) $(if $(SCHEDULER),--scheduler $(SCHEDULER)) \
 		$(if $(MATCH),--match '$(MATCH)') $(if $(WORKERS),--workers $(WORKERS)) $(if $(EAGER),--eager)
 
 paper-status: $(STAMP)
-	$(BIN)/python -m synthgrad.store status
+	$(BIN)/python -m synthgrad.paper status

@@ -17,6 +17,6 @@ export SYNTHGRAD_COMMIT=${SYNTHGRAD_COMMIT:-$(git rev-parse HEAD 2>/dev/null || 
 python3 -c "import torch; print(torch.__version__, torch.cuda.get_device_name())" | tee "$OUT/device.txt"
 python3 -m pytest -q -p no:cacheprovider tests/test_graphs.py 2>&1 | tail -15 | tee "$OUT/graphs-tests.txt"
 python3 benchmarks/bench.py --gpu-only --out "$OUT/bench-gpu.json" 2>&1 | tail -12 | tee "$OUT/bench-gpu.txt"
-timeout "${STORE_LIMIT:-420}" python3 -m synthgrad.store make --device cuda 2>&1 | tee "$OUT/store.txt"
+timeout "${STORE_LIMIT:-420}" python3 -m synthgrad.paper make --device cuda 2>&1 | tee "$OUT/store.txt"
 tar czf "$OUT/store.tgz" store
-python3 -m synthgrad.store status | awk '{print $1, $NF}' | sort | uniq -c | tee "$OUT/status.txt"
+python3 -m synthgrad.paper status | awk '{print $1, $NF}' | sort | uniq -c | tee "$OUT/status.txt"

@@ -5,8 +5,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
+from synthgrad import paper, store, sweep
 from synthgrad import provenance as prov
-from synthgrad import store, sweep
 
 TINY = store.Experiment(
     "99_tiny",
@@ -35,15 +35,14 @@ TINY = store.Experiment(
 
 @pytest.fixture
 def tiny(tmp_path, monkeypatch):
-    monkeypatch.setitem(store.EXPERIMENTS, TINY.name, TINY)
     monkeypatch.setenv(store.STORE_ENV, str(tmp_path))
-    store.make([TINY.name], executor=ThreadPoolExecutor(1), log=lambda _: None)
+    store.make([TINY], executor=ThreadPoolExecutor(1), log=lambda _: None)
     return tmp_path
 
 
 def test_a_store_is_made_once_and_read_back(tiny):
-    assert store.todo(TINY.name) == []  # a second `make paper` has nothing to do
-    stored = store.load(TINY.name)
+    assert store.todo(TINY) == []  # a second `make paper` has nothing to do
+    stored = store.load(TINY)
     assert stored.complete and not stored.stale and set(stored.runs) == set(TINY.runs)
     fresh = sweep.run_task(TINY.runs["sg_middle"])
     for name, values in fresh.evals.items():
@@ -64,13 +63,13 @@ def test_corrupt_and_stale_runs_are_told_apart(tiny):
     data_file.write_bytes(data_file.read_bytes()[:-20])  # a half-written file
     manifest["runs"]["sg_middle"]["provenance"]["source_hash"] = "older-code"
     manifest_path.write_text(json.dumps(manifest))
-    stored = store.load(TINY.name)
+    stored = store.load(TINY)
     assert stored.status == {"backprop": "corrupt", "sg_middle": "stale"}
     assert set(stored.runs) == {"sg_middle"}  # the corrupt run is never drawn
     assert "Stale" in stored.note() and "backprop" in stored.note()
-    assert store.todo(TINY.name) == ["backprop", "sg_middle"]
-    store.make([TINY.name], executor=ThreadPoolExecutor(1), log=lambda _: None)
-    assert store.todo(TINY.name) == []
+    assert store.todo(TINY) == ["backprop", "sg_middle"]
+    store.make([TINY], executor=ThreadPoolExecutor(1), log=lambda _: None)
+    assert store.todo(TINY) == []
 
 
 def test_a_graphed_run_is_stale_when_the_graph_code_changes(tiny, monkeypatch):
@@ -83,14 +82,14 @@ def test_a_graphed_run_is_stale_when_the_graph_code_changes(tiny, monkeypatch):
     assert provenance["step"] == "CUDA graph"
     assert provenance["source_hash"] == store.source_hash("fit", "CUDA graph")
     assert provenance["source_hash"] != store.source_hash("fit")
-    assert store.load(TINY.name).status == {"backprop": "ok", "sg_middle": "ok"}
+    assert store.load(TINY).status == {"backprop": "ok", "sg_middle": "ok"}
     monkeypatch.setitem(prov.STEP_ROOTS, "CUDA graph", ("graphs:fit", "sweep:grid"))
-    assert store.load(TINY.name).status == {"backprop": "stale", "sg_middle": "ok"}
-    assert "steps replayed from a CUDA graph" in store.load(TINY.name).note()
+    assert store.load(TINY).status == {"backprop": "stale", "sg_middle": "ok"}
+    assert "steps replayed from a CUDA graph" in store.load(TINY).note()
 
 
 def test_the_spot_check_catches_an_altered_store(tiny):
-    assert store.spot_check(TINY.name, "sg_middle", steps=8) < 1e-5
+    assert store.spot_check(TINY, "sg_middle", steps=8) < 1e-5
     manifest_path = tiny / TINY.name / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
     entry = manifest["runs"]["sg_middle"]
@@ -104,12 +103,12 @@ def test_the_spot_check_catches_an_altered_store(tiny):
     path.write_bytes(payload)
     entry["sha256"] = store.hashlib.sha256(payload).hexdigest()  # altered, hashes made to match
     manifest_path.write_text(json.dumps(manifest))
-    assert store.spot_check(TINY.name, "sg_middle", steps=8) > 1e-3
+    assert store.spot_check(TINY, "sg_middle", steps=8) > 1e-3
 
 
 def test_no_store_says_how_to_make_one(tmp_path, monkeypatch):
     monkeypatch.setenv(store.STORE_ENV, str(tmp_path))
-    stored = store.load("05_depth_sweep")
+    stored = store.load(paper.EXPERIMENTS["05_depth_sweep"])
     assert not stored.runs and "make paper" in stored.note()
 
 
@@ -123,22 +122,22 @@ def test_the_repository_store_is_sound_and_reproduces_on_this_cpu():
         name = path.parent.name
         manifest = json.loads(path.read_text())
         assert manifest["runs"], name
+        experiment = paper.EXPERIMENTS[name]
         for label in manifest["runs"]:
-            assert store.run_status(name, label) in ("ok", "stale"), (name, label)
-        if not checked and name in store.EXPERIMENTS:
+            assert store.run_status(experiment, label) in ("ok", "stale"), (name, label)
+        if not checked:
             smallest = min(
                 manifest["runs"], key=lambda k: sum(manifest["runs"][k]["run"]["fit"]["hidden"])
             )
-            assert store.spot_check(name, smallest, steps=10) < 1e-3
+            assert store.spot_check(experiment, smallest, steps=10) < 1e-3
             checked = True
 
 
 def test_runs_on_one_device_go_one_after_another(tmp_path, monkeypatch):
     """The GPU path (runs in this process, on the device given), exercised on the CPU."""
-    monkeypatch.setitem(store.EXPERIMENTS, TINY.name, TINY)
     monkeypatch.setenv(store.STORE_ENV, str(tmp_path))
-    store.make([TINY.name], device="cpu:0", log=lambda _: None)
-    assert store.load(TINY.name).complete
+    store.make([TINY], device="cpu:0", log=lambda _: None)
+    assert store.load(TINY).complete
 
 
 def test_chapter_3_runs_are_stored_and_long_ones_thinned(tmp_path, monkeypatch):
@@ -149,18 +148,17 @@ def test_chapter_3_runs_are_stored_and_long_ones_thinned(tmp_path, monkeypatch):
         runner="convergence",
     )
     tiny = store.Experiment("99_conv", "99_test", "x", "x", {"linear SG": run})
-    monkeypatch.setitem(store.EXPERIMENTS, tiny.name, tiny)
     monkeypatch.setenv(store.STORE_ENV, str(tmp_path))
     monkeypatch.setattr(store, "THIN_ABOVE", 50)  # 150 steps: 1 in 20 kept past step 100
-    store.make([tiny.name], device="cpu:0", log=lambda _: None)
-    stored = store.load(tiny.name)
+    store.make([tiny], device="cpu:0", log=lambda _: None)
+    stored = store.load(tiny)
     assert stored.status == {"linear SG": "ok"}
     h = stored.runs["linear SG"]
     np.testing.assert_allclose(
         h.evals["distance"][-1], sweep.run_task(run).evals["distance"][-1], rtol=1e-6
     )
     assert "tracking" in h.evals and list(h.steps[98:]) == [99, 100, 120, 140, 150]
-    assert store.spot_check(tiny.name, "linear SG", steps=5) < 1e-5
+    assert store.spot_check(tiny, "linear SG", steps=5) < 1e-5
 
 
 def test_the_source_hash_ignores_docstrings_comments_and_layout_but_not_code():

@@ -13,13 +13,14 @@ version, wall seconds and date. A run is
 - ``corrupt``: a file that is missing, half written or altered (never drawn; rerun);
 - ``missing``: not made yet.
 
-The grid lives here (:data:`EXPERIMENTS`), one experiment per chapter that needs one. Each run
-is written as soon as it finishes, so ``make paper`` resumes where it stopped.
+Each chapter that needs one declares its grid (an :class:`Experiment`) in its own module;
+the functions here take experiments as arguments, and ``make paper``
+(:mod:`synthgrad.paper`) collects them from the chapters. Each run is written as soon as it
+finishes, so ``make paper`` resumes where it stopped.
 """
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import fnmatch
 import gzip
@@ -29,7 +30,6 @@ import json
 import os
 import platform
 import subprocess
-import sys
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -83,104 +83,11 @@ class Experiment:
     scale: str = ""
 
 
-def _mnist_run(rule: str, conditioned: bool, depth: int, **settings: Any) -> Task:
+def mnist_task(rule: str, conditioned: bool, depth: int, **settings: Any) -> Task:
     """A run on the book's MNIST (8,000 / 2,000 images): 3 seeds, ``depth`` hidden layers of
-    256 units with batch norm, and the given training settings."""
+    256 units with batch norm, and the given training settings (the grids of chapters 1 and 5)."""
     fit_kwargs = dict(seeds=[0, 1, 2], rule=rule, conditioned=conditioned, hidden=[256] * depth)
     return Task("mnist", {**fit_kwargs, "batch_norm": True, **settings}, {"scale": "small"})
-
-
-def _depth_sweep() -> Experiment:
-    """Chapter 5 at the paper's width: ReLU MLPs of 3 to 50 hidden layers of 256 units."""
-    methods = {"backprop": ("backprop", False), "SG middle, cDNI": ("sg_middle", True),
-               "control: frozen below the SG": ("frozen_middle", False),
-               "SG every layer, cDNI": ("sg_every", True)}  # fmt: skip
-    settings = dict(steps=3000, lr=1e-3, batch_size=128, eval_every=100)
-    runs = {  # ReLU first (the part made so far), the deepest first: the paper's regime
-        f"{activation}/{depth}/{method}": _mnist_run(
-            rule, conditioned, depth, activation=activation, **settings
-        )
-        for activation in ("relu", "tanh")
-        for depth in (50, 20, 12, 6, 3)
-        for method, (rule, conditioned) in methods.items()
-    }
-    return Experiment(
-        "05_depth_sweep",
-        "05_representations",
-        "MNIST (8,000 / 2,000 images), ReLU and tanh MLPs of 3, 6, 12, 20 and 50 hidden layers "
-        "of 256 units with batch norm; backprop, one cDNI SG after the middle hidden layer, "
-        "cDNI SGs after every hidden layer, and the control with the layers below the middle SG "
-        "frozen; Adam 1e-3, batch 128, 3 seeds.",
-        "3,000 steps (48 passes over the data): the budget at which an independent GPU run of "
-        "this package saw one SG beat backprop at 50 layers. Backprop has not converged at 50 "
-        "layers within it (its training loss still falls); the chapter says so where it draws "
-        "the result.",
-        runs,
-        "MNIST 8,000 images, width 256, 3 to 50 hidden layers, ReLU and tanh, 3,000 steps, 3 seeds",
-    )
-
-
-def _long_budgets() -> Experiment:
-    """Chapter 3 over 20,000 steps: does the linear SG on separable data diverge, and does the
-    deep linear network that stalls with Adam stay stalled?"""
-    seeds = [0, 1, 2]
-
-    def run(depth: int, method: str, **problem: Any) -> Task:
-        training = dict(depth=depth, width=16, method=method, seeds=seeds, steps=20_000, lr=3e-3)
-        return Task("problem", {**training, "eval_every": 200}, {**problem, "n": 500,
-                   "seed": seeds}, runner="convergence")  # fmt: skip
-
-    runs = {
-        f"separable/{d}/{method}": run(0, method, loss="log", d=d, separable=True)
-        for d in (2, 100)
-        for method in ("backprop", "linear SG", "loss-matched SG")
-    }
-    for loss, name in (("mse", "deep linear, squared error"), ("log", "deep linear, log loss")):
-        for method in ("backprop", "linear SG"):
-            runs[f"{name}/100/{method}"] = run(10, method, loss=loss, d=100)
-    return Experiment(
-        "03_long_budgets",
-        "03_convergence",
-        "Chapter 3's problems (500 examples, one draw per seed) trained for 20,000 full-batch "
-        "Adam steps at the chapter's learning rate 3e-3: logistic regression on separable "
-        "labels (2-D and 100-D; backprop, linear SG, loss-matched SG) and the deep linear "
-        "network of 10 layers of 16 in 100-D under both losses (backprop, linear SG); 3 seeds.",
-        "20,000 steps: more than six times the chapter's 3,000, the length at which an "
-        "independent run saw the linear SG on separable data turn NaN. Small models: a CPU runs "
-        "them (a GPU would not be faster).",
-        runs,
-        "chapter 3's problems, 20,000 steps, 3 seeds",
-    )
-
-
-def _dni_table() -> Experiment:
-    """Chapter 1: the DNI paper's MNIST table, 3 to 6 hidden layers, every-layer DNI and cDNI."""
-    methods = {"backprop": ("backprop", False), "DNI": ("sg_every", False),
-               "cDNI": ("sg_every", True),
-               "control: frozen below the SGs": ("frozen_every", False)}  # fmt: skip
-    settings = dict(steps=6000, lr=3e-4, batch_size=256, eval_every=200)
-    runs = {
-        f"{depth}/{method}": _mnist_run(rule, conditioned, depth, **settings)
-        for depth in (3, 4, 5, 6)
-        for method, (rule, conditioned) in methods.items()
-    }
-    return Experiment(
-        "01_dni_table",
-        "01_primer",
-        "MNIST (8,000 / 2,000 images), MLPs of 3 to 6 hidden layers of 256 ReLU units with "
-        "batch norm, an SG after every hidden layer (bootstrapped), with (cDNI) and without "
-        "(DNI) the label, against backprop and the control whose hidden layers never learn "
-        "(only the output layer does); Adam 3e-4, batch 256, 3 seeds.",
-        "6,000 steps (192 passes over the 8,000 images): five times the chapter's own budget; "
-        "the DNI paper trained for 500k steps on the full training set, which is not here.",
-        runs,
-        "MNIST 8,000 images, width 256, 3 to 6 hidden layers, 6,000 steps, 3 seeds",
-    )
-
-
-EXPERIMENTS: dict[str, Experiment] = {
-    e.name: e for e in (_depth_sweep(), _dni_table(), _long_budgets())
-}
 
 
 # ---- writing -------------------------------------------------------------------------------
@@ -285,9 +192,10 @@ def decode(payload: bytes, entry: dict[str, Any]) -> History:
     )
 
 
-def run_status(name: str, label: str, root: Path | None = None, manifest=None) -> str:
+def run_status(experiment: Experiment, label: str, root: Path | None = None, manifest=None) -> str:
     """``ok``, ``stale``, ``corrupt`` or ``missing`` (see the module's docstring)."""
     root = root or store_dir()
+    name = experiment.name
     manifest = manifest or read_manifest(name, root)
     entry = manifest["runs"].get(label)
     if entry is None:
@@ -295,9 +203,8 @@ def run_status(name: str, label: str, root: Path | None = None, manifest=None) -
     path = root / name / entry["file"]
     if not path.exists() or hashlib.sha256(path.read_bytes()).hexdigest() != entry["sha256"]:
         return "corrupt"
-    experiment = EXPERIMENTS.get(name)
     runner = entry["run"].get("runner", "fit")
-    if experiment is not None and label in experiment.runs:
+    if label in experiment.runs:
         if experiment.runs[label].describe() != entry["run"]:
             return "stale"  # the grid changed what this label means
     step = entry["provenance"].get("step", "eager")
@@ -372,14 +279,14 @@ class Stored:
         return text
 
 
-def load(name: str, root: Path | None = None) -> Stored:
+def load(experiment: Experiment, root: Path | None = None) -> Stored:
     """The experiment's stored runs that can be drawn, with their status and provenance."""
     root = root or store_dir()
-    experiment = EXPERIMENTS[name]
+    name = experiment.name
     manifest = read_manifest(name, root)
     runs, status, provenance = {}, {}, {}
     for label in experiment.runs:
-        status[label] = run_status(name, label, root, manifest)
+        status[label] = run_status(experiment, label, root, manifest)
         if status[label] in ("ok", "stale"):
             entry = manifest["runs"][label]
             runs[label] = decode((root / name / entry["file"]).read_bytes(), entry)
@@ -390,32 +297,34 @@ def load(name: str, root: Path | None = None) -> Stored:
 # ---- making ------------------------------------------------------------------------------------
 
 
-def spot_check(name: str, label: str, steps: int = 20, root: Path | None = None) -> float:
+def spot_check(
+    experiment: Experiment, label: str, steps: int = 20, root: Path | None = None
+) -> float:
     """Re-run the first ``steps`` steps of a stored run here (on the CPU) and return the largest
     relative difference of the per-step training loss from the stored one. A GPU-made run
     differs by float rounding only (about 1e-5 after a few steps); an altered store by much
     more. Raises if the run is not in the store or is corrupt."""
     root = root or store_dir()
-    status = run_status(name, label, root)
+    status = run_status(experiment, label, root)
     if status not in ("ok", "stale"):
-        raise ValueError(f"{name} / {label} is {status}: nothing to check")
-    stored = load(name, root).runs[label]
-    fresh = run_task(EXPERIMENTS[name].runs[label], steps=steps)
+        raise ValueError(f"{experiment.name} / {label} is {status}: nothing to check")
+    stored = load(experiment, root).runs[label]
+    fresh = run_task(experiment.runs[label], steps=steps)
     a, b = stored.train["loss"][:steps], fresh.train["loss"][:steps]
     return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-12)))
 
 
-def todo(name: str, root: Path | None = None, match: Sequence[str] = ()) -> list[str]:
+def todo(experiment: Experiment, root: Path | None = None, match: Sequence[str] = ()) -> list[str]:
     """The labels ``make paper`` would run: missing, corrupt or stale (and, if ``match`` is
     given, matching one of its shell patterns, e.g. ``tanh/3/*``)."""
-    manifest = read_manifest(name, root or store_dir())
-    return [label for label in EXPERIMENTS[name].runs
-            if run_status(name, label, root, manifest) != "ok"
+    manifest = read_manifest(experiment.name, root or store_dir())
+    return [label for label in experiment.runs
+            if run_status(experiment, label, root, manifest) != "ok"
             and (not match or any(fnmatch.fnmatchcase(label, m) for m in match))]  # fmt: skip
 
 
 def make(
-    names: Iterable[str],
+    experiments: Iterable[Experiment],
     device: str = "cpu",
     executor: Executor | None = None,
     root: Path | None = None,
@@ -430,9 +339,9 @@ def make(
     on the CPU they go to ``executor`` (default: one local process per core, one torch thread
     each; ``workers`` of them). ``match``: only the labels matching one of these patterns."""
     root = root or store_dir()
-    for name in names:
-        experiment = EXPERIMENTS[name]
-        labels = todo(name, root, match)
+    for experiment in experiments:
+        name = experiment.name
+        labels = todo(experiment, root, match)
         log(f"{name}: {len(labels)} of {len(experiment.runs)} runs to make")
         if device != "cpu":
             for label in labels:
@@ -451,47 +360,13 @@ def make(
             continue
         tasks = [experiment.runs[label] for label in labels]
         for i, history in run_each(tasks, executor, workers):
-            save(experiment, labels[i], history, _cpu_name(), root)
+            save(experiment, labels[i], history, cpu_name(), root)
             log(f"  {labels[i]}: {history.settings['seconds']:.0f} s")
 
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
     return f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
 
 
 def _device_name(device: str) -> str:
-    return torch.cuda.get_device_name(device) if device.startswith("cuda") else _cpu_name()
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="make or check the paper-scale results store")
-    parser.add_argument("command", choices=("make", "status"))
-    parser.add_argument("--experiment", action="append", choices=sorted(EXPERIMENTS))
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--scheduler", help="a dask scheduler address to run CPU runs on")
-    parser.add_argument("--eager", action="store_true",
-                        help="on a GPU, launch every kernel of a step from Python instead of "
-                        "replaying the step from a CUDA graph")  # fmt: skip
-    parser.add_argument("--match", action="append", default=[],
-                        help="only the runs whose label matches this shell pattern "
-                        "(repeatable), e.g. 'tanh/3/*'")  # fmt: skip
-    parser.add_argument("--workers", type=int, help="CPU processes (default: one per core)")
-    args = parser.parse_args(argv)
-    names = args.experiment or sorted(EXPERIMENTS)
-    if args.command == "status":
-        for name in names:
-            manifest = read_manifest(name)
-            for label in EXPERIMENTS[name].runs:
-                print(f"{name}  {label}: {run_status(name, label, manifest=manifest)}")
-        return
-    executor = None
-    if args.scheduler:
-        from distributed import Client
-
-        executor = Client(args.scheduler).get_executor()
-    make(names, args.device, executor, graph=not args.eager, match=args.match,
-         workers=args.workers)  # fmt: skip
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])
+    return torch.cuda.get_device_name(device) if device.startswith("cuda") else cpu_name()
