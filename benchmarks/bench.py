@@ -42,7 +42,7 @@ import torch
 
 from synthgrad import data, graphs
 from synthgrad.losses import LOSSES
-from synthgrad.models import mlp, per_seed
+from synthgrad.models import broadcast_seeds, mlp
 from synthgrad.rules import SG_RULES, make_rule, sg_positions
 from synthgrad.train import fit, make_optimizer, train
 
@@ -71,7 +71,7 @@ def step_times(
     on the same fixed minibatch (one seed, batch norm, cDNI SGs): rounds of ``steps`` steps of
     each rule in turn, the best round of each. Taking turns keeps a slow spell of the machine
     from landing on one rule only, so the ratios are steadier than the times."""
-    x = per_seed(dataset.x_train[:batch], 1)
+    x = broadcast_seeds(dataset.x_train[:batch], 1)
     y = dataset.y_train[:batch]
     ctx, loss_fn = dataset.context(y), LOSSES[dataset.task]
     runs = {}
@@ -244,12 +244,12 @@ def gpu_step_times(
     sync = torch.cuda.synchronize if device.startswith("cuda") else lambda: None
     out = {}
     for rule in rules:
-        for name, fn in (("eager", fit), ("CUDA graph", graphs.fit)):
+        for name, wrap in (("eager", None), ("CUDA graph", graphs.Graphed)):
             seconds = {}
             for steps in (short, long, short, long):  # (the first pair warms the device up)
                 sync()
                 start = time.perf_counter()
-                fn(mnist, rule=rule, steps=steps, eval_every=steps, **kwargs)
+                fit(mnist, rule=rule, steps=steps, eval_every=steps, wrap_rule=wrap, **kwargs)
                 sync()
                 seconds[steps] = time.perf_counter() - start
             out[f"{rule} {name}"] = 1000 * (seconds[long] - seconds[short]) / (long - short)

@@ -12,7 +12,7 @@ SEEDS = [0, 1]
 
 def _problem(batch_norm: bool, n: int = 32):
     g = torch.Generator().manual_seed(3)
-    x = models.per_seed(torch.randn(n, 6, generator=g), len(SEEDS))
+    x = models.broadcast_seeds(torch.randn(n, 6, generator=g), len(SEEDS))
     y = torch.randint(0, 4, (n,), generator=g)
     net = models.mlp(6, [7, 5, 6], 4, SEEDS, batch_norm=batch_norm)
     return net, x, y, torch.nn.functional.one_hot(y, 4).float()
@@ -131,7 +131,7 @@ def test_kickback_signal_is_the_scalar_error_times_the_kickbacks():
     # one output (regression): tau_j = sum of j's outgoing weights to the active units above
     g = torch.Generator().manual_seed(0)
     net = models.mlp(3, [4, 5], 1, [0])
-    x = models.per_seed(torch.randn(8, 3, generator=g), 1)
+    x = models.broadcast_seeds(torch.randn(8, 3, generator=g), 1)
     y = torch.randn(8, 1, generator=g)
     got = rules.received(rules.Kickback(net), net, x, y, y, losses.squared_error)
     a1 = net.blocks[1][0](net.blocks[0](x))  # pre-activation of the second hidden layer

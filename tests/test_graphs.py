@@ -23,7 +23,7 @@ def test_the_graphed_path_gives_the_eager_numbers_on_the_cpu(rule):
     evaluations use, and gradients), the minibatches are the same."""
     ds = data.two_moons(n=200)
     eager = train.fit(ds, rule=rule, **_settings())
-    graphed = graphs.fit(ds, rule=rule, **_settings())
+    graphed = train.fit(ds, rule=rule, wrap_rule=graphs.Graphed, **_settings())
     assert graphed.settings["step"] == "eager"  # nothing captured on a CPU
     for name, values in eager.train.items():
         np.testing.assert_array_equal(graphed.train[name], values, err_msg=name)
@@ -36,20 +36,25 @@ def test_a_rule_that_draws_on_the_cpu_is_refused_with_a_reason():
     with pytest.raises(ValueError, match="controlled_error.*cannot be captured"):
         graphs.Graphed(rules.ControlledError(net, 0, [0], error=0.1))
     with pytest.raises(ValueError, match="align_examples"):
-        graphs.fit(data.two_moons(n=200), rule="backprop", **_settings(align_examples=8))
+        train.fit(
+            data.two_moons(n=200),
+            rule="backprop",
+            wrap_rule=graphs.Graphed,
+            **_settings(align_examples=8),
+        )
 
 
 def test_a_graph_replays_fixed_shapes_and_one_network():
     ds = data.two_moons(n=200)
     net = models.mlp(ds.d_in, [8], ds.d_out, [0])
     rule = graphs.Graphed(rules.Backprop())
-    x, y = models.per_seed(ds.x_train[:16], 1), ds.y_train[:16]
+    x, y = models.broadcast_seeds(ds.x_train[:16], 1), ds.y_train[:16]
     loss = LOSSES[ds.task]
     rule.backward(net, x, y, ds.context(y), loss)
     net.zero_grad()
     with pytest.raises(ValueError, match="fixed shapes"):
         y8 = ds.y_train[:8]
-        rule.backward(net, models.per_seed(ds.x_train[:8], 1), y8, ds.context(y8), loss)
+        rule.backward(net, models.broadcast_seeds(ds.x_train[:8], 1), y8, ds.context(y8), loss)
     other = models.mlp(ds.d_in, [8], ds.d_out, [0])
     with pytest.raises(ValueError, match="captured with"):
         rule.backward(other, x, y, ds.context(y), loss)
@@ -64,7 +69,7 @@ def test_the_captured_step_gives_the_eager_numbers_on_a_gpu(rule):
                   steps=50, lr=1e-3, batch_size=128, eval_every=25, progress=False,
                   device="cuda")  # fmt: skip
     eager = train.fit(ds, rule=rule, **kwargs)
-    graphed = graphs.fit(ds, rule=rule, **kwargs)
+    graphed = train.fit(ds, rule=rule, wrap_rule=graphs.Graphed, **kwargs)
     assert graphed.settings["step"] == "CUDA graph"
     np.testing.assert_allclose(graphed.train["loss"], eager.train["loss"], rtol=1e-3)
     np.testing.assert_allclose(graphed.evals["test_acc"], eager.evals["test_acc"], atol=0.01)

@@ -22,7 +22,7 @@ def _exact_linear_sg(net, sg_module):
 def test_exact_sg_reproduces_backprop_updates():
     seeds = [0, 1]
     d = data.linear_regression(n=64, d=4, d_out=3, seed=1)
-    x, y = models.per_seed(d.x_train, 2), d.y_train
+    x, y = models.broadcast_seeds(d.x_train, 2), d.y_train
     bp_net = models.mlp(4, [5, 6], 3, seeds, activation="linear")
     sg_net = models.mlp(4, [5, 6], 3, seeds, activation="linear")
     rules.Backprop().backward(bp_net, x, y, d.context(y), losses.squared_error)
@@ -39,7 +39,7 @@ def test_zero_initialised_sg_gives_no_update_below():
     net = models.mlp(3, [4, 4], 2, seeds)
     rule = rules.SyntheticGradients(net, [0], seeds, d_context=2, hidden=8)
     d = data.linear_regression(n=16, d=3, d_out=2)
-    x = models.per_seed(d.x_train, 1)
+    x = models.broadcast_seeds(d.x_train, 1)
     rule.signals(net, x, d.y_train, d.context(d.y_train), losses.squared_error)
     assert torch.count_nonzero(net.blocks[0][0].weight.grad) == 0
     assert torch.count_nonzero(net.blocks[1][0].weight.grad) > 0
@@ -53,7 +53,7 @@ def test_linear_sg_learns_the_exact_gradient_map():
     net = models.mlp(4, [3], 2, seeds, activation="linear")
     rule = rules.SyntheticGradients(net, [0], seeds, d_context=2)
     opt = torch.optim.Adam(rule.parameters(), lr=1e-2)  # the model stays fixed
-    x = models.per_seed(d.x_train, 1)
+    x = models.broadcast_seeds(d.x_train, 1)
     for _ in range(3000):
         opt.zero_grad()
         rule.signals(net, x, d.y_train, d.context(d.y_train), losses.squared_error)
@@ -73,7 +73,7 @@ def test_bootstrapped_target_is_next_sg_backpropagated_through_one_block():
     rule = rules.SyntheticGradients(net, [0, 1, 2], seeds, d_context=1, hidden=7)
     for p in rule.parameters():  # make every SG non-zero
         torch.nn.init.normal_(p, std=0.3)
-    x = models.per_seed(d.x_train, 2)
+    x = models.broadcast_seeds(d.x_train, 2)
     ctx = d.context(d.y_train)
     sig = rule.signals(net, x, d.y_train, ctx, losses.log_loss)
     for i in range(2):
@@ -130,7 +130,7 @@ def test_sg_parameter_gradients_are_those_of_the_sg_loss():
     rule = rules.SyntheticGradients(net, [0, 1, 2], seeds, d_context=1, hidden=7)
     for p in rule.parameters():
         torch.nn.init.normal_(p, std=0.3)
-    x, ctx = models.per_seed(d.x_train, 2), d.context(d.y_train)
+    x, ctx = models.broadcast_seeds(d.x_train, 2), d.context(d.y_train)
     sig = rule.signals(net, x, d.y_train, ctx, losses.log_loss)
     for module, h, target, sg_loss in zip(
         rule.sgs, sig.activations, sig.targets, sig.sg_losses, strict=True

@@ -7,7 +7,7 @@ def test_loss_matched_sg_represents_the_log_loss_gradient_exactly():
     seeds = [0, 1]
     d = data.noisy_linear_labels(n=64, d=3, flip=0.1, seed=0)
     net = models.mlp(3, [4], 1, seeds, activation="linear")
-    x = models.per_seed(d.x_train, 2)
+    x = models.broadcast_seeds(d.x_train, 2)
     module = sg.LossMatchedSG(4, 1, models.generators(seeds, 1))
     out = net.blocks[-1][0]
     with torch.no_grad():
@@ -26,7 +26,7 @@ def test_loss_matched_sg_starts_at_zero_and_plugs_into_the_sg_rule():
     net = models.mlp(2, [3], 1, seeds, activation="linear")
     rule = rules.SyntheticGradients(net, [0], seeds, d_context=1)
     rule.sgs[0] = sg.LossMatchedSG(3, 1, models.generators(seeds, 1))
-    x = models.per_seed(d.x_train, 1)
+    x = models.broadcast_seeds(d.x_train, 1)
     assert torch.count_nonzero(rule.sgs[0](x[:, :, :2] @ torch.ones(1, 2, 3), d.y_train)) == 0
     sig = rule.signals(net, x, d.y_train, d.context(d.y_train), losses.log_loss)
     assert sig.sg_losses[0].item() > 0 and rule.sgs[0].outer.weight.grad.abs().sum() > 0
@@ -39,7 +39,7 @@ def _grads(module):
 def test_controlled_error_zero_is_backprop_and_error_has_the_requested_size():
     seeds = [0, 1]
     d = data.linear_regression(n=32, d=4, d_out=2, seed=0)
-    x, y = models.per_seed(d.x_train, 2), d.y_train
+    x, y = models.broadcast_seeds(d.x_train, 2), d.y_train
     bp, ce = (models.mlp(4, [5, 6], 2, seeds) for _ in range(2))
     rules.Backprop().backward(bp, x, y, d.context(y), losses.squared_error)
     rules.ControlledError(ce, 1, seeds, 0.0).backward(ce, x, y, d.context(y), losses.squared_error)

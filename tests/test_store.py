@@ -83,7 +83,7 @@ def test_a_graphed_run_is_stale_when_the_graph_code_changes(tiny, monkeypatch):
     assert provenance["source_hash"] == store.source_hash("fit", "CUDA graph")
     assert provenance["source_hash"] != store.source_hash("fit")
     assert store.load(TINY).status == {"backprop": "ok", "sg_middle": "ok"}
-    monkeypatch.setitem(prov.STEP_ROOTS, "CUDA graph", ("graphs:fit", "sweep:grid"))
+    monkeypatch.setitem(prov.STEP_ROOTS, "CUDA graph", ("graphs:Graphed", "sweep:grid"))
     assert store.load(TINY).status == {"backprop": "stale", "sg_middle": "ok"}
     assert "steps replayed from a CUDA graph" in store.load(TINY).note()
 

@@ -15,7 +15,7 @@ import pandas as pd
 
 from .data import Dataset
 from .losses import LOSSES
-from .models import Net, per_seed
+from .models import Net, broadcast_seeds
 from .rules import (
     Backprop,
     DirectFeedbackAlignment,
@@ -59,7 +59,12 @@ def update_gap(net: Net, a: LearningRule, b: LearningRule, data: Dataset, exampl
     """:func:`~synthgrad.rules.relative_difference` of the updates ``a`` and ``b`` compute for
     ``net`` on the first ``examples`` held-out examples of ``data`` (every seed)."""
     y = data.y_test[:examples]
-    batch = (per_seed(data.x_test[:examples], net.n_seeds), y, data.context(y), LOSSES[data.task])
+    batch = (
+        broadcast_seeds(data.x_test[:examples], net.n_seeds),
+        y,
+        data.context(y),
+        LOSSES[data.task],
+    )
     return relative_difference(updates(a, net, *batch), updates(b, net, *batch))
 
 

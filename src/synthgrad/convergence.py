@@ -28,7 +28,7 @@ import torch
 from .data import Dataset, linear_regression, noisy_linear_labels
 from .data import per_seed as data_per_seed
 from .losses import LOSSES
-from .models import Net, mlp, per_seed
+from .models import Net, broadcast_seeds, mlp
 from .optima import least_squares_optimum, logistic_optimum
 from .rules import LearningRule, SyntheticGradients, make_rule, tracking_error
 from .train import History, train
@@ -103,7 +103,7 @@ def to_optimum(
     sg = rule if isinstance(rule, SyntheticGradients) else None
 
     def metrics(net: Net) -> dict[str, torch.Tensor]:
-        xs = per_seed(x, net.n_seeds, data.seeded)
+        xs = broadcast_seeds(x, net.n_seeds, data.seeded)
         out = net(xs)
         loss = loss_fn(out, y)
         res = {"train_loss": loss}

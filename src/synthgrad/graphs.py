@@ -9,8 +9,8 @@ records those launches once and replays them with one call
 :class:`Graphed` wraps a learning rule: its :meth:`~synthgrad.rules.LearningRule.backward`
 (forward pass, backward pass, SG regression; everything of a step but the optimiser's update)
 is captured at the first call and replayed at every later one, with the minibatch copied into
-the graph's static input tensors. The training loop (:func:`synthgrad.train.train`) is the
-same: it samples the minibatch, steps the optimiser, checks for divergence and logs, so a
+the graph's static input tensors: ``train.fit(..., wrap_rule=graphs.Graphed)``. The training
+loop (:func:`synthgrad.train.train`) is the same: it samples the minibatch, steps the optimiser, checks for divergence and logs, so a
 graphed run has the same minibatches, the same initial weights and the same numbers as an
 eager one up to float rounding (tested on a GPU; on a CPU the same wrapper runs its static
 buffers eagerly, which the CPU tests use to check everything but the capture itself).
@@ -21,17 +21,13 @@ captured: :data:`CAPTURABLE`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import torch
 
-from . import train
-from .data import Dataset
 from .losses import LossFn
 from .models import Net
 from .rules import Backprop, FrozenBelow, LearningRule, SyntheticGradients
-from .train import History
 
 CAPTURABLE = (Backprop, SyntheticGradients, FrozenBelow)
 WARMUP = 3  # eager steps before the capture (on a side stream, as CUDA graphs need)
@@ -68,6 +64,11 @@ class Graphed(LearningRule):
     def captured(self) -> bool:
         """Whether the step runs as a CUDA graph (known after the first call)."""
         return self._graph is not None
+
+    @property
+    def step(self) -> str:
+        """How the steps ran, as a run's settings record it: ``"CUDA graph"`` or ``"eager"``."""
+        return "CUDA graph" if self.captured else "eager"
 
     def _params(self) -> list[torch.nn.Parameter]:
         return [*self._net.parameters(), *self.inner.parameters()]
@@ -128,27 +129,3 @@ class Graphed(LearningRule):
         for p, grad in self._grads:  # the loop clears .grad each step; the graph wrote these
             p.grad = grad
         return self._out
-
-
-def fit_net(
-    data: Dataset, seeds: Sequence[int], rule: str, capture: bool | None = None, **kwargs
-) -> tuple[Net, History]:
-    """:func:`synthgrad.train.fit_net` with the rule's step :class:`Graphed` (same arguments,
-    the same network and minibatches; tested equal on the CPU). The history's settings say
-    ``step="CUDA graph"`` where the step was captured."""
-    if kwargs.get("align_examples"):
-        raise ValueError("align_examples needs the eager rule: train without a CUDA graph")
-    graphed: list[Graphed] = []
-
-    def wrap(learner: LearningRule) -> Graphed:
-        graphed.append(Graphed(learner, capture))
-        return graphed[0]
-
-    net, history = train.fit_net(data, seeds, rule, wrap_rule=wrap, **kwargs)
-    history.settings["step"] = "CUDA graph" if graphed[0].captured else "eager"
-    return net, history
-
-
-def fit(*args, **kwargs) -> History:
-    """:func:`fit_net` without the network."""
-    return fit_net(*args, **kwargs)[1]

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from .losses import PER_EXAMPLE
-from .models import per_seed
+from .models import broadcast_seeds
 from .sg import Field, SyntheticGradient
 
 
@@ -93,7 +93,7 @@ def sg_layers(net, rule, x: torch.Tensor, y: torch.Tensor, context: torch.Tensor
     above as a function of the activation, and the true descent direction scaled to |h0|."""
     per_example = PER_EXAMPLE[task]
     with evaluating(net), torch.no_grad():
-        h, start = per_seed(x, net.n_seeds), 0
+        h, start = broadcast_seeds(x, net.n_seeds), 0
         for pos, sg in zip(rule.positions, rule.sgs, strict=True):
             h = net.run(h, start, pos + 1)
             start = pos + 1

@@ -180,7 +180,7 @@ def mlp(
     return Net(blocks, len(seeds), widths)
 
 
-def per_seed(x: torch.Tensor, n_seeds: int, seeded: bool = False) -> torch.Tensor:
+def broadcast_seeds(x: torch.Tensor, n_seeds: int, seeded: bool = False) -> torch.Tensor:
     """Broadcast an (N, d) tensor to (S, N, d) without copying; with ``seeded``, ``x`` is
     already (S, N, d), one slice per seed (a per-seed dataset), and is returned as it is."""
     if seeded:

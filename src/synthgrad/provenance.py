@@ -7,7 +7,7 @@ package's call graph, found statically from each module's syntax tree (a name, a
 keyed by its ``__qualname__`` (``fit``, ``History``, ``OPTIMIZERS``), not by the file it lives
 in, so moving a function to another module leaves the hash as it is, while editing anything a
 run calls, however deep, changes it. Docstrings, comments and layout never count (:func:`code`).
-Where two reachable pieces share a qualname (``per_seed`` in two modules), they are told apart
+Where two reachable pieces share a qualname (two modules' ``fit``, say), they are told apart
 by their code, not by their place. Verdict and plotting code is not reachable from a runner, so
 changing a verdict rule leaves the store current.
 """
@@ -31,7 +31,7 @@ ROOTS = {
     "fit": ("train:fit", *DATASETS),
     "convergence": ("convergence:train_on", "convergence:make_problem"),
 }
-STEP_ROOTS = {"eager": (), "CUDA graph": ("graphs:fit",)}
+STEP_ROOTS = {"eager": (), "CUDA graph": ("graphs:Graphed",)}
 
 
 @functools.lru_cache(maxsize=4096)

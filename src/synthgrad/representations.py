@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 
 from .data import Dataset
-from .models import BatchedBatchNorm, BatchedLinear, Net, generators, per_seed
+from .models import BatchedBatchNorm, BatchedLinear, Net, broadcast_seeds, generators
 
 
 def class_sorted(labels: torch.Tensor, per_class: int) -> torch.Tensor:
@@ -202,12 +202,14 @@ def layer_measures(
     idx = class_sorted(data.y_test, per_class)
     data = data.to(next(net.parameters()).device)
     with torch.no_grad():
-        rdms = torch.stack([rdm(a) for a in net.activations(per_seed(data.x_test[idx], s))], 1)
+        rdms = torch.stack(
+            [rdm(a) for a in net.activations(broadcast_seeds(data.x_test[idx], s))], 1
+        )
         hidden_rdms = rdms[:, :-1]
         similarity = rdm_similarity(hidden_rdms, rdms[:, -1:].expand_as(hidden_rdms))
         if probes:
-            train_acts = net.activations(per_seed(data.x_train[:probe_train], s))[:-1]
-            test_acts = net.activations(per_seed(data.x_test, s))[:-1]
+            train_acts = net.activations(broadcast_seeds(data.x_train[:probe_train], s))[:-1]
+            test_acts = net.activations(broadcast_seeds(data.x_test, s))[:-1]
     net.train(was_training)
     accuracy = np.full((s, net.n_hidden), np.nan)
     if not probes:

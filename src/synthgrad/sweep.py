@@ -99,7 +99,9 @@ def run_task(
         kwargs = {"progress": progress, "desc": desc, "on_divergence": "mark", **kwargs}
         if device is not None:
             kwargs["device"] = device
-        return (graphs.fit if graph else fit)(dataset, **kwargs)
+        if graph:
+            kwargs["wrap_rule"] = graphs.Graphed
+        return fit(dataset, **kwargs)
     finally:
         torch.set_num_threads(threads)
 

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from .data import Dataset
 from .losses import LOSSES, accuracy
-from .models import Net, generators, mlp, per_seed
+from .models import Net, broadcast_seeds, generators, mlp
 from .rules import LearningRule, alignment, make_rule
 
 QUIET_ENV = "SYNTHGRAD_QUIET"
@@ -109,7 +109,7 @@ def evaluate(net: Net, data: Dataset, split: str = "test") -> dict[str, torch.Te
     y = data.y_test if split == "test" else data.y_train
     was_training = net.training
     net.eval()
-    out = net(per_seed(x, net.n_seeds, data.seeded))
+    out = net(broadcast_seeds(x, net.n_seeds, data.seeded))
     net.train(was_training)
     res = {f"{split}_loss": LOSSES[data.task](out, y)}
     acc = accuracy(out, y, data.task)
@@ -176,7 +176,7 @@ def train(
     train_log: dict[str, list] = {}
     eval_log: dict[str, list] = {}
     eval_steps = []
-    full_x, full_y = per_seed(data.x_train, n_seeds, data.seeded), data.y_train
+    full_x, full_y = broadcast_seeds(data.x_train, n_seeds, data.seeded), data.y_train
     net.train()
 
     def log_eval(step: int) -> None:
@@ -192,7 +192,7 @@ def train(
                 xa, ya = (
                     (data.x_train[:, :k], data.y_train[:, :k])
                     if data.seeded
-                    else (per_seed(data.x_train[:k], n_seeds), data.y_train[:k])
+                    else (broadcast_seeds(data.x_train[:k], n_seeds), data.y_train[:k])
                 )
                 cos = alignment(rule, net, xa, ya, data.context(ya), loss_fn)
                 values.update({f"align_{i}": cos[:, i] for i in range(cos.shape[1])})
@@ -273,10 +273,13 @@ def fit_net(
     ``rule`` is a name known to :func:`synthgrad.rules.make_rule`; ``conditioned`` gives the
     SGs the label (cDNI); ``device`` and ``train_kwargs`` go to :func:`train`. The network is
     built on the CPU (the same initial weights wherever it then runs). ``wrap_rule`` changes how
-    each step runs (:class:`synthgrad.graphs.Graphed`: replayed from a CUDA graph)."""
+    each step runs (:class:`synthgrad.graphs.Graphed`: replayed from a CUDA graph); the run's
+    settings record it as ``step`` (``"eager"`` or ``"CUDA graph"``)."""
     net = mlp(data.d_in, hidden, data.d_out, seeds, activation, batch_norm)
     learner = make_rule(rule, net, seeds, data.d_context if conditioned else 0, sg_hidden)
     if wrap_rule is not None:
+        if train_kwargs.get("align_examples"):
+            raise ValueError("align_examples needs the eager rule: train without wrap_rule")
         learner = wrap_rule(learner)
     history = train(net, learner, data, seeds, device=device, **train_kwargs)
     history.settings.update(
@@ -286,6 +289,7 @@ def fit_net(
         hidden=list(hidden),
         activation=activation,
         batch_norm=batch_norm,
+        step=getattr(learner, "step", "eager"),
     )
     return net, history
 
