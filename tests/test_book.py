@@ -2,7 +2,6 @@
 `make book` pipeline into a temporary folder, then the rendered site is checked."""
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -123,25 +122,3 @@ def test_a_build_stopped_mid_chapter_then_a_rebuild_gives_a_complete_site(quick_
         assert nb["metadata"]["papermill"]["exception"] is None
     again = (build / "results" / f"{chapter}.json").read_text()
     assert again == (quick_book / "results" / f"{chapter}.json").read_text()
-
-
-@pytest.mark.parametrize("chapter", ["01_primer", "03_convergence", "05_representations"])
-def test_a_chapter_without_a_results_store_says_how_to_make_one(chapter, tmp_path):
-    """No store (an empty $SYNTHGRAD_STORE): the chapter still runs, says how to make the store
-    and judges no paper-scale claim."""
-    store_dir = tmp_path / "no-store"
-    store_dir.mkdir()
-    env = {**os.environ, "SYNTHGRAD_STORE": str(store_dir),
-           "SYNTHGRAD_RESULTS": str(tmp_path), "SYNTHGRAD_QUIET": "1"}  # fmt: skip
-    out = tmp_path / f"{chapter}.ipynb"
-    res = subprocess.run(
-        [sys.executable, "-m", "papermill", str(ROOT / "book" / f"{chapter}.ipynb"), str(out),
-         "-k", "python3", "-p", "quick", "True", "--log-level", "ERROR", "--no-progress-bar"],
-        env=env, cwd=tmp_path, capture_output=True, text=True,
-    )  # fmt: skip
-    assert res.returncode == 0, res.stderr[-3000:]
-    text = out.read_text()
-    assert "No results store for this chapter here" in text and "make paper EXPERIMENT=" in text
-    claims = json.loads((tmp_path / f"{chapter}.json").read_text())["claims"]
-    paper_scale = [c["id"] for c in claims if re.fullmatch(r"C\d\.\d+[a-z]?p(-\w+)?", c["id"])]
-    assert claims and not paper_scale, paper_scale
