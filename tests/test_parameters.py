@@ -6,6 +6,7 @@ chapter or parameter is covered without editing this file."""
 
 import ast
 import math
+import re
 
 import papermill
 import pytest
@@ -109,3 +110,18 @@ def test_validation_accepts_allowed_and_names_rejected_values(chapter, name, dat
     bad = data.draw(invalid(spec_map[name]), label="rejected")
     with pytest.raises(P.ParameterError, match=f"{name} = .* is not allowed: must be"):
         P.validate({**values, name: bad}, spec_map)
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_the_parameters_cell_is_the_chapters_interface(chapter):
+    """One source for each parameter: the notebook's parameters cell has the names and
+    defaults of the chapter module's INTERFACE, in its order, and each comment ends with the
+    spec's own description of what is allowed ("(an integer from 1 to 20)", optionally
+    followed by ": why")."""
+    interface = chapters.interface(chapter)
+    found = papermill.inspect_notebook(str(ROOT / "book" / f"{chapter}.ipynb"))
+    assert list(found) == list(interface.defaults), "names (and order) differ"
+    assert defaults(chapter) == interface.defaults
+    for name, param in found.items():
+        allowed = re.escape(interface.specs[name].describe())
+        assert re.search(rf"\({allowed}(: [^()]+)?\)$", param["help"]), (name, param["help"])

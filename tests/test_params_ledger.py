@@ -31,7 +31,7 @@ GOOD = dict(lr=0.1, seed=0, n_seeds=3, quick=False, scale="small", sg_lr=None)
         ("n_seeds", True, "n_seeds = True is not allowed"),
         ("quick", 1, "quick = 1 is not allowed: must be True or False"),
         ("scale", "medium", "scale = 'medium' is not allowed: must be one of 'small', 'full'"),
-        ("sg_lr", -1.0, "sg_lr = -1.0 is not allowed: must be a number > 0 (or None)"),
+        ("sg_lr", -1.0, "sg_lr = -1.0 is not allowed: must be a number > 0, or None"),
     ],
 )
 def test_each_bad_value_is_named(name, value, message):

@@ -44,7 +44,29 @@ class Spec:
                 text += f" {'>' if self.low_open else '>='} {self.low:g}"
             if self.high is not None:
                 text += f"{' and' if self.low is not None else ''} <= {self.high:g}"
-        return text + (" (or None)" if self.optional else "")
+        return text + (", or None" if self.optional else "")
+
+    def describe(self) -> str:
+        """What is allowed, in words, as a chapter's parameters cell says it (papermill cannot
+        read a parameter line whose comment holds ``=``, so no ``>=`` here): "an integer from 1
+        to 20", "a number above 0", "True or False"."""
+        if self.kind == "ints":
+            most = f"at most {self.max_len} " if self.max_len else ""
+            each = Spec("int", self.low, self.high).describe().removeprefix("an integer")
+            text = f"a comma-separated list of {most}distinct integers, each{each.lstrip(',')}"
+        elif self.kind in ("bool", "choice"):
+            text = self.allowed().removesuffix(", or None")
+        else:
+            text = "an integer" if self.kind == "int" else "a number"
+            low, high = self.low, self.high
+            if low is not None and high is not None and not self.low_open:
+                text += f" from {low:g} to {high:g}"
+            else:
+                if low is not None:
+                    text += f" above {low:g}" if self.low_open else f", at least {low:g}"
+                if high is not None:
+                    text += f", at most {high:g}"
+        return text + (", or None" if self.optional else "")
 
     def ok(self, value: Any) -> bool:
         if value is None:

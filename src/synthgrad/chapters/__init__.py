@@ -44,12 +44,15 @@ NAMES = (
 
 @dataclass(frozen=True)
 class Interface:
-    """One chapter's parameters (``specs``), the settings it fixes that are not parameters
-    (``settings``), what ``quick=True`` overrides, what its ledger records (in that order), and
-    a ``resolve`` step for checks and defaults that involve several values."""
+    """One chapter's parameters: what each allows (``specs``, whose descriptions the notebook's
+    parameters cell quotes) and its default (``defaults``, the values of that cell: both
+    tested), the settings it fixes that are not parameters (``settings``), what ``quick=True``
+    overrides, what its ledger records (in that order), and a ``resolve`` step for checks and
+    defaults that involve several values."""
 
     specs: dict[str, P.Spec]
     record: tuple[str, ...]
+    defaults: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
     quick: dict[str, Any] = field(default_factory=dict)
     resolve: Callable[[SimpleNamespace], None] | None = None

@@ -23,6 +23,9 @@ from ..train import History
 from . import Interface
 
 INTERFACE = Interface(
+    defaults={"seed": 0, "n_seeds": 3, "steps": 1500, "lr": 0.0003, "width": 128, "depth": 5,
+        "sg_hidden": 0, "scale": "small", "probe": 256, "radius": 0.5, "n_dirs": 2,
+        "eval_every": 100, "quick": False},
     specs={
         "seed": P.integer(0), "n_seeds": P.integer(1, 20), "steps": P.integer(1),
         "lr": P.positive(), "width": P.integer(1), "depth": P.integer(2, 20),

@@ -18,6 +18,9 @@ from ..train import History
 from . import MNIST_QUICK, Interface
 
 INTERFACE = Interface(
+    defaults={"seed": 0, "n_seeds": 3, "steps": 1200, "batch_size": 256, "lr": 0.0003,
+        "sg_lr": None, "width": 256, "depth": 3, "sg_hidden": 0, "scale": "small",
+        "eval_every": 50, "quick": False},
     specs={
         "seed": P.integer(0), "n_seeds": P.integer(1, 20), "steps": P.integer(1),
         "batch_size": P.integer(1, 60000), "lr": P.positive(),

@@ -17,6 +17,9 @@ from ..train import History
 from . import MNIST_QUICK, Interface
 
 INTERFACE = Interface(
+    defaults={"seed": 0, "n_seeds": 3, "steps": 800, "batch_size": 128, "lr": 0.001,
+        "width": 128, "depth": 3, "align_examples": 256, "scale": "small", "eval_every": 50,
+        "quick": False},
     specs={
         "seed": P.integer(0), "n_seeds": P.integer(1, 20), "steps": P.integer(2),
         "batch_size": P.integer(1, 60000), "lr": P.positive(), "width": P.integer(2),
