@@ -122,6 +122,22 @@ def train_widget(trained: train.Runs, mnist: Dataset, p: SimpleNamespace) -> dic
     return parallel.fit_all(trained, mnist, p.seeds, jobs)
 
 
+# the live widget (JupyterLab): its grid, and one run of backprop and of the middle cDNI SG
+LIVE_GRID = {"lr": [1e-4, 3e-4, 1e-3, 3e-3], "sg_hidden": [0, 64, 256]}
+
+
+def live_pair(data: Dataset, p: SimpleNamespace, lr: float, sg_hidden: int) -> dict[str, History]:
+    """What the live widget reruns when a slider moves: backprop and one cDNI SG in the middle,
+    one seed, ``live_steps`` steps, on ``data`` (a few thousand images: seconds)."""
+    kw = dict(hidden=[p.width] * p.depth, batch_norm=True, steps=p.live_steps, lr=lr, eval_every=10)
+    return {
+        "backprop": train.fit(data, [p.seed], "backprop", **kw),
+        "SG middle, cDNI": train.fit(
+            data, [p.seed], "sg_middle", conditioned=True, sg_hidden=sg_hidden, **kw
+        ),
+    }
+
+
 def figure_curves(runs: Mapping[str, History], p: SimpleNamespace) -> plt.Figure:
     """Figure 1: held-out accuracy and cross-entropy during training, every method."""
     df = analysis.frames(runs)
