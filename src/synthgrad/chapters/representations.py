@@ -1,22 +1,25 @@
 """Chapter 5 (RQ3): how do SG-trained networks represent data?
 
 The sweep (backprop, one SG in the middle and its control, at every depth), the wide networks
-of section (c2), the widget's runs, the measurements the claims decide on (:class:`Sweep`,
-:class:`Wide`), the numbers the prose quotes and the claims. The figures, tables and widgets
-are in :mod:`.representations_figures`, the paper-scale store's part in :mod:`.representations_store`.
+of section (c2), their measurements, their reduction to what the claims decide on
+(:func:`sweep_values`, :func:`wide_values`), and :func:`finish`. The methods and their names on
+the page are in :mod:`.representations_methods`; the claims, the numbers the prose quotes and
+the measurements they read (:class:`Sweep`, :class:`Wide`) in :mod:`.representations_claims`;
+both imported here, so that the notebook, the tests and the figures find them on this module.
+The figures and tables are in :mod:`.representations_figures`, the widgets in
+:mod:`.representations_widgets`, the paper-scale store's part in :mod:`.representations_store`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .. import analysis, chapters, ledger, models, parallel, representations, rules, train
+from .. import analysis, chapters, models, parallel, representations, train
 from .. import params as P
 from ..data import Dataset
 from ..models import Net
@@ -24,6 +27,13 @@ from ..params import ParameterError
 from ..train import History
 from . import MNIST_QUICK, Interface
 from . import representations_store as paper_store
+from .representations_claims import Sweep, Wide, claims, numbers
+from .representations_claims import matched_gap as matched_gap  # the figures' table
+from .representations_claims import sweep_results as sweep_results  # the figures' table
+from .representations_methods import ACTIVATIONS, Key, compared, methods, sg_block, wide_methods
+from .representations_methods import CONTROL as CONTROL  # the tests' names
+from .representations_methods import EVERY as EVERY  # the tests' names
+from .representations_methods import sg_name as sg_name  # the notebook's
 
 
 def _resolve(p: SimpleNamespace) -> None:
@@ -70,50 +80,13 @@ INTERFACE = Interface(
 )  # fmt: skip
 
 
-# ---- the runs --------------------------------------------------------------------------------
-
-CONTROL = "control: frozen below the SG"
-EVERY = "SG every layer, cDNI"
-ACTIVATIONS = ["relu", "tanh"]  # section (c2): both of the paper's activations
-FULL_DEPTHS, FULL_STEPS = [5, 10, 20, 50], 10_000  # the full-scale command in the text
 CLAIM_IDS = (
     "C5.1", "C5.2", "C5.3", "C5.4", "C5.1p", "C5.2p", "C5.1p-tanh", "C5.2p-tanh", "C5.3w", "C5.4w",
 )  # fmt: skip
 IN_PART = tuple(c for c in CLAIM_IDS if c != "C5.4")  # claims that can hold in part
-Key = tuple[Any, str]  # (depth or activation, method)
 
 
-def sg_name(conditioned: bool) -> str:
-    """The middle SG's name on the page: cDNI (label-conditioned) or DNI."""
-    return f"SG middle{', cDNI' if conditioned else ', DNI'}"
-
-
-def methods(p: SimpleNamespace) -> dict[str, str]:
-    """The sweep's methods, name on the page -> learning rule: backprop, the middle SG and its
-    control (the layers below the SG frozen at initialisation)."""
-    return {"backprop": "backprop", sg_name(p.conditioned): "sg_middle", CONTROL: "frozen_middle"}
-
-
-def compared(p: SimpleNamespace) -> list[str]:
-    """The two methods whose representations and speed the paper compares."""
-    return ["backprop", sg_name(p.conditioned)]
-
-
-def wide_methods(p: SimpleNamespace) -> dict[str, dict[str, Any]]:
-    """Section (c2)'s learning rules, name -> rule and its options."""
-    return {
-        "backprop": dict(rule="backprop"),
-        sg_name(p.conditioned): dict(
-            rule="sg_middle", conditioned=p.conditioned, sg_hidden=p.sg_hidden
-        ),
-        EVERY: dict(rule="sg_every", conditioned=True, sg_hidden=p.sg_hidden),
-        "DFA": dict(rule="dfa"),
-    }
-
-
-def sg_block(depth: int) -> int:
-    """The hidden block (from 0) the middle SG follows in a network of ``depth`` hidden layers."""
-    return rules.sg_positions("sg_middle", depth)[0]
+# ---- the runs --------------------------------------------------------------------------------
 
 
 def common(p: SimpleNamespace) -> dict[str, Any]:
@@ -233,39 +206,6 @@ def measure_wide(
 # ---- what the claims and numbers decide on ---------------------------------------------------
 
 
-@dataclass
-class Sweep:
-    """The sweep's measurements the claims and numbers use, per (depth, method), per seed:
-    plain arrays, so that tests can build them without training."""
-
-    acc: dict[Key, np.ndarray]  # final held-out accuracy, every method
-    diverged: dict[Key, np.ndarray]  # whether each seed diverged, every method
-    steps: dict[Key, np.ndarray]  # steps to the loss threshold (inf: never), compared methods
-    acc_at: dict[Key, np.ndarray]  # held-out accuracy when the loss reached the threshold
-    mean_sim: dict[Key, np.ndarray]  # RDM similarity to the output, mean over hidden layers
-    below_sim: dict[Key, np.ndarray]  # the same over the hidden layers below the SG
-    slopes: dict[Key, np.ndarray]  # slope of the effective-weight norms, hidden layers 2 to L
-    below_slope: dict[Key, float]  # mean slope over layers 2 to the SG's (NaN: too few)
-    probes: dict[Key, np.ndarray]  # (seeds, layers): linear probe accuracy of each layer
-    seconds: dict[Key, float]  # wall-clock seconds of each run
-    moved: pd.DataFrame  # :func:`weight_moved`
-    pixels: float  # a linear probe on the pixels (:func:`synthgrad.representations.pixel_probe`)
-
-
-@dataclass
-class Wide:
-    """Section (c2)'s measurements per (activation, method), per seed."""
-
-    below_sim: dict[Key, np.ndarray]  # RDM similarity to the output below the middle SG
-    slopes: dict[Key, np.ndarray]  # slope of the effective-weight norms, hidden-to-hidden
-    diverged: dict[Key, int]  # diverged seeds
-
-    @property
-    def slope(self) -> dict[Key, float]:
-        """The norm slope, mean over seeds."""
-        return {key: float(v.mean()) for key, v in self.slopes.items()}
-
-
 def sweep_values(
     p: SimpleNamespace,
     runs: Mapping[Key, History],
@@ -320,255 +260,6 @@ def wide_values(
         },
         diverged={key: int(h.diverged.sum()) for key, (_, h) in wide.items()},
     )
-
-
-def _where(keys: Sequence[Any], flags: Mapping[Any, bool], none: str = "none") -> str:
-    """The keys whose flag is set, as the page lists them."""
-    return ledger.listing([k for k in keys if flags[k]], none)
-
-
-def sweep_results(p: SimpleNamespace, s: Sweep) -> dict[str, Any]:
-    """The sweep's per-depth results that both the claims and the numbers use."""
-    sg = sg_name(p.conditioned)
-    sg_acc = np.stack([s.acc[d, sg] for d in p.depths])  # (depths, seeds)
-    control_acc = np.stack([s.acc[d, CONTROL] for d in p.depths])
-    over_control = sg_acc - control_acc  # paired by seed
-    sim_gap = {d: s.below_sim[d, "backprop"] - s.below_sim[d, sg] for d in p.depths}
-    return dict(
-        sg=sg,
-        sg_acc=sg_acc,
-        control_acc=control_acc,
-        over_control=over_control,
-        sg_diverged=int(sum(s.diverged[d, sg].sum() for d in p.depths)),
-        margin_ok={d: bool((over_control[i] >= 0.01).all()) for i, d in enumerate(p.depths)},
-        # steps to the threshold, per seed (paired): SG faster on every seed? and did backprop
-        # get there at all (a baseline that never reaches the threshold is named, not compared)?
-        bp_converged={d: bool(np.isfinite(s.steps[d, "backprop"]).all()) for d in p.depths},
-        faster={d: bool((s.steps[d, sg] < s.steps[d, "backprop"]).all()) for d in p.depths},
-        slower={d: bool((s.steps[d, sg] > s.steps[d, "backprop"]).all()) for d in p.depths},
-        sim_gap=sim_gap,
-        # a diverged seed (NaN, or an infinite value) counts against the claim
-        scattered={d: ledger.every(sim_gap[d], sim_gap[d] > 0) for d in p.depths},
-        reversed={d: bool((sim_gap[d] < 0).all()) for d in p.depths},
-        slope_mean={k: float(v.mean()) for k, v in s.slopes.items()},
-    )
-
-
-def wide_results(w: Wide, sg: str) -> dict[str, Any]:
-    """Section (c2)'s per-activation results that both the claims and the numbers use."""
-    slope = w.slope
-    gap = {act: w.below_sim[act, "backprop"] - w.below_sim[act, sg] for act in ACTIVATIONS}
-    return dict(
-        slope=slope,
-        gap=gap,
-        scattered={act: ledger.every(gap[act], gap[act] > 0) for act in ACTIVATIONS},
-        reversed={act: bool((gap[act] < 0).all()) for act in ACTIVATIONS},
-        norms_ok={
-            act: ledger.every(w.slopes[act, "backprop"], slope[act, "backprop"] > 0)
-            and ledger.every(w.slopes[act, sg], slope[act, sg] < 0)
-            for act in ACTIVATIONS
-        },
-    )
-
-
-def _per_step_ms(p: SimpleNamespace, s: Sweep, sg: str) -> dict[int, float]:
-    """Wall-clock per step of one run on one core, evaluations included, per depth."""
-    return {
-        d: 1000 * (s.seconds[d, "backprop"] + s.seconds[d, sg]) / (2 * p.steps) for d in p.depths
-    }
-
-
-def matched_gap(p: SimpleNamespace, s: Sweep) -> dict[int, np.ndarray]:
-    """Per depth and seed, SG minus backprop held-out accuracy at matched training loss."""
-    sg = sg_name(p.conditioned)
-    return {d: s.acc_at[d, sg] - s.acc_at[d, "backprop"] for d in p.depths}
-
-
-def numbers(
-    p: SimpleNamespace, s: Sweep, w: Wide, paper: paper_store.Paper | None = None
-) -> dict[str, Any]:
-    """The numbers the chapter's prose quotes, from the sweep (``s``), section (c2) (``w``) and
-    the store (``paper``, where there is one)."""
-    v, wv = sweep_results(p, s), wide_results(w, sg_name(p.conditioned))
-    sg, sg_acc, control_acc = v["sg"], v["sg_acc"], v["control_acc"]
-    over_control = v["over_control"]
-    deepest = max(p.depths)
-    per_step_ms = _per_step_ms(p, s, sg)
-    # a straight line through the sweep's depths, for the full-scale estimate
-    ms_line = np.polyfit(p.depths, [per_step_ms[d] for d in p.depths], 1)
-    full_core_minutes = (
-        len(methods(p)) * sum(FULL_STEPS * np.polyval(ms_line, d) for d in FULL_DEPTHS) / 1000 / 60
-    )
-    matched_pairs = np.concatenate([g[np.isfinite(g)] for g in matched_gap(p, s).values()])
-    n_pairs = len(p.depths) * p.n_seeds
-    rules_ = (("bp", "backprop"), ("sg", sg), ("every", EVERY), ("dfa", "DFA"))
-    out = {
-        "sg_after": str(sg_block(p.rdm_depth) + 1),
-        "deepest": deepest,
-        "sg_acc_min": float(sg_acc.min()),
-        "sg_acc_deep": float(sg_acc[-1].mean()),
-        "bp_acc_deep": float(s.acc[deepest, "backprop"].mean()),
-        "n_faster": sum(v["faster"].values()),
-        "n_depths": len(p.depths),
-        "faster_at": _where(p.depths, v["faster"]),
-        "slower_at": _where(p.depths, v["slower"]),
-        "bp_unconverged": _where(p.depths, {d: not c for d, c in v["bp_converged"].items()}),
-        "control_acc_deep": float(control_acc[-1].mean()),
-        "margin_min": 100 * float(over_control.min()),
-        "margin_max": 100 * float(over_control.max()),
-        "margin_at": _where(p.depths, v["margin_ok"]),
-        "scattered_at": _where(p.depths, v["scattered"]),
-        "reversed_at": _where(p.depths, v["reversed"]),
-        "below_bp_deep": s.below_slope[deepest, "backprop"],
-        "below_sg_deep": s.below_slope[deepest, sg],
-        "sim_bp_deep": float(s.mean_sim[deepest, "backprop"].mean()),
-        "sim_sg_deep": float(s.mean_sim[deepest, sg].mean()),
-        "below_sim_bp_deep": float(s.below_sim[deepest, "backprop"].mean()),
-        "below_sim_sg_deep": float(s.below_sim[deepest, sg].mean()),
-        "slope_bp_deep": v["slope_mean"][deepest, "backprop"],
-        "slope_sg_deep": v["slope_mean"][deepest, sg],
-        "probe_bp_low": float(s.probes[deepest, "backprop"][:, 0].mean()),
-        "probe_sg_low": float(s.probes[deepest, sg][:, 0].mean()),
-        "probe_pixels": s.pixels,
-        "moved_bp": float(s.moved["backprop"].mean()),
-        "moved_sg": float(s.moved[sg].mean()),
-        "ms_deep": float(per_step_ms[deepest]),
-        "ms_50": float(np.polyval(ms_line, 50)),
-        "full_core_minutes": float(full_core_minutes),
-        "full_runs": len(FULL_DEPTHS) * len(methods(p)),
-        "full_passes": FULL_STEPS * p.batch_size / 60_000,
-        "wide_depth_text": f"{p.wide_depth} x {p.wide_width}",
-        "n_methods": len(methods(p)),
-        "matched_n": len(matched_pairs),
-        "matched_of": n_pairs,
-        "matched_min": 100 * float(matched_pairs.min()) if len(matched_pairs) else float("nan"),
-        "matched_max": 100 * float(matched_pairs.max()) if len(matched_pairs) else float("nan"),
-        "matched_median": 100 * float(np.median(matched_pairs)) if len(matched_pairs) else float("nan"),
-        "wide_scattered_at": _where(ACTIVATIONS, wv["scattered"], "neither"),
-        "wide_reversed_at": _where(ACTIVATIONS, wv["reversed"], "neither"),
-        "wide_norms_at": _where(ACTIVATIONS, wv["norms_ok"], "neither"),
-        "wide_diverged": sum(w.diverged.values()),
-        **{f"wide_sim_{a}_{k}": float(w.below_sim[a, m].mean()) for a in ACTIVATIONS for k, m in rules_},
-        **{f"wide_slope_{a}_{k}": wv["slope"][a, m] for a in ACTIVATIONS for k, m in rules_},
-    }  # fmt: skip
-    return out | paper_store.numbers(paper, p.loss_threshold)
-
-
-def claims(
-    p: SimpleNamespace, s: Sweep, w: Wide, paper: paper_store.Paper | None = None
-) -> list[ledger.Claim]:
-    """The chapter's claims: C5.1 to C5.4 on the sweep (``s``), the same at the paper's scale
-    from the store per activation (``paper``: C5.1p, C5.2p, C5.1p-tanh, ...), and C5.3 and
-    C5.4 at the paper's width (``w``: C5.3w, C5.4w)."""
-    v, wv = sweep_results(p, s), wide_results(w, sg_name(p.conditioned))
-    sg, slope_mean = v["sg"], v["slope_mean"]
-    out = [
-        ledger.Claim(
-            "C5.1",
-            "ReLU MLPs with one SG in the middle converge well even with many hidden layers.",
-            "final held-out accuracy of the SG network minus its control (layers below the SG frozen at initialisation), paired per seed, at every depth",
-            "at least 1 percentage point above the control on every seed at every depth, no diverged run",
-            ledger.judge(
-                v["margin_ok"],
-                required=v["sg_diverged"] == 0,
-                regime="at least 1 point above the control on every seed at depths {held}",
-            ),
-            {
-                "depths": p.depths,
-                "sg_final_acc": v["sg_acc"],
-                "control_final_acc": v["control_acc"],
-                "over_control": v["over_control"],
-                "diverged": v["sg_diverged"],
-            },
-        ),
-        ledger.Claim(
-            "C5.2",
-            "SG networks converge faster than backprop.",
-            f"per seed (paired), the steps until the running training loss reaches {p.loss_threshold:g}, at every depth; a depth where backprop never gets there is named (its baseline has not converged)",
-            "fewer steps for SG than for backprop on every seed, at every depth",
-            ledger.judge(
-                v["faster"],
-                regime="SG faster on every seed at depths {held}, slower at {slower}; backprop not at the threshold within the budget at {unconverged}",
-                slower=_where(p.depths, v["slower"]),
-                unconverged=_where(p.depths, {d: not c for d, c in v["bp_converged"].items()}),
-            ),
-            {
-                "depths": p.depths,
-                "steps_backprop": [s.steps[d, "backprop"] for d in p.depths],
-                "steps_sg": [s.steps[d, sg] for d in p.depths],
-                "backprop_reached_threshold": v["bp_converged"],
-            },
-        ),
-        ledger.Claim(
-            "C5.3",
-            "Under backprop every layer's RDM is close to the last layer's; under SG the representations are more scattered.",
-            "mean over the hidden layers below the SG (those that learn from it) of the RDM similarity (Spearman) to the output layer, per seed, at every depth",
-            "higher for backprop than for SG on every seed (paired) at every depth",
-            ledger.judge(
-                v["scattered"],
-                regime="more scattered under SG on every seed at depths {held}; reversed on every seed at {reversed}",
-                reversed=_where(p.depths, v["reversed"]),
-            ),
-            {
-                "depths": p.depths,
-                "backprop_below_sg": [s.below_sim[d, "backprop"] for d in p.depths],
-                "sg_below_sg": [s.below_sim[d, sg] for d in p.depths],
-                "backprop_all_layers": [s.mean_sim[d, "backprop"] for d in p.depths],
-                "sg_all_layers": [s.mean_sim[d, sg] for d in p.depths],
-            },
-        ),
-        ledger.Claim(
-            "C5.4",
-            "Backprop weight norms rise slowly towards the output; SG weight norms start high and decrease towards the output.",
-            "slope of the effective-weight Frobenius norm against layer index over hidden layers 2 to L, mean over seeds",
-            "positive for backprop and negative for SG at every depth",
-            ledger.judge(  # one verdict over every depth: it does not hold in part
-                all(
-                    ledger.every(s.slopes[d, "backprop"], slope_mean[d, "backprop"] > 0)
-                    and ledger.every(s.slopes[d, sg], slope_mean[d, sg] < 0)
-                    for d in p.depths
-                )
-            ),
-            {
-                "depths": p.depths,
-                "slope_backprop": [slope_mean[d, "backprop"] for d in p.depths],
-                "slope_sg": [slope_mean[d, sg] for d in p.depths],
-            },
-        ),
-    ]
-    out += paper_store.claims(paper, p.loss_threshold)
-    wide_scale = (
-        f"book run: MNIST {p.scale}, width {p.wide_width}, {p.wide_depth} hidden layers, "
-        f"ReLU and tanh, {p.wide_steps} steps, {p.n_seeds} seeds"
-    )
-    out += [
-        ledger.Claim(
-            "C5.3w",
-            "Under backprop every layer's RDM is close to the last layer's; under SG the representations are more scattered (at the paper's width, both activations).",
-            f"as C5.3, on the {p.wide_depth} x {p.wide_width} networks of section (c2), for ReLU and for tanh",
-            "higher for backprop than for SG on every seed (paired), for both activations",
-            ledger.judge(
-                wv["scattered"],
-                regime="more scattered under SG on every seed with {held}; reversed on every seed with {reversed}",
-                none="neither",
-                reversed=_where(ACTIVATIONS, wv["reversed"], "neither"),
-            ),
-            {act: {"backprop": w.below_sim[act, "backprop"], "sg": w.below_sim[act, sg],
-                   "sg_every": w.below_sim[act, EVERY], "dfa": w.below_sim[act, "DFA"]}
-             for act in ACTIVATIONS},
-            scale=wide_scale,
-        ),
-        ledger.Claim(
-            "C5.4w",
-            "Backprop weight norms rise slowly towards the output; SG weight norms start high and decrease towards the output (at the paper's width, both activations).",
-            f"as C5.4, on the {p.wide_depth} x {p.wide_width} networks of section (c2), for ReLU and for tanh",
-            "slope positive for backprop and negative for SG, for both activations",
-            ledger.judge(wv["norms_ok"], regime="the pattern holds with {held}", none="neither"),
-            {act: {m: wv["slope"][act, m] for m in wide_methods(p)} for act in ACTIVATIONS},
-            scale=wide_scale,
-        ),
-    ]  # fmt: skip
-    return out
 
 
 def finish(

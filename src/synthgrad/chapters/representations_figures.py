@@ -1,25 +1,30 @@
-"""Chapter 5's figures, tables and widgets: the sweep's curves and steps to the threshold, RDMs,
-RDM similarity, weight norms and probes per layer, section (c2)'s wide networks, the store's
-runs (Figure 2b, 2c) and the table of the numbers behind the claims."""
+"""Chapter 5's figures and tables: the sweep's curves and steps to the threshold, RDMs, RDM
+similarity, weight norms and probes per layer, section (c2)'s wide networks, the store's runs
+(Figure 2b, 2c) and the table of the numbers behind the claims. The widgets' runs are in
+:mod:`.representations_widgets`, imported here so that the notebook finds them as
+``figures.train_widget``, ``figures.live_pair``, ``figures.WIDGET_LABELS`` and
+``figures.LIVE_GRID``."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from types import SimpleNamespace
-from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from pandas.io.formats.style import Styler
 
-from .. import analysis, parallel, plots, representations, train, widgets
-from ..data import Dataset
+from .. import analysis, plots, representations
 from ..models import Net
 from ..train import History
 from . import representations as ch
 from . import representations_store as paper_store
 from .representations import Key
+from .representations_widgets import LIVE_GRID as LIVE_GRID  # the notebook's widgets
+from .representations_widgets import WIDGET_LABELS as WIDGET_LABELS
+from .representations_widgets import live_pair as live_pair
+from .representations_widgets import train_widget as train_widget
 
 # ---- curves and steps to the threshold ---------------------------------------------------------
 
@@ -364,68 +369,3 @@ def verdicts_table(s: ch.Sweep, p: SimpleNamespace) -> Styler:
         .format("{:.0f}", subset=["steps to threshold, backprop", "steps to threshold, SG"])
         .set_caption("Per depth: the numbers behind C5.1 to C5.4, and the probes")
     )
-
-
-# ---- the widgets --------------------------------------------------------------------------------
-
-# the widgets' controls, and the live widget's grid
-WIDGET_LABELS = {
-    "depth": "hidden layers",
-    "lr": "learning rate",
-    "sg_hidden": "SG hidden units (0: linear)",
-}
-LIVE_GRID = {"depth": [3, 6, 12, 20, 50], "lr": [3e-4, 1e-3, 3e-3], "sg_hidden": [0, 64, 256]}
-
-
-def train_widget(
-    trained: train.Runs, mnist: Dataset, p: SimpleNamespace
-) -> tuple[dict[str, list], dict[tuple, History]]:
-    """The widget's grid (every depth; two learning rates and SG capacities unless ``widget``
-    is False) and its runs over the first ``widget_steps`` steps: backprop at ``("backprop",
-    depth, lr)``, the middle SG at ``(depth, lr, sg_hidden)``. Runs of the sweep are cut, not
-    trained again."""
-    other_capacity = 64 if p.sg_hidden == 0 else 0
-    grid = {
-        "depth": p.depths,
-        "lr": [p.lr, 3 * p.lr] if p.widget else [p.lr],
-        "sg_hidden": sorted({p.sg_hidden, other_capacity}) if p.widget else [p.sg_hidden],
-    }
-    short = dict(ch.common(p), steps=min(p.widget_steps, p.steps))
-    runs = parallel.fit_all(
-        trained,
-        mnist,
-        p.seeds,
-        {
-            **{("backprop", g["depth"], g["lr"]): dict(rule="backprop", hidden=[p.width] * g["depth"],
-                                                       lr=g["lr"], sg_hidden=p.sg_hidden, **short)
-               for g in widgets.grid_points(grid)},
-            **{(g["depth"], g["lr"], g["sg_hidden"]): dict(rule="sg_middle",
-                                                          hidden=[p.width] * g["depth"], lr=g["lr"],
-                                                          sg_hidden=g["sg_hidden"], **short)
-               for g in widgets.grid_points(grid)},
-        },
-        ch.workers(p),
-    )  # fmt: skip
-    return grid, runs
-
-
-def live_pair(
-    live_data: Dataset, p: SimpleNamespace, depth: int, lr: float, sg_hidden: int
-) -> dict[str, History]:
-    """The live widget's runs: backprop and the middle SG on one seed, ``live_steps`` steps."""
-    kw: dict[str, Any] = dict(
-        hidden=[p.width] * depth,
-        batch_norm=True,
-        activation=p.activation,
-        steps=p.live_steps,
-        lr=lr,
-        batch_size=p.batch_size,
-        eval_every=20,
-        device=p.device,
-    )
-    return {
-        "backprop": train.fit(live_data, [p.seed], "backprop", **kw),
-        ch.sg_name(p.conditioned): train.fit(
-            live_data, [p.seed], "sg_middle", conditioned=p.conditioned, sg_hidden=sg_hidden, **kw
-        ),
-    }

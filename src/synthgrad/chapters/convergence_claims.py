@@ -1,0 +1,314 @@
+"""Chapter 3's claims and the numbers its prose quotes, decided on the chapter's measures.
+
+What the claims and numbers are decided on (:class:`Measures`, and :class:`Long` for the
+store's longer budgets), the names on the page they refer to (:data:`DEEP`, :data:`DIMS`,
+:data:`TRACKING_MODES`, :data:`LONG_DEEP`), :func:`numbers` and :func:`claims`. Pure functions
+of plain tables and arrays, so that tests decide every claim on constructed measures without
+training. The runs, and :func:`~synthgrad.chapters.convergence.measure` that reduces them to
+:class:`Measures`, are in :mod:`synthgrad.chapters.convergence`, which imports what it shares
+from here (this module imports nothing from it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .. import convergence as cv
+from .. import ledger
+
+DEEP = "deep linear network, squared error"  # the model the diagnosis varies
+DIMS = (2, 100)
+TRACKING_MODES = ("random", "opposing")  # the controlled error's directions in (b)
+# the store's experiment 03_long_budgets: its deep runs (label -> claim id, loss on the page)
+LONG_DEEP = {
+    "squared error: linear SG": ("C3.1p", "squared error"),
+    "log loss: linear SG": ("C3.3p", "log loss"),
+}
+
+
+# ---- what the claims and numbers are decided on ------------------------------------------------
+
+
+@dataclass
+class Measures:
+    """The chapter's runs reduced to what its claims and numbers need: :func:`outcomes
+    <synthgrad.convergence.outcomes>` tables (one row per run and seed), the final training
+    loss on separable labels, the phase diagram and the controlled errors tried."""
+
+    models: pd.DataFrame  # (a): columns model, dim, method, seed, outcome, final, tracking...
+    diagnosis: pd.DataFrame  # (a2): column setting, and the same
+    strict: pd.DataFrame  # logistic regression, backprop and linear SG, judged at 0.1%
+    separable: dict[tuple[int, str], np.ndarray]  # (dim, method) -> final loss (inf: diverged)
+    tracking: pd.DataFrame  # (b): columns mode, error, seed, outcome, final
+    phase: pd.DataFrame  # (c): model lr, SG lr, diverged, distance
+    errors: list[float]  # the controlled errors' sizes, in the order tried
+
+
+@dataclass
+class Long:
+    """The store's longer budgets (experiment 03_long_budgets) reduced likewise."""
+
+    separable: dict[tuple[str, str], np.ndarray]  # (dim, method) -> final loss (inf: diverged)
+    diverged: dict[str, list[int]] = field(default_factory=dict)  # run -> steps seeds diverged
+    deep: pd.DataFrame | None = None  # outcomes, column run (a key of LONG_DEEP)
+    scale: str = ""
+
+
+# ---- numbers and claims ------------------------------------------------------------------------
+
+
+def diagnosis_counts(table_diag: pd.DataFrame) -> pd.DataFrame:
+    """Per setting of the diagnosis: how many seeds converge ("k/n") and the median tracking
+    error (over seeds with one: a diverged seed's is NaN)."""
+    diag_by = table_diag.groupby("setting", sort=False)
+    diag_converged = diag_by.apply(
+        lambda t: f"{int(cv.converges(t).sum())}/{len(t)}", include_groups=False
+    )
+    diag_tracking = diag_by.tracking.median()
+    return pd.DataFrame(
+        {"seeds that converge": diag_converged, "median tracking error": diag_tracking}
+    )
+
+
+def _error_ok(tracking: pd.DataFrame) -> pd.Series:
+    """Per (mode, error): does every seed converge (on its rate)?"""
+    return tracking.groupby(["mode", "error"]).apply(
+        lambda t: bool(cv.converges(t).all()), include_groups=False
+    )
+
+
+def _largest_ok(error_ok: pd.Series, errors: list[float]) -> dict[str, float | None]:
+    """Per mode: the largest error up to which every error tried converges on every seed."""
+    return {
+        mode: max(
+            [e for e in errors if all(error_ok[mode, f] for f in errors if f <= e)], default=None
+        )
+        for mode in TRACKING_MODES
+    }
+
+
+def _by_run(m: Measures) -> dict[tuple[str, str], pd.DataFrame]:
+    return dict(list(m.models.groupby(["model", "method"], sort=False)))
+
+
+def numbers(m: Measures) -> dict[str, Any]:
+    """The numbers the chapter's prose quotes (shares of seeds as "k/n")."""
+    final_a = m.models
+    reference = final_a[final_a.method == "backprop"]
+    reference_ok = bool(cv.converges(reference).all())
+    counts = diagnosis_counts(m.diagnosis)
+    diag_converged, diag_tracking = counts["seeds that converge"], counts["median tracking error"]
+    stalled_sg = final_a[(final_a.method != "backprop") & (final_a.outcome == "stalled")]
+    converged_sg = final_a[(final_a.method != "backprop") & cv.converges(final_a)]
+    by_run = _by_run(m)
+    log_lin = m.strict[m.strict.method == "linear SG"]
+    deep_log = by_run["deep linear network, log loss", "linear SG"]
+    matched = by_run["logistic regression", "loss-matched SG"]
+    sep_ratio = _separable_ratio(m.separable, DIMS)
+    largest_ok = _largest_ok(_error_ok(m.tracking), m.errors)
+    tracking = m.tracking
+    opposing_15 = tracking[(tracking["mode"] == "opposing") & (tracking.error == 1.5)]
+    return {
+        "reference_ok": "yes" if reference_ok else "no",
+        "reference_worst": float(reference.final.max()),
+        "gd_converged": diag_converged["gradient descent"],
+        "gd_tracking": float(diag_tracking["gradient descent"]),
+        "adam_converged": diag_converged["Adam"],
+        "adam_tracking": float(diag_tracking["Adam"]),
+        "fast_converged": diag_converged["Adam, SG 10x faster"],
+        "fast_tracking": float(diag_tracking["Adam, SG 10x faster"]),
+        "both_converged": diag_converged["Adam, both 3x faster"],
+        "both_tracking": float(diag_tracking["Adam, both 3x faster"]),
+        "control_converged": diag_converged["control: frozen below SG"],
+        "stalled_tracking": float(stalled_sg.tracking.median())
+        if len(stalled_sg)
+        else float("nan"),
+        "converged_tracking": float(converged_sg.tracking.median()),
+        "stalled_2d": cv.share(by_run[DEEP, "linear SG"].query("dim == 2"), converging=False),
+        "mse_shallow": cv.share(by_run["linear regression", "linear SG"]),
+        "mse_deep": cv.share(by_run[DEEP, "linear SG"]),
+        "log_lin_min": float(log_lin.final.min()),
+        "log_lin_max": float(log_lin.final.max()),
+        "log_lin_stalled": cv.share(log_lin, converging=False),
+        "log_lin_2": cv.share(log_lin[log_lin.dim == 2], converging=False),
+        "log_lin_100": cv.share(log_lin[log_lin.dim == 100], converging=False),
+        "deep_log_2": cv.share(deep_log[deep_log.dim == 2]),
+        "deep_log_100": cv.share(deep_log[deep_log.dim == 100]),
+        "matched": cv.share(matched),
+        "matched_worst": float(matched.final.max()),
+        "sep_ratio_min": float(sep_ratio.min()),
+        "sep_ratio_max": float(sep_ratio.max()),
+        "largest_random": str(largest_ok["random"]),
+        "largest_opposing": str(largest_ok["opposing"]),
+        "opposing_15": "not run" if opposing_15.empty else ", ".join(opposing_15.outcome),
+    }
+
+
+def _separable_ratio(final: Mapping[tuple, np.ndarray], dims: tuple) -> np.ndarray:
+    """Per dimension and seed: the linear SG's final loss on separable labels over backprop's
+    (infinite where the linear SG diverged, NaN where both did)."""
+    return np.array([final[d, "linear SG"] / final[d, "backprop"] for d in dims])
+
+
+def _seeds(rows: pd.DataFrame, passed: np.ndarray) -> dict[str, bool]:
+    """A claim's parts: each run and seed of an outcomes table (``"deep linear network, squared
+    error, 100-D, seed 0"``), and whether it passes there."""
+    keys = [c for c in ("model", "dim", "run") if c in rows]
+    labels = [
+        ", ".join([*(f"{v}-D" if c == "dim" else str(v) for c, v in zip(keys, r[:-1], strict=True)),
+                   f"seed {r[-1]}"])
+        for r in rows[[*keys, "seed"]].itertuples(index=False, name=None)
+    ]  # fmt: skip
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"a claim's runs and seeds repeat: {labels}")
+    return dict(zip(labels, (bool(ok) for ok in passed), strict=True))
+
+
+def claims(m: Measures, long: Long | None = None) -> list[ledger.Claim]:
+    """The chapter's claims from its measures (and, where the store holds them, the longer
+    budgets: C3.2bp, and C3.1p and C3.3p for the deep runs the store holds)."""
+    n = numbers(m)
+    by_run = _by_run(m)
+    mse_sg = pd.concat([by_run["linear regression", "linear SG"], by_run[DEEP, "linear SG"]])
+    gd_runs = m.diagnosis[m.diagnosis.setting == "gradient descent"]
+    log_lin, log_bp = (
+        m.strict[m.strict.method == "linear SG"],
+        m.strict[m.strict.method == "backprop"],
+    )
+    deep_log = by_run["deep linear network, log loss", "linear SG"]
+    matched = by_run["logistic regression", "loss-matched SG"]
+    sep_ratio = _separable_ratio(m.separable, DIMS)
+    error_ok = _error_ok(m.tracking)
+    below_ok = error_ok["opposing"][error_ok["opposing"].index < 1.0]
+    largest_ok = _largest_ok(error_ok, m.errors)
+    phase = m.phase
+    smallest = phase[phase["model lr"] == phase["model lr"].min()]
+    stable = phase[phase.diverged == 0].groupby("SG lr")["model lr"].max()
+    converging_cell = cv.converging_cell(phase, tol=0.01)
+    diag_converged = diagnosis_counts(m.diagnosis)["seeds that converge"]
+    out = [
+        ledger.Claim(
+            "C3.1",
+            "Linear regression and a deep linear network (MSE) trained with linear SGs converge numerically to backprop's global optimum.",
+            "outcome of every seed (each its own data), linear SG, both models, 2-D and 100-D, Adam; the deep network also with the diagnosis settings",
+            "every seed converged or converging (within 1%, or on a rate that gets there within 10x the budget)",
+            ledger.judge(
+                _seeds(mse_sg, cv.converges(mse_sg)),
+                also={"gradient descent": bool(cv.converges(gd_runs).any())},
+                regime="linear regression {shallow} seed-dimension runs; deep linear network {deep} with Adam, in 100-D {gd} with gradient descent",
+                shallow=n["mse_shallow"], deep=n["mse_deep"], gd=n["gd_converged"],
+            ),
+            {"outcomes": mse_sg[["model", "dim", "seed", "outcome", "final", "tracking"]].to_dict("records"),
+             "deep_by_setting": diag_converged.to_dict()},
+        ),
+        ledger.Claim(
+            "C3.2",
+            "Logistic regression trained with a linear SG does not reach the global optimum.",
+            "outcome at a 0.1% tolerance, linear SG and backprop, 2-D and 100-D, every seed",
+            "linear SG stalled (or diverged) on every seed and dimension, backprop converged or converging on every one",
+            ledger.judge(
+                _seeds(log_lin, ~cv.converges(log_lin)),
+                required=cv.converges(log_bp),
+                regime="the linear SG stalls on {d2} seeds in 2-D and {d100} in 100-D",
+                d2=n["log_lin_2"], d100=n["log_lin_100"],
+            ),
+            {"linear_sg": log_lin[["dim", "seed", "outcome", "final"]].to_dict("records"),
+             "backprop": log_bp[["dim", "seed", "outcome", "final"]].to_dict("records")},
+        ),
+        ledger.Claim(
+            "C3.2b",
+            "(Separable data) a linear SG struggles to overfit the training data under log loss.",
+            "final training loss on separable data, linear SG divided by backprop's, every seed, 2-D and 100-D (a diverged run's loss is infinite)",
+            "ratio at least 10",
+            ledger.judge(sep_ratio >= 10),
+            {"loss_ratio": sep_ratio},
+        ),
+        ledger.Claim(
+            "C3.3",
+            "The deep linear network (10 hidden layers) with log loss also converges with linear SGs (as the paper reports).",
+            "outcome of every seed, deep linear network, linear SG, log loss, 2-D and 100-D",
+            "every seed converged or converging",
+            ledger.judge(
+                _seeds(deep_log, cv.converges(deep_log)),
+                regime="2-D {d2} seeds, 100-D {d100}", d2=n["deep_log_2"], d100=n["deep_log_100"],
+            ),
+            {"outcomes": deep_log[["dim", "seed", "outcome", "final", "tracking"]].to_dict("records")},
+        ),
+        ledger.Claim(
+            "C3.4",
+            "An SG whose form matches the loss (a sigmoid added) fixes logistic regression.",
+            "outcome of every seed, loss-matched SG, logistic regression, 2-D and 100-D",
+            "every seed converged or converging",
+            ledger.judge(cv.converges(matched)),
+            {"outcomes": matched[["dim", "seed", "outcome", "final", "tracking"]].to_dict("records")},
+        ),
+        ledger.Claim(
+            "C3.5",
+            "If the SG tracks the true gradient closely enough (error below the gradient's size), training converges to the critical point.",
+            "outcome of every seed with an SG error of relative size below 1 that meets the argument's condition on the update (the opposing error, s = (1 - ε) g), gradient descent; random per-example errors reported beside it",
+            "every seed converged or converging, for every opposing error below 1",
+            ledger.judge(
+                {e: bool(ok) for e, ok in below_ok.items()},
+                regime="every seed converges for opposing errors up to {opposing}; random per-example errors up to {random}{beyond}",
+                opposing=n["largest_opposing"], random=n["largest_random"],
+                beyond=" (beyond, a noise floor near 1%)" if (largest_ok["random"] or 0) < max(m.errors) else "",
+            ),
+            {"converges_by_error": {f"{mode} {e}": ok for (mode, e), ok in error_ok.items()},
+             "largest_error_all_converge": largest_ok},
+        ),
+        ledger.Claim(
+            "C3.6",
+            "A shallow linear model with a linear SG converges to the global solution when the learning rate is small enough.",
+            "phase diagram over model and SG learning rates (plain gradient descent): worst-seed distance after the budget, divergence",
+            "some cell converges (at most 1% on every seed), and no cell with both learning rates at most that cell's diverges",
+            ledger.judge(converging_cell is not None),
+            {"converging_cell": converging_cell,
+             "smallest_model_lr": smallest.set_index("SG lr").distance.to_dict(),
+             "largest_stable_model_lr": stable.to_dict()},
+        ),
+    ]  # fmt: skip
+    return out + (_long_claims(long) if long is not None else [])
+
+
+def _long_claims(long: Long) -> list[ledger.Claim]:
+    """C3.2bp, C3.1p and C3.3p: the same questions over the store's 20,000 steps (each where
+    the store holds its runs)."""
+    out = []
+    if all((d, m) in long.separable for d in ("2", "100") for m in ("backprop", "linear SG")):
+        ratio_long = _separable_ratio(long.separable, ("2", "100"))
+        out.append(
+            ledger.Claim(
+                "C3.2bp",
+                "(Separable data) a linear SG struggles to overfit the training data under log loss (over 20,000 steps).",
+                "store: final training loss on separable data after 20,000 steps, linear SG divided by backprop's, every seed, 2-D and 100-D (a diverged run's loss is infinite)",
+                "ratio at least 10",
+                ledger.judge(ratio_long >= 10),
+                {"loss_ratio": ratio_long, "diverged_at": long.diverged},
+                scale=long.scale,
+            )
+        )  # fmt: skip
+    deep = long.deep if long.deep is not None else pd.DataFrame(columns=["run"])
+    for key, (cid, text) in LONG_DEEP.items():
+        rows = deep[deep.run == key]
+        if rows.empty:  # not in the store: no verdict
+            continue
+        out.append(
+            ledger.Claim(
+                cid,
+                f"The deep linear network ({text}) trained with a linear SG converges to the optimum (over 20,000 steps).",
+                "store: outcome of every seed after 20,000 Adam steps, deep linear network, 100-D, linear SG (judged on rate as above)",
+                "every seed converged or converging",
+                ledger.judge(
+                    _seeds(rows, cv.converges(rows)),
+                    regime="{share} seeds", share=cv.share(rows),
+                ),
+                {"outcomes": rows[["seed", "outcome", "final"]].to_dict("records")},
+                scale=long.scale,
+            )
+        )  # fmt: skip
+    return out

@@ -1,0 +1,243 @@
+"""Chapter 7's claims and the numbers its prose quotes, decided on the chapter's measurements.
+
+What the numbers and claims read (:class:`Identity`, :class:`Measures`, :class:`CostModel`,
+with the defaults they take: this machine's :data:`CORES`, the network of section (a),
+:data:`IDENTITY`), the names on the page of the schedules they compare (:func:`bp`,
+:data:`BP1`, :data:`DNI`, :data:`SYNC`, :data:`PIPELINES`), :func:`model_check`,
+:func:`numbers` and :func:`claims`. Pure functions of plain tables and arrays, so that tests
+decide every claim on constructed timings without running. The runs, and the functions that
+measure them, are in :mod:`synthgrad.chapters.update_unlocking`, which imports what it shares
+from here (this module imports nothing from it)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .. import ledger
+
+CORES = os.cpu_count() or 1  # this machine's cores: the stages of a run share them
+# the schedules compared (backprop on K threads: see :func:`bp`): name on the page -> settings
+BP1, DNI, SYNC = "backprop, 1 thread", "DNI (asynchronous)", "DNI, synchronous"
+PIPELINES = ("GPipe", "1F1B")
+IDENTITY = dict(width=32, steps=6, batch=32, eval_every=3)  # the network of section (a)
+
+
+def bp(K: int) -> str:
+    """The name of the backprop baseline with the stages' cores: one process on ``K`` threads."""
+    return f"backprop, {K} threads"
+
+
+@dataclass
+class Identity:
+    """Section (a): synchronous DNI on ``K`` processes against the single-process SG rule,
+    ``n_hidden`` layers of ``width`` for ``steps`` steps; the largest absolute difference of
+    any of ``tensors`` parameter tensors (network and ``n_sgs`` SGs)."""
+
+    max_abs_difference: float
+    tensors: int = 0
+    K: int = 2
+    n_sgs: int = 1
+    steps: int = IDENTITY["steps"]
+    n_hidden: int = 3
+    width: int = IDENTITY["width"]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.tensors} parameter tensors ({self.K} stages, {self.n_sgs} SGs, "
+            f"{self.steps} steps): largest absolute difference {self.max_abs_difference:.1e}"
+        )
+
+
+@dataclass
+class Measures:
+    """What the numbers and claims read from the runs. The frames have a row per seed and a
+    column per schedule: ``speed`` (examples per second), ``reach_s`` and ``reach_steps``
+    (seconds and steps to the target accuracy, inf: never), ``final_acc`` (held-out accuracy
+    after the last step). ``stale``: every asynchronous SG update's staleness, every seed;
+    ``busy_share``: per schedule and seed, the share of its processes' loop time spent
+    computing; ``cores``: this machine's."""
+
+    speed: pd.DataFrame
+    reach_s: pd.DataFrame
+    reach_steps: pd.DataFrame
+    final_acc: pd.DataFrame
+    stale: np.ndarray
+    busy_share: dict[str, list[float]]
+    cores: int = CORES
+
+
+@dataclass
+class CostModel:
+    """Section (e): the cost model's ``predicted`` examples per second at ``K`` (per schedule it
+    covers), its ``curve`` for a deeper network (a row per ``K``, NaN where a schedule needs
+    more stages) and the check at four stages (``k4_text``)."""
+
+    predicted: dict[str, float]
+    curve: pd.DataFrame
+    k4_text: str = ""
+
+
+def model_check(speed: pd.DataFrame, predicted: Mapping[str, float]) -> pd.DataFrame:
+    """Per schedule the model covers: measured (mean over seeds) and predicted examples per
+    second, and their ratio."""
+    rows = [
+        {
+            "schedule": name,
+            "measured": speed[name].mean(),
+            "predicted": value,
+            "predicted / measured": value / speed[name].mean(),
+        }
+        for name, value in predicted.items()
+    ]
+    return pd.DataFrame(rows).set_index("schedule")
+
+
+def numbers(
+    p: SimpleNamespace, identity: Identity, m: Measures, model: CostModel
+) -> dict[str, Any]:
+    """The numbers the chapter's prose quotes."""
+    BP = bp(p.K)
+    speed, reach_s, reach_steps, final_acc = m.speed, m.reach_s, m.reach_steps, m.final_acc
+    stale = m.stale
+    ratio = reach_s[DNI] / reach_s[BP]  # per seed, < 1: DNI got there sooner
+    ratio_1 = reach_s[DNI] / reach_s[BP1]
+    pipelines = speed[["GPipe", "1F1B"]].max(axis=1)
+    model_ratio = model_check(speed, model.predicted)["predicted / measured"]
+    stale_cost = final_acc[SYNC] - final_acc[DNI]  # per seed: what the asynchronous run lost
+    curve = model.curve
+    return {
+        "identity_diff": identity.max_abs_difference,
+        "cores": m.cores,
+        "speed_bp": float(speed[BP].mean()),
+        "speed_bp1": float(speed[BP1].mean()),
+        "speed_gpipe": float(speed["GPipe"].mean()),
+        "speed_1f1b": float(speed["1F1B"].mean()),
+        "speed_dni": float(speed[DNI].mean()),
+        "speed_sync": float(speed[SYNC].mean()),
+        "ratio_min": float(ratio.min()),
+        "ratio_max": float(ratio.max()),
+        "ratio1_min": float(ratio_1.min()),
+        "ratio1_max": float(ratio_1.max()),
+        "dni_over_pipelines": float((speed[DNI] / pipelines).mean()),
+        "stale_median": float(np.median(stale)),
+        "stale_max": int(stale.max()),
+        "stale_cost_min": 100 * float(stale_cost.min()),
+        "stale_cost_max": 100 * float(stale_cost.max()),
+        "acc_dni": float(final_acc[DNI].mean()),
+        "acc_sync": float(final_acc[SYNC].mean()),
+        "acc_bp": float(final_acc[BP].mean()),
+        "model_min": float(model_ratio.min()),
+        "model_max": float(model_ratio.max()),
+        "dni_busy_share": float(np.mean(m.busy_share[DNI])),
+        "gpipe_busy_share": float(np.mean(m.busy_share["GPipe"])),
+        "predict_depth": p.predict_depth,
+        "pred_k": int(max(curve.index)),
+        "pred_dni_over_bp": float(curve["DNI (asynchronous)"].iloc[-1] / curve["backprop, 1 device"].iloc[-1]),
+        "pred_gpipe_over_bp": float(curve["GPipe"].iloc[-1] / curve["backprop, 1 device"].iloc[-1]),
+        "k4_text": model.k4_text,
+        "t_dni": float(np.median(reach_s[DNI])),
+        "t_bp": float(np.median(reach_s[BP])),
+        "t_pipe": float(min(np.median(reach_s["GPipe"]), np.median(reach_s["1F1B"]))),
+        "steps_dni": float(np.median(reach_steps[DNI])),
+        "steps_bp": float(np.median(reach_steps[BP])),
+    }  # fmt: skip
+
+
+def claims(
+    p: SimpleNamespace, identity: Identity, m: Measures, model: CostModel
+) -> list[ledger.Claim]:
+    """The chapter's claims from the identity check, the per-seed measurements of every
+    schedule and the cost model's predictions. A NaN or inf timing or accuracy of any seed
+    counts against the claim it enters."""
+    BP = bp(p.K)
+    n = numbers(p, identity, m, model)
+    speed, reach_s, final_acc = m.speed, m.reach_s, m.final_acc
+    ratio = reach_s[DNI] / reach_s[BP]  # per seed, < 1: DNI got there sooner
+    ratio_1 = reach_s[DNI] / reach_s[BP1]
+    pipelines = speed[["GPipe", "1F1B"]].max(axis=1)
+    stale_cost = final_acc[SYNC] - final_acc[DNI]
+    model_ratio = model_check(speed, model.predicted)["predicted / measured"]
+    in_range = {  # a NaN or inf speed of any seed fails its schedule (the mean would skip it)
+        name: ledger.every(speed[name], bool(0.75 <= r <= 1.25)) for name, r in model_ratio.items()
+    }
+    scale_here = (
+        f"book run: MNIST {p.scale}, {p.depth} x {p.width}, K = {p.K} processes on {m.cores} cores, "
+        f"{p.steps} steps of {p.batch_size}, {p.n_seeds} seeds"
+    )
+    return [
+        ledger.Claim(
+            "C7.1",
+            "Update-unlocked training (DNI) reaches a given accuracy sooner in wall-clock time than backprop in one process with the same cores.",
+            f"per seed, wall-clock seconds until the held-out accuracy reaches {p.target_acc:.0%}: DNI (asynchronous, K = {p.K} processes) against backprop in one process on {p.K} threads, and against backprop on 1 thread (one device's worth)",
+            f"DNI sooner than backprop on {p.K} threads on every seed",
+            ledger.judge(  # in part: sooner than backprop on one thread only
+                {f"{p.K} threads": ratio < 1}, also={"1 thread": ratio_1 < 1},
+                regime="time ratio DNI / backprop {lo:.2f} to {hi:.2f} over seeds ({K} threads), {lo1:.2f} to {hi1:.2f} against one thread",
+                lo=n["ratio_min"], hi=n["ratio_max"], K=p.K, lo1=n["ratio1_min"], hi1=n["ratio1_max"],
+            ),
+            {"seconds_dni": reach_s[DNI], "seconds_backprop": reach_s[BP], "seconds_backprop_1_thread": reach_s[BP1], "ratio": ratio, "ratio_1_thread": ratio_1},
+            source="DNI paper",
+            scale=scale_here,
+        ),
+        ledger.Claim(
+            "C7.2",
+            "DNI trains faster than pipelined backprop (GPipe, 1F1B) with the same stages.",
+            "per seed, training examples per second: DNI (asynchronous) against the faster of GPipe and 1F1B",
+            "higher for DNI on every seed",
+            ledger.judge(
+                ledger.every(speed[[DNI, *PIPELINES]], speed[DNI] > pipelines),
+                regime="examples per second, DNI / best pipeline {ratio:.2f} (mean); seconds to {target:.0%}: DNI {dni:.1f}, GPipe {gpipe:.1f}, 1F1B {f1b:.1f} (median seed)",
+                ratio=n["dni_over_pipelines"], target=p.target_acc, dni=np.median(reach_s[DNI]),
+                gpipe=np.median(reach_s["GPipe"]), f1b=np.median(reach_s["1F1B"]),
+            ),
+            {"dni": speed[DNI], "gpipe": speed["GPipe"], "1f1b": speed["1F1B"]},
+            source="this book",
+            scale=scale_here,
+        ),
+        ledger.Claim(
+            "C7.3",
+            "Stale SG targets cost little: after the same number of steps, asynchronous DNI is within 1 percentage point of synchronous DNI.",
+            f"per seed, final held-out accuracy after {p.steps} steps: synchronous minus asynchronous DNI (max_lag {p.max_lag})",
+            "at most 1 percentage point on every seed",
+            ledger.judge(
+                ledger.every(stale_cost, stale_cost <= 0.01),
+                regime="asynchronous DNI {lo:+.1f} to {hi:+.1f} points behind; median staleness {median:.0f} steps",
+                lo=n["stale_cost_min"], hi=n["stale_cost_max"], median=n["stale_median"],
+            ),
+            {"sync": final_acc[SYNC], "async": final_acc[DNI], "staleness_counts": np.bincount(m.stale, minlength=p.max_lag + 1)},
+            source="this book",
+            scale=scale_here,
+        ),
+        ledger.Claim(
+            "C7.4",
+            "Synchronous DNI on separate processes computes the package's single-process SG rule.",
+            f"largest absolute difference of every network and SG parameter after {identity.steps} steps, {identity.K} processes against one process",
+            "at most 1e-5",
+            ledger.judge(bool(identity.max_abs_difference <= 1e-5)),
+            {"max_abs_difference": identity.max_abs_difference},
+            source="this book",
+            kind="identity check",
+            scale=f"book run: MNIST {p.scale}, {identity.n_hidden} x {identity.width}, K = {identity.K}, {identity.steps} steps, 1 seed",
+        ),
+        ledger.Claim(
+            "C7.5",
+            "The cost model (per-layer compute and message times) predicts the measured throughput.",
+            f"predicted / measured examples per second at K = {p.K}, for every schedule it covers",
+            "between 0.75 and 1.25 for every schedule",
+            ledger.judge(
+                in_range,
+                regime="predicted / measured {lo:.2f} to {hi:.2f}",
+                lo=n["model_min"], hi=n["model_max"],
+            ),
+            {"ratio": model_ratio.to_dict()},
+            source="this book",
+            scale=scale_here,
+        ),
+    ]  # fmt: skip
