@@ -28,6 +28,9 @@ from .convergence_claims import DEEP, DIMS, TRACKING_MODES, Long, Measures, clai
 from .convergence_claims import diagnosis_counts as diagnosis_counts  # the notebook's table
 
 INTERFACE = Interface(
+    defaults={"seed": 0, "n_seeds": 3, "n_points": 500, "steps": 3000, "lr": 0.003,
+        "sg_lr": None, "depth": 10, "width": 16, "sgd_lr": 0.05, "sgd_steps": 1000,
+        "quick": False},
     specs={
         "seed": P.integer(0), "n_seeds": P.integer(1, 20), "n_points": P.integer(500, 20000),
         "steps": P.integer(1), "lr": P.number(0, 1, low_open=True),

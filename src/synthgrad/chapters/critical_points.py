@@ -23,6 +23,9 @@ from . import Interface
 from .critical_points_claims import H_ONLY, LIN, Measured, claims, numbers
 
 INTERFACE = Interface(
+    defaults={"seed": 0, "n_seeds": 5, "n_points": 500, "anisotropy": 0.1, "flip": 0.05,
+        "noise": 0.2, "steps": 2000, "lr": 0.05, "sg_lr": None, "grid_size": 5,
+        "mlp_hidden": 64, "max_width": 256, "quick": False},
     specs={
         "seed": P.integer(0), "n_seeds": P.integer(1, 20), "n_points": P.integer(50, 20000),
         "anisotropy": P.number(0, 1, low_open=True), "flip": P.number(0.01, 0.45),

@@ -57,6 +57,11 @@ def _resolve(p: SimpleNamespace) -> None:
 
 
 INTERFACE = Interface(
+    defaults={"seed": 0, "n_seeds": 3, "depths": "3,6,12,20", "width": 64,
+        "activation": "relu", "steps": 800, "batch_size": 128, "lr": 0.001, "sg_hidden": 0,
+        "conditioned": True, "loss_threshold": 0.3, "rdm_depth": None, "rdm_per_class": 10,
+        "widget": True, "device": "cpu", "scale": "small", "eval_every": 50, "wide_width": 256,
+        "wide_depth": 6, "wide_steps": 400, "quick": False},
     specs={
         "seed": P.integer(0), "n_seeds": P.integer(1, 20),
         "depths": P.ints(3, 50, max_len=8), "width": P.integer(2),

@@ -57,6 +57,9 @@ def _resolve(p: SimpleNamespace) -> None:
 
 
 INTERFACE = Interface(
+    defaults={"seed": 0, "n_seeds": 2, "K": 2, "width": 512, "depth": 4, "steps": 250,
+        "batch_size": 256, "lr": 0.001, "microbatches": 4, "max_lag": 2, "target_acc": 0.9,
+        "eval_every": 10, "timeout_s": 120.0, "scale": "small", "quick": False},
     specs={
         "seed": P.integer(0), "n_seeds": P.integer(1, 5), "K": P.integer(2, 16),
         "width": P.integer(1, 4096), "depth": P.integer(1, 32), "steps": P.integer(10),
