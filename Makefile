@@ -114,15 +114,18 @@ $(BUILD)/html/index.html: $(EXECUTED) $(STAGED) $(STAGE)/book/_claims.md $(STAGE
 # thread that is not running (many-fold slowdowns).
 TEST_ENV := OMP_NUM_THREADS=1
 
-# each records its wall time (lint included) for make bench: $(BUILD)/test-seconds, check-seconds
+# each records its wall time (lint included) for make bench: $(BUILD)/test-seconds, check-seconds.
+# The unit tests run on every core (pytest-xdist); the book tests, which share one quick build
+# of the site (itself two chapters at a time), run after them in one process.
 test: $(STAMP) browser
 	@start=$$(date +%s); rc=0; $(MAKE) --no-print-directory lint && \
-		$(TEST_ENV) $(BIN)/python -m pytest || rc=$$?; \
+		$(TEST_ENV) $(BIN)/python -m pytest -m "not book" -n $(CORES) && \
+		$(TEST_ENV) $(BIN)/python -m pytest -m book || rc=$$?; \
 		mkdir -p $(BUILD); echo $$(( $$(date +%s) - start )) > $(BUILD)/test-seconds; exit $$rc
 
 check: $(STAMP)
 	@start=$$(date +%s); rc=0; $(MAKE) --no-print-directory lint && \
-		$(TEST_ENV) $(BIN)/python -m pytest -m "not book" -q || rc=$$?; \
+		$(TEST_ENV) $(BIN)/python -m pytest -m "not book" -q -n $(CORES) || rc=$$?; \
 		mkdir -p $(BUILD); echo $$(( $$(date +%s) - start )) > $(BUILD)/check-seconds; exit $$rc
 
 # the browser tests drive Debian's Chromium with Playwright (never `playwright install`)

@@ -100,7 +100,7 @@ def test_quick_run_overrides_only_known_settings(chapter):
 
 
 @pytest.mark.parametrize(("chapter", "name"), CASES)
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(data=st.data())
 def test_validation_accepts_allowed_and_names_rejected_values(chapter, name, data):
     spec_map = specs(chapter)
