@@ -2,7 +2,7 @@ import ipywidgets as W
 import matplotlib.pyplot as plt
 from ipywidgets.widgets.widget_link import Link
 
-from synthgrad import widgets
+from synthgrad import sweep, widgets
 
 
 def _render(calls):
@@ -19,7 +19,7 @@ def test_precomputed_renders_every_point_and_links_each_control_to_its_stacks():
     calls = []
     grid = {"a": [1.0, 2.0, 3.0], "b": ["x", "y"]}
     box = widgets.precomputed(grid, _render(calls), labels={"a": "alpha"})
-    assert sorted(calls) == sorted((p["a"], p["b"]) for p in widgets.grid_points(grid))
+    assert sorted(calls) == sorted((p["a"], p["b"]) for p in sweep.grid(**grid))
     slider_a, slider_b, outer = box.children
     assert slider_a.description == "alpha" and [o[0] for o in slider_a.options] == ["1", "2", "3"]
     assert isinstance(outer, W.Stack) and len(outer.children) == 3

@@ -14,7 +14,6 @@ with the numbers; the figure is stored as PNG.
 from __future__ import annotations
 
 import io
-import itertools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -118,8 +117,3 @@ def live(
     box = W.VBox([*sliders, status, image, text])
     box.add_class("synthgrad-live")
     return box
-
-
-def grid_points(grid: Mapping[str, Sequence]) -> list[dict[str, Any]]:
-    """Every combination of the grid's values, in the order the widgets store them."""
-    return [dict(zip(grid, combo, strict=True)) for combo in itertools.product(*grid.values())]

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from pandas.io.formats.style import Styler
 
-from .. import analysis, chapters, ledger, parallel, plots, store, train, widgets
+from .. import analysis, chapters, ledger, parallel, plots, store, sweep, train
 from .. import params as P
 from ..data import Dataset
 from ..train import History
@@ -115,7 +115,7 @@ def train_widget(trained: train.Runs, mnist: Dataset, p: SimpleNamespace) -> dic
     (key ``(lr, sg_hidden)``)."""
     short = dict(net(p), steps=p.widget_steps)
     jobs = {("backprop", r): dict(rule="backprop", lr=r, **short) for r in WIDGET_GRID["lr"]}
-    for g in widgets.grid_points(WIDGET_GRID):
+    for g in sweep.grid(**WIDGET_GRID):
         jobs[g["lr"], g["sg_hidden"]] = dict(
             rule="sg_middle", conditioned=True, lr=g["lr"], sg_hidden=g["sg_hidden"], **short
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from .. import parallel, train, widgets
+from .. import parallel, sweep, train
 from ..data import Dataset
 from ..train import History
 from . import representations as ch
@@ -44,11 +44,11 @@ def train_widget(
         {
             **{("backprop", g["depth"], g["lr"]): dict(rule="backprop", hidden=[p.width] * g["depth"],
                                                        lr=g["lr"], sg_hidden=p.sg_hidden, **short)
-               for g in widgets.grid_points(grid)},
+               for g in sweep.grid(**grid)},
             **{(g["depth"], g["lr"], g["sg_hidden"]): dict(rule="sg_middle",
                                                           hidden=[p.width] * g["depth"], lr=g["lr"],
                                                           sg_hidden=g["sg_hidden"], **short)
-               for g in widgets.grid_points(grid)},
+               for g in sweep.grid(**grid)},
         },
         ch.workers(p),
     )  # fmt: skip

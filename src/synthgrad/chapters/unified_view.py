@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import chapters, compare, ledger, models, plots, train, widgets
+from .. import chapters, compare, ledger, models, plots, sweep, train
 from .. import params as P
 from ..data import Dataset
 from ..models import Net
@@ -143,7 +143,7 @@ def train_widget(
     short = dict(common(p), steps=min(p.widget_steps, p.steps))
     return {
         (g["rule"], g["lr"]): trained.fit(mnist, p.seeds, lr=g["lr"], **RULES[g["rule"]], **short)
-        for g in widgets.grid_points(widget_grid(p))
+        for g in sweep.grid(**widget_grid(p))
     }
 
 
