@@ -219,7 +219,7 @@ def unlocking_throughput(dataset: data.Dataset, steps: int = 150) -> dict[str, f
     1F1B, 4 microbatches) and asynchronous DNI, each stage a process of one thread."""
     from synthgrad import decoupled
 
-    base = decoupled.Config(widths=(512,) * 4, K=2, steps=steps, batch=256, eval_every=steps)
+    base = decoupled.Config(hidden=(512,) * 4, K=2, steps=steps, batch_size=256, eval_every=steps)
     out = {}
     for schedule in ("backprop", "gpipe", "1f1b", "dni"):
         result = decoupled.run(replace(base, schedule=schedule), dataset)

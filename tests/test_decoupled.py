@@ -25,13 +25,13 @@ def data():
 
 
 def _config(**kw) -> dc.Config:
-    base = dict(widths=WIDTHS, steps=6, batch=32, lr=1e-3, eval_every=3, timeout_s=30.0)
+    base = dict(hidden=WIDTHS, steps=6, batch_size=32, lr=1e-3, eval_every=3, timeout_s=30.0)
     return dc.Config(**{**base, **kw})
 
 
 def _package_run(config: dc.Config, data, rule: str):
     """The same training in one process with the package's own loop."""
-    net = models.mlp(data.d_in, config.widths, data.d_out, [config.seed])
+    net = models.mlp(data.d_in, config.hidden, data.d_out, [config.seed])
     if rule == "sg":
         learner = rules.make_rule(
             "sg", net, [config.seed], d_context=10, positions=dc.sg_positions(config)
@@ -45,7 +45,7 @@ def _package_run(config: dc.Config, data, rule: str):
         [config.seed],
         steps=config.steps,
         lr=config.lr,
-        batch_size=config.batch,
+        batch_size=config.batch_size,
         sg_lr=config.sg_lr,
         optimizer="adam",
         eval_every=config.eval_every,
@@ -165,7 +165,7 @@ def test_raising_stage_sends_its_traceback(data):
         (dict(K=5), "K=5 stages but the network has only 4 blocks"),
         (dict(K=0, schedule="backprop"), "K .* must be >= 1"),
         (dict(K=1, schedule="dni"), "needs K >= 2"),
-        (dict(schedule="gpipe", microbatches=3), "microbatches=3 does not divide batch=32"),
+        (dict(schedule="gpipe", microbatches=3), "microbatches=3 does not divide batch_size=32"),
         (dict(schedule="1f1b", K=3, microbatches=2), "1f1b needs microbatches >= K"),
         (dict(lr=0.0), "learning rates must be > 0"),
         (dict(max_lag=-1), "max_lag must be >= 0"),
@@ -180,8 +180,8 @@ def test_bad_configs_are_refused(kw, message):
 
 
 def test_bad_data_is_refused(data):
-    with pytest.raises(ValueError, match="batch=1024 is larger than the 512"):
-        dc.run(_config(batch=1024), data)
+    with pytest.raises(ValueError, match="batch_size=1024 is larger than the 512"):
+        dc.run(_config(batch_size=1024), data)
 
 
 def test_split_blocks_is_even_and_later_stages_take_the_rest():
@@ -236,7 +236,7 @@ def test_predict_is_sane():
 
 
 def test_measure_costs_gives_positive_times_per_block(data):
-    config = _config(widths=(16, 16))
+    config = _config(hidden=(16, 16))
     costs = dc.measure_costs(config, data, reps=2, comm=False)
     assert costs.forward.shape == (3, 2) and (costs.forward > 0).all()
     assert (costs.backward > 0).all() and (costs.update > 0).all()
@@ -246,7 +246,7 @@ def test_measure_costs_gives_positive_times_per_block(data):
 
 
 def test_configs_are_plain_dataclasses():
-    config = _config(widths=[64, 64])
-    assert config.widths == (64, 64) and config.n_blocks == 3
+    config = _config(hidden=[64, 64])
+    assert config.hidden == (64, 64) and config.n_blocks == 3
     assert dataclasses.replace(config, schedule="backprop").processes == 1
     assert config.eval_steps == [0, 3, 6]

@@ -96,10 +96,10 @@ def schedules(K: int) -> dict[str, dict[str, Any]]:
 def config(p: SimpleNamespace) -> decoupled.Config:
     """The chapter's network and training settings, shared by every schedule."""
     return decoupled.Config(
-        widths=(p.width,) * p.depth,
+        hidden=(p.width,) * p.depth,
         K=p.K,
         steps=p.steps,
-        batch=p.batch_size,
+        batch_size=p.batch_size,
         lr=p.lr,
         microbatches=p.microbatches,
         max_lag=p.max_lag,
@@ -130,12 +130,12 @@ def identity_check(mnist: Dataset, p: SimpleNamespace) -> Identity:
     with the package's SG rule (an SG after every stage but the last) in this process, on the
     same seed; compare every parameter of the network and of the SGs."""
     check = decoupled.Config(
-        widths=(IDENTITY["width"],) * max(3, p.K), K=p.K, schedule="dni_sync",
-        steps=IDENTITY["steps"], batch=IDENTITY["batch"], lr=1e-3,
+        hidden=(IDENTITY["width"],) * max(3, p.K), K=p.K, schedule="dni_sync",
+        steps=IDENTITY["steps"], batch_size=IDENTITY["batch"], lr=1e-3,
         eval_every=IDENTITY["eval_every"], seed=p.seed, timeout_s=p.timeout_s,
     )  # fmt: skip
     distributed = decoupled.run(check, mnist)
-    single_net = models.mlp(mnist.d_in, check.widths, mnist.d_out, [check.seed])
+    single_net = models.mlp(mnist.d_in, check.hidden, mnist.d_out, [check.seed])
     single_rule = rules.make_rule(
         "sg", single_net, [check.seed], mnist.d_context, positions=decoupled.sg_positions(check)
     )
@@ -154,7 +154,7 @@ def identity_check(mnist: Dataset, p: SimpleNamespace) -> Identity:
         K=check.K,
         n_sgs=len(distributed.sg_states),
         steps=check.steps,
-        n_hidden=len(check.widths),
+        n_hidden=len(check.hidden),
         width=IDENTITY["width"],
     )
 
@@ -203,7 +203,7 @@ def cost_model(mnist: Dataset, p: SimpleNamespace) -> CostModel:
     with at least 4 cores, run GPipe and DNI at K = 4 to check the prediction there."""
     base = config(p)
     costs = decoupled.measure_costs(replace(base, schedule="dni"), mnist, reps=10)
-    deep_net = replace(base, widths=(p.width,) * p.predict_depth, schedule="dni")
+    deep_net = replace(base, hidden=(p.width,) * p.predict_depth, schedule="dni")
     deep = decoupled.measure_costs(deep_net, mnist, reps=10, comm=False)
     deep.latency_s, deep.bytes_per_s = costs.latency_s, costs.bytes_per_s  # the link measured above
     return predictions(costs, deep, p, _check_k4(mnist, p, costs))

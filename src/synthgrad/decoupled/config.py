@@ -35,11 +35,11 @@ class PeerError(RuntimeError):
 
 @dataclass
 class Config:
-    """One timed run. ``widths`` are the hidden widths; the network has ``len(widths) + 1``
+    """One timed run. ``hidden`` are the hidden widths; the network has ``len(hidden) + 1``
     blocks (the last is the output layer), split into ``K`` stages by :func:`split_blocks`.
 
     ``lr`` is the model's Adam learning rate, ``sg_lr`` the SGs' (default ``lr``);
-    ``microbatches`` applies to ``gpipe`` and ``1f1b`` only (it must divide ``batch``; 1F1B
+    ``microbatches`` applies to ``gpipe`` and ``1f1b`` only (it must divide ``batch_size``; 1F1B
     needs at least ``K``). ``eval_every``: parameters are copied for evaluation at step 0,
     every ``eval_every`` steps and at the last step. ``max_lag`` bounds how many steps a
     ``dni`` stage may run ahead of its oldest unanswered SG target (the staleness of its SG's
@@ -49,11 +49,11 @@ class Config:
     reads the one-hot label) choose the SG. ``fail_at=(stage, step, "kill"|"raise")`` is a
     test hook: that stage kills itself with SIGKILL or raises at the start of that step."""
 
-    widths: tuple[int, ...] = (256, 256, 256, 256)
+    hidden: tuple[int, ...] = (256, 256, 256, 256)
     K: int = 2
     schedule: str = "dni"
     steps: int = 200
-    batch: int = 128
+    batch_size: int = 128
     lr: float = 1e-3
     sg_lr: float | None = None
     microbatches: int = 4
@@ -69,9 +69,9 @@ class Config:
     fail_at: tuple[int, int, str] | None = None
 
     def __post_init__(self) -> None:
-        self.widths = tuple(int(w) for w in self.widths)
-        if any(w < 1 for w in self.widths):
-            raise ValueError(f"hidden widths must be positive, got {self.widths}")
+        self.hidden = tuple(int(w) for w in self.hidden)
+        if any(w < 1 for w in self.hidden):
+            raise ValueError(f"hidden widths must be positive, got {self.hidden}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"unknown schedule {self.schedule!r}; known: {', '.join(SCHEDULES)}")
         if self.K < 1:
@@ -81,17 +81,17 @@ class Config:
         if self.K > self.n_blocks:
             raise ValueError(
                 f"K={self.K} stages but the network has only {self.n_blocks} blocks "
-                f"({len(self.widths)} hidden + output): every stage needs at least one block"
+                f"({len(self.hidden)} hidden + output): every stage needs at least one block"
             )
-        for name in ("steps", "batch", "microbatches", "eval_every"):
+        for name in ("steps", "batch_size", "microbatches", "eval_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0 or (self.sg_lr is not None and self.sg_lr <= 0):
             raise ValueError(f"learning rates must be > 0, got lr={self.lr}, sg_lr={self.sg_lr}")
         if self.schedule in PIPELINED:
-            if self.batch % self.microbatches:
+            if self.batch_size % self.microbatches:
                 raise ValueError(
-                    f"microbatches={self.microbatches} does not divide batch={self.batch}"
+                    f"microbatches={self.microbatches} does not divide batch_size={self.batch_size}"
                 )
             if self.schedule == "1f1b" and self.microbatches < self.K:
                 raise ValueError(
@@ -115,7 +115,7 @@ class Config:
 
     @property
     def n_blocks(self) -> int:
-        return len(self.widths) + 1
+        return len(self.hidden) + 1
 
     @property
     def processes(self) -> int:
@@ -203,7 +203,7 @@ def sg_positions(config: Config) -> list[int]:
 
 
 def build_net(config: Config, data: Dataset) -> Net:
-    return mlp(data.d_in, config.widths, data.d_out, [config.seed], batch_norm=config.batch_norm)
+    return mlp(data.d_in, config.hidden, data.d_out, [config.seed], batch_norm=config.batch_norm)
 
 
 def build_sgs(config: Config, data: Dataset, net: Net) -> SyntheticGradients:

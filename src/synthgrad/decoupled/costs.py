@@ -74,7 +74,7 @@ def measure_costs(
     config: Config, data: Dataset, reps: int = 20, small: int | None = None, comm: bool = True
 ) -> Costs:
     """Time every block of ``config``'s network on one thread, in this process (median of
-    ``reps``, at ``config.batch`` and at ``small``, default batch/8), and, with ``comm``, the
+    ``reps``, at ``config.batch_size`` and at ``small``, default batch/8), and, with ``comm``, the
     one-way time of a 1-float and a boundary-sized message between two stage processes on
     ``config.backend`` (a ping-pong; a few seconds, mostly process start). Measure a deep
     network once and :func:`predict` any ``K`` from its blocks."""
@@ -87,7 +87,7 @@ def measure_costs(
     if comm:
         if config.n_blocks < 2:
             raise ValueError("communication is measured between two stages: need a hidden layer")
-        floats = config.batch * max(config.widths)
+        floats = config.batch_size * max(config.hidden)
         cfg = replace(config, schedule="gpipe", K=2, microbatches=1, steps=reps, fail_at=None)
         one_way = spawn(_pingpong, 2, cfg, _tiny(data), "pingpong")[0]
         costs.latency_s = one_way["small"]
@@ -104,7 +104,7 @@ def _tiny(data: Dataset) -> Dataset:
 
 def _measure_blocks(config: Config, data: Dataset, reps: int, small: int | None) -> Costs:
     net = build_net(config, data)
-    batch = min(config.batch, data.n_train)
+    batch = min(config.batch_size, data.n_train)
     sizes = (batch, max(1, batch // 8) if small is None else small)
     n = len(net.blocks)
     tables = {k: np.zeros((n, 2)) for k in ("forward", "backward", "sg_forward", "sg_backward")}
@@ -153,7 +153,7 @@ def _measure_blocks(config: Config, data: Dataset, reps: int, small: int | None)
 def _pingpong(rank: int, n: int, config: Config, data: Dataset) -> dict:
     """One-way time of a 1-float and a boundary-sized message (half the round trip)."""
     torch.set_num_threads(1)
-    floats = config.batch * max(config.widths)
+    floats = config.batch_size * max(config.hidden)
     out = {}
     for name, size in (("small", 1), ("big", floats)):
         buf = torch.zeros(size)

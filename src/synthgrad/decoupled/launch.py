@@ -27,9 +27,9 @@ def run(config: Config, data: Dataset) -> Result | None:
     parameter snapshots on the test split afterwards, off the clock."""
     if data.seeded:
         raise ValueError("a per-seed dataset has several draws; decoupled runs train one seed")
-    if config.batch > data.n_train:
+    if config.batch_size > data.n_train:
         raise ValueError(
-            f"batch={config.batch} is larger than the {data.n_train} training examples"
+            f"batch_size={config.batch_size} is larger than the {data.n_train} training examples"
         )
     program, n = PROGRAMS[config.schedule], config.processes
     if under_torchrun():
@@ -78,7 +78,7 @@ def assemble(config: Config, data: Dataset, outs: list[dict]) -> Result:
     return Result(
         config=config,
         seconds=seconds,
-        examples_per_s=config.steps * min(config.batch, data.n_train) / seconds,
+        examples_per_s=config.steps * min(config.batch_size, data.n_train) / seconds,
         busy_s=busy,
         wait_s=wait,
         snapshot_s=snap,

@@ -27,7 +27,7 @@ def backprop_stage(rank: int, n: int, config: Config, data: Dataset) -> dict:
     net = build_net(config, data).to(device)
     opt = make_optimizer([{"params": list(net.parameters()), "lr": config.lr}])
     rule, loss_fn = Backprop(), LOSSES[data.task]
-    batches = Batches(data, config.batch, config.seed, device)
+    batches = Batches(data, config.batch_size, config.seed, device)
     log = Log(config, rank, net.blocks, 0)
     timer = Timer(log)
     net.train()
@@ -81,7 +81,7 @@ def _pipelined_stage(rank: int, n: int, config: Config, data: Dataset) -> dict:
     cls = ScheduleGPipe if config.schedule == "gpipe" else Schedule1F1B
     schedule = cls(stage, n_microbatches=config.microbatches, loss_fn=loss_fn)
     opt = make_optimizer([{"params": list(module.parameters()), "lr": config.lr}])
-    batches = Batches(data, config.batch, config.seed, device)
+    batches = Batches(data, config.batch_size, config.seed, device)
     log = Log(config, rank, module.blocks, start)
     timer = Timer(log)
     for name in ("forward_one_chunk", "backward_one_chunk"):  # compute, not communication
@@ -146,7 +146,7 @@ def _dni_stage(rank: int, n: int, config: Config, data: Dataset) -> dict:
     first, last = rank == 0, rank == n - 1
     opt = make_optimizer([{"params": list(blocks.parameters()), "lr": config.lr}])
     loss_fn = LOSSES[data.task]
-    batches = Batches(data, config.batch, config.seed, device)
+    batches = Batches(data, config.batch_size, config.seed, device)
     batch = batches.batch
     d_in = data.d_in if first else net.widths[start - 1]
     d_out = net.widths[stop - 1]
