@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from synthgrad import analysis
 from synthgrad import convergence as V
 from synthgrad.chapters import convergence as chapter
 
@@ -50,9 +51,9 @@ def measures(change=None, separable=None, tracking=None, phase=None):
         for m, default in (("backprop", ok()), ("linear SG", ["stalled"] * 3))
     ]
     settings = ["Adam", "Adam, SG 10x faster", "Adam, both 3x faster", "gradient descent",
-                "control: frozen below SG", "backprop (Adam)"]  # fmt: skip
+                analysis.CONTROL, "backprop (Adam)"]  # fmt: skip
     diagnosis = [
-        rows(change.get(("diagnosis", s), ok() if s != "control: frozen below SG" else
+        rows(change.get(("diagnosis", s), ok() if s != analysis.CONTROL else
                         ["stalled"] * 3), setting=s)
         for s in settings
     ]  # fmt: skip

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from synthgrad import analysis
 from synthgrad.chapters import primer
 
 NAN = float("nan")
@@ -16,8 +17,8 @@ def accuracies(**change):
         "SG middle, DNI": [0.92, 0.92, 0.92],
         "SG every layer, cDNI": [0.93, 0.93, 0.93],
         "SG every layer, DNI": [0.90, 0.90, 0.90],
-        "control: frozen below the middle": [0.90, 0.90, 0.90],
-        "control: frozen below every SG": [0.85, 0.85, 0.85],
+        analysis.CONTROL: [0.90, 0.90, 0.90],
+        analysis.CONTROL_EVERY: [0.85, 0.85, 0.85],
     }
     acc.update(change)
     return {k: np.asarray(v, dtype=float) for k, v in acc.items()}
@@ -43,7 +44,7 @@ def test_every_claim_holds_on_accuracies_that_meet_them():
 @pytest.mark.claim("C1.1", "fails")
 def test_c1_1_fails_far_from_backprop_or_near_its_control():
     assert status(accuracies(**{"SG middle, cDNI": [0.92, 0.92, 0.92]}), "C1.1") == "does not hold"
-    near_control = accuracies(**{"control: frozen below the middle": [0.935, 0.90, 0.90]})
+    near_control = accuracies(**{analysis.CONTROL: [0.935, 0.90, 0.90]})
     assert status(near_control, "C1.1") == "does not hold"
 
 
@@ -74,7 +75,7 @@ def test_c1_3_fails_when_the_label_does_not_help_on_one_seed():
 
 def table(change=None):
     """The store's table (per (depth, method), each seed's accuracy): by default C1.4p holds."""
-    acc = {"backprop": 0.97, "cDNI": 0.965, "DNI": 0.95, "control: frozen below the SGs": 0.90}
+    acc = {"backprop": 0.97, "cDNI": 0.965, "DNI": 0.95, analysis.CONTROL_EVERY: 0.90}
     out = {(d, m): np.full(3, a) for d in (3, 4) for m, a in acc.items()}
     out.update({k: np.asarray(v, dtype=float) for k, v in (change or {}).items()})
     return out

@@ -30,7 +30,9 @@ Glossary (one name per concept):
   in place of its true gradient. *method*: a rule with its options as a chapter names it on the
   page (``"SG middle, cDNI"``).
 - *control*: the network whose layers below the SG never learn (frozen at initialisation); the
-  claims that SG training "works" are stated as a margin over it.
+  claims that SG training "works" are stated as a margin over it. On every page it is
+  ``analysis.CONTROL`` ("control: frozen below the SG"), or ``analysis.CONTROL_EVERY`` with an
+  SG after every hidden layer.
 - *hidden*: the list of hidden-layer widths; *depth*: its length; *width*: each one's size.
 - *batch_size*: examples per step.
 - *verdict*: a claim's decision (:func:`synthgrad.ledger.judge`): holds, holds in part, does

@@ -11,6 +11,12 @@ import pandas as pd
 
 from .train import History
 
+# The control, on every page: the network whose layers below the SG never learn (frozen at
+# initialisation), the bar an SG's claim to "train" the layers below it must clear; with an SG
+# after every hidden layer, no hidden layer learns (random features with a trained output).
+CONTROL = "control: frozen below the SG"
+CONTROL_EVERY = "control: frozen below every SG"
+
 
 def frames(runs: Mapping[str, History], smooth: int = 1) -> pd.DataFrame:
     """Several runs as one tidy table: each run's :meth:`~synthgrad.train.History.frame` with a

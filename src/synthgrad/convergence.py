@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .analysis import CONTROL
 from .data import Dataset, linear_regression, noisy_linear_labels
 from .data import per_seed as data_per_seed
 from .losses import LOSSES
@@ -276,7 +277,7 @@ def diagnosis(lr: float, sgd_lr: float) -> dict[str, dict]:
         "Adam, SG 10x faster": dict(method="linear SG", lr=lr, sg_lr=10 * lr),
         "Adam, both 3x faster": dict(method="linear SG", lr=3 * lr),
         "gradient descent": dict(method="linear SG", lr=sgd_lr, optimizer="sgd"),
-        "control: frozen below SG": dict(method="frozen below SG", lr=lr),
+        CONTROL: dict(method="frozen below SG", lr=lr),
     }
 
 

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .. import analysis, ledger
 from .. import convergence as cv
-from .. import ledger
 
 DEEP = "deep linear network, squared error"  # the model the diagnosis varies
 DIMS = (2, 100)
@@ -124,7 +124,7 @@ def numbers(m: Measures) -> dict[str, Any]:
         "fast_tracking": float(diag_tracking["Adam, SG 10x faster"]),
         "both_converged": diag_converged["Adam, both 3x faster"],
         "both_tracking": float(diag_tracking["Adam, both 3x faster"]),
-        "control_converged": diag_converged["control: frozen below SG"],
+        "control_converged": diag_converged[analysis.CONTROL],
         "stalled_tracking": float(stalled_sg.tracking.median())
         if len(stalled_sg)
         else float("nan"),

@@ -42,15 +42,15 @@ METHODS = {
     "SG middle, DNI": dict(rule="sg_middle", conditioned=False),
     "SG every layer, cDNI": dict(rule="sg_every", conditioned=True),
     "SG every layer, DNI": dict(rule="sg_every", conditioned=False),
-    "control: frozen below the middle": dict(rule="frozen_middle"),
-    "control: frozen below every SG": dict(rule="frozen_every"),
+    analysis.CONTROL: dict(rule="frozen_middle"),
+    analysis.CONTROL_EVERY: dict(rule="frozen_every"),
 }
 CONTROL = {
-    "middle": "control: frozen below the middle",
-    "every layer": "control: frozen below every SG",
+    "middle": analysis.CONTROL,
+    "every layer": analysis.CONTROL_EVERY,
 }
 # the store's DNI-paper table (experiment 01_dni_table): the methods of a complete depth
-STORED = ("backprop", "DNI", "cDNI", "control: frozen below the SGs")
+STORED = ("backprop", "DNI", "cDNI", analysis.CONTROL_EVERY)
 CLAIM_IDS = ("C1.1", "C1.2", "C1.3", "C1.4p")
 IN_PART: tuple[str, ...] = ()  # claims that can hold in part
 
@@ -60,7 +60,7 @@ def _experiment() -> store.Experiment:
     """Chapter 1: the DNI paper's MNIST table, 3 to 6 hidden layers, every-layer DNI and cDNI."""
     methods = {"backprop": ("backprop", False), "DNI": ("sg_every", False),
                "cDNI": ("sg_every", True),
-               "control: frozen below the SGs": ("frozen_every", False)}  # fmt: skip
+               analysis.CONTROL_EVERY: ("frozen_every", False)}  # fmt: skip
     settings = dict(steps=6000, lr=3e-4, batch_size=256, eval_every=200)
     runs = {
         f"{depth}/{method}": store.mnist_task(rule, conditioned, depth, **settings)
@@ -209,9 +209,7 @@ def _dni(dni_acc: Mapping[tuple[int, str], np.ndarray]) -> dict[str, Any]:
         (d, m): float(np.mean(100 * (1 - np.asarray(acc))))
         for (d, m), acc in sorted(dni_acc.items())
     }
-    over = {
-        d: 100 * (dni_acc[d, "cDNI"] - dni_acc[d, "control: frozen below the SGs"]) for d in depths
-    }
+    over = {d: 100 * (dni_acc[d, "cDNI"] - dni_acc[d, analysis.CONTROL_EVERY]) for d in depths}
     return dict(depths=depths, mean_error=mean_error, over=over)
 
 

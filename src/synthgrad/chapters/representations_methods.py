@@ -14,9 +14,9 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from .. import rules
+from .. import analysis, rules
 
-CONTROL = "control: frozen below the SG"
+CONTROL = analysis.CONTROL
 EVERY = "SG every layer, cDNI"
 ACTIVATIONS = ["relu", "tanh"]  # section (c2): both of the paper's activations
 Key = tuple[Any, str]  # (depth or activation, method)

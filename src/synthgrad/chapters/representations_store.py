@@ -20,7 +20,7 @@ from .. import analysis, ledger, store
 from ..train import History
 
 EXPERIMENT = "05_depth_sweep"
-SG, CONTROL = "SG middle, cDNI", "control: frozen below the SG"
+SG, CONTROL = "SG middle, cDNI", analysis.CONTROL
 EVERY = "SG every layer, cDNI"
 ACTIVATIONS = ("relu", "tanh")
 Label = tuple[str, int, str]  # (activation, hidden layers, method)
@@ -30,7 +30,7 @@ Label = tuple[str, int, str]  # (activation, hidden layers, method)
 def _experiment() -> store.Experiment:
     """Chapter 5 at the paper's width: ReLU MLPs of 3 to 50 hidden layers of 256 units."""
     methods = {"backprop": ("backprop", False), "SG middle, cDNI": ("sg_middle", True),
-               "control: frozen below the SG": ("frozen_middle", False),
+               CONTROL: ("frozen_middle", False),
                "SG every layer, cDNI": ("sg_every", True)}  # fmt: skip
     settings = dict(steps=3000, lr=1e-3, batch_size=128, eval_every=100)
     runs = {  # ReLU first (the part made so far), the deepest first: the paper's regime
