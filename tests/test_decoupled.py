@@ -74,8 +74,13 @@ def test_dni_sync_computes_the_package_sg_rule(data):
     np.testing.assert_allclose(result.trace["test_acc"], history.evals["test_acc"][:, 0], atol=1e-6)
     assert all((s == 0).all() and len(s) == config.steps for s in result.staleness)
     first = result.trace.iloc[0]  # step 0: every accuracy up to it counts as reached there
-    assert result.time_to(first.test_acc) == first.seconds and result.steps_to(0.0) == 0
-    assert math.isinf(result.time_to(1.01)) and math.isinf(result.steps_to(1.01))
+    assert (
+        result.seconds_to_accuracy(first.test_acc) == first.seconds
+        and result.steps_to_accuracy(0.0) == 0
+    )
+    assert math.isinf(result.seconds_to_accuracy(1.01)) and math.isinf(
+        result.steps_to_accuracy(1.01)
+    )
     assert result.diverged_at == -1
     result.losses[3:] = np.nan  # as a run whose loss became NaN at step 4
     assert result.diverged_at == 4

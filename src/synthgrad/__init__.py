@@ -33,6 +33,12 @@ Glossary (one name per concept):
   claims that SG training "works" are stated as a margin over it. On every page it is
   ``analysis.CONTROL`` ("control: frozen below the SG"), or ``analysis.CONTROL_EVERY`` with an
   SG after every hidden layer.
+- *timed run* (chapter 7): a run on stages in processes, recorded as a
+  :class:`~synthgrad.decoupled.Result` (wall clock, compute and waiting per stage, the SGs'
+  staleness, and a trace of held-out accuracy against seconds); its *schedule* is how the
+  stages run (``backprop``, ``gpipe``, ``1f1b``, ``dni``, ``dni_sync``).
+- *steps to*: ``analysis.steps_to`` (a training metric's running mean reaching a threshold);
+  ``Result.steps_to_accuracy`` and ``Result.seconds_to_accuracy`` (held-out accuracy).
 - *hidden*: the list of hidden-layer widths; *depth*: its length; *width*: each one's size.
 - *batch_size*: examples per step.
 - *verdict*: a claim's decision (:func:`synthgrad.ledger.judge`): holds, holds in part, does

@@ -184,8 +184,8 @@ def measure(results: Results, p: SimpleNamespace) -> Measures:
     stale = [np.concatenate(results[DNI, s].staleness) for s in p.seeds]  # every SG, per seed
     return Measures(
         speed=frame(lambda r: r.examples_per_s),
-        reach_s=frame(lambda r: r.time_to(p.target_acc)),
-        reach_steps=frame(lambda r: r.steps_to(p.target_acc)),
+        reach_s=frame(lambda r: r.seconds_to_accuracy(p.target_acc)),
+        reach_steps=frame(lambda r: r.steps_to_accuracy(p.target_acc)),
         final_acc=frame(lambda r: r.trace.test_acc.iloc[-1]),
         stale=np.concatenate(stale).astype(int),
         busy_share={n: [_busy(results[n, s]) for s in p.seeds] for n in names},

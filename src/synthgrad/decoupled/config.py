@@ -168,13 +168,13 @@ class Result:
         bad = np.flatnonzero(~np.isfinite(self.losses))
         return int(bad[0]) + 1 if len(bad) else -1
 
-    def time_to(self, accuracy: float) -> float:
+    def seconds_to_accuracy(self, accuracy: float) -> float:
         """Wall-clock seconds until the held-out accuracy first reached ``accuracy`` (at the
         evaluation steps; ``inf`` if it never did)."""
         hit = self.trace[self.trace.test_acc >= accuracy]
         return float(hit.seconds.iloc[0]) if len(hit) else math.inf
 
-    def steps_to(self, accuracy: float) -> float:
+    def steps_to_accuracy(self, accuracy: float) -> float:
         """Training steps until the held-out accuracy first reached ``accuracy`` (``inf``: never)."""
         hit = self.trace[self.trace.test_acc >= accuracy]
         return float(hit.step.iloc[0]) if len(hit) else math.inf
