@@ -10,7 +10,7 @@ import sys
 import pytest
 from conftest import CHAPTERS, ROOT, make
 
-from synthgrad import ledger
+from synthgrad import chapters, ledger
 
 pytestmark = pytest.mark.book
 
@@ -20,6 +20,9 @@ def test_chapter_smoke_run_writes_a_well_formed_ledger(quick_book, chapter):
     doc = json.loads((quick_book / "results" / f"{chapter}.json").read_text())
     ledger.check(doc)
     assert doc["chapter"] == chapter and doc["quick"] is True
+    # every claim in the ledger is one whose decision has tests (tests/test_claims.py)
+    declared = chapters.module(chapter).CLAIM_IDS
+    assert {c["id"] for c in doc["claims"]} <= set(declared), declared
     nb = json.loads((quick_book / "src" / "book" / f"{chapter}.ipynb").read_text())
     assert nb["metadata"]["papermill"]["exception"] is None
 
