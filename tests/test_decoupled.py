@@ -255,3 +255,15 @@ def test_configs_are_plain_dataclasses():
     assert config.hidden == (64, 64) and config.n_blocks == 3
     assert dataclasses.replace(config, schedule="backprop").processes == 1
     assert config.eval_steps == [0, 3, 6]
+
+
+def test_chapter_7s_identity_check_finds_the_two_implementations_equal(data):
+    """The chapter's section (a), at its own size: synchronous DNI on two processes against the
+    package's SG rule in this one."""
+    from types import SimpleNamespace
+
+    from synthgrad.chapters import update_unlocking
+
+    identity = update_unlocking.identity_check(data, SimpleNamespace(K=2, seed=0, timeout_s=60.0))
+    assert identity.tensors > 0 and identity.n_sgs == 1
+    assert identity.max_abs_difference <= 1e-5

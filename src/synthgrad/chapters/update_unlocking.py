@@ -141,7 +141,7 @@ def identity_check(mnist: Dataset, p: SimpleNamespace) -> Identity:
     )
     train.train(
         single_net, single_rule, mnist, [check.seed], steps=check.steps, lr=check.lr,
-        batch_size=check.batch, eval_every=check.eval_every, progress=False,
+        batch_size=check.batch_size, eval_every=check.eval_every, progress=False,
     )  # fmt: skip
     expected = dict(single_net.state_dict())
     got = dict(distributed.net_state)
