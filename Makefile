@@ -3,7 +3,7 @@
 #   make book      papermill executes every chapter (only those whose notebook or src/ changed,
 #                  JOBS=2 at a time), then Jupyter Book renders the executed notebooks into _build/html
 #   make test      lint, then the whole test suite (unit tests, chapter smoke runs, a quick site build)
-#   make check     lint and the unit tests only (no chapter runs, no site): the edit-test loop, < 2 min
+#   make check     lint and the unit tests only (no chapter runs, no site): the edit-test loop, ~1 min
 #   make chapter NB=01_primer P='-p seed 3'   rerun one chapter with papermill parameters
 #   make paper     the paper-scale results store (store/): runs what is missing, corrupt or stale,
 #                  on the GPU where torch sees one, each step replayed from a CUDA graph
