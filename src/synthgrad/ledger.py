@@ -22,7 +22,6 @@ import numpy as np
 import pandas as pd
 
 RESULTS_ENV = "SYNTHGRAD_RESULTS"
-STATUSES = ("holds", "holds in part", "does not hold")
 FIELDS = ("id", "claim", "measured", "criterion", "holds", "evidence")
 SOURCES = ("paper", "DNI paper", "this book")
 KINDS = ("empirical test", "identity check")
@@ -148,14 +147,14 @@ class Claim:
             raise ValueError(f"claim {self.id}: source must be one of {SOURCES}")
         if self.kind not in KINDS:
             raise ValueError(f"claim {self.id}: kind must be one of {KINDS}")
-        if self.holds and self.partly:
-            raise ValueError(f"claim {self.id}: a claim that holds does not hold in part")
+        try:
+            self.verdict = Verdict(self.holds, self.partly, self.regime)
+        except ValueError as error:
+            raise ValueError(f"claim {self.id}: {error}") from None
 
     @property
     def status(self) -> str:
-        if self.holds:
-            return "holds"
-        return "holds in part" if self.partly else "does not hold"
+        return self.verdict.status
 
 
 def results_dir() -> Path:

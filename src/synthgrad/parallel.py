@@ -15,7 +15,7 @@ have their own supervisor: :mod:`synthgrad.decoupled`.)
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
@@ -44,12 +44,22 @@ def pool(workers: int, data: Dataset | None = None) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(workers, mp_context=context, initializer=_start, initargs=(data,))
 
 
-def _fit_held(seeds: Sequence[int], rule: str, kwargs: dict) -> History:
-    return _fit_net_held(seeds, rule, kwargs)[1]
-
-
 def _fit_net_held(seeds: Sequence[int], rule: str, kwargs: dict) -> tuple[Net, History]:
     return fit_net(_WORKER_DATA["data"], seeds, rule, **kwargs)
+
+
+def _fit_held(seeds: Sequence[int], rule: str, kwargs: dict) -> tuple[None, History]:
+    """:func:`_fit_net_held` without sending the network back."""
+    return None, _fit_net_held(seeds, rule, kwargs)[1]
+
+
+def _split(configs: Mapping[Any, dict]) -> dict[Any, tuple[str, dict]]:
+    """name -> fit arguments (``rule`` included) as name -> (rule, the other arguments)."""
+    out = {}
+    for name, config in configs.items():
+        config = dict(config)
+        out[name] = (config.pop("rule"), config)
+    return out
 
 
 def fit_all(
@@ -64,16 +74,14 @@ def fit_all(
     a time (default: this process's torch threads). Runs already in ``runs`` are cut, as in
     :meth:`~synthgrad.train.Runs.fit`; with one worker or one run to train, it trains here."""
     out, todo = {}, {}
-    for name, config in configs.items():
-        config = dict(config)
-        rule = config.pop("rule")
+    for name, (rule, config) in _split(configs).items():
         old = runs.cached(data, seeds, rule, **config)
         if old is not None:
             out[name] = old
         else:
             todo[name] = (rule, config)
-    trained = _train(runs, data, seeds, todo, workers, _fit_held)
-    return {name: out[name] if name in out else trained[name] for name in configs}
+    out |= {name: h for name, (_, h) in _train(runs, data, seeds, todo, workers, False).items()}
+    return {name: out[name] for name in configs}
 
 
 def fit_nets_all(
@@ -86,11 +94,7 @@ def fit_nets_all(
     """:func:`fit_all` for the trained networks as well (a chapter that measures the networks
     themselves): name -> (network, history). Every configuration is trained (as
     :meth:`~synthgrad.train.Runs.fit_net`, and kept in ``runs``)."""
-    todo = {}
-    for name, config in configs.items():
-        config = dict(config)
-        todo[name] = (config.pop("rule"), config)
-    return _train(runs, data, seeds, todo, workers, _fit_net_held)
+    return _train(runs, data, seeds, _split(configs), workers, True)
 
 
 def _train(
@@ -99,24 +103,27 @@ def _train(
     seeds: Sequence[int],
     todo: Mapping[Any, tuple[str, dict]],
     workers: int | None,
-    job: Callable,
-) -> dict[Any, Any]:
+    nets: bool,
+) -> dict[Any, tuple[Net | None, History]]:
     """Train each of ``todo`` (name -> (rule, fit arguments)) here or in the pool, keep each
-    run in ``runs``, return ``job``'s results by name."""
+    run in ``runs``, return name -> (network, or None unless ``nets``, history)."""
     workers = workers or torch.get_num_threads()
     if workers <= 1 or len(todo) <= 1:
-        out = {}
-        for name, (rule, config) in todo.items():
-            net, history = runs.fit_net(data, seeds, rule, **config)
-            out[name] = history if job is _fit_held else (net, history)
-        return out
+        return {
+            name: runs.fit_net(data, seeds, rule, **config) for name, (rule, config) in todo.items()
+        }
     with pool(min(workers, len(todo)), data) as executor:
         futures = {
-            name: executor.submit(job, list(seeds), rule, {**config, "progress": False})
+            name: executor.submit(
+                _fit_net_held if nets else _fit_held,
+                list(seeds),
+                rule,
+                {**config, "progress": False},
+            )
             for name, (rule, config) in todo.items()
         }
         out = {name: future.result() for name, future in futures.items()}
-    for name, result in out.items():
+    for name, (_, history) in out.items():
         rule, config = todo[name]
-        runs.keep(runs.key(data, seeds, rule, **config), result if job is _fit_held else result[1])
+        runs.keep(runs.key(data, seeds, rule, **config), history)
     return out

@@ -22,13 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .data import LOADERS
+
 PACKAGE = Path(__file__).resolve().parent
 NAME = PACKAGE.name
-# what each runner and each way of running a step starts from: "module:qualname"
-DATASETS = ("data.synthetic:two_moons", "data.synthetic:linear_regression", "data.synthetic:tanh_teacher",
-            "data.synthetic:noisy_linear_labels", "data.idx:mnist")  # fmt: skip
+# what each runner and each way of running a step starts from: "module:name" (a name the
+# module defines or imports); the fit runner also loads its data by name (data.LOADERS)
 ROOTS = {
-    "fit": ("train:fit", *DATASETS),
+    "fit": ("train:fit", *(f"data:{name}" for name in LOADERS)),
     "convergence": ("convergence:train_on", "convergence:make_problem"),
 }
 STEP_ROOTS = {"eager": (), "CUDA graph": ("graphs:Graphed",)}
@@ -175,6 +176,10 @@ class Graph:
             if key in seen:
                 continue
             module, name = key
+            if module in self.modules and name not in self.modules[module].defs:
+                found = self.resolve(module, name)  # a name the module imports (a root)
+                if isinstance(found, tuple):
+                    module, name = key = found
             if module not in self.modules or name not in self.modules[module].defs:
                 raise KeyError(f"{module}:{name} is not a definition of the package")
             node = self.modules[module].defs[name]
@@ -183,11 +188,13 @@ class Graph:
         return seen
 
 
-def pieces(roots: Iterable[str], root: Path = PACKAGE) -> dict[str, str]:
+def pieces(
+    roots: Iterable[str], root: Path = PACKAGE, graph: Graph | None = None
+) -> dict[str, str]:
     """The code reachable from ``roots``, keyed by qualname (``name#1``, ``name#2``... in the
     order of their code where several share one)."""
     by_name: dict[str, list[str]] = {}
-    for (_, name), node in Graph(root).reachable(roots).items():
+    for (_, name), node in (graph or Graph(root)).reachable(roots).items():
         by_name.setdefault(name, []).append(code(ast.unparse(node)))
     out = {}
     for name, codes in sorted(by_name.items()):
@@ -202,13 +209,19 @@ def source_hash(runner: str = "fit", step: str = "eager", root: Path = PACKAGE) 
     ``step``) calls: see the module's docstring. Computed once per state of the package's
     files (their names, sizes and modification times)."""
     files = sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts)
-    stamp = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files)
+    stamp = tuple((str(p), st.st_mtime_ns, st.st_size) for p in files for st in [p.stat()])
     return _hash((*ROOTS[runner], *STEP_ROOTS[step]), root, stamp)
+
+
+@functools.lru_cache(maxsize=4)
+def _graph(root: Path, stamp: tuple) -> Graph:
+    """The package's graph, parsed once per state of its files (shared by every runner)."""
+    return Graph(root)
 
 
 @functools.lru_cache(maxsize=32)
 def _hash(roots: tuple[str, ...], root: Path, stamp: tuple) -> str:
     digest = hashlib.sha256()
-    for name, text in pieces(roots, root).items():
+    for name, text in pieces(roots, root, _graph(root, stamp)).items():
         digest.update(name.encode() + b"\0" + text.encode() + b"\0")
     return digest.hexdigest()[:16]

@@ -29,7 +29,7 @@ from . import convergence, graphs, parallel
 from . import data as D
 from .train import History, fit
 
-DATASETS = ("mnist", "two_moons", "linear_regression", "tanh_teacher", "noisy_linear_labels")
+DATASETS = D.LOADERS
 NEEDS = {  # the keyword arguments each runner must be given
     "fit": {"seeds", "rule", "hidden", "steps", "lr"},
     "convergence": {"seeds", "method", "depth", "width", "steps", "lr"},

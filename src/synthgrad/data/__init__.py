@@ -13,7 +13,11 @@ from .dataset import TASKS, Dataset, per_seed
 from .idx import SCALES, DataError, mnist
 from .synthetic import linear_regression, noisy_linear_labels, parity, tanh_teacher, two_moons
 
+# the loaders a sweep task may name (synthgrad.sweep.Task; the store's hash starts from them)
+LOADERS = ("mnist", "two_moons", "linear_regression", "tanh_teacher", "noisy_linear_labels")
+
 __all__ = [
+    "LOADERS",
     "TASKS",
     "SCALES",
     "DataError",
