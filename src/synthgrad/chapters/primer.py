@@ -50,7 +50,9 @@ CONTROL = {
     "every layer": analysis.CONTROL_EVERY,
 }
 # the store's DNI-paper table (experiment 01_dni_table): the methods of a complete depth
-STORED = ("backprop", "DNI", "cDNI", analysis.CONTROL_EVERY)
+STORED_METHODS = {"backprop": ("backprop", False), "DNI": ("sg_every", False),
+                  "cDNI": ("sg_every", True), analysis.CONTROL_EVERY: ("frozen_every", False)}  # fmt: skip
+STORED = tuple(STORED_METHODS)
 CLAIM_IDS = ("C1.1", "C1.2", "C1.3", "C1.4p")
 IN_PART: tuple[str, ...] = ()  # claims that can hold in part
 
@@ -58,14 +60,11 @@ IN_PART: tuple[str, ...] = ()  # claims that can hold in part
 # the grid of this chapter in the results store (make paper)
 def _experiment() -> store.Experiment:
     """Chapter 1: the DNI paper's MNIST table, 3 to 6 hidden layers, every-layer DNI and cDNI."""
-    methods = {"backprop": ("backprop", False), "DNI": ("sg_every", False),
-               "cDNI": ("sg_every", True),
-               analysis.CONTROL_EVERY: ("frozen_every", False)}  # fmt: skip
     settings = dict(steps=6000, lr=3e-4, batch_size=256, eval_every=200)
     runs = {
         f"{depth}/{method}": store.mnist_task(rule, conditioned, depth, **settings)
         for depth in (3, 4, 5, 6)
-        for method, (rule, conditioned) in methods.items()
+        for method, (rule, conditioned) in STORED_METHODS.items()
     }
     return store.Experiment(
         "01_dni_table",
@@ -213,14 +212,21 @@ def _dni(dni_acc: Mapping[tuple[int, str], np.ndarray]) -> dict[str, Any]:
     return dict(depths=depths, mean_error=mean_error, over=over)
 
 
+def _paired(acc: Mapping[str, np.ndarray]) -> tuple[dict, dict]:
+    """Per placement (``"middle"``, ``"every layer"``), paired by seed: the cDNI SG minus its
+    control, and the cDNI SG minus the DNI SG (what the label adds)."""
+    over = {place: acc[f"SG {place}, cDNI"] - acc[CONTROL[place]] for place in CONTROL}
+    gain = {place: acc[f"SG {place}, cDNI"] - acc[f"SG {place}, DNI"] for place in CONTROL}
+    return over, gain
+
+
 def numbers(
     acc: Mapping[str, np.ndarray], dni_acc: Mapping[tuple[int, str], np.ndarray] | None = None
 ) -> dict[str, float]:
     """The numbers the chapter's prose quotes, from each method's final held-out accuracy per
     seed (``acc``) and the store's table (``dni_acc``, :func:`stored_accuracy`)."""
     mean = {name: float(np.mean(v)) for name, v in acc.items()}
-    over = {place: acc[f"SG {place}, cDNI"] - acc[CONTROL[place]] for place in CONTROL}
-    gain = {place: acc[f"SG {place}, cDNI"] - acc[f"SG {place}, DNI"] for place in CONTROL}
+    over, gain = _paired(acc)
     out = {
         "acc_backprop": mean["backprop"],
         "acc_sg_middle": mean["SG middle, cDNI"],
@@ -250,8 +256,7 @@ def claims(
     """The chapter's claims from each method's final held-out accuracy per seed (``acc``, keyed
     as :data:`METHODS`) and, where the store holds it, the DNI paper's table (``dni_acc``)."""
     gap_middle = float(np.mean(acc["backprop"]) - np.mean(acc["SG middle, cDNI"]))
-    over = {place: acc[f"SG {place}, cDNI"] - acc[CONTROL[place]] for place in CONTROL}
-    gain = {place: acc[f"SG {place}, cDNI"] - acc[f"SG {place}, DNI"] for place in CONTROL}
+    over, gain = _paired(acc)
     out = [
         ledger.Claim(
             "C1.1",

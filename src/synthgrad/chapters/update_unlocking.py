@@ -26,6 +26,7 @@ from ..params import ParameterError
 from . import Interface
 from .update_unlocking_claims import (
     BP1,
+    BP_DEVICE,
     CORES,
     DNI,
     IDENTITY,
@@ -226,9 +227,9 @@ def predictions(
     ks = [k for k in p.predict_K if k <= p.predict_depth + 1]
     curve = pd.DataFrame(
         {
-            "backprop, 1 device": [decoupled.predict(deep, 1, "backprop") for _ in ks],
+            BP_DEVICE: [decoupled.predict(deep, 1, "backprop") for _ in ks],
             "GPipe": [decoupled.predict(deep, k, "gpipe", max(p.microbatches, k)) if k > 1 else np.nan for k in ks],
-            "DNI (asynchronous)": [decoupled.predict(deep, k, "dni") if k > 1 else np.nan for k in ks],
+            DNI: [decoupled.predict(deep, k, "dni") if k > 1 else np.nan for k in ks],
         },
         index=pd.Index(ks, name="K"),
     )  # fmt: skip

@@ -25,6 +25,7 @@ from .. import ledger
 CORES = os.cpu_count() or 1  # this machine's cores: the stages of a run share them
 # the schedules compared (backprop on K threads: see :func:`bp`): name on the page -> settings
 BP1, DNI, SYNC = "backprop, 1 thread", "DNI (asynchronous)", "DNI, synchronous"
+BP_DEVICE = "backprop, 1 device"  # the cost model's curve: backprop on one device
 PIPELINES = ("GPipe", "1F1B")
 IDENTITY = dict(width=32, steps=6, batch=32, eval_every=3)  # the network of section (a)
 
@@ -108,7 +109,7 @@ def numbers(
     stale = m.stale
     ratio = reach_s[DNI] / reach_s[BP]  # per seed, < 1: DNI got there sooner
     ratio_1 = reach_s[DNI] / reach_s[BP1]
-    pipelines = speed[["GPipe", "1F1B"]].max(axis=1)
+    pipelines = speed[list(PIPELINES)].max(axis=1)
     model_ratio = model_check(speed, model.predicted)["predicted / measured"]
     stale_cost = final_acc[SYNC] - final_acc[DNI]  # per seed: what the asynchronous run lost
     curve = model.curve
@@ -139,8 +140,8 @@ def numbers(
         "gpipe_busy_share": float(np.mean(m.busy_share["GPipe"])),
         "predict_depth": p.predict_depth,
         "pred_k": int(max(curve.index)),
-        "pred_dni_over_bp": float(curve["DNI (asynchronous)"].iloc[-1] / curve["backprop, 1 device"].iloc[-1]),
-        "pred_gpipe_over_bp": float(curve["GPipe"].iloc[-1] / curve["backprop, 1 device"].iloc[-1]),
+        "pred_dni_over_bp": float(curve[DNI].iloc[-1] / curve[BP_DEVICE].iloc[-1]),
+        "pred_gpipe_over_bp": float(curve["GPipe"].iloc[-1] / curve[BP_DEVICE].iloc[-1]),
         "k4_text": model.k4_text,
         "t_dni": float(np.median(reach_s[DNI])),
         "t_bp": float(np.median(reach_s[BP])),
@@ -161,7 +162,7 @@ def claims(
     speed, reach_s, final_acc = m.speed, m.reach_s, m.final_acc
     ratio = reach_s[DNI] / reach_s[BP]  # per seed, < 1: DNI got there sooner
     ratio_1 = reach_s[DNI] / reach_s[BP1]
-    pipelines = speed[["GPipe", "1F1B"]].max(axis=1)
+    pipelines = speed[list(PIPELINES)].max(axis=1)
     stale_cost = final_acc[SYNC] - final_acc[DNI]
     model_ratio = model_check(speed, model.predicted)["predicted / measured"]
     in_range = {  # a NaN or inf speed of any seed fails its schedule (the mean would skip it)
