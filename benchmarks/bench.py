@@ -233,18 +233,23 @@ def gpu_step_times(
     short: int = 50,
     long: int = 250,
     device: str = "cuda",
+    seeds: int = 3,
+    modes: tuple[str, ...] = ("eager", "CUDA graph"),
 ) -> dict[str, float]:
     """Milliseconds per training step on the GPU, eager and replayed from a CUDA graph, of the
-    store's ``depth`` x 256 MNIST network (3 seeds, batch 128, cDNI SG): the training loop as
-    :func:`synthgrad.train.train` runs it (minibatch, step, optimiser, logging), timed over
-    ``long`` steps minus ``short`` ones, so that setup, capture and evaluations cancel."""
+    store's ``depth`` x 256 MNIST network (``seeds`` seeds, batch 128, cDNI SG): the training
+    loop as :func:`synthgrad.train.train` runs it (minibatch, step, optimiser, logging), timed
+    over ``long`` steps minus ``short`` ones, so that setup, capture and evaluations cancel."""
     mnist = data.mnist("small")
-    kwargs = dict(seeds=[0, 1, 2], hidden=[256] * depth, conditioned=True, batch_norm=True,
-                  lr=1e-3, batch_size=128, progress=False, device=device)  # fmt: skip
+    kwargs = dict(seeds=list(range(seeds)), hidden=[256] * depth, conditioned=True,
+                  batch_norm=True, lr=1e-3, batch_size=128, progress=False,
+                  device=device)  # fmt: skip
     sync = torch.cuda.synchronize if device.startswith("cuda") else lambda: None
+    wraps = {"eager": None, "CUDA graph": graphs.Graphed}
     out = {}
     for rule in rules:
-        for name, wrap in (("eager", None), ("CUDA graph", graphs.Graphed)):
+        for name in modes:
+            wrap = wraps[name]
             seconds = {}
             for steps in (short, long, short, long):  # (the first pair warms the device up)
                 sync()
@@ -270,6 +275,15 @@ def gpu_rows() -> list[dict]:
         rows.append(_row(f"GPU step, CUDA graph: {where}", graphed, "ms"))
         rows.append(_row(f"CUDA graph speed-up: {where}", eager / graphed, "x", ">= 3",
                          eager / graphed >= 3))  # fmt: skip
+    # 8 seeds in one batched network against 8 runs of one seed, both replayed from a graph
+    graphed = ("CUDA graph",)
+    eight = gpu_step_times(("sg_middle",), seeds=8, modes=graphed)["sg_middle CUDA graph"]
+    one = gpu_step_times(("sg_middle",), seeds=1, modes=graphed)["sg_middle CUDA graph"]
+    where = f"sg_middle, 50x256 BN, batch 128, CUDA graph, {device}"
+    rows.append(_row(f"GPU step, 8 seeds together: {where}", eight, "ms"))
+    rows.append(_row(f"GPU step, 1 seed: {where}", one, "ms"))
+    rows.append(_row(f"8 seeds together vs one by one, GPU: {where}", 8 * one / eight, "x",
+                     ">= 4", 8 * one / eight >= 4))  # fmt: skip
     return rows
 
 

@@ -298,18 +298,24 @@ def load(experiment: Experiment, root: Path | None = None) -> Stored:
 
 
 def spot_check(
-    experiment: Experiment, label: str, steps: int = 20, root: Path | None = None
+    experiment: Experiment,
+    label: str,
+    steps: int = 20,
+    root: Path | None = None,
+    device: str | None = None,
+    graph: bool = False,
 ) -> float:
-    """Re-run the first ``steps`` steps of a stored run here (on the CPU) and return the largest
-    relative difference of the per-step training loss from the stored one. A GPU-made run
-    differs by float rounding only (about 1e-5 after a few steps); an altered store by much
-    more. Raises if the run is not in the store or is corrupt."""
+    """Re-run the first ``steps`` steps of a stored run here (on the CPU, or on ``device``,
+    replayed from a CUDA graph if ``graph``) and return the largest relative difference of the
+    per-step training loss from the stored one. A run made on another device differs by float
+    rounding only (about 1e-5 after a few steps); an altered store by much more. Raises if the
+    run is not in the store or is corrupt."""
     root = root or store_dir()
     status = run_status(experiment, label, root)
     if status not in ("ok", "stale"):
         raise ValueError(f"{experiment.name} / {label} is {status}: nothing to check")
     stored = load(experiment, root).runs[label]
-    fresh = run_task(experiment.runs[label], steps=steps)
+    fresh = run_task(experiment.runs[label], device=device, steps=steps, graph=graph)
     a, b = stored.train["loss"][:steps], fresh.train["loss"][:steps]
     return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-12)))
 

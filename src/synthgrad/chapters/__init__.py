@@ -22,7 +22,6 @@ from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import pandas as pd
-from IPython.display import Markdown, display
 
 from .. import ledger, plots
 from .. import params as P
@@ -88,6 +87,8 @@ def setup(chapter: str, values: Mapping[str, Any]) -> SimpleNamespace:
         p.seeds = list(range(p.seed, p.seed + p.n_seeds))
     plots.set_theme()
     if p.quick:
+        from IPython.display import Markdown, display  # (the notebook's; the store needs none)
+
         display(Markdown(QUICK_NOTE))
     return p
 
