@@ -264,8 +264,7 @@ def gpu_step_times(
 def gpu_rows() -> list[dict]:
     """The GPU rows of the table (none, with a line saying so, where there is no GPU)."""
     if not torch.cuda.is_available():
-        print("no CUDA device here: the GPU rows (CUDA-graph step at 50 layers) are not measured")
-        return []
+        return recorded_gpu_rows()
     device = torch.cuda.get_device_name()
     times, rows = gpu_step_times(), []
     for rule in ("backprop", "sg_middle"):
@@ -285,6 +284,18 @@ def gpu_rows() -> list[dict]:
     rows.append(_row(f"8 seeds together vs one by one, GPU: {where}", 8 * one / eight, "x",
                      ">= 4", 8 * one / eight >= 4))  # fmt: skip
     return rows
+
+
+def recorded_gpu_rows(path: Path = ROOT / "benchmarks" / "gpu-record.json") -> list[dict]:
+    """Where there is no GPU: the GPU rows as last measured on one (``gpu_session.sh``), each
+    labelled with the date, device and commit it was measured at, never as a measurement now."""
+    print("no CUDA device here: the GPU rows below are the last ones recorded on a GPU")
+    if not path.exists():
+        return []
+    rec = json.loads(path.read_text())
+    where = f"recorded {rec['date']}, commit {rec['commit']}"
+    return [{**row, "what": f"[{where}, run {i + 1}] {row['what']}"}
+            for i, rows in enumerate(rec["runs"]) for row in rows]  # fmt: skip
 
 
 def _row(what: str, value: float, unit: str, target: str = "", met: bool | None = None) -> dict:

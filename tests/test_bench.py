@@ -35,3 +35,12 @@ def test_the_gpu_step_timing_runs_its_four_configurations_on_a_cpu_too():
     times = bench.gpu_step_times(depth=2, short=2, long=4, device="cpu")
     assert set(times) == {"backprop eager", "backprop CUDA graph", "sg_middle eager",
                           "sg_middle CUDA graph"}  # fmt: skip
+
+
+def test_the_recorded_gpu_rows_say_when_and_where_they_were_measured():
+    """Without a GPU, make bench shows the last GPU measurements, each labelled as recorded."""
+    rows = bench.recorded_gpu_rows()
+    assert rows, "benchmarks/gpu-record.json holds the GPU session's rows"
+    assert all(r["what"].startswith("[recorded ") and "commit" in r["what"] for r in rows)
+    assert any("CUDA graph speed-up" in r["what"] for r in rows)
+    assert bench.recorded_gpu_rows(Path("no-such-record.json")) == []

@@ -12,7 +12,7 @@ is captured at the first call and replayed at every later one, with the minibatc
 the graph's static input tensors: ``train.fit(..., wrap_rule=graphs.Graphed)``. The training
 loop (:func:`synthgrad.train.train`) is the same: it samples the minibatch, steps the optimiser, checks for divergence and logs, so a
 graphed run has the same minibatches, the same initial weights and the same numbers as an
-eager one up to float rounding (tested on a GPU; on a CPU the same wrapper runs its static
+eager one up to float rounding (tested on an H200; on a CPU the same wrapper runs its static
 buffers eagerly, which the CPU tests use to check everything but the capture itself).
 
 Only rules whose step draws no random numbers on the CPU and makes no host decision can be
