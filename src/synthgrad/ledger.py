@@ -21,8 +21,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .stats import Paired
+
 RESULTS_ENV = "SYNTHGRAD_RESULTS"
-FIELDS = ("id", "claim", "measured", "criterion", "holds", "evidence")
+FIELDS = ("id", "claim", "measured", "criterion", "status", "holds", "evidence")
 SOURCES = ("paper", "DNI paper", "this book")
 KINDS = ("empirical test", "identity check")
 
@@ -32,24 +34,31 @@ def listing(items: Sequence[Any], none: str = "none") -> str:
     return ", ".join(map(str, items)) or none
 
 
+STATUSES = ("holds", "holds in part", "does not hold", "inconclusive")
+
+
 @dataclass(frozen=True)
 class Verdict:
-    """A claim's decision: whether it holds on the whole of its scope, holds in part (some of
-    its regimes pass), or does not hold; and the regime text the page shows beside it."""
+    """A claim's decision: its ``status`` (one of :data:`STATUSES`), the regime text the page
+    shows beside it, the 95% interval of each paired comparison behind it (``interval``), and,
+    for an inconclusive one, what would decide it (``decide``)."""
 
-    holds: bool
-    partly: bool = False
+    status: str
     regime: str = ""
+    interval: str = ""
+    decide: str = ""
 
     def __post_init__(self) -> None:
-        if self.holds and self.partly:
-            raise ValueError("a claim that holds does not hold in part")
+        if self.status not in STATUSES:
+            raise ValueError(f"a verdict's status is one of {STATUSES}, not {self.status!r}")
 
     @property
-    def status(self) -> str:
-        if self.holds:
-            return "holds"
-        return "holds in part" if self.partly else "does not hold"
+    def holds(self) -> bool:
+        return self.status == "holds"
+
+    @property
+    def partly(self) -> bool:
+        return self.status == "holds in part"
 
 
 def judge(
@@ -57,50 +66,83 @@ def judge(
     *,
     required: Any = True,
     also: Mapping[Any, Any] | None = None,
+    decides: Sequence[Any] | None = None,
     regime: str = "",
     none: str = "none",
+    decide: str = "",
     **fields: Any,
 ) -> Verdict:
-    """The verdict on a claim from its per-regime results.
+    """The verdict on a claim from its per-regime results (BOOK.md section 6).
 
-    ``parts`` maps each regime the claim covers (a depth, a seed, a dimension...) to whether the
-    claim's criterion passes there (a bool, or an array that must be true everywhere); a single
-    bool is a claim without regimes. ``required`` is a condition the whole claim needs (e.g. the
-    baseline itself converged): when it fails, the claim does not hold anywhere. ``also`` are
-    further regimes that can show the claim in part but do not count towards its holding (e.g.
-    a second optimiser).
+    ``parts`` maps each regime the claim covers (a depth, a seed, a dimension...) to its result
+    there: a bool, an array of bools that must be true everywhere, or a seed-paired comparison
+    (:func:`synthgrad.stats.paired`, which holds, fails, is reversed or is inconclusive); a single
+    result is a claim without regimes. ``required`` is a condition the whole claim needs (e.g.
+    the baseline itself converged): when it fails, the claim does not hold anywhere. ``also``
+    are further regimes that can show the claim in part but do not count towards its holding
+    (e.g. a second optimiser). ``decides`` names the regimes the paper's sentence is about
+    ("with many hidden layers": the deepest depth); by default, all of ``parts``.
 
-    The claim holds when ``required`` and every part pass; it holds in part when ``required``
-    passes and some, not all, of ``parts`` pass, or any of ``also`` does; otherwise it does not
-    hold. A NaN never passes: pass comparisons (``x >= margin``), which are False for NaN, so a
-    diverged seed counts against the claim.
+    The rules, in order: not ``required`` -> does not hold; a part reversed (its interval
+    entirely on the wrong side of zero) -> does not hold, wherever else it held; every part
+    holds -> holds; a deciding part that fails -> does not hold, one that is inconclusive ->
+    inconclusive; some part (or ``also``) holds -> holds in part; some part fails -> does not
+    hold; every part inconclusive -> inconclusive. A NaN never passes: pass comparisons
+    (``x >= margin``), which are False for NaN, so a diverged seed counts against the claim.
 
-    ``regime`` is the text on the page, formatted with ``{held}`` and ``{failed}`` (the regimes
-    of ``parts`` that pass and fail, as :func:`listing` joins them; ``none`` for an empty one)
-    and any other ``fields``."""
+    ``regime`` is the text on the page, formatted with ``{held}``, ``{failed}`` (every part that
+    did not hold), ``{reversed}`` and ``{undecided}`` (the parts so judged, as :func:`listing`
+    joins them; ``none`` for an empty one) and any other ``fields``. ``decide`` says what would
+    decide an inconclusive verdict (by default, the reasons its comparisons give)."""
     table = dict(parts) if isinstance(parts, Mapping) else {"": parts}
-    passed = {k: _passes(v) for k, v in table.items()}
-    extra = [_passes(v) for v in (also or {}).values()]
-    needed = _passes(required)
-    holds = needed and bool(passed) and all(passed.values())
-    partly = needed and not holds and (any(passed.values()) or any(extra))
-    held = [k for k, v in passed.items() if v]
-    failed = [k for k, v in passed.items() if not v]
-    text = regime.format(held=listing(held, none), failed=listing(failed, none), **fields)
-    return Verdict(holds, partly, text)
+    outcome = {k: _outcome(v) for k, v in table.items()}
+    deciding = list(table) if decides is None else list(decides)
+    unknown = [k for k in deciding if k not in table]
+    if unknown:
+        raise ValueError(f"deciding regimes {unknown} are not among the parts {list(table)}")
+    found = set(outcome.values())
+    if not _outcome(required) == "holds" or not table:
+        status = "does not hold"
+    elif "reversed" in found:
+        status = "does not hold"
+    elif found == {"holds"}:
+        status = "holds"
+    elif decides is not None and any(outcome[k] != "holds" for k in deciding):
+        decisive = {outcome[k] for k in deciding}
+        status = "inconclusive" if decisive <= {"holds", "inconclusive"} else "does not hold"
+    elif "holds" in found or any(_outcome(v) == "holds" for v in (also or {}).values()):
+        status = "holds in part"
+    elif "fails" in found:
+        status = "does not hold"
+    else:
+        status = "inconclusive"
+    named = {
+        name: listing([k for k, o in outcome.items() if o in kinds], none)
+        for name, kinds in (("held", {"holds"}), ("failed", {"fails", "reversed", "inconclusive"}),
+                            ("reversed", {"reversed"}), ("undecided", {"inconclusive"}))
+    }  # fmt: skip
+    comparisons = {k: v for k, v in table.items() if isinstance(v, Paired)}
+    interval = "; ".join((f"{k}: " if k != "" else "") + v.text() for k, v in comparisons.items())
+    if status == "inconclusive" and not decide:
+        reasons = sorted({v.why for v in comparisons.values() if v.outcome == "inconclusive"})
+        decide = "; ".join(r for r in reasons if r) or "an interval clear of the margin"
+    return Verdict(status, regime.format(**{**named, **fields}), interval, decide)
 
 
-def _passes(value: Any) -> bool:
-    """True when a result passes: a bool, or an array/sequence of bools that is true everywhere
-    (and not empty)."""
+def _outcome(value: Any) -> str:
+    """A part's outcome: a paired comparison's own; for a bool, or an array/sequence of bools
+    that is true everywhere (and not empty), holds or fails."""
+    if isinstance(value, Paired):
+        return value.outcome
     if isinstance(value, bool):
-        return value
+        return "holds" if value else "fails"
     array = np.asarray(value)
     if array.dtype != bool:
         raise TypeError(
-            f"a part of a verdict must be a bool or an array of bools, not {array.dtype}"
+            "a part of a verdict must be a bool, an array of bools or a paired comparison, "
+            f"not {array.dtype}"
         )
-    return bool(array.size) and bool(array.all())
+    return "holds" if bool(array.size) and bool(array.all()) else "fails"
 
 
 def every(values: Any, passes: Any) -> bool:
@@ -115,14 +157,15 @@ def every(values: Any, passes: Any) -> bool:
 class Claim:
     """One claim of the paper and the verdict of one chapter on it.
 
-    ``verdict`` (from :func:`judge`) is the decision: ``holds`` is the verdict on the whole
-    criterion. Where the effect depends on a regime,
-    ``partly`` marks a claim that holds in some of it (``holds`` False, ``partly`` True:
-    "holds in part") and ``regime`` says where it holds. ``source`` says whose claim it is
-    (the paper's, the DNI paper's or this book's own) and ``kind`` whether it is an empirical
-    test or an identity check (an exact equality verified numerically). ``scale`` is set for a
-    verdict measured elsewhere than the chapter's own run (the paper-scale store): what it was
-    measured at and where it comes from."""
+    ``holds`` takes the :class:`Verdict` (from :func:`judge`), the decision; the claim then
+    keeps its ``status`` (the field of record: one of :data:`STATUSES`), ``regime`` (where it
+    holds), ``interval`` (the 95% intervals of its paired comparisons) and ``decide`` (what would
+    decide an inconclusive one), and ``holds`` is True for "holds" alone. A bool (with
+    ``partly``) is the two-status form of older chapters. ``source`` says whose claim it is (the
+    paper's, the DNI paper's or this book's own) and ``kind`` whether it is an empirical test or
+    an identity check (an exact equality verified numerically). ``scale`` is set for a verdict
+    measured elsewhere than the chapter's own run (the paper-scale store): what it was measured
+    at and where it comes from."""
 
     id: str
     claim: str
@@ -135,26 +178,36 @@ class Claim:
     source: str = "paper"
     kind: str = "empirical test"
     scale: str = ""
+    status: str = ""
+    interval: str = ""
+    decide: str = ""
 
     def __post_init__(self) -> None:
         if isinstance(self.holds, Verdict):
-            if self.partly or self.regime:
-                raise ValueError(f"claim {self.id}: its verdict gives partly and regime")
-            verdict = self.holds
-            self.holds, self.partly, self.regime = verdict.holds, verdict.partly, verdict.regime
-        self.holds = bool(self.holds)
+            if self.partly or self.regime or self.status or self.interval or self.decide:
+                raise ValueError(f"claim {self.id}: its verdict gives status, regime, interval")
+            self.verdict = self.holds
+        else:
+            if self.holds and self.partly:
+                raise ValueError(f"claim {self.id}: a claim that holds does not hold in part")
+            status = (
+                "holds" if self.holds else ("holds in part" if self.partly else "does not hold")
+            )
+            self.verdict = Verdict(status, self.regime)
+        v = self.verdict
+        self.status, self.regime, self.interval, self.decide = (v.status, v.regime, v.interval,
+                                                                 v.decide)  # fmt: skip
+        self.holds, self.partly = v.holds, v.partly
         if self.source not in SOURCES:
             raise ValueError(f"claim {self.id}: source must be one of {SOURCES}")
         if self.kind not in KINDS:
             raise ValueError(f"claim {self.id}: kind must be one of {KINDS}")
-        try:
-            self.verdict = Verdict(self.holds, self.partly, self.regime)
-        except ValueError as error:
-            raise ValueError(f"claim {self.id}: {error}") from None
 
     @property
-    def status(self) -> str:
-        return self.verdict.status
+    def verdict_text(self) -> str:
+        """The verdict as the tables show it: status, then where, then what would decide it."""
+        text = self.status + (f": {self.regime}" if self.regime else "")
+        return text + (f" (would decide: {self.decide})" if self.decide else "")
 
 
 def results_dir() -> Path:
@@ -169,12 +222,14 @@ def table(claims: Sequence[Claim]) -> pd.DataFrame:
             "what the paper says": c.claim,
             "what was measured": c.measured,
             "criterion": c.criterion,
-            "verdict": c.status + (f": {c.regime}" if c.regime else ""),
+            "verdict": c.verdict_text,
+            "95% interval": c.interval,
             "tag": f"{c.source}, {c.kind}",
         }
         for c in claims
     ]
-    return pd.DataFrame(rows).set_index("claim")
+    df = pd.DataFrame(rows).set_index("claim")
+    return df if any(c.interval for c in claims) else df.drop(columns="95% interval")
 
 
 def _clean(obj: Any) -> Any:
@@ -198,7 +253,7 @@ def write(chapter: str, claims: Sequence[Claim], parameters: dict[str, Any], qui
         "chapter": chapter,
         "quick": bool(quick),
         "parameters": _clean(parameters),
-        "claims": [_clean({**asdict(c), "status": c.status}) for c in claims],
+        "claims": [_clean(asdict(c)) for c in claims],
     }
     out.write_text(json.dumps(doc, indent=2, allow_nan=False) + "\n")
     return out
@@ -235,8 +290,10 @@ def check(doc: dict[str, Any]) -> None:
         missing = [f for f in FIELDS if f not in c]
         if missing:
             raise ValueError(f"claim {c.get('id')} lacks {missing}")
-        if not isinstance(c["holds"], bool):
-            raise ValueError(f"claim {c['id']}: holds must be true or false")
+        if c.get("status") not in STATUSES:
+            raise ValueError(f"claim {c['id']}: status must be one of {STATUSES}")
+        if c["holds"] is not (c["status"] == "holds"):
+            raise ValueError(f"claim {c['id']}: holds is true for the status 'holds' alone")
 
 
 SCALE_KEYS = {  # recorded parameter -> how the scale column names it
@@ -277,7 +334,9 @@ def read_all(directory: Path | None = None) -> pd.DataFrame:
                     "what the paper says": c["claim"],
                     "verdict": c["status"]
                     + (f": {c['regime']}" if c.get("regime") else "")
+                    + (f" (would decide: {c['decide']})" if c.get("decide") else "")
                     + (" (quick run)" if doc["quick"] else ""),
+                    "95% interval": c.get("interval", ""),
                     "tag": f"{c.get('source', 'paper')}, {c.get('kind', 'empirical test')}",
                     "scale": c.get("scale") or f"book run: {scale(doc['parameters'])}",
                 }

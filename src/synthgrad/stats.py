@@ -1,0 +1,115 @@
+"""Paired comparisons over seeds, decided by a t-interval (BOOK.md section 6, "Statistics that
+match the wording").
+
+"Better on every seed" out of three happens one time in eight with no effect at all. A claim
+that method A beats method B is decided on the seed-paired differences ``a - b``: it holds when
+the two-sided 95% t-interval of their mean lies entirely beyond the claim's margin, it is
+reversed when the interval lies entirely on the other side, and it is inconclusive otherwise.
+Fewer than :data:`MIN_SEEDS` seeds is inconclusive by rule. A seed on which the claim's own
+method diverged (NaN or inf) fails the comparison outright; one on which only the baseline
+diverged is left out of the interval and named.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+MIN_SEEDS = 5
+LEVEL = 0.95
+
+# Two-sided 95% quantiles of Student's t, t_{0.975}(df), df = 1..30 (standard tables).
+_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+         2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+         2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)  # fmt: skip
+OUTCOMES = ("holds", "reversed", "inconclusive", "fails")
+
+
+def t_quantile(df: int) -> float:
+    """t_{0.975}(df): the table up to 30 degrees of freedom, the Cornish-Fisher expansion in
+    1/df beyond (within 1e-3 of the exact value there)."""
+    if df < 1:
+        raise ValueError(f"a t-interval needs at least 1 degree of freedom, got {df}")
+    if df <= len(_T975):
+        return _T975[df - 1]
+    z = 1.959964
+    return (
+        z
+        + (z**3 + z) / (4 * df)
+        + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
+        + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * df**3)
+    )
+
+
+@dataclass(frozen=True)
+class Paired:
+    """A seed-paired comparison: the differences (claim's method minus its baseline, signed so
+    that positive favours the claim), the 95% t-interval of their mean, the margin the claim
+    states, and the outcome (one of :data:`OUTCOMES`: beyond the margin; below zero, the
+    claim reversed; between zero and the margin; straddling it) with the reason in words."""
+
+    differences: tuple[float, ...]
+    low: float
+    high: float
+    margin: float
+    outcome: str
+    why: str = ""
+
+    @property
+    def n(self) -> int:
+        return len(self.differences)
+
+    def text(self, digits: int = 3) -> str:
+        """The interval as the claims table shows it."""
+        if math.isnan(self.low):
+            return f"no interval ({self.why})"
+        f = f"{{:+.{digits}g}}"
+        where = f"[{f.format(self.low)}, {f.format(self.high)}]"
+        return f"{where} over {self.n} seeds, margin {self.margin:g}" + (
+            f" ({self.why})" if self.why else ""
+        )
+
+
+def paired(
+    a: np.ndarray | list[float],
+    b: np.ndarray | list[float],
+    margin: float = 0.0,
+    higher: bool = True,
+    min_seeds: int = MIN_SEEDS,
+) -> Paired:
+    """Decide "``a`` beats ``b`` by more than ``margin``" over seeds (``higher``: larger is
+    better; otherwise smaller is, e.g. a loss or an error). ``a`` and ``b`` are per-seed values
+    of the claim's method and of its baseline, in the same seed order."""
+    a, b = np.asarray(a, dtype=float).ravel(), np.asarray(b, dtype=float).ravel()
+    if a.shape != b.shape:
+        raise ValueError(f"paired values need one per seed on both sides: {a.size} and {b.size}")
+    sign = 1.0 if higher else -1.0
+    nan = float("nan")
+    lost = np.flatnonzero(~np.isfinite(a))
+    if lost.size:
+        return Paired((), nan, nan, margin, "fails", f"the claim's method diverged on seed(s) "
+                      f"{', '.join(map(str, lost))}")  # fmt: skip
+    kept = np.isfinite(b)
+    d = sign * (a[kept] - b[kept])
+    why = ""
+    if not kept.all():
+        why = f"baseline diverged on seed(s) {', '.join(map(str, np.flatnonzero(~kept)))}"
+    if d.size < 2:
+        return Paired(tuple(d), nan, nan, margin, "inconclusive",
+                      why or f"{d.size} seed: no spread")  # fmt: skip
+    mean, half = float(d.mean()), t_quantile(d.size - 1) * float(d.std(ddof=1)) / math.sqrt(d.size)
+    low, high = mean - half, mean + half
+    if d.size < min_seeds:
+        outcome = "inconclusive"
+        why = "; ".join(filter(None, [why, f"fewer than {min_seeds} seeds"]))
+    elif low > margin:
+        outcome = "holds"
+    elif high < min(margin, 0.0):
+        outcome = "reversed"  # the other way round, beyond the noise
+    elif high < margin:
+        outcome = "fails"  # smaller than the margin the claim states
+    else:
+        outcome = "inconclusive"
+    return Paired(tuple(d), low, high, margin, outcome, why)

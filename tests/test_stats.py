@@ -1,0 +1,109 @@
+"""The paired t-interval that decides a comparison over seeds (synthgrad.stats), and the
+verdict engine's rules for it (ledger.judge): reversed, inconclusive, the deciding regime."""
+
+import json
+
+import numpy as np
+import pytest
+
+from synthgrad import ledger, stats
+
+CLEAR = np.array([0.11, 0.09, 0.10, 0.12, 0.08, 0.10, 0.11, 0.09])  # 8 seeds, mean 0.1
+
+
+def test_t_quantiles_match_the_tables():
+    assert stats.t_quantile(4) == pytest.approx(2.776)
+    assert stats.t_quantile(7) == pytest.approx(2.365)
+    for df, exact in ((31, 2.0395), (40, 2.0211), (60, 2.0003), (120, 1.9799)):
+        assert stats.t_quantile(df) == pytest.approx(exact, abs=1e-3)
+    with pytest.raises(ValueError, match="degree of freedom"):
+        stats.t_quantile(0)
+
+
+def test_a_clear_effect_over_eight_seeds_holds_and_its_interval_is_the_t_interval():
+    base = np.linspace(0.5, 0.6, 8)
+    p = stats.paired(base + CLEAR, base)
+    assert p.outcome == "holds" and p.n == 8
+    half = 2.365 * CLEAR.std(ddof=1) / np.sqrt(8)
+    assert (p.low, p.high) == pytest.approx((0.1 - half, 0.1 + half))
+    assert "over 8 seeds" in p.text()
+
+
+def test_the_other_way_round_is_reversed_and_below_the_margin_fails():
+    base = np.zeros(8)
+    assert stats.paired(base - CLEAR, base).outcome == "reversed"
+    assert stats.paired(base + CLEAR, base, margin=0.5).outcome == "fails"
+    assert stats.paired(base + CLEAR, base, margin=0.05).outcome == "holds"
+    # smaller is better (a loss): a lower loss holds
+    assert stats.paired(base - CLEAR, base, higher=False).outcome == "holds"
+
+
+def test_noise_and_few_seeds_are_inconclusive():
+    noise = np.array([0.1, -0.1, 0.05, -0.08, 0.02, -0.01, 0.03, -0.04])
+    assert stats.paired(noise, np.zeros(8)).outcome == "inconclusive"
+    few = stats.paired(CLEAR[:3], np.zeros(3))  # clear, but three seeds: inconclusive by rule
+    assert few.outcome == "inconclusive" and "fewer than 5 seeds" in few.why
+    assert stats.paired([0.1], [0.0]).outcome == "inconclusive"
+    with pytest.raises(ValueError, match="one per seed"):
+        stats.paired([0.1, 0.2], [0.0])
+
+
+def test_a_diverged_seed_of_the_claims_method_fails_and_of_the_baseline_is_named():
+    a = CLEAR.copy()
+    a[2] = np.nan
+    lost = stats.paired(a, np.zeros(8))
+    assert lost.outcome == "fails" and "seed(s) 2" in lost.why
+    b = np.zeros(8)
+    b[5] = np.inf
+    left = stats.paired(CLEAR, b)
+    assert left.outcome == "holds" and left.n == 7 and "baseline diverged on seed(s) 5" in left.why
+
+
+def test_a_part_reversed_anywhere_means_the_claim_does_not_hold():
+    zero = np.zeros(8)
+    parts = {3: stats.paired(CLEAR, zero), 6: stats.paired(-CLEAR, zero)}
+    v = ledger.judge(parts, regime="held at {held}; reversed at {reversed}")
+    assert (v.status, v.regime) == ("does not hold", "held at 3; reversed at 6")
+    assert v.interval.startswith("3: [") and "; 6: [" in v.interval
+    parts[6] = False  # failed, not reversed: the claim still holds at 3
+    assert ledger.judge(parts).status == "holds in part"
+
+
+def test_the_deciding_regime_decides():
+    zero = np.zeros(8)
+    holds, noise = stats.paired(CLEAR, zero), stats.paired(CLEAR[:3], zero[:3])
+    assert ledger.judge({3: holds, 50: False}, decides=[50]).status == "does not hold"
+    v = ledger.judge({3: holds, 50: noise}, decides=[50])
+    assert v.status == "inconclusive" and "fewer than 5 seeds" in v.decide
+    assert ledger.judge({3: False, 50: holds}, decides=[50]).status == "holds in part"
+    with pytest.raises(ValueError, match="not among the parts"):
+        ledger.judge({3: holds}, decides=[50])
+
+
+def test_inconclusive_everywhere_is_inconclusive_and_says_what_would_decide():
+    noise = stats.paired(CLEAR[:4], np.zeros(4))
+    v = ledger.judge({"a": noise, "b": noise})
+    assert v.status == "inconclusive" and v.decide
+    assert ledger.judge({"a": noise}, decide="a longer budget").decide == "a longer budget"
+    assert ledger.judge({"a": noise, "b": False}).status == "does not hold"
+
+
+def test_the_ledger_records_four_statuses_and_holds_only_for_holds(tmp_path, monkeypatch):
+    monkeypatch.setenv(ledger.RESULTS_ENV, str(tmp_path))
+    noise = stats.paired(CLEAR[:4], np.zeros(4))
+    claims = [
+        ledger.Claim("C9.1", "x", "x", "x", ledger.judge({"a": noise})),
+        ledger.Claim("C9.2", "x", "x", "x", ledger.judge(True)),
+    ]
+    doc = json.loads(ledger.write("09_test", claims, {}, quick=False).read_text())
+    ledger.check(doc)
+    got = [(c["status"], c["holds"]) for c in doc["claims"]]
+    assert got == [("inconclusive", False), ("holds", True)]
+    assert doc["claims"][0]["interval"] and doc["claims"][0]["decide"]
+    assert "95% interval" in ledger.table(claims).columns
+    doc["claims"][0]["holds"] = True
+    with pytest.raises(ValueError, match="holds is true"):
+        ledger.check(doc)
+    doc["claims"][0]["status"] = "probably"
+    with pytest.raises(ValueError, match="status must be one of"):
+        ledger.check(doc)
