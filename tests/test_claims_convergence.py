@@ -234,7 +234,8 @@ def test_c3_2b_is_decided_on_the_growth_of_the_gap_with_the_budget():
     v = verdict(caught)
     assert (v.status, v.regime) == (
         "does not hold",
-        "the gap grows in 100-D; reversed in 2-D; undecided in none",
+        "the SG's loss ends above backprop's; the gap grows in 100-D, is reversed in 2-D, "
+        "undecided in none",
     )
     assert "2-D: [" in v.interval
     # ends below backprop's loss: no struggle, whatever the trend
@@ -243,7 +244,8 @@ def test_c3_2b_is_decided_on_the_growth_of_the_gap_with_the_budget():
     v = verdict({("late", 2, "linear SG"): [*0.04 * SPREAD[:7], INF]})
     assert (v.status, v.regime) == (
         "holds in part",
-        "the gap grows in 100-D; reversed in none; undecided in none",
+        "the SG's loss ends above backprop's; the gap grows in 100-D, is reversed in none, "
+        "undecided in none",
     )
     assert "diverged on seed(s) 7" in v.interval
     # a diverged backprop seed is left out and named; seven seeds still decide
@@ -428,5 +430,6 @@ def test_c3_2bp_holds_in_part_where_one_dimension_is_undecided():
     claim = judged(measures(), long(noisy))["C3.2bp"]
     assert (claim.status, claim.regime) == (
         "holds in part",
-        "the gap grows in 2-D; reversed in none; undecided in 100-D",
+        "the SG's loss ends above backprop's; the gap grows in 2-D, is reversed in none, "
+        "undecided in 100-D",
     )

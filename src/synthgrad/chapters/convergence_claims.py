@@ -184,6 +184,13 @@ def _ends_above(late: Mapping[tuple, np.ndarray], dims: tuple) -> bool:
     )
 
 
+GAP_REGIME = "the SG's loss ends {ends}; the gap grows in {held}, is reversed in {reversed}, undecided in {undecided}"
+
+
+def _ends(late: Mapping[tuple, np.ndarray], dims: tuple) -> str:
+    return "above backprop's" if _ends_above(late, dims) else "below backprop's on some seed"
+
+
 def _gap_evidence(early, late, dims) -> dict[str, Any]:
     ratio = {when: {f"{d}-D": losses[d, "linear SG"] / losses[d, "backprop"] for d in dims}
              for when, losses in (("early", early), ("late", late))}  # fmt: skip
@@ -263,7 +270,8 @@ def claims(m: Measures, long: Long | None = None) -> list[ledger.Claim]:
             ledger.judge(
                 overfit_gap(m.separable_half, m.separable, DIMS),
                 required=_ends_above(m.separable, DIMS),
-                regime="the gap grows in {held}; reversed in {reversed}; undecided in {undecided}",
+                regime=GAP_REGIME,
+                ends=_ends(m.separable, DIMS),
             ),
             _gap_evidence(m.separable_half, m.separable, DIMS),
         ),
@@ -328,7 +336,8 @@ def _long_claims(long: Long) -> list[ledger.Claim]:
                 ledger.judge(
                     overfit_gap(long.separable_early, long.separable, ("2", "100")),
                     required=_ends_above(long.separable, ("2", "100")),
-                    regime="the gap grows in {held}; reversed in {reversed}; undecided in {undecided}",
+                    regime=GAP_REGIME,
+                    ends=_ends(long.separable, ("2", "100")),
                 ),
                 {**_gap_evidence(long.separable_early, long.separable, ("2", "100")),
                  "diverged_at": long.diverged},
