@@ -101,7 +101,7 @@ def judge(
     if unknown:
         raise ValueError(f"deciding regimes {unknown} are not among the parts {list(table)}")
     found = set(outcome.values())
-    if not _outcome(required) == "holds" or not table:
+    if _outcome(required) != "holds" or not table:
         status = "does not hold"
     elif "reversed" in found:
         status = "does not hold"
@@ -157,15 +157,16 @@ def every(values: Any, passes: Any) -> bool:
 class Claim:
     """One claim of the paper and the verdict of one chapter on it.
 
-    ``holds`` takes the :class:`Verdict` (from :func:`judge`), the decision; the claim then
-    keeps its ``status`` (the field of record: one of :data:`STATUSES`), ``regime`` (where it
-    holds), ``interval`` (the 95% intervals of its paired comparisons) and ``decide`` (what would
-    decide an inconclusive one), and ``holds`` is True for "holds" alone. A bool (with
-    ``partly``) is the two-status form of older chapters. ``source`` says whose claim it is (the
-    paper's, the DNI paper's or this book's own) and ``kind`` whether it is an empirical test or
-    an identity check (an exact equality verified numerically). ``scale`` is set for a verdict
-    measured elsewhere than the chapter's own run (the paper-scale store): what it was measured
-    at and where it comes from."""
+    ``holds`` takes the :class:`Verdict` (from :func:`judge`), the decision, kept as
+    ``verdict``: the claim's ``status`` (the field of record: one of :data:`STATUSES`),
+    ``interval`` (the 95% intervals of its paired comparisons) and ``decide`` (what would decide
+    an inconclusive one) are read from it, and ``holds``, ``partly`` and ``regime`` are set from
+    it (``holds`` True for "holds" alone). A bool (with ``partly`` and ``regime``) is the
+    two-status shorthand. ``source`` says whose claim it is (the paper's, the DNI paper's or
+    this book's own) and ``kind`` whether it is an empirical test or an identity check (an exact
+    equality verified numerically). ``scale`` is set for a verdict measured elsewhere than the
+    chapter's own run (the paper-scale store): what it was measured at and where it comes
+    from."""
 
     id: str
     claim: str
@@ -178,36 +179,46 @@ class Claim:
     source: str = "paper"
     kind: str = "empirical test"
     scale: str = ""
-    status: str = ""
-    interval: str = ""
-    decide: str = ""
 
     def __post_init__(self) -> None:
         if isinstance(self.holds, Verdict):
-            if self.partly or self.regime or self.status or self.interval or self.decide:
-                raise ValueError(f"claim {self.id}: its verdict gives status, regime, interval")
+            if self.partly or self.regime:
+                raise ValueError(f"claim {self.id}: its verdict gives partly and regime")
             self.verdict = self.holds
         else:
             if self.holds and self.partly:
                 raise ValueError(f"claim {self.id}: a claim that holds does not hold in part")
-            status = (
-                "holds" if self.holds else ("holds in part" if self.partly else "does not hold")
-            )
-            self.verdict = Verdict(status, self.regime)
-        v = self.verdict
-        self.status, self.regime, self.interval, self.decide = (v.status, v.regime, v.interval,
-                                                                 v.decide)  # fmt: skip
-        self.holds, self.partly = v.holds, v.partly
+            partly = "holds in part" if self.partly else "does not hold"
+            self.verdict = Verdict("holds" if self.holds else partly, self.regime)
+        self.holds, self.partly, self.regime = (self.verdict.holds, self.verdict.partly,
+                                                self.verdict.regime)  # fmt: skip
         if self.source not in SOURCES:
             raise ValueError(f"claim {self.id}: source must be one of {SOURCES}")
         if self.kind not in KINDS:
             raise ValueError(f"claim {self.id}: kind must be one of {KINDS}")
 
     @property
-    def verdict_text(self) -> str:
-        """The verdict as the tables show it: status, then where, then what would decide it."""
-        text = self.status + (f": {self.regime}" if self.regime else "")
-        return text + (f" (would decide: {self.decide})" if self.decide else "")
+    def status(self) -> str:
+        return self.verdict.status
+
+    @property
+    def interval(self) -> str:
+        return self.verdict.interval
+
+    @property
+    def decide(self) -> str:
+        return self.verdict.decide
+
+    def record(self) -> dict[str, Any]:
+        """The claim as its ledger's JSON keeps it."""
+        return {**asdict(self), "status": self.status, "interval": self.interval,
+                "decide": self.decide}  # fmt: skip
+
+
+def verdict_text(status: str, regime: str = "", decide: str = "") -> str:
+    """A verdict as the tables show it: status, then where, then what would decide it."""
+    text = status + (f": {regime}" if regime else "")
+    return text + (f" (would decide: {decide})" if decide else "")
 
 
 def results_dir() -> Path:
@@ -222,7 +233,7 @@ def table(claims: Sequence[Claim]) -> pd.DataFrame:
             "what the paper says": c.claim,
             "what was measured": c.measured,
             "criterion": c.criterion,
-            "verdict": c.verdict_text,
+            "verdict": verdict_text(c.status, c.regime, c.decide),
             "95% interval": c.interval,
             "tag": f"{c.source}, {c.kind}",
         }
@@ -253,7 +264,7 @@ def write(chapter: str, claims: Sequence[Claim], parameters: dict[str, Any], qui
         "chapter": chapter,
         "quick": bool(quick),
         "parameters": _clean(parameters),
-        "claims": [_clean(asdict(c)) for c in claims],
+        "claims": [_clean(c.record()) for c in claims],
     }
     out.write_text(json.dumps(doc, indent=2, allow_nan=False) + "\n")
     return out
@@ -332,9 +343,7 @@ def read_all(directory: Path | None = None) -> pd.DataFrame:
                     "chapter": doc["chapter"],
                     "claim": c["id"],
                     "what the paper says": c["claim"],
-                    "verdict": c["status"]
-                    + (f": {c['regime']}" if c.get("regime") else "")
-                    + (f" (would decide: {c['decide']})" if c.get("decide") else "")
+                    "verdict": verdict_text(c["status"], c.get("regime", ""), c.get("decide", ""))
                     + (" (quick run)" if doc["quick"] else ""),
                     "95% interval": c.get("interval", ""),
                     "tag": f"{c.get('source', 'paper')}, {c.get('kind', 'empirical test')}",

@@ -290,13 +290,11 @@ def measure_long(stored: store.Stored) -> Long | None:
     if not long:
         return None
     deep = long_deep(stored)
+    separable = {(k[1], k[2]): h for k, h in long.items() if k[0] == "separable"}
+    budget = INTERFACE.defaults["steps"]  # the chapter's: where C3.2bp's early ratio is read
     return Long(
-        separable={(k[1], k[2]): final_loss(h) for k, h in long.items() if k[0] == "separable"},
-        separable_early={
-            (k[1], k[2]): final_loss(h.upto(INTERFACE.defaults["steps"]))
-            for k, h in long.items()
-            if k[0] == "separable"
-        },
+        separable={k: final_loss(h) for k, h in separable.items()},
+        separable_early={k: final_loss(h.upto(budget)) for k, h in separable.items()},
         diverged={
             " ".join(k): h.diverged_at[h.diverged].tolist()
             for k, h in long.items()
@@ -319,4 +317,5 @@ def finish(
     """The chapter's last cell: its claims and numbers from the runs and the store, the ledger
     written and every number glued; returns the claims table."""
     m = measure(p, runs, diag, sep_runs, tracking_runs, phase)
-    return chapters.finish(p, claims(m, measure_long(stored)), numbers(m))
+    n = numbers(m)
+    return chapters.finish(p, claims(m, measure_long(stored), n), n)

@@ -184,18 +184,23 @@ def _ends_above(late: Mapping[tuple, np.ndarray], dims: tuple) -> bool:
     )
 
 
-GAP_REGIME = "the SG's loss ends {ends}; the gap grows in {held}, is reversed in {reversed}, undecided in {undecided}"
-
-
-def _ends(late: Mapping[tuple, np.ndarray], dims: tuple) -> str:
-    return "above backprop's" if _ends_above(late, dims) else "below backprop's on some seed"
-
-
-def _gap_evidence(early, late, dims) -> dict[str, Any]:
+def gap_verdict(
+    early: Mapping[tuple, np.ndarray], late: Mapping[tuple, np.ndarray], dims: tuple
+) -> tuple[ledger.Verdict, dict[str, Any]]:
+    """C3.2b's (and C3.2bp's) verdict and evidence between two budgets: the gap must grow in
+    every dimension (:func:`overfit_gap`) and the SG's loss end above backprop's."""
+    gap, above = overfit_gap(early, late, dims), _ends_above(late, dims)
+    verdict = ledger.judge(
+        gap,
+        required=above,
+        regime="the SG's loss ends {ends}; the gap grows in {held}, is reversed in {reversed}, "
+        "undecided in {undecided}",
+        ends="above backprop's" if above else "below backprop's on some seed",
+    )
     ratio = {when: {f"{d}-D": losses[d, "linear SG"] / losses[d, "backprop"] for d in dims}
              for when, losses in (("early", early), ("late", late))}  # fmt: skip
-    return {"loss_ratio": ratio, "log_ratio_growth": {
-        k: list(v.differences) for k, v in overfit_gap(early, late, dims).items()}}  # fmt: skip
+    growth = {k: list(v.differences) for k, v in gap.items()}
+    return verdict, {"loss_ratio": ratio, "log_ratio_growth": growth}
 
 
 def _seeds(rows: pd.DataFrame, passed: np.ndarray) -> dict[str, bool]:
@@ -212,10 +217,13 @@ def _seeds(rows: pd.DataFrame, passed: np.ndarray) -> dict[str, bool]:
     return dict(zip(labels, (bool(ok) for ok in passed), strict=True))
 
 
-def claims(m: Measures, long: Long | None = None) -> list[ledger.Claim]:
+def claims(
+    m: Measures, long: Long | None = None, n: Mapping[str, Any] | None = None
+) -> list[ledger.Claim]:
     """The chapter's claims from its measures (and, where the store holds them, the longer
-    budgets: C3.2bp, and C3.1p and C3.3p for the deep runs the store holds)."""
-    n = numbers(m)
+    budgets: C3.2bp, and C3.1p and C3.3p for the deep runs the store holds); ``n``: the
+    chapter's :func:`numbers`, where the caller has them already."""
+    n = numbers(m) if n is None else n
     by_run = _by_run(m)
     mse_sg = pd.concat([by_run["linear regression", "linear SG"], by_run[DEEP, "linear SG"]])
     gd_runs = m.diagnosis[m.diagnosis.setting == "gradient descent"]
@@ -267,13 +275,7 @@ def claims(m: Measures, long: Long | None = None) -> list[ledger.Claim]:
             "(Separable data) a linear SG struggles to overfit the training data under log loss.",
             "small version (the book's budget; the verdict of record is C3.2bp): training loss on separable data, linear SG over backprop, between half the budget and the whole, every seed, 2-D and 100-D",
             "the ratio grows: 95% t-interval of its log's growth, paired by seed, above 0 in both dimensions (reversed in either: does not hold); the SG's loss above backprop's at the end",
-            ledger.judge(
-                overfit_gap(m.separable_half, m.separable, DIMS),
-                required=_ends_above(m.separable, DIMS),
-                regime=GAP_REGIME,
-                ends=_ends(m.separable, DIMS),
-            ),
-            _gap_evidence(m.separable_half, m.separable, DIMS),
+            *gap_verdict(m.separable_half, m.separable, DIMS),
         ),
         ledger.Claim(
             "C3.3",
@@ -327,20 +329,15 @@ def _long_claims(long: Long) -> list[ledger.Claim]:
     the store holds its runs)."""
     out = []
     if all((d, m) in long.separable for d in ("2", "100") for m in ("backprop", "linear SG")):
+        verdict, evidence = gap_verdict(long.separable_early, long.separable, ("2", "100"))
         out.append(
             ledger.Claim(
                 "C3.2bp",
                 "(Separable data) a linear SG struggles to overfit the training data under log loss (over 20,000 steps).",
                 "store: training loss on separable data, linear SG over backprop, after 3,000 steps (the chapter's budget) and after 20,000, every seed, 2-D and 100-D",
                 "the ratio grows: 95% t-interval of its log's growth, paired by seed, above 0 in both dimensions (reversed in either: does not hold); the SG's loss above backprop's at 20,000 steps",
-                ledger.judge(
-                    overfit_gap(long.separable_early, long.separable, ("2", "100")),
-                    required=_ends_above(long.separable, ("2", "100")),
-                    regime=GAP_REGIME,
-                    ends=_ends(long.separable, ("2", "100")),
-                ),
-                {**_gap_evidence(long.separable_early, long.separable, ("2", "100")),
-                 "diverged_at": long.diverged},
+                verdict,
+                {**evidence, "diverged_at": long.diverged},
                 scale=long.scale,
             )
         )  # fmt: skip

@@ -7,6 +7,7 @@ figures and widgets, and decides the chapter's claims from the descent-path corr
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
@@ -259,12 +260,17 @@ def numbers(corr: np.ndarray, steps_measured: np.ndarray, diverged: int = 0) -> 
 
 
 def claims(
-    corr: np.ndarray, steps_measured: np.ndarray, steps: int, diverged: int = 0
+    corr: np.ndarray,
+    steps_measured: np.ndarray,
+    steps: int,
+    diverged: int = 0,
+    n: Mapping[str, Any] | None = None,
 ) -> list[ledger.Claim]:
-    """The chapter's claims from :func:`descent_corr`'s values and the run's length ``steps``.
-    A NaN or infinite value (a diverged seed) counts against each claim."""
+    """The chapter's claims from :func:`descent_corr`'s values and the run's length ``steps``
+    (``n``: the chapter's :func:`numbers`, where the caller has them already). A NaN or
+    infinite value (a diverged seed) counts against each claim."""
     s = _summary(corr, steps_measured)
-    n = numbers(corr, steps_measured, diverged)
+    n = numbers(corr, steps_measured, diverged) if n is None else n
     layer_means, after_peak = s["layer_means"], s["after_peak"]
     early_peak = s["peak_step"] <= steps / 2
     falls = bool((after_peak < 0).all())  # np.polyfit's slope is NaN where a value is not finite
@@ -310,6 +316,5 @@ def finish(p: SimpleNamespace, history: History) -> pd.DataFrame:
     """The chapter's last cell: its claims and numbers from the run, the ledger written and
     every number glued; returns the claims table."""
     corr, steps_measured, diverged = descent_corr(history, p.depth)
-    return chapters.finish(
-        p, claims(corr, steps_measured, p.steps, diverged), numbers(corr, steps_measured, diverged)
-    )
+    n = numbers(corr, steps_measured, diverged)
+    return chapters.finish(p, claims(corr, steps_measured, p.steps, diverged, n), n)

@@ -256,4 +256,5 @@ def _check_k4(mnist: Dataset, p: SimpleNamespace, costs: decoupled.Costs) -> str
 def finish(p: SimpleNamespace, identity: Identity, m: Measures, model: CostModel) -> pd.DataFrame:
     """The chapter's last cell: its claims and numbers, the ledger written and every number
     glued; returns the claims table."""
-    return chapters.finish(p, claims(p, identity, m, model), numbers(p, identity, m, model))
+    n = numbers(p, identity, m, model)
+    return chapters.finish(p, claims(p, identity, m, model, n), n)

@@ -152,13 +152,18 @@ def numbers(
 
 
 def claims(
-    p: SimpleNamespace, identity: Identity, m: Measures, model: CostModel
+    p: SimpleNamespace,
+    identity: Identity,
+    m: Measures,
+    model: CostModel,
+    n: Mapping[str, Any] | None = None,
 ) -> list[ledger.Claim]:
     """The chapter's claims from the identity check, the per-seed measurements of every
-    schedule and the cost model's predictions. A NaN or inf timing or accuracy of any seed
-    counts against the claim it enters."""
+    schedule and the cost model's predictions (``n``: the chapter's :func:`numbers`, where the
+    caller has them already). A NaN or inf timing or accuracy of any seed counts against the
+    claim it enters."""
     BP = bp(p.K)
-    n = numbers(p, identity, m, model)
+    n = numbers(p, identity, m, model) if n is None else n
     speed, reach_s, final_acc = m.speed, m.reach_s, m.final_acc
     ratio = reach_s[DNI] / reach_s[BP]  # per seed, < 1: DNI got there sooner
     ratio_1 = reach_s[DNI] / reach_s[BP1]
