@@ -262,7 +262,8 @@ def gpu_step_times(
 
 
 def gpu_rows() -> list[dict]:
-    """The GPU rows of the table (none, with a line saying so, where there is no GPU)."""
+    """The GPU rows of the table: measured now where torch sees a GPU, else the last ones
+    recorded on one (:func:`recorded_gpu_rows`)."""
     if not torch.cuda.is_available():
         return recorded_gpu_rows()
     device = torch.cuda.get_device_name()

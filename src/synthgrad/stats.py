@@ -18,7 +18,6 @@ from dataclasses import dataclass
 import numpy as np
 
 MIN_SEEDS = 5
-LEVEL = 0.95
 
 # Two-sided 95% quantiles of Student's t, t_{0.975}(df), df = 1..30 (standard tables).
 _T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,

@@ -318,4 +318,29 @@ def finish(
     written and every number glued; returns the claims table."""
     m = measure(p, runs, diag, sep_runs, tracking_runs, phase)
     n = numbers(m)
-    return chapters.finish(p, claims(m, measure_long(stored), n), n)
+    return chapters.finish(
+        p, claims(m, measure_long(stored), n), {**n, **long_numbers(stored), "n_seeds": p.n_seeds}
+    )
+
+
+def long_numbers(stored: store.Stored) -> dict[str, Any]:
+    """What the prose of (a5) quotes about the store's separable runs: its budget and seeds, the
+    chapter's default budget (where C3.2bp reads its early ratio), and per dimension the first
+    evaluation at which the linear SG's loss is above backprop's (median over seeds) and the
+    SG's relative tracking error then and at the end (NaN where the store lacks the runs)."""
+    fit = next(iter(EXPERIMENT.runs.values())).fit
+    out: dict[str, Any] = {"long_steps": fit["steps"], "long_seeds": len(fit["seeds"]),
+                           "long_early": INTERFACE.defaults["steps"]}  # fmt: skip
+    for d in DIMS:
+        sg, bp = (stored.runs.get(f"separable/{d}/{m}") for m in ("linear SG", "backprop"))
+        if sg is None or bp is None:
+            out |= {f"behind_{d}": float("nan"), f"track_behind_{d}": float("nan"),
+                    f"track_end_{d}": float("nan")}  # fmt: skip
+            continue
+        ratio = np.median(sg.evals["train_loss"] / bp.evals["train_loss"], axis=1)
+        track = np.median(sg.evals["tracking"], axis=1)
+        behind = np.flatnonzero(ratio > 1)
+        i = int(behind[0]) if behind.size else -1
+        out |= {f"behind_{d}": int(bp.eval_steps[i]) if behind.size else float("nan"),
+                f"track_behind_{d}": float(track[i]), f"track_end_{d}": float(track[-1])}  # fmt: skip
+    return out
