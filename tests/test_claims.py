@@ -2,7 +2,8 @@
 where it fails, and where one seed diverged (NaN or inf in its metric, which must count against
 it); a claim that can hold in part also has a case where it does. The cases are the tests
 marked ``@pytest.mark.claim(id, case)`` in ``tests/test_claims_*.py``; this file checks that
-they exist (found in the test files' code, so that running a subset of tests does not matter)."""
+they exist, with a case where a claim decided on seed-paired intervals is inconclusive (found
+in the test files' code, so that running a subset of tests does not matter)."""
 
 import ast
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 
 from synthgrad import chapters, ledger
 
-CASES = ("holds", "in part", "fails", "diverged")
+CASES = ("holds", "in part", "fails", "diverged", "inconclusive")
 TESTS = Path(__file__).parent
 
 
@@ -38,8 +39,10 @@ def test_every_claim_of_a_chapter_has_tests_of_its_decision(chapter):
     module = chapters.module(chapter)
     found = marked_cases()
     for claim in module.CLAIM_IDS:
-        needed = {"holds", "fails", "diverged"} | (
-            {"in part"} if claim in module.IN_PART else set()
+        needed = (
+            {"holds", "fails", "diverged"}
+            | ({"in part"} if claim in module.IN_PART else set())
+            | ({"inconclusive"} if claim in getattr(module, "PAIRED", ()) else set())
         )
         missing = needed - found.get(claim, set())
         assert not missing, f"{chapter}: claim {claim} has no test of the case(s) {sorted(missing)}"

@@ -17,11 +17,22 @@ P = SimpleNamespace(
 BP = uu.bp(P.K)
 
 
-def frame(default, **change):
-    """Per seed (rows) and schedule (columns): ``default`` for every schedule unless changed."""
-    values = {name: [default[name]] * 2 for name in uu.schedules(P.K)}
+N = 8  # seeds
+JITTER = np.array([1.0, -1.0, 0.0, 0.5, -0.5, 1.0, -1.0, 0.0])  # seed to seed
+
+
+def frame(default, spread=None, n=N, **change):
+    """Per seed (rows) and schedule (columns): ``default`` for every schedule, plus ``spread``
+    times :data:`JITTER` where given, unless changed."""
+    values = {name: [default[name]] * n + (spread or {}).get(name, 0.0) * JITTER[:n]
+              for name in uu.schedules(P.K)}  # fmt: skip
     values.update(change)
-    return pd.DataFrame(values, index=pd.Index([0, 1], name="seed"), dtype=float)
+    return pd.DataFrame(values, index=pd.Index(range(n), name="seed"), dtype=float)
+
+
+def seeds(value, *others):
+    """Eight seeds: ``value`` on the first ones, then ``others``."""
+    return [value] * (N - len(others)) + list(others)
 
 
 SPEED = {BP: 1000.0, uu.BP1: 600.0, "GPipe": 500.0, "1F1B": 550.0, uu.DNI: 800.0, uu.SYNC: 700.0}
@@ -30,14 +41,14 @@ STEPS = {BP: 40.0, uu.BP1: 40.0, "GPipe": 40.0, "1F1B": 40.0, uu.DNI: 60.0, uu.S
 ACC = {BP: 0.95, uu.BP1: 0.95, "GPipe": 0.95, "1F1B": 0.95, uu.DNI: 0.93, uu.SYNC: 0.935}
 
 
-def measures(speed=None, reach_s=None, final_acc=None):
+def measures(speed=None, reach_s=None, final_acc=None, n=N):
     """By default every claim holds: DNI sooner than backprop and faster than the pipelines,
-    half a point behind synchronous DNI; the cost model exact (see :func:`model`)."""
+    about half a point behind synchronous DNI; the cost model exact (see :func:`model`)."""
     return uu.Measures(
-        speed=frame(SPEED, **(speed or {})),
-        reach_s=frame(SECONDS, **(reach_s or {})),
-        reach_steps=frame(STEPS),
-        final_acc=frame(ACC, **(final_acc or {})),
+        speed=frame(SPEED, {uu.DNI: 10.0}, n, **(speed or {})),
+        reach_s=frame(SECONDS, {uu.DNI: 0.2}, n, **(reach_s or {})),
+        reach_steps=frame(STEPS, n=n),
+        final_acc=frame(ACC, {uu.DNI: 0.002}, n, **(final_acc or {})),
         stale=np.array([0, 1, 2, 2, 2]),
         busy_share={name: [0.5, 0.6] for name in uu.schedules(P.K)},
         cores=2,
@@ -74,67 +85,84 @@ def test_every_claim_holds_on_timings_that_meet_them():
     assert list(got) == list(uu.CLAIM_IDS)
     assert {k: c.status for k, c in got.items()} == dict.fromkeys(uu.CLAIM_IDS, "holds")
     assert got["C7.1"].regime == (
-        "time ratio DNI / backprop 0.80 to 0.80 over seeds (2 threads), 0.53 to 0.53 against one thread"
+        "time ratio DNI / backprop 0.78 to 0.82 over seeds (2 threads), 0.52 to 0.55 against one thread"
     )
     assert got["C7.3"].regime == (
-        "asynchronous DNI +0.5 to +0.5 points behind; median staleness 2 steps"
+        "asynchronous DNI +0.3 to +0.7 points behind; median staleness 2 steps"
     )
     assert got["C7.5"].regime == "predicted / measured 1.00 to 1.00"
     assert list(got["C7.3"].evidence["staleness_counts"]) == [1, 1, 3]
     n = uu.numbers(P, uu.Identity(0.0), measures(), model())
-    assert n["ratio_min"] == pytest.approx(0.8)
+    assert n["ratio_min"] == pytest.approx(0.78)
     assert n["dni_over_pipelines"] == pytest.approx(800 / 550)
-    assert n["stale_cost_max"] == pytest.approx(0.5)
+    assert n["stale_cost_max"] == pytest.approx(0.7)
     assert (n["pred_k"], n["pred_dni_over_bp"], n["t_pipe"]) == (2, 1.8, 18.0)
     assert n["dni_busy_share"] == pytest.approx(0.55)
 
 
+@pytest.mark.claim("C7.1", "inconclusive")
+@pytest.mark.claim("C7.2", "inconclusive")
+@pytest.mark.claim("C7.3", "inconclusive")
+def test_the_chapters_two_seeds_decide_nothing():
+    got = uu.claims(P, uu.Identity(0.0), measures(n=2), model())
+    for c in got[:3]:
+        assert c.status == "inconclusive", c.id
+        assert "fewer than 5 seeds" in c.decide
+
+
 @pytest.mark.claim("C7.1", "in part")
 def test_c7_1_holds_in_part_when_dni_beats_only_the_single_thread():
-    got = verdicts(measures(reach_s={uu.DNI: [12.0, 12.0]}))["C7.1"]
-    assert got.status == "holds in part"
-    assert "1.20 to 1.20 over seeds" in got.regime
+    got = verdicts(measures(reach_s={uu.DNI: 10.0 + 0.5 * JITTER}))["C7.1"]
+    assert got.status == "holds in part"  # level with the same cores, sooner than one thread
+    assert "0.95 to 1.05 over seeds" in got.regime
 
 
 @pytest.mark.claim("C7.1", "fails")
-def test_c7_1_fails_when_dni_is_slower_than_both_baselines_on_one_seed():
-    assert status("C7.1", m=measures(reach_s={uu.DNI: [8.0, 16.0]})) == "does not hold"
+def test_c7_1_fails_when_dni_is_slower_than_backprop_on_the_same_cores():
+    """Slower than backprop on the same cores beyond the noise: it does not hold, even where
+    it beats backprop on one thread."""
+    assert status("C7.1", m=measures(reach_s={uu.DNI: 12.0 + 0.2 * JITTER})) == "does not hold"
+    assert status("C7.1", m=measures(reach_s={uu.DNI: 16.0 + 0.2 * JITTER})) == "does not hold"
 
 
 @pytest.mark.claim("C7.1", "diverged")
 def test_c7_1_a_dni_seed_that_never_reaches_the_target_counts_against_it():
     """A diverged run never reaches the target: its time is inf (or NaN where unmeasured)."""
     for bad in (INF, NAN):
-        assert status("C7.1", m=measures(reach_s={uu.DNI: [8.0, bad]})) == "does not hold"
-    both = measures(reach_s={uu.DNI: [INF, INF], BP: [INF, INF], uu.BP1: [INF, INF]})
-    assert status("C7.1", m=both) == "does not hold"  # inf / inf is NaN: not sooner
+        got = verdicts(measures(reach_s={uu.DNI: seeds(8.0, bad)}))["C7.1"]
+        assert got.status == "does not hold"
+        assert "never reached the target on seed(s) 7" in got.interval
+    both = measures(reach_s={uu.DNI: seeds(INF), BP: seeds(INF), uu.BP1: seeds(INF)})
+    assert status("C7.1", m=both) == "does not hold"
 
 
 @pytest.mark.claim("C7.2", "fails")
-def test_c7_2_fails_when_a_pipeline_is_faster_on_one_seed():
-    assert status("C7.2", m=measures(speed={"1F1B": [550.0, 850.0]})) == "does not hold"
+def test_c7_2_fails_when_a_pipeline_is_faster():
+    assert status("C7.2", m=measures(speed={"1F1B": 850.0 + 10 * JITTER})) == "does not hold"
 
 
 @pytest.mark.claim("C7.2", "diverged")
 def test_c7_2_a_nan_or_inf_speed_counts_against_it():
-    """pandas' max over the pipelines skips a NaN: the verdict must not (nor pass an inf)."""
-    for change in (
-        {uu.DNI: [800.0, NAN]},
-        {uu.DNI: [800.0, INF]},
-        {"GPipe": [500.0, NAN]},
-    ):
+    """DNI's lost seed fails the claim; a pipeline's is left out and named (pandas' max over
+    the pipelines would skip a NaN and compare against the other one silently)."""
+    for change in ({uu.DNI: seeds(800.0, NAN)}, {uu.DNI: seeds(800.0, INF)}):
         assert status("C7.2", m=measures(speed=change)) == "does not hold", change
+    got = verdicts(measures(speed={"GPipe": seeds(500.0, NAN)}))["C7.2"]
+    assert "baseline diverged on seed(s) 7" in got.interval
 
 
 @pytest.mark.claim("C7.3", "fails")
-def test_c7_3_fails_when_staleness_costs_over_a_point_on_one_seed():
-    assert status("C7.3", m=measures(final_acc={uu.DNI: [0.93, 0.92]})) == "does not hold"
+def test_c7_3_fails_when_staleness_costs_over_a_point():
+    got = verdicts(measures(final_acc={uu.DNI: 0.915 + 0.002 * JITTER}))["C7.3"]
+    assert got.status == "does not hold"
 
 
 @pytest.mark.claim("C7.3", "diverged")
 def test_c7_3_a_nan_or_inf_accuracy_counts_against_it():
-    for change in ({uu.DNI: [0.93, NAN]}, {uu.SYNC: [0.935, NAN]}, {uu.DNI: [0.93, INF]}):
+    for change in ({uu.DNI: seeds(0.93, NAN)}, {uu.DNI: seeds(0.93, INF)}):
         assert status("C7.3", m=measures(final_acc=change)) == "does not hold", change
+    got = verdicts(measures(final_acc={uu.SYNC: seeds(0.935, NAN)}))["C7.3"]
+    assert "baseline diverged on seed(s) 7" in got.interval
 
 
 @pytest.mark.claim("C7.4", "fails")
@@ -168,10 +196,10 @@ def test_c7_5_fails_when_no_schedule_is_within_a_quarter():
 @pytest.mark.claim("C7.5", "diverged")
 def test_c7_5_a_nan_speed_or_prediction_counts_against_its_schedule():
     """The measured mean over seeds skips a NaN: the schedule's verdict must not."""
-    got = verdicts(measures(speed={"GPipe": [500.0, NAN]}))["C7.5"]
+    got = verdicts(measures(speed={"GPipe": seeds(500.0, NAN)}))["C7.5"]
     assert got.status == "holds in part"
     assert got.evidence["ratio"]["GPipe"] == pytest.approx(1.0)  # the mean skipped the NaN
     assert status("C7.5", cost=model(GPipe=NAN)) == "holds in part"
-    assert status("C7.5", m=measures(speed={name: [NAN, NAN] for name in SPEED})) == (
+    assert status("C7.5", m=measures(speed={name: seeds(NAN) for name in SPEED})) == (
         "does not hold"
     )

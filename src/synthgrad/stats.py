@@ -77,24 +77,27 @@ def paired(
     margin: float = 0.0,
     higher: bool = True,
     min_seeds: int = MIN_SEEDS,
+    lost: str = "diverged",
 ) -> Paired:
     """Decide "``a`` beats ``b`` by more than ``margin``" over seeds (``higher``: larger is
     better; otherwise smaller is, e.g. a loss or an error). ``a`` and ``b`` are per-seed values
-    of the claim's method and of its baseline, in the same seed order."""
+    of the claim's method and of its baseline, in the same seed order. A non-finite value is a
+    seed that was lost; ``lost`` says how in the reason (e.g. "never reached the threshold" for
+    steps to a threshold that are infinite)."""
     a, b = np.asarray(a, dtype=float).ravel(), np.asarray(b, dtype=float).ravel()
     if a.shape != b.shape:
         raise ValueError(f"paired values need one per seed on both sides: {a.size} and {b.size}")
     sign = 1.0 if higher else -1.0
     nan = float("nan")
-    lost = np.flatnonzero(~np.isfinite(a))
-    if lost.size:
-        return Paired((), nan, nan, margin, "fails", f"the claim's method diverged on seed(s) "
-                      f"{', '.join(map(str, lost))}")  # fmt: skip
+    gone = np.flatnonzero(~np.isfinite(a))
+    if gone.size:
+        return Paired((), nan, nan, margin, "fails", f"the claim's method {lost} on seed(s) "
+                      f"{', '.join(map(str, gone))}")  # fmt: skip
     kept = np.isfinite(b)
     d = sign * (a[kept] - b[kept])
     why = ""
     if not kept.all():
-        why = f"baseline diverged on seed(s) {', '.join(map(str, np.flatnonzero(~kept)))}"
+        why = f"baseline {lost} on seed(s) {', '.join(map(str, np.flatnonzero(~kept)))}"
     if d.size < 2:
         return Paired(tuple(d), nan, nan, margin, "inconclusive",
                       why or f"{d.size} seed: no spread")  # fmt: skip
@@ -112,3 +115,33 @@ def paired(
     else:
         outcome = "inconclusive"
     return Paired(tuple(d), low, high, margin, outcome, why)
+
+
+@dataclass(frozen=True)
+class Joint:
+    """Several comparisons a claim needs together ("close to backprop *and* above the control"):
+    reversed if any is reversed, failed if any fails, inconclusive if any is, else holds."""
+
+    parts: tuple[tuple[str, Paired], ...]
+
+    @property
+    def outcome(self) -> str:
+        found = {p.outcome for _, p in self.parts}
+        for outcome in ("reversed", "fails", "inconclusive"):
+            if outcome in found:
+                return outcome
+        return "holds" if found else "fails"
+
+    @property
+    def why(self) -> str:
+        return "; ".join(sorted({p.why for _, p in self.parts if p.why}))
+
+    def text(self, digits: int = 3) -> str:
+        return "; ".join(f"{name} {p.text(digits)}" for name, p in self.parts)
+
+
+def all_of(**parts: Paired) -> Joint:
+    """The comparisons a claim needs together, named as the claims table shows them."""
+    if not parts:
+        raise ValueError("all_of needs at least one comparison")
+    return Joint(tuple(parts.items()))

@@ -88,7 +88,8 @@ INTERFACE = Interface(
 CLAIM_IDS = (
     "C5.1", "C5.2", "C5.3", "C5.4", "C5.1p", "C5.2p", "C5.1p-tanh", "C5.2p-tanh", "C5.3w", "C5.4w",
 )  # fmt: skip
-IN_PART = tuple(c for c in CLAIM_IDS if c != "C5.4")  # claims that can hold in part
+IN_PART = CLAIM_IDS  # claims that can hold in part
+PAIRED = CLAIM_IDS  # claims decided on seed-paired intervals (BOOK.md section 6)
 
 
 # ---- the runs --------------------------------------------------------------------------------

@@ -80,6 +80,7 @@ INTERFACE = Interface(
 
 CLAIM_IDS = ("C7.1", "C7.2", "C7.3", "C7.4", "C7.5")
 IN_PART = ("C7.1", "C7.5")  # claims that can hold in part
+PAIRED = ("C7.1", "C7.2", "C7.3")  # claims decided on seed-paired intervals (BOOK.md section 6)
 
 
 def schedules(K: int) -> dict[str, dict[str, Any]]:
