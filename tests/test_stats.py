@@ -107,3 +107,40 @@ def test_the_ledger_records_four_statuses_and_holds_only_for_holds(tmp_path, mon
     doc["claims"][0]["status"] = "probably"
     with pytest.raises(ValueError, match="status must be one of"):
         ledger.check(doc)
+
+
+def test_all_of_needs_every_comparison():
+    """A claim that needs several comparisons: reversed if one is, failed if one fails,
+    undecided if one is, else holds; the table shows each interval by name."""
+    holds = stats.paired(CLEAR, np.zeros(8))
+    noise = stats.paired(CLEAR - CLEAR.mean(), np.zeros(8))
+    below = stats.paired(np.zeros(8), CLEAR)
+    assert stats.all_of(a=holds, b=holds).outcome == "holds"
+    assert stats.all_of(a=holds, b=noise).outcome == "inconclusive"
+    assert stats.all_of(a=holds, b=below, c=noise).outcome == "reversed"
+    small = stats.paired(CLEAR, np.zeros(8), margin=10 * CLEAR.max())
+    assert stats.all_of(a=holds, b=small, c=noise).outcome == "fails"
+    v = ledger.judge(stats.all_of(backprop=holds, control=noise))
+    assert v.status == "inconclusive"
+    assert v.interval.startswith("backprop [") and "; control [" in v.interval
+    with pytest.raises(ValueError, match="at least one"):
+        stats.all_of()
+
+
+def test_a_trend_still_moving_leaves_any_verdict_undecided():
+    holds = stats.paired(CLEAR, np.zeros(8))
+    v = ledger.judge(holds, moving="the loss still falls")
+    assert (v.status, v.decide) == (
+        "inconclusive",
+        "the loss still falls at the end of the budget: a longer run",
+    )
+    assert ledger.judge(holds).status == "holds"
+
+
+def test_the_book_run_is_the_small_version_where_the_store_measures_the_claim():
+    claims = ledger.label_small_versions(
+        [ledger.Claim(i, "x", "x", "x", ledger.judge(True)) for i in ("C9.1", "C9.1p", "C9.2")]
+    )
+    assert [c.decided_by for c in claims] == ["C9.1p", "", ""]
+    text = ledger.table(claims).loc["C9.1", "verdict"]
+    assert text == "small version: holds [verdict of record: C9.1p, at the paper's scale]"

@@ -70,6 +70,7 @@ def judge(
     regime: str = "",
     none: str = "none",
     decide: str = "",
+    moving: str = "",
     **fields: Any,
 ) -> Verdict:
     """The verdict on a claim from its per-regime results (BOOK.md section 6).
@@ -93,7 +94,9 @@ def judge(
     ``regime`` is the text on the page, formatted with ``{held}``, ``{failed}`` (every part that
     did not hold), ``{reversed}`` and ``{undecided}`` (the parts so judged, as :func:`listing`
     joins them; ``none`` for an empty one) and any other ``fields``. ``decide`` says what would
-    decide an inconclusive verdict (by default, the reasons its comparisons give)."""
+    decide an inconclusive verdict (by default, the reasons its comparisons give). ``moving``
+    names a trend still moving at the end of the budget, against the claim (e.g. "the
+    agreement still rises"): the verdict is then inconclusive, decided by a longer run."""
     table = dict(parts) if isinstance(parts, Mapping) else {"": parts}
     outcome = {k: _outcome(v) for k, v in table.items()}
     deciding = list(table) if decides is None else list(decides)
@@ -116,6 +119,8 @@ def judge(
         status = "does not hold"
     else:
         status = "inconclusive"
+    if moving:
+        status, decide = "inconclusive", decide or f"{moving} at the end of the budget: a longer run"
     named = {
         name: listing([k for k, o in outcome.items() if o in kinds], none)
         for name, kinds in (("held", {"holds"}), ("failed", {"fails", "reversed", "inconclusive"}),
@@ -166,7 +171,9 @@ class Claim:
     this book's own) and ``kind`` whether it is an empirical test or an identity check (an exact
     equality verified numerically). ``scale`` is set for a verdict measured elsewhere than the
     chapter's own run (the paper-scale store): what it was measured at and where it comes
-    from."""
+    from. ``decided_by`` names the claim whose verdict is of record where the store measures
+    this one at the paper's scale (:func:`label_small_versions` sets it): this verdict is then
+    the small version."""
 
     id: str
     claim: str
@@ -179,6 +186,7 @@ class Claim:
     source: str = "paper"
     kind: str = "empirical test"
     scale: str = ""
+    decided_by: str = ""
 
     def __post_init__(self) -> None:
         if isinstance(self.holds, Verdict):
@@ -215,10 +223,23 @@ class Claim:
                 "decide": self.decide}  # fmt: skip
 
 
-def verdict_text(status: str, regime: str = "", decide: str = "") -> str:
-    """A verdict as the tables show it: status, then where, then what would decide it."""
-    text = status + (f": {regime}" if regime else "")
-    return text + (f" (would decide: {decide})" if decide else "")
+def verdict_text(status: str, regime: str = "", decide: str = "", decided_by: str = "") -> str:
+    """A verdict as the tables show it: status, then where, then what would decide it; for a
+    small version, which claim's verdict is of record."""
+    text = ("small version: " if decided_by else "") + status + (f": {regime}" if regime else "")
+    text += f" (would decide: {decide})" if decide else ""
+    return text + (f" [verdict of record: {decided_by}, at the paper's scale]" if decided_by else "")
+
+
+def label_small_versions(claims: Sequence[Claim]) -> list[Claim]:
+    """Label each claim the store also measures (``C5.1`` where ``C5.1p`` is present) as the
+    small version, naming the paper-scale claim whose verdict is of record (BOOK.md section
+    6, "Which run decides")."""
+    ids = {c.id for c in claims}
+    for c in claims:
+        if not c.id.endswith("p") and f"{c.id}p" in ids:
+            c.decided_by = f"{c.id}p"
+    return list(claims)
 
 
 def results_dir() -> Path:
@@ -233,7 +254,7 @@ def table(claims: Sequence[Claim]) -> pd.DataFrame:
             "what the paper says": c.claim,
             "what was measured": c.measured,
             "criterion": c.criterion,
-            "verdict": verdict_text(c.status, c.regime, c.decide),
+            "verdict": verdict_text(c.status, c.regime, c.decide, c.decided_by),
             "95% interval": c.interval,
             "tag": f"{c.source}, {c.kind}",
         }
@@ -282,6 +303,7 @@ def finish(
     to show. Chapters call it through :func:`synthgrad.chapters.finish`."""
     from myst_nb import glue
 
+    claims = label_small_versions(claims)
     write(chapter, claims, parameters, quick)
     for key, value in (numbers or {}).items():
         glue(key, value, display=False)
@@ -343,7 +365,8 @@ def read_all(directory: Path | None = None) -> pd.DataFrame:
                     "chapter": doc["chapter"],
                     "claim": c["id"],
                     "what the paper says": c["claim"],
-                    "verdict": verdict_text(c["status"], c.get("regime", ""), c.get("decide", ""))
+                    "verdict": verdict_text(c["status"], c.get("regime", ""), c.get("decide", ""),
+                                            c.get("decided_by", ""))
                     + (" (quick run)" if doc["quick"] else ""),
                     "95% interval": c.get("interval", ""),
                     "tag": f"{c.get('source', 'paper')}, {c.get('kind', 'empirical test')}",

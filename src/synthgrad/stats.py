@@ -105,7 +105,7 @@ def paired(
     low, high = mean - half, mean + half
     if d.size < min_seeds:
         outcome = "inconclusive"
-        why = "; ".join(filter(None, [why, f"fewer than {min_seeds} seeds"]))
+        why = "; ".join(filter(None, [why, f"fewer than {min_seeds} seeds: a run with more"]))
     elif low > margin:
         outcome = "holds"
     elif high < min(margin, 0.0):
