@@ -124,3 +124,22 @@ def test_outcomes_tell_slow_from_never_and_count_divergence():
     assert table.diverged_at[3] == 50 and np.isinf(table.final[3])
     assert list(V.converges(table)) == [True, True, False, False]
     assert 100 < table.reaches_tol_at[1] < 200
+
+
+def test_outcomes_read_windows_of_a_tenth_and_call_a_rise_and_fall_oscillating():
+    """The reviewer's cases: a distance that falls to 0.65% and climbs back to 1.1% is no longer
+    "converging" (it fell and rose: oscillating); one that creeps up from 0.7% to 3.4% is
+    rising; rounding noise below the tolerance is converged; one fall is not a trend."""
+    t = np.linspace(0, 1, 31)[:, None]  # 30 evaluations after step 0: three per window
+    noise = 1e-7 * (1 + 0.5 * np.sin(40 * t))  # at the optimum, up to rounding
+    runs = np.hstack([
+        np.interp(t, [0, 0.6, 1], [7.7, 0.0065, 0.011]),  # falls, then rises again above 1%
+        np.interp(t, [0, 0.5, 1], [1.0, 0.0068, 0.034]),  # at 0.7% half-way, then rises
+        np.interp(t, [0, 0.5, 0.7, 1], [1, 0.02, 0.05, 0.02]),  # rises and falls above 1%
+        np.minimum(10 ** (-8 * t), 1) + noise,  # converged, then rounding noise
+        np.interp(t, [0, 0.5, 0.9, 1], [1.0, 0.05, 0.05, 0.03]),  # flat, falls in the last window
+    ])  # fmt: skip
+    table = V.outcomes(_history(runs, diverged_at=[-1] * 5))
+    assert list(table.outcome) == ["oscillating", "rising", "oscillating", "converged", "stalled"]
+    assert table.final[4] == pytest.approx(runs[-5:, 4].mean())  # the last 5 evaluations
+    assert list(V.windows(np.linspace(0, 100, 31).astype(int), runs).shape) == [10, 5]

@@ -202,48 +202,79 @@ def converging_cell(phase: pd.DataFrame, tol: float = 0.01) -> dict[str, float] 
     return None
 
 
-OUTCOMES = ("converged", "converging", "stalled", "diverged")
+OUTCOMES = ("converged", "converging", "oscillating", "rising", "stalled", "diverged")
+TOL = 0.01  # "converged": within 1% of the optimum, the one tolerance of every claim
+WINDOWS = 10  # a convergence window is a tenth of the budget (BOOK.md section 6)
+MOVE = 0.01  # a window-to-window change of log10(distance) beyond this (2.3%) is a move
+LAST = 5  # an end-of-training value is the mean over the last 5 evaluations
+
+
+def windows(steps: np.ndarray, values: np.ndarray, n: int = WINDOWS) -> np.ndarray:
+    """(n, seeds): the median of log10(values) over the evaluations in each n-th of the budget
+    (step 0 left out; NaN for a window without evaluations or with a non-positive value)."""
+    budget = steps[-1]
+    which = np.ceil(steps / budget * n).astype(int) - 1  # step in (k B/n, (k+1) B/n] -> k
+    out = np.full((n, values.shape[1]), np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logs = np.log10(np.where(values > 0, values, np.nan))
+    for k in range(n):
+        rows = logs[(which == k) & (steps > 0)]
+        if len(rows):
+            out[k] = np.median(rows, axis=0)
+    return out
 
 
 def outcomes(
     history: History,
     metric: str = "distance",
-    tol: float = 0.01,
-    tail: float = 0.25,
+    tol: float = TOL,
     horizon: float = 10.0,
 ) -> pd.DataFrame:
-    """Each seed's outcome, judged on its rate as well as its end point: one row per seed with
-    the final ``metric``, the slope of log10(metric) per 1,000 steps over the last ``tail`` of
-    the evaluations (``np.polyfit``), and an ``outcome``:
+    """Each seed's outcome, judged on how its ``metric`` moved over the second half of training
+    as well as where it ended (BOOK.md section 6, "one tolerance per notion"). The end value
+    (``final``) is the mean over the last :data:`LAST` evaluations; the budget is cut into
+    :data:`WINDOWS` windows (:func:`windows`); a *move* is a window-to-window change of
+    log10(metric) beyond :data:`MOVE` where either window lies above ``tol`` (below it the run is
+    at the optimum and what is left is rounding). One row per seed with ``final``, the slope of
+    log10(metric) per 1,000 steps over the last three windows, and an ``outcome``:
 
     - ``diverged``: the loss became NaN or infinite (``diverged_at`` says at which step);
-    - ``converged``: the final value is at most ``tol``;
-    - ``converging``: above ``tol`` but falling at a rate that reaches ``tol`` within
-      ``horizon`` times the budget (``reaches_tol_at`` is that projected step): slow, not never;
-    - ``stalled``: neither (a plateau, or a rise).
+    - ``converged``: ends within ``tol``, with no rise above it in the second half;
+    - ``converging``: ends above ``tol``, falling over the last two windows in a row with no
+      rise in the second half, at a rate that reaches ``tol`` within ``horizon`` times the
+      budget (``reaches_tol_at`` is that projected step): slow, not never;
+    - ``oscillating``: rose and fell above ``tol`` in the second half;
+    - ``rising``: rose above ``tol`` in the second half and did not fall back;
+    - ``stalled``: none of these (a plateau, or a fall too slow or too recent).
     """
     steps = history.eval_steps
     values = history.evals[metric]
-    first = int(np.searchsorted(steps, steps[-1] * (1.0 - tail)))
-    first = min(first, max(0, len(steps) - 3))
     budget = int(steps[-1])
+    win = windows(steps, values)
+    half = win[WINDOWS // 2 :]  # the second half's windows
+    change = np.diff(half, axis=0)  # (4, seeds)
+    above = np.maximum(half[:-1], half[1:]) > np.log10(tol)
+    span = budget / WINDOWS  # steps per window
     rows = []
     for j, seed in enumerate(history.seeds):
-        row = {"seed": seed, "final": float(values[-1, j]), "slope_per_1000": np.nan,
+        row = {"seed": seed, "final": float(np.mean(values[-LAST:, j])), "slope_per_1000": np.nan,
                "reaches_tol_at": np.nan, "diverged_at": np.nan}  # fmt: skip
         if history.diverged[j]:
             row.update(outcome="diverged", diverged_at=int(history.diverged_at[j]), final=np.inf)
             rows.append(row)
             continue
-        tail_steps, tail_values = steps[first:], values[first:, j]
-        ok = np.isfinite(tail_values) & (tail_values > 0)
-        slope = np.nan
-        if ok.sum() >= 2:
-            slope = float(np.polyfit(tail_steps[ok], np.log10(tail_values[ok]), 1)[0])
-        row["slope_per_1000"] = 1000 * slope
-        if row["final"] <= tol:
-            row["outcome"] = "converged"
-        elif slope < 0:
+        moves = change[:, j] * above[:, j]
+        rise, fall = bool((moves > MOVE).any()), bool((moves < -MOVE).any())
+        slope = (half[-1, j] - half[-3, j]) / (2 * span)  # log10 per step, last three windows
+        row["slope_per_1000"] = 1000 * float(slope)
+        falling = bool((change[-2:, j] < -MOVE).all()) and not rise
+        if not np.isfinite(row["final"]):
+            row["outcome"] = "stalled"
+        elif row["final"] <= tol:
+            row["outcome"] = "oscillating" if rise else "converged"
+        elif rise:
+            row["outcome"] = "oscillating" if fall else "rising"
+        elif falling:
             at = budget + (np.log10(tol) - np.log10(row["final"])) / slope
             row["reaches_tol_at"] = float(at)
             row["outcome"] = "converging" if at <= horizon * budget else "stalled"
@@ -282,7 +313,7 @@ def diagnosis(lr: float, sgd_lr: float) -> dict[str, dict]:
 
 
 def summary(
-    runs: Mapping[tuple, History], names: Sequence[str], tol: float = 0.01, budgets: int = 3
+    runs: Mapping[tuple, History], names: Sequence[str], tol: float = TOL, budgets: int = 3
 ) -> pd.DataFrame:
     """One row per run and seed: the run's key (columns ``names``), its :func:`outcomes`, the
     distance after 1/``budgets``, 2/``budgets``, ... of the steps (the same run cut at smaller

@@ -120,7 +120,7 @@ def judge(
     else:
         status = "inconclusive"
     if moving:
-        status, decide = "inconclusive", decide or f"{moving} at the end of the budget: a longer run"
+        status, decide = "inconclusive", f"{moving} at the end of the budget: a longer run"
     named = {
         name: listing([k for k, o in outcome.items() if o in kinds], none)
         for name, kinds in (("held", {"holds"}), ("failed", {"fails", "reversed", "inconclusive"}),

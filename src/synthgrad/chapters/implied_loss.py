@@ -321,6 +321,8 @@ def claims(
             ledger.judge(
                 _above_zero(w["early"] - w["end"]),
                 moving="the agreement still rises" if rising.outcome == "holds" else "",
+                decide="the end lies within the noise of the first half's best: a longer run, "
+                "to see whether the agreement keeps falling",
                 regime="first half's best window {early:.2f}, last window {end:.2f} (mean over seeds); per-seed peaks at steps {peaks} of {steps}",
                 early=float(np.mean(w["early"])),
                 end=float(np.mean(w["end"])),
