@@ -84,7 +84,7 @@ def test_inconclusive_everywhere_is_inconclusive_and_says_what_would_decide():
     noise = stats.paired(CLEAR[:4], np.zeros(4))
     v = ledger.judge({"a": noise, "b": noise})
     assert v.status == "inconclusive" and v.decide
-    assert ledger.judge({"a": noise}, decide="a longer budget").decide == "a longer budget"
+    assert ledger.judge({"a": noise}, decide="a longer budget").decide.endswith("; a longer budget")
     assert ledger.judge({"a": noise, "b": False}).status == "does not hold"
 
 

@@ -94,7 +94,7 @@ def judge(
     ``regime`` is the text on the page, formatted with ``{held}``, ``{failed}`` (every part that
     did not hold), ``{reversed}`` and ``{undecided}`` (the parts so judged, as :func:`listing`
     joins them; ``none`` for an empty one) and any other ``fields``. ``decide`` says what would
-    decide an inconclusive verdict (by default, the reasons its comparisons give). ``moving``
+    decide an inconclusive verdict, after the reasons its comparisons give. ``moving``
     names a trend still moving at the end of the budget, against the claim (e.g. "the
     agreement still rises"): the verdict is then inconclusive, decided by a longer run."""
     table = dict(parts) if isinstance(parts, Mapping) else {"": parts}
@@ -128,9 +128,12 @@ def judge(
     }  # fmt: skip
     comparisons = {k: v for k, v in table.items() if isinstance(v, Paired | Joint)}
     interval = "; ".join((f"{k}: " if k != "" else "") + v.text() for k, v in comparisons.items())
-    if status == "inconclusive" and not decide:
+    if status == "inconclusive" and not moving:  # the comparisons' reasons first, then decide
         reasons = sorted({v.why for v in comparisons.values() if v.outcome == "inconclusive"})
-        decide = "; ".join(r for r in reasons if r) or "an interval clear of the margin"
+        decide = "; ".join([*(r for r in reasons if r), *([decide] if decide else [])])
+        decide = decide or "an interval clear of the margin"
+    elif status != "inconclusive":
+        decide = ""
     return Verdict(status, regime.format(**{**named, **fields}), interval, decide)
 
 
