@@ -40,7 +40,10 @@ def test_every_claim_holds_when_higher_layers_agree_more_and_agreement_peaks_ear
     corr = correlations()
     claims = verdicts(corr)
     assert {k: c.status for k, c in claims.items()} == {"C4.1": "holds", "C4.2": "holds"}
-    assert claims["C4.1"].regime == "higher than the layer below at layers 2>1, 3>2 (1 is the lowest); lower at none"
+    assert (
+        claims["C4.1"].regime
+        == "higher than the layer below at layers 2>1, 3>2 (1 is the lowest); lower at none"
+    )
     assert claims["C4.2"].regime == (
         "first half's best window 0.72, last window 0.40 (mean over seeds); per-seed peaks at "
         "steps 20, 20, 20, 20, 20, 20, 20, 20 of 100"

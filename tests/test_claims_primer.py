@@ -123,7 +123,10 @@ def table(change=None, n=8):
 def test_c1_4p_holds_at_every_complete_depth():
     claim = {c.id: c for c in primer.claims(accuracies(), table())}["C1.4p"]
     assert claim.status == "holds"
-    assert claim.regime == "holds at hidden layers 3, 4; not shown at none (the store's complete depths)"
+    assert (
+        claim.regime
+        == "holds at hidden layers 3, 4; not shown at none (the store's complete depths)"
+    )
     assert primer.numbers(accuracies(), table())["dni_margin_min"] == pytest.approx(6.3)
 
 
@@ -153,7 +156,9 @@ def test_c1_4p_a_diverged_seed_counts_against_it():
     assert status(accuracies(), "C1.4p", table({(3, "cDNI"): seeds(0.965, NAN)})) == (
         "holds in part"
     )
-    claim = {c.id: c for c in primer.claims(accuracies(), table({(3, "backprop"): seeds(0.97, NAN)}))}["C1.4p"]
+    claim = {
+        c.id: c for c in primer.claims(accuracies(), table({(3, "backprop"): seeds(0.97, NAN)}))
+    }["C1.4p"]
     assert claim.status == "holds"
     assert "baseline diverged on seed(s) 7" in claim.interval
 

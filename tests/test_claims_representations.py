@@ -48,7 +48,9 @@ def sweep(**change):
         acc_at={(d, m): seeds(0.90 if m == "backprop" else 0.91) for d, m in keys},
         mean_sim={(d, m): seeds(0.8 if m == "backprop" else 0.6) for d, m in keys},
         below_sim={(d, m): seeds(0.7) if m == "backprop" else seeds(0.4, 0.05) for d, m in keys},
-        slopes={(d, m): seeds(0.1, 0.02) if m == "backprop" else seeds(-0.1, 0.02) for d, m in keys},
+        slopes={
+            (d, m): seeds(0.1, 0.02) if m == "backprop" else seeds(-0.1, 0.02) for d, m in keys
+        },
         below_slope={(d, m): NAN for d, m in keys},
         probes={(d, m): np.full((SEEDS, d), 0.9) for d, m in keys},
         seconds={(d, m): 0.1 * d for d in DEPTHS for m in ("backprop", SG, CONTROL)},
@@ -136,7 +138,9 @@ def test_every_claim_holds_on_measurements_that_meet_them():
         "SG faster at depths 3, 6, slower at none; backprop not at the threshold within the "
         "budget on some seed at none"
     )
-    assert claims["C5.3w"].regime == "more scattered under SG with relu, tanh; reversed with neither"
+    assert (
+        claims["C5.3w"].regime == "more scattered under SG with relu, tanh; reversed with neither"
+    )
     assert claims["C5.1p-tanh"].regime == (
         "tanh: more than 1 point above the control at depths 3, 50, below it at none, not shown "
         "at none (stored depths 3, 50; decided at 50)"
@@ -182,7 +186,7 @@ def test_c5_1_in_part_when_a_shallow_depth_fails_but_the_deepest_holds():
 
 @pytest.mark.claim("C5.1", "fails")
 def test_c5_1_is_decided_at_the_deepest_depth():
-    """"Even with many hidden layers": failing at the deepest depth fails the claim, wherever
+    """ "Even with many hidden layers": failing at the deepest depth fails the claim, wherever
     else it held; an interval that straddles the margin there leaves it undecided."""
     claim = judged(sweep(acc={(6, SG): seeds(0.905, 0.002)}))["C5.1"]
     assert (claim.status, claim.regime) == (
@@ -373,7 +377,9 @@ def test_store_claims_a_diverged_seed_counts_against_them():
     for bad in (NAN, INF):
         acc, steps = seeds(0.95, 0.005), seeds(100, 10)
         acc[1], steps[1] = NAN, bad
-        claims = judged(store=paper(acc=dict.fromkeys(labels, acc), steps=dict.fromkeys(labels, steps)))
+        claims = judged(
+            store=paper(acc=dict.fromkeys(labels, acc), steps=dict.fromkeys(labels, steps))
+        )
         for c in ("C5.1p", "C5.1p-tanh", "C5.2p", "C5.2p-tanh"):
             assert claims[c].status == "does not hold", (c, bad)
 

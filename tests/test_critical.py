@@ -108,3 +108,17 @@ def test_fixed_point_shift_is_the_linear_sg_shift_and_falls_with_capacity(logist
     assert shift == C.linear_sg_shift(x, y, x, y)["shift"]
     assert shift > 1e-3
     assert C.fixed_point_shift(x, y, w, "relu", 64) < shift
+
+
+def test_under_the_squared_error_the_linear_sg_fixed_point_is_the_optimum():
+    """What chapter 3 relies on for linear regression: the gradient h - y is linear in (h, y),
+    a linear cDNI SG fits it exactly, and SG learning's fixed point is the least-squares one."""
+    from synthgrad import convergence as cv
+    from synthgrad.losses import squared_error_elementwise
+
+    problem = cv.make_problem("mse", 2, n=300, seed=0)
+    x, y = problem.data.x_train.double(), problem.data.y_train[:, 0].double()
+    w_star = problem.w_star[:, 0].double()
+    found = C.sg_fixed_points(x, y, squared_error_elementwise, "h,y", w_star[None] * 1.05)
+    assert len(found) == 1
+    assert torch.allclose(found[0], torch.linalg.lstsq(x, y[:, None]).solution[:, 0], atol=1e-8)

@@ -231,7 +231,9 @@ def verdict_text(status: str, regime: str = "", decide: str = "", decided_by: st
     small version, which claim's verdict is of record."""
     text = ("small version: " if decided_by else "") + status + (f": {regime}" if regime else "")
     text += f" (would decide: {decide})" if decide else ""
-    return text + (f" [verdict of record: {decided_by}, at the paper's scale]" if decided_by else "")
+    return text + (
+        f" [verdict of record: {decided_by}, at the paper's scale]" if decided_by else ""
+    )
 
 
 def label_small_versions(claims: Sequence[Claim]) -> list[Claim]:
@@ -368,8 +370,12 @@ def read_all(directory: Path | None = None) -> pd.DataFrame:
                     "chapter": doc["chapter"],
                     "claim": c["id"],
                     "what the paper says": c["claim"],
-                    "verdict": verdict_text(c["status"], c.get("regime", ""), c.get("decide", ""),
-                                            c.get("decided_by", ""))
+                    "verdict": verdict_text(
+                        c["status"],
+                        c.get("regime", ""),
+                        c.get("decide", ""),
+                        c.get("decided_by", ""),
+                    )
                     + (" (quick run)" if doc["quick"] else ""),
                     "95% interval": c.get("interval", ""),
                     "tag": f"{c.get('source', 'paper')}, {c.get('kind', 'empirical test')}",

@@ -18,11 +18,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
-from .. import chapters, store
+from .. import chapters, critical, store
 from .. import convergence as cv
 from .. import params as P
-from ..train import History
+from ..losses import log_loss_elementwise
+from ..models import mlp
+from ..rules.update_error import UpdateError
+from ..train import History, train
 from . import Interface
 from .convergence_claims import DEEP, DIMS, TRACKING_MODES, Long, Measures, claims, numbers
 from .convergence_claims import diagnosis_counts as diagnosis_counts  # the notebook's table
@@ -41,7 +45,7 @@ INTERFACE = Interface(
     record=("seed", "n_seeds", "n_points", "steps", "lr", "sg_lr", "depth", "width",
             "sgd_lr", "sgd_steps", "errors", "phase_lrs", "widget_steps"),
     settings=dict(
-        errors=[0.0, 0.25, 0.5, 0.75, 0.9, 1.0, 1.25, 1.5, 2.0],
+        errors=[0.0, 0.5, 0.9, 1.0, 1.5, 2.0],
         phase_lrs=[0.01, 0.03, 0.1, 0.3, 1.0, 3.0],
         widget_steps=1500,
     ),
@@ -188,16 +192,25 @@ def train_separable(
 def train_tracking(
     problems: Mapping[tuple[str, int], cv.Problem], p: SimpleNamespace
 ) -> dict[tuple[str, float], History]:
-    """(b): linear regression (2-D) by gradient descent on the true gradient plus an error of
-    each relative size in ``p.errors``, random or opposing; keyed ``(mode, error)``."""
-    return {
-        (mode, eps): cv.train_on(
-            problems["mse", 2], 0, p.width, "controlled error", p.seeds, p.sgd_steps, p.sgd_lr,
-            optimizer="sgd", error=eps, mode=mode, eval_every=max(1, p.sgd_steps // 20),
-        )
-        for mode in TRACKING_MODES
-        for eps in p.errors
-    }  # fmt: skip
+    """(b): linear regression (2-D) by gradient descent with an update of each relative error
+    in ``p.errors`` and each kind of :data:`TRACKING_MODES`
+    (:class:`~synthgrad.rules.update_error.UpdateError`), recording the distance to the optimum
+    and the error of the update actually used (``update_error``); keyed ``(mode, error)``."""
+    problem = problems["mse", 2]
+    out = {}
+    for mode in TRACKING_MODES:
+        for eps in p.errors:
+            net = mlp(problem.data.d_in, [], 1, p.seeds, activation="linear", bias=False)
+            rule = UpdateError(net, p.seeds, eps, mode)
+            distance = cv.to_optimum(problem)
+            out[mode, eps] = train(
+                net, rule, problem.data, p.seeds, steps=p.sgd_steps, lr=p.sgd_lr, batch_size=0,
+                optimizer="sgd", eval_every=max(1, p.sgd_steps // 30), on_divergence="mark",
+                progress=False,
+                metrics=lambda n, rule=rule, distance=distance: {
+                    **distance(n), "update_error": rule.last_error.clone()},
+            )  # fmt: skip
+    return out
 
 
 def train_phase(problems: Mapping[tuple[str, int], cv.Problem], p: SimpleNamespace) -> pd.DataFrame:
@@ -221,6 +234,41 @@ def train_phase(problems: Mapping[tuple[str, int], cv.Problem], p: SimpleNamespa
                 }
             )
     return pd.DataFrame(phase)
+
+
+def _relative(a: torch.Tensor, b: torch.Tensor, x: torch.Tensor) -> float:
+    """|X (a - b)| / |X b|: the distance of ``a`` to ``b`` in function space, as
+    :func:`synthgrad.convergence.to_optimum` measures it."""
+    return float((x @ (a - b)).norm() / (x @ b).norm())
+
+
+def fixed_points(
+    problems: Mapping[tuple[str, int], cv.Problem], trained: Mapping[tuple, tuple]
+) -> pd.DataFrame:
+    """Where (a)'s logistic-regression runs with a linear SG ended, against the two points they
+    could go to: per dimension and seed, the end's distance to the optimum ``w*`` and to the
+    exact fixed point of SG learning nearest it (:func:`synthgrad.critical.sg_fixed_points`,
+    Newton's method in float64 from ``1.05 w*``; the SG is ``a h + b y + c``, the chapter's
+    linear cDNI SG), and the fixed point's own distance to the optimum, all in function space
+    on the training inputs. NaN where no fixed point is found or the run diverged. (Linear
+    regression needs no search: its gradient ``h - y`` is linear in ``(h, y)``, so a linear
+    cDNI SG fits it exactly and the fixed point is the optimum; ``tests/test_critical.py``
+    checks it.)"""
+    rows = []
+    for d in DIMS:
+        net, _ = trained["logistic regression", d, "linear SG"]
+        problem = problems["log", d]
+        ends = net.blocks[0][0].weight.detach().double()[..., 0]  # (S, d): w of h = x w
+        for j in range(ends.shape[0]):
+            x = problem.data.x_train[j].double()
+            y = problem.data.y_train[j, :, 0].double()
+            w_star = problem.w_star[j, :, 0].double()
+            found = critical.sg_fixed_points(x, y, log_loss_elementwise, "h,y", w_star[None] * 1.05)
+            w_fp = found[(found - w_star).norm(dim=1).argmin()] if len(found) else w_star * np.nan
+            rows.append({"dim": d, "seed": j, "to_optimum": _relative(ends[j], w_star, x),
+                         "to_fixed_point": _relative(ends[j], w_fp, x),
+                         "fixed_point_from_optimum": _relative(w_fp, w_star, x)})  # fmt: skip
+    return pd.DataFrame(rows)
 
 
 # ---- what the claims and numbers are decided on ------------------------------------------------
@@ -247,8 +295,12 @@ def diagnosis_outcomes(diag: Mapping[str, History]) -> pd.DataFrame:
 
 
 def tracking_outcomes(tracking_runs: Mapping[tuple[str, float], History]) -> pd.DataFrame:
-    """(b): every error mode and size and seed, its outcome and final distance."""
-    return cv.summary(tracking_runs, ["mode", "error"], budgets=1)
+    """(b): every error mode and size and seed, its outcome and final distance, and the largest
+    error of the update over the second half of training (NaN once a seed diverged)."""
+    table = cv.summary(tracking_runs, ["mode", "error"], budgets=1)
+    largest = [np.max(h.evals["update_error"][len(h.eval_steps) // 2 :], axis=0)
+               for h in tracking_runs.values()]  # fmt: skip
+    return table.assign(update_error=np.concatenate(largest) if largest else [])
 
 
 def long_deep(stored: store.Stored) -> dict[str, History]:
@@ -267,15 +319,14 @@ def measure(
     sep_runs: Mapping[tuple, History],
     tracking_runs: Mapping[tuple[str, float], History],
     phase: pd.DataFrame,
+    fixed: pd.DataFrame,
 ) -> Measures:
-    """What the claims and numbers are decided on, from the chapter's runs."""
-    log_keys = [
-        k for k in runs if k[0] == "logistic regression" and k[2] in ("backprop", "linear SG")
-    ]
+    """What the claims and numbers are decided on, from the chapter's runs (and
+    :func:`fixed_points`)."""
     return Measures(
         models=model_outcomes(runs),
         diagnosis=diagnosis_outcomes(diag),
-        strict=cv.summary({k: runs[k] for k in log_keys}, ["model", "dim", "method"], tol=1e-3),
+        fixed=fixed,
         separable={k: final_loss(h) for k, h in sep_runs.items()},
         separable_half={k: final_loss(halfway(h)) for k, h in sep_runs.items()},
         tracking=tracking_outcomes(tracking_runs),
@@ -312,11 +363,12 @@ def finish(
     sep_runs: Mapping[tuple, History],
     tracking_runs: Mapping[tuple[str, float], History],
     phase: pd.DataFrame,
+    fixed: pd.DataFrame,
     stored: store.Stored,
 ) -> pd.DataFrame:
-    """The chapter's last cell: its claims and numbers from the runs and the store, the ledger
-    written and every number glued; returns the claims table."""
-    m = measure(p, runs, diag, sep_runs, tracking_runs, phase)
+    """The chapter's last cell: its claims and numbers from the runs, the fixed points and the
+    store, the ledger written and every number glued; returns the claims table."""
+    m = measure(p, runs, diag, sep_runs, tracking_runs, phase, fixed)
     n = numbers(m)
     return chapters.finish(
         p, claims(m, measure_long(stored), n), {**n, **long_numbers(stored), "n_seeds": p.n_seeds}

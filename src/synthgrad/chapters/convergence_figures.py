@@ -67,6 +67,18 @@ def table_models(final_a: pd.DataFrame) -> Styler:
     return _outcome_style(final_a, thousands=",")
 
 
+def table_fixed(fixed: pd.DataFrame) -> Styler:
+    """Table 1b: where each logistic-regression run with a linear SG ended
+    (:func:`~synthgrad.chapters.convergence.fixed_points`)."""
+    names = {"to_optimum": "end to optimum", "to_fixed_point": "end to SG fixed point",
+             "fixed_point_from_optimum": "SG fixed point to optimum"}  # fmt: skip
+    return (
+        fixed.rename(columns=names)
+        .style.hide(axis="index")
+        .format(dict.fromkeys(names.values(), "{:.2e}"))
+    )
+
+
 def figure_diagnosis(diag: Mapping[str, History]) -> plt.Figure:
     """Figure 2: the deep linear network (squared error, 100-D) under each setting of the
     diagnosis: distance to the optimum and the SG's tracking error."""

@@ -321,9 +321,7 @@ def _claim_dni_table(dni_acc: Mapping[tuple[int, str], np.ndarray], scale: str) 
     err = d["mean_error"]
     parts = {  # the table's three comparisons at each depth the store holds in full, per seed
         depth: stats.all_of(
-            backprop=stats.paired(
-                dni_acc[depth, "cDNI"], dni_acc[depth, "backprop"], margin=-0.01
-            ),
+            backprop=stats.paired(dni_acc[depth, "cDNI"], dni_acc[depth, "backprop"], margin=-0.01),
             DNI=stats.paired(dni_acc[depth, "cDNI"], dni_acc[depth, "DNI"]),
             control=stats.paired(
                 dni_acc[depth, "cDNI"], dni_acc[depth, analysis.CONTROL_EVERY], margin=0.01

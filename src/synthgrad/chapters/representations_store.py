@@ -157,8 +157,12 @@ def claims(paper: Paper | None, threshold: float) -> list[ledger.Claim]:
                 f"paper-scale store, {name}: final held-out accuracy of the SG network minus its control, paired per seed, at every stored depth",
                 "95% interval above +1 percentage point at the deepest stored depth (the claim is about many hidden layers)",
                 ledger.judge(
-                    {d: stats.paired(paper.acc[act, d, SG], paper.acc[act, d, CONTROL], margin=0.01)
-                     for d in full},
+                    {
+                        d: stats.paired(
+                            paper.acc[act, d, SG], paper.acc[act, d, CONTROL], margin=0.01
+                        )
+                        for d in full
+                    },
                     decides=[max(full)],
                     regime="{name}: more than 1 point above the control at depths {held}, below it at {reversed}, not shown at {failed} (stored depths {full}; decided at {deepest})",
                     name=name,
@@ -174,8 +178,15 @@ def claims(paper: Paper | None, threshold: float) -> list[ledger.Claim]:
                 f"paper-scale store, {name}: per seed, steps until the running training loss reaches {threshold:g}",
                 "95% interval of backprop's steps minus the SG's above 0 at every stored depth",
                 ledger.judge(
-                    {d: stats.paired(v["steps"][d, SG], v["steps"][d, "backprop"], higher=False,
-                                     lost="never reached the threshold") for d in full},
+                    {
+                        d: stats.paired(
+                            v["steps"][d, SG],
+                            v["steps"][d, "backprop"],
+                            higher=False,
+                            lost="never reached the threshold",
+                        )
+                        for d in full
+                    },
                     regime="{name}: SG faster at depths {held}, slower at {reversed}; backprop not at the threshold within the budget on some seed at {unconverged}",
                     name=name,
                     unconverged=ledger.listing(v["unconverged"]),
