@@ -58,7 +58,10 @@ def test_judge_gives_the_status_and_the_regime_text():
     assert ledger.judge({3: False}, also={"GD": True}).status == "holds in part"
     assert ledger.judge({3: True}, also={"GD": False}).status == "holds"
     assert ledger.judge({}).status == "does not hold"
-    assert ledger.judge({3: False}, regime="at {held}").regime == "at none"
+    assert ledger.judge({3: False}, regime="at {held}").regime == ""  # no "at none"
+    assert ledger.judge(
+        {3: False, 6: True}, regime="at {held}; not at {failed}; x {reversed}"
+    ).regime == ("at 6; not at 3")
 
 
 def test_a_nan_never_passes():

@@ -40,10 +40,7 @@ def test_every_claim_holds_when_higher_layers_agree_more_and_agreement_peaks_ear
     corr = correlations()
     claims = verdicts(corr)
     assert {k: c.status for k, c in claims.items()} == {"C4.1": "holds", "C4.2": "holds"}
-    assert (
-        claims["C4.1"].regime
-        == "higher than the layer below at layers 2>1, 3>2 (1 is the lowest); lower at none"
-    )
+    assert claims["C4.1"].regime == "layer 1 is the lowest; higher than the layer below at 2>1, 3>2"
     assert claims["C4.2"].regime == (
         "first half's best window 0.72, last window 0.40 (mean over seeds); per-seed peaks at "
         "steps 20, 20, 20, 20, 20, 20, 20, 20 of 100"
@@ -79,13 +76,13 @@ def test_c4_1_in_part_where_a_layer_ties_fails_where_one_agrees_less():
     claim = verdicts(correlations(levels=(0.6, 0.6, 1.0)))["C4.1"]
     assert (claim.status, claim.regime) == (
         "holds in part",
-        "higher than the layer below at layers 3>2 (1 is the lowest); lower at none",
+        "layer 1 is the lowest; higher than the layer below at 3>2",
     )
     assert status(correlations(levels=(1.0, 0.8, 0.6)), "C4.1") == "does not hold"
     claim = verdicts(correlations(levels=(0.6, 1.0, 0.8)))["C4.1"]
     assert (claim.status, claim.regime) == (
         "does not hold",
-        "higher than the layer below at layers 2>1 (1 is the lowest); lower at 3>2",
+        "layer 1 is the lowest; higher than the layer below at 2>1; lower at 3>2",
     )
 
 

@@ -84,7 +84,7 @@ def test_a_diverged_seed_counts_against_every_claim():
     c13 = {c.id: c for c in primer.claims(acc)}["C1.3"]
     assert (c13.status, c13.regime) == (
         "holds in part",
-        "cDNI better with the SG middle; not shown every layer",
+        "cDNI better with the SG middle; not shown with the SG every layer",
     )
     assert "diverged on seed(s) 7" in c13.interval
 
@@ -105,7 +105,7 @@ def test_c1_3_in_part_where_one_placement_shows_it_reversed_where_dni_is_better(
     acc = accuracies(**{"SG middle, DNI": 0.94 + SPREAD[::-1]})
     claim = {c.id: c for c in primer.claims(acc)}["C1.3"]
     assert claim.status == "holds in part"
-    assert claim.regime == "cDNI better with the SG every layer; not shown middle"
+    assert claim.regime == "cDNI better with the SG every layer; not shown with the SG middle"
     acc = accuracies(**{"SG middle, DNI": seeds(0.95)})
     assert status(acc, "C1.3") == "does not hold"  # reversed in one placement
 
@@ -123,10 +123,7 @@ def table(change=None, n=8):
 def test_c1_4p_holds_at_every_complete_depth():
     claim = {c.id: c for c in primer.claims(accuracies(), table())}["C1.4p"]
     assert claim.status == "holds"
-    assert (
-        claim.regime
-        == "holds at hidden layers 3, 4; not shown at none (the store's complete depths)"
-    )
+    assert claim.regime == "the store's complete depths: 3, 4 hidden layers; holds at 3, 4"
     assert primer.numbers(accuracies(), table())["dni_margin_min"] == pytest.approx(6.3)
 
 
@@ -146,7 +143,7 @@ def test_c1_4p_fails_at_one_depth_and_judges_complete_depths_only():
     claim = {c.id: c for c in primer.claims(accuracies(), incomplete)}["C1.4p"]
     assert (claim.status, claim.regime) == (
         "holds",
-        "holds at hidden layers 3; not shown at none (the store's complete depths)",
+        "the store's complete depths: 3 hidden layers; holds at 3",
     )
 
 

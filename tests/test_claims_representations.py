@@ -132,18 +132,12 @@ def test_every_claim_holds_on_measurements_that_meet_them():
     assert list(claims) == list(ch.CLAIM_IDS)
     assert {c: claims[c].status for c in claims} == dict.fromkeys(ch.CLAIM_IDS, "holds")
     assert claims["C5.1"].regime == (
-        "more than 1 point above the control at depths 3, 6; not shown at none (decided at 6)"
+        "decided at 6 hidden layers; more than 1 point above the control at depths 3, 6"
     )
-    assert claims["C5.2"].regime == (
-        "SG faster at depths 3, 6, slower at none; backprop not at the threshold within the "
-        "budget on some seed at none"
-    )
-    assert (
-        claims["C5.3w"].regime == "more scattered under SG with relu, tanh; reversed with neither"
-    )
+    assert claims["C5.2"].regime == ("SG faster at depths 3, 6")
+    assert claims["C5.3w"].regime == "more scattered under SG with relu, tanh"
     assert claims["C5.1p-tanh"].regime == (
-        "tanh: more than 1 point above the control at depths 3, 50, below it at none, not shown "
-        "at none (stored depths 3, 50; decided at 50)"
+        "tanh, stored depths 3, 50, decided at 50; more than 1 point above the control at 3, 50"
     )
     assert "6: [+0.0466, +0.0534] over 8 seeds, margin 0.01" in claims["C5.1"].interval
     assert claims["C5.2p"].scale == "results store: test"
@@ -152,7 +146,7 @@ def test_every_claim_holds_on_measurements_that_meet_them():
     assert numbers["margin_min"] == pytest.approx(4.5)
     assert (numbers["margin_at"], numbers["faster_at"], numbers["scattered_at"]) == ("3, 6",) * 3
     assert numbers["wide_norms_at"] == "relu, tanh"
-    assert numbers["paper_claims"].startswith("C5.1p holds (ReLU: more than 1 point above")
+    assert numbers["paper_claims"].startswith("C5.1p holds (ReLU, stored depths 3, 50, decided")
     assert numbers["paper_below_control"] == "nowhere"
 
 
@@ -180,7 +174,7 @@ def test_c5_1_in_part_when_a_shallow_depth_fails_but_the_deepest_holds():
     claim = judged(sweep(acc={(3, SG): seeds(0.905, 0.002)}))["C5.1"]
     assert (claim.status, claim.regime) == (
         "holds in part",
-        "more than 1 point above the control at depths 6; not shown at 3 (decided at 6)",
+        "decided at 6 hidden layers; more than 1 point above the control at depths 6; not shown at 3",
     )
 
 
@@ -191,7 +185,7 @@ def test_c5_1_is_decided_at_the_deepest_depth():
     claim = judged(sweep(acc={(6, SG): seeds(0.905, 0.002)}))["C5.1"]
     assert (claim.status, claim.regime) == (
         "does not hold",
-        "more than 1 point above the control at depths 3; not shown at 6 (decided at 6)",
+        "decided at 6 hidden layers; more than 1 point above the control at depths 3; not shown at 6",
     )
     assert status("C5.1", sweep(acc={(6, SG): seeds(0.91, 0.01)})) == "inconclusive"
     assert status("C5.1", sweep(acc={(d, SG): seeds(0.905, 0.002) for d in DEPTHS})) == (
@@ -217,7 +211,7 @@ def test_c5_2_in_part_where_one_depth_is_undecided_and_an_unconverged_baseline_i
     claim = judged(s)["C5.2"]
     assert (claim.status, claim.regime) == (
         "holds in part",
-        "SG faster at depths 3, slower at none; backprop not at the threshold within the budget "
+        "SG faster at depths 3; undecided at 6; backprop not at the threshold within the budget "
         "on some seed at 6",
     )
     assert "baseline never reached the threshold on seed(s) 7" in claim.interval
@@ -248,7 +242,7 @@ def test_c5_3_in_part_where_undecided_at_one_depth_and_fails_where_reversed():
     claim = judged(sweep(below_sim={(6, SG): seeds(0.7, 0.05)}))["C5.3"]
     assert (claim.status, claim.regime) == (
         "holds in part",
-        "more scattered under SG at depths 3; reversed at none",
+        "more scattered under SG at depths 3; undecided at 6",
     )
     claim = judged(sweep(below_sim={(6, SG): seeds(0.9, 0.05)}))["C5.3"]
     assert (claim.status, claim.regime) == (
@@ -291,7 +285,7 @@ def test_c5_3w_and_c5_4w_hold_in_part_with_one_activation():
     claims = judged(w=w)
     assert (claims["C5.3w"].status, claims["C5.3w"].regime) == (
         "holds in part",
-        "more scattered under SG with relu; reversed with neither",
+        "more scattered under SG with relu; undecided with tanh",
     )
     assert (claims["C5.4w"].status, claims["C5.4w"].regime) == (
         "holds in part",
@@ -309,7 +303,7 @@ def test_c5_3w_and_c5_4w_fail_where_reversed():
     claims = judged(w=w)
     assert claims["C5.3w"].status == claims["C5.4w"].status == "does not hold"
     assert claims["C5.3w"].regime == "more scattered under SG with relu; reversed with tanh"
-    assert claims["C5.4w"].regime == "the pattern holds with neither; not shown with relu, tanh"
+    assert claims["C5.4w"].regime == "not shown with relu, tanh"
 
 
 @pytest.mark.claim("C5.3w", "diverged")
@@ -338,13 +332,12 @@ def test_store_claims_hold_in_part_where_a_shallow_depth_fails_or_is_undecided()
         c1, c2 = claims[f"C5.1p{tag}"], claims[f"C5.2p{tag}"]
         assert (c1.status, c1.regime) == (
             "holds in part",
-            f"{name}: more than 1 point above the control at depths 50, below it at none, not "
-            "shown at 3 (stored depths 3, 50; decided at 50)",
+            f"{name}, stored depths 3, 50, decided at 50; more than 1 point above the control at "
+            "50; not shown at 3",
         )
         assert (c2.status, c2.regime) == (
             "holds in part",
-            f"{name}: SG faster at depths 50, slower at none; backprop not at the threshold "
-            "within the budget on some seed at none",
+            f"{name}: SG faster at depths 50; undecided at 3",
         )
 
 
@@ -389,7 +382,7 @@ def test_store_claims_judge_only_depths_the_store_holds_in_full():
     del store.acc["tanh", 50, CONTROL]
     claims = judged(store=store)
     assert claims["C5.1p-tanh"].evidence["depths"] == [3]
-    assert claims["C5.1p-tanh"].regime.endswith("(stored depths 3; decided at 3)")
+    assert claims["C5.1p-tanh"].regime.startswith("tanh, stored depths 3, decided at 3;")
 
 
 def test_no_store_no_paper_scale_claim():

@@ -126,7 +126,9 @@ def test_identity_holds_a_non_finite_value_counts_against_it(value):
 def test_every_claim_holds_on_inputs_that_meet_them():
     found = claimed(alignments(8))
     assert {k: c.status for k, c in found.items()} == dict.fromkeys(unified_view.CLAIM_IDS, "holds")
-    assert found["C6.4"].regime == "the cDNI SG beats both at layers 1, 2, 3 of 3; reversed at none"
+    assert (
+        found["C6.4"].regime == "3 hidden layers, 1 the lowest; the cDNI SG beats both at 1, 2, 3"
+    )
     assert found["C6.4"].interval.startswith("1: FA [+0.187, +0.213] over 8 seeds, margin 0; DFA")
     assert [found[k].regime for k in CLAIMS] == ["", "", ""]
     assert set(found["C6.1"].evidence) == {
@@ -188,7 +190,7 @@ def test_c6_4_holds_in_part_where_undecided_at_some_layers():
     claim = claimed(late)["C6.4"]
     assert (claim.status, claim.regime) == (
         "holds in part",
-        "the cDNI SG beats both at layers 2, 3 of 3; reversed at none",
+        "3 hidden layers, 1 the lowest; the cDNI SG beats both at 2, 3; undecided at 1",
     )
 
 
@@ -198,7 +200,7 @@ def test_c6_4_fails_where_it_is_worse_than_a_fixed_proxy_at_a_layer():
     claim = claimed(late)["C6.4"]
     assert (claim.status, claim.regime) == (
         "does not hold",
-        "the cDNI SG beats both at layers 2, 3 of 3; reversed at 1",
+        "3 hidden layers, 1 the lowest; the cDNI SG beats both at 2, 3; worse than one at 1",
     )
 
 
@@ -214,7 +216,7 @@ def test_c6_4_a_diverged_seed_counts_against_every_layer_it_touches():
     claim = claimed(late)["C6.4"]
     assert (claim.status, claim.regime) == (
         "holds in part",
-        "the cDNI SG beats both at layers 1, 3 of 3; reversed at none",
+        "3 hidden layers, 1 the lowest; the cDNI SG beats both at 1, 3",
     )
     # an infinite value is no win either (a cosine is at most 1)
     late = alignments(8, **cdni8())

@@ -33,3 +33,25 @@ def test_curves_without_hue_draw_one_curve_and_no_legend():
     assert ax.get_legend() is None and len(ax.lines) == 1
     np.testing.assert_allclose(ax.lines[0].get_ydata(), [2.0, 3.0])
     plt.close(fig)
+
+
+def test_curves_say_when_the_mean_is_over_the_seeds_left():
+    """After one seed diverges the mean over the others is drawn dashed and labelled, never as
+    the mean of every seed."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+    import pandas as pd
+
+    from synthgrad import plots
+
+    steps = np.arange(10)
+    rows = [{"method": "SG", "seed": s, "step": t, "loss": 1.0 / (t + 1) if s or t < 5 else np.nan}
+            for s in range(3) for t in steps]  # fmt: skip
+    fig, ax = plt.subplots()
+    plots.curves(pd.DataFrame(rows), "loss", ax, "loss")
+    solid, dashed = ax.lines[0], ax.lines[1]
+    assert np.isfinite(solid.get_ydata()).sum() == 5  # every seed: steps 0 to 4
+    assert dashed.get_linestyle() == "--" and np.isfinite(dashed.get_ydata()).sum() == 6
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "mean of the seeds left (others diverged)" in labels
+    plt.close(fig)

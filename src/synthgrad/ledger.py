@@ -93,7 +93,9 @@ def judge(
 
     ``regime`` is the text on the page, formatted with ``{held}``, ``{failed}`` (every part that
     did not hold), ``{reversed}`` and ``{undecided}`` (the parts so judged, as :func:`listing`
-    joins them; ``none`` for an empty one) and any other ``fields``. ``decide`` says what would
+    joins them) and any other ``fields``; a clause (the text between "; ") about an empty list
+    (or a field that reads ``none``, "none" or "neither") is left out, so that the page never
+    reads "reversed at none". ``decide`` says what would
     decide an inconclusive verdict, after the reasons its comparisons give. ``moving``
     names a trend still moving at the end of the budget, against the claim (e.g. "the
     agreement still rises"): the verdict is then inconclusive, decided by a longer run."""
@@ -122,7 +124,7 @@ def judge(
     if moving:
         status, decide = "inconclusive", f"{moving} at the end of the budget: a longer run"
     named = {
-        name: listing([k for k, o in outcome.items() if o in kinds], none)
+        name: listing([k for k, o in outcome.items() if o in kinds], _EMPTY)
         for name, kinds in (("held", {"holds"}), ("failed", {"fails", "reversed", "inconclusive"}),
                             ("reversed", {"reversed"}), ("undecided", {"inconclusive"}))
     }  # fmt: skip
@@ -134,7 +136,14 @@ def judge(
         decide = decide or "an interval clear of the margin"
     elif status != "inconclusive":
         decide = ""
-    return Verdict(status, regime.format(**{**named, **fields}), interval, decide)
+    empty = {none, "none", "neither"}
+    fields = {k: _EMPTY if isinstance(v, str) and v in empty else v for k, v in fields.items()}
+    text = regime.format(**{**named, **fields})
+    text = "; ".join(c for c in text.split("; ") if _EMPTY not in c)  # "reversed at none": gone
+    return Verdict(status, text, interval, decide)
+
+
+_EMPTY = "\x00"  # an empty listing in a regime: its clause is left out
 
 
 def _outcome(value: Any) -> str:

@@ -40,23 +40,37 @@ def curves(
     """Mean curve per ``hue`` with a band from the lowest to the highest seed (``palette``:
     a fixed colour per method, so that a method keeps its colour across figures; otherwise
     the theme's colours in the order the methods appear). Rows where ``y`` was not recorded
-    (NaN in a tidy run table) are left out. (What ``seaborn.lineplot`` with
+    (NaN in a tidy run table) are left out. Where some seeds of a curve have no finite value
+    (they diverged) while others do, the mean of the seeds left is drawn dashed and the legend
+    says so: it is not the mean over every seed. (What ``seaborn.lineplot`` with
     ``errorbar=("pi", 100)`` draws, computed with one groupby: several times faster.)"""
-    data = df.dropna(subset=[y])
+    finite = np.isfinite(pd.to_numeric(df[y], errors="coerce").to_numpy(dtype=float))
+    data = df[finite]
     if hue is None:  # one curve, no legend
-        groups = [(None, data)]
+        groups = [(None, data, df)]
     else:
         levels = (data[hue].cat.categories if isinstance(data[hue].dtype, pd.CategoricalDtype)
                   else pd.unique(data[hue]))  # fmt: skip
-        groups = [(level, data[data[hue] == level]) for level in levels]
+        groups = [(level, data[data[hue] == level], df[df[hue] == level]) for level in levels]
     colours = palette or dict(
-        zip([g for g, _ in groups], sns.color_palette(n_colors=len(groups)), strict=True)
+        zip([g for g, _, _ in groups], sns.color_palette(n_colors=len(groups)), strict=True)
     )
-    for level, group in groups:
+    partial = False
+    for level, group, whole in groups:
         if len(group):
-            s = group.groupby(x)[y].agg(["mean", "min", "max"])
-            ax.plot(s.index, s["mean"], color=colours[level], label=level)
+            s = group.groupby(x)[y].agg(["mean", "min", "max", "count"])
+            # seeds of this curve: those with a value anywhere (a diverged seed has earlier ones)
+            n = whole.dropna(subset=[y])["seed"].nunique() if "seed" in whole else s["count"].max()
+            every = s["count"] >= n
+            ax.plot(s.index, s["mean"].where(every), color=colours[level], label=level)
+            if not every.all():
+                partial = True
+                joins = every & ~every.shift(-1, fill_value=True)  # the last point before a gap
+                left = s["mean"].where(~every | joins)
+                ax.plot(s.index, left, color=colours[level], ls="--")
             ax.fill_between(s.index, s["min"], s["max"], color=colours[level], alpha=0.2, lw=0)
+    if partial:
+        ax.plot([], [], color="grey", ls="--", label="mean of the seeds left (others diverged)")
     if hue is not None and groups:
         ax.legend(title=hue)
     # (as seaborn does: no axis label where a shared axis shows no tick labels)

@@ -234,8 +234,8 @@ def gap_verdict(
     verdict = ledger.judge(
         gap,
         required=above,
-        regime="the SG's loss ends {ends}; the gap grows in {held}, is reversed in {reversed}, "
-        "undecided in {undecided}",
+        regime="the SG's loss ends {ends}; the gap grows in {held}; not shown in {failed}; "
+        "reversed in {reversed}",
         ends="above backprop's" if above else "below backprop's on some seed",
     )
     ratio = {when: {f"{d}-D": losses[d, "linear SG"] / losses[d, "backprop"] for d in dims}
@@ -303,7 +303,7 @@ def claims(
             ledger.judge(
                 _seeds(m.fixed, _at_fixed_point(m.fixed)),
                 required=cv.converges(log_bp),
-                regime="the runs end at the SG's fixed point ({k} runs; at most {gap:.1e} from it), which lies {f2} from the optimum in 2-D and {f100} in 100-D",
+                regime="the runs end at the SG's fixed point ({k} runs, at most {gap:.1e} from it), which lies {f2} from the optimum in 2-D and {f100} in 100-D",
                 k=n["at_fixed_point"], gap=n["end_to_fixed_max"],
                 f2=n["fixed_from_optimum_2"], f100=n["fixed_from_optimum_100"],
             ),

@@ -309,7 +309,7 @@ def claims(
             "95% interval of each layer's correlation minus the one below it above 0, at every layer",
             ledger.judge(
                 {f"{k + 1}>{k}": _above_zero(per_seed[k] - per_seed[k - 1]) for k in range(1, depth)},
-                regime="higher than the layer below at layers {held} (1 is the lowest); lower at {reversed}",
+                regime="layer 1 is the lowest; higher than the layer below at {held}; lower at {reversed}",
             ),
             {"per_layer": s["layer_means"], "per_layer_and_seed": per_seed},
         ),

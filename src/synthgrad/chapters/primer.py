@@ -303,7 +303,7 @@ def claims(
                     place: stats.paired(acc[f"SG {place}, cDNI"], acc[f"SG {place}, DNI"])
                     for place in CONTROL
                 },
-                regime="cDNI better with the SG {held}; not shown {failed}",
+                regime="cDNI better with the SG {held}; not shown with the SG {failed}",
                 none="in neither placement",
             ),
             {f"gain_{k.replace(' ', '_')}": v for k, v in gain.items()},
@@ -331,7 +331,8 @@ def _claim_dni_table(dni_acc: Mapping[tuple[int, str], np.ndarray], scale: str) 
     }
     verdict = ledger.judge(
         parts,
-        regime="holds at hidden layers {held}; not shown at {failed} (the store's complete depths)",
+        regime="the store's complete depths: {depths} hidden layers; holds at {held}; not shown at {failed}",
+        depths=ledger.listing(d["depths"]),
     )
     return ledger.Claim(
         "C1.4p",

@@ -245,7 +245,7 @@ def claims(
             ledger.judge(
                 {d: stats.paired(s.acc[d, sg], s.acc[d, CONTROL], margin=0.01) for d in p.depths},
                 decides=[deepest],
-                regime="more than 1 point above the control at depths {held}; not shown at {failed} (decided at {deepest})",
+                regime="decided at {deepest} hidden layers; more than 1 point above the control at depths {held}; not shown at {failed}",
                 deepest=deepest,
             ),
             {
@@ -263,7 +263,7 @@ def claims(
             "95% interval of backprop's steps minus the SG's above 0, at every depth",
             ledger.judge(
                 {d: _faster(s.steps[d, sg], s.steps[d, "backprop"]) for d in p.depths},
-                regime="SG faster at depths {held}, slower at {reversed}; backprop not at the threshold within the budget on some seed at {unconverged}",
+                regime="SG faster at depths {held}; slower at {reversed}; undecided at {undecided}; backprop not at the threshold within the budget on some seed at {unconverged}",
                 unconverged=_where(p.depths, {d: not c for d, c in v["bp_converged"].items()}),
             ),
             {
@@ -280,7 +280,7 @@ def claims(
             "95% interval of backprop's similarity minus the SG's (paired per seed) above 0 at every depth",
             ledger.judge(
                 {d: _scattered(s.below_sim[d, sg], s.below_sim[d, "backprop"]) for d in p.depths},
-                regime="more scattered under SG at depths {held}; reversed at {reversed}",
+                regime="more scattered under SG at depths {held}; reversed at {reversed}; undecided at {undecided}",
             ),
             {
                 "depths": p.depths,
@@ -319,7 +319,7 @@ def claims(
             "95% interval of backprop's similarity minus the SG's (paired per seed) above 0, for both activations",
             ledger.judge(
                 {a: _scattered(w.below_sim[a, sg], w.below_sim[a, "backprop"]) for a in ACTIVATIONS},
-                regime="more scattered under SG with {held}; reversed with {reversed}",
+                regime="more scattered under SG with {held}; reversed with {reversed}; undecided with {undecided}",
                 none="neither",
             ),
             {act: {"backprop": w.below_sim[act, "backprop"], "sg": w.below_sim[act, sg],

@@ -164,7 +164,7 @@ def claims(paper: Paper | None, threshold: float) -> list[ledger.Claim]:
                         for d in full
                     },
                     decides=[max(full)],
-                    regime="{name}: more than 1 point above the control at depths {held}, below it at {reversed}, not shown at {failed} (stored depths {full}; decided at {deepest})",
+                    regime="{name}, stored depths {full}, decided at {deepest}; more than 1 point above the control at {held}; below it at {reversed}; not shown at {failed}",
                     name=name,
                     full=ledger.listing(full),
                     deepest=max(full),
@@ -187,7 +187,7 @@ def claims(paper: Paper | None, threshold: float) -> list[ledger.Claim]:
                         )
                         for d in full
                     },
-                    regime="{name}: SG faster at depths {held}, slower at {reversed}; backprop not at the threshold within the budget on some seed at {unconverged}",
+                    regime="{name}: SG faster at depths {held}; slower at {reversed}; undecided at {undecided}; backprop not at the threshold within the budget on some seed at {unconverged}",
                     name=name,
                     unconverged=ledger.listing(v["unconverged"]),
                 ),

@@ -273,7 +273,7 @@ def claims(late: Mapping[str, np.ndarray], identities: pd.DataFrame) -> list[led
             "95% intervals of the cDNI SG's cosine minus FA's and minus DFA's (paired per seed) above 0, at every layer",
             ledger.judge(
                 _beats_both(late),
-                regime="the cDNI SG beats both at layers {held} of {depth}; reversed at {reversed}",
+                regime="{depth} hidden layers, 1 the lowest; the cDNI SG beats both at {held}; worse than one at {reversed}; undecided at {undecided}",
                 none="none",
                 depth=depth,
             ),
