@@ -35,7 +35,7 @@ STAGED := $(PAGES:%=$(STAGE)/%)
 SRC := $(shell find src -name '*.py' -not -path '*/__pycache__/*')
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: install book site test check browser chapter lab serve lint clean bench paper paper-status
+.PHONY: install book site test check browser chapter lab serve lint clean bench paper paper-status fresh
 
 install: $(STAMP)
 
@@ -171,3 +171,17 @@ paper: $(STAMP)
 
 paper-status: $(STAMP)
 	$(BIN)/python -m synthgrad.paper status
+
+# fragility: the chapters rerun with a seed they have never used, ledgers kept in store/fresh
+# (resumable: a chapter whose ledger is there is skipped; FORCE=1 reruns them all)
+FRESH_SEED ?= 1000
+FRESH_CHAPTERS ?= 01_primer 02_critical_points 03_convergence 04_implied_loss 06_unified_view
+fresh: $(STAMP)
+	@mkdir -p store/fresh $(BUILD)/fresh
+	@for nb in $(FRESH_CHAPTERS); do \
+		if [ -f store/fresh/$$nb.json ] && [ -z "$(FORCE)" ]; then echo "$$nb: kept (store/fresh/$$nb.json)"; continue; fi; \
+		echo "$$nb: seed $(FRESH_SEED)"; \
+		SYNTHGRAD_RESULTS=$(abspath store/fresh) SYNTHGRAD_FRESH=$(abspath $(BUILD))/no-fresh \
+			$(BIN)/papermill book/$$nb.ipynb $(BUILD)/fresh/$$nb.ipynb -k python3 --log-level WARNING \
+			-p seed $(FRESH_SEED) || exit 1; \
+	done

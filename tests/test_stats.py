@@ -144,3 +144,24 @@ def test_the_book_run_is_the_small_version_where_the_store_measures_the_claim():
     assert [c.decided_by for c in claims] == ["C9.1p", "", ""]
     text = ledger.table(claims).loc["C9.1", "verdict"]
     assert text == "small version: holds [verdict of record: C9.1p, at the paper's scale]"
+
+
+def test_the_claims_table_says_whether_a_fresh_seed_agreed(tmp_path, monkeypatch):
+    monkeypatch.setenv(ledger.RESULTS_ENV, str(tmp_path / "results"))
+    claims = [
+        ledger.Claim(i, "x", "x", "x", ledger.judge(ok))
+        for i, ok in (("C9.1", True), ("C9.2", True))
+    ]
+    rerun = [ledger.Claim("C9.1", "x", "x", "x", ledger.judge(True)),
+             ledger.Claim("C9.2", "x", "x", "x", ledger.judge(False))]  # fmt: skip
+    monkeypatch.setenv(ledger.RESULTS_ENV, str(tmp_path / "fresh"))
+    ledger.write("09_test", rerun, {"seed": 1000, "n_seeds": 3}, quick=False)
+    got = ledger.fresh("09_test", tmp_path / "fresh")
+    assert got == {
+        "C9.1": ("holds", "seeds 1000-1002"),
+        "C9.2": ("does not hold", "seeds 1000-1002"),
+    }
+    column = ledger.table(claims, got)["fresh seed"].tolist()
+    assert column == ["agrees (seeds 1000-1002)", "differs: does not hold (seeds 1000-1002)"]
+    assert ledger.fresh("09_other", tmp_path / "fresh") == {}
+    assert "fresh seed" not in ledger.table(claims).columns

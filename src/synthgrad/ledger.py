@@ -260,8 +260,42 @@ def results_dir() -> Path:
     return Path(os.environ.get(RESULTS_ENV, "results"))
 
 
-def table(claims: Sequence[Claim]) -> pd.DataFrame:
-    """The ledger as a table for the page."""
+FRESH_ENV = "SYNTHGRAD_FRESH"
+
+
+def fresh_dir() -> Path:
+    """Where the ledgers of the chapters rerun with a seed they had never used live
+    (``make fresh``): ``$SYNTHGRAD_FRESH``, or ``store/fresh`` in the checkout."""
+    default = Path(__file__).resolve().parents[2] / "store" / "fresh"
+    return Path(os.environ.get(FRESH_ENV, default))
+
+
+def fresh(chapter: str, directory: Path | None = None) -> dict[str, tuple[str, str]]:
+    """Per claim id, the status the chapter's rerun with a fresh seed gave, and its seeds
+    (``"holds (seeds 1000-1002)"``); empty where the chapter has no such rerun."""
+    path = (directory or fresh_dir()) / f"{chapter}.json"
+    if not path.exists():
+        return {}
+    doc = json.loads(path.read_text())
+    check(doc)
+    p = doc["parameters"]
+    seeds = f"seeds {p['seed']}-{p['seed'] + p.get('n_seeds', 1) - 1}" if "seed" in p else ""
+    return {c["id"]: (c["status"], seeds) for c in doc["claims"]}
+
+
+def agreement(status: str, rerun: tuple[str, str] | None) -> str:
+    """The claims table's fresh-seed column: whether the rerun gave the same status."""
+    if rerun is None:
+        return "not rerun"
+    other, seeds = rerun
+    return ("agrees" if other == status else f"differs: {other}") + (f" ({seeds})" if seeds else "")
+
+
+def table(
+    claims: Sequence[Claim], rerun: Mapping[str, tuple[str, str]] | None = None
+) -> pd.DataFrame:
+    """The ledger as a table for the page; with ``rerun`` (:func:`fresh`), whether the chapter
+    rerun with a seed it had never used agreed, per claim."""
     rows = [
         {
             "claim": c.id,
@@ -271,6 +305,7 @@ def table(claims: Sequence[Claim]) -> pd.DataFrame:
             "verdict": verdict_text(c.status, c.regime, c.decide, c.decided_by),
             "95% interval": c.interval,
             "tag": f"{c.source}, {c.kind}",
+            **({"fresh seed": agreement(c.status, rerun.get(c.id))} if rerun else {}),
         }
         for c in claims
     ]
@@ -319,11 +354,12 @@ def finish(
 
     claims = label_small_versions(claims)
     write(chapter, claims, parameters, quick)
+    rerun = fresh(chapter) if not quick else {}
     for key, value in (numbers or {}).items():
         glue(key, value, display=False)
     for c in claims:
         glue(f"{c.id}_verdict", c.status, display=False)
-    return table(claims)
+    return table(claims, rerun)
 
 
 def check(doc: dict[str, Any]) -> None:
@@ -368,11 +404,13 @@ def scale(parameters: dict[str, Any]) -> str:
 
 def read_all(directory: Path | None = None) -> pd.DataFrame:
     """Every chapter's claims in one table (the book-wide ledger), with the scale each verdict
-    was measured at and its tag (whose claim, what kind of check)."""
+    was measured at, its tag (whose claim, what kind of check) and whether the chapter's rerun
+    with a fresh seed (:func:`fresh`) agreed."""
     rows = []
     for path in sorted((directory or results_dir()).glob("*.json")):
         doc = json.loads(path.read_text())
         check(doc)
+        rerun = fresh(doc["chapter"])
         for c in doc["claims"]:
             rows.append(
                 {
@@ -389,6 +427,9 @@ def read_all(directory: Path | None = None) -> pd.DataFrame:
                     "95% interval": c.get("interval", ""),
                     "tag": f"{c.get('source', 'paper')}, {c.get('kind', 'empirical test')}",
                     "scale": c.get("scale") or f"book run: {scale(doc['parameters'])}",
+                    "fresh seed": agreement(c["status"], rerun.get(c["id"]))
+                    if not doc["quick"]
+                    else "",
                 }
             )
     return pd.DataFrame(rows)
