@@ -139,3 +139,14 @@ def test_parity_is_a_one_output_binary_task():
     assert p.y_train.flatten().tolist() == [0, 1, 0, 1] and p.y_test.flatten().tolist() == [1, 0]
     with pytest.raises(ValueError, match="classification"):
         data.parity(p)
+
+
+def test_mixture_labels_are_seeded_binary_and_not_gaussian():
+    from synthgrad import data
+
+    a, b = data.mixture_labels(n=2000, seed=3), data.mixture_labels(n=2000, seed=3)
+    assert torch.equal(a.x_train, b.x_train) and torch.equal(a.y_train, b.y_train)
+    assert a.x_train.shape == (2000, 2) and set(a.y_train.unique().tolist()) == {0.0, 1.0}
+    x = a.x_train.double()
+    skew = ((x - x.mean(0)) ** 3).mean(0) / x.std(0) ** 3
+    assert (skew.abs() > 0.2).any()  # a Gaussian's skewness is 0

@@ -165,3 +165,16 @@ def test_the_claims_table_says_whether_a_fresh_seed_agreed(tmp_path, monkeypatch
     assert column == ["agrees (seeds 1000-1002)", "differs: does not hold (seeds 1000-1002)"]
     assert ledger.fresh("09_other", tmp_path / "fresh") == {}
     assert "fresh seed" not in ledger.table(claims).columns
+
+
+def test_a_slope_is_decided_by_its_interval_against_the_bound():
+    x = np.log10([500, 5_000, 50_000, 500_000] * 5)
+    noise = np.tile([0.01, -0.01, 0.02, -0.02, 0.0], 4)
+    flat = stats.slope_above(x, -1.3 + noise, -0.25)
+    assert flat.outcome == "holds" and flat.n == 20
+    falling = stats.slope_above(x, -1.3 - 0.5 * (x - x.min()) + noise, -0.25)
+    assert falling.outcome == "fails" and falling.slope == pytest.approx(-0.5, abs=0.01)
+    assert stats.slope_above(x, -0.25 * x + 5 * noise, -0.25).outcome == "inconclusive"
+    lost = stats.slope_above(x, np.where(np.arange(20) == 3, np.nan, -1.3), -0.25)
+    assert lost.outcome == "fails" and "lost" in lost.text()
+    assert ledger.judge({"a": flat, "b": falling}).status == "holds in part"

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .stats import Joint, Paired
+from .stats import Joint, Paired, Slope
 
 RESULTS_ENV = "SYNTHGRAD_RESULTS"
 FIELDS = ("id", "claim", "measured", "criterion", "status", "holds", "evidence")
@@ -128,7 +128,7 @@ def judge(
         for name, kinds in (("held", {"holds"}), ("failed", {"fails", "reversed", "inconclusive"}),
                             ("reversed", {"reversed"}), ("undecided", {"inconclusive"}))
     }  # fmt: skip
-    comparisons = {k: v for k, v in table.items() if isinstance(v, Paired | Joint)}
+    comparisons = {k: v for k, v in table.items() if isinstance(v, Paired | Joint | Slope)}
     interval = "; ".join((f"{k}: " if k != "" else "") + v.text() for k, v in comparisons.items())
     if status == "inconclusive" and not moving:  # the comparisons' reasons first, then decide
         reasons = sorted({v.why for v in comparisons.values() if v.outcome == "inconclusive"})
@@ -149,7 +149,7 @@ _EMPTY = "\x00"  # an empty listing in a regime: its clause is left out
 def _outcome(value: Any) -> str:
     """A part's outcome: a paired comparison's own; for a bool, or an array/sequence of bools
     that is true everywhere (and not empty), holds or fails."""
-    if isinstance(value, Paired | Joint):
+    if isinstance(value, Paired | Joint | Slope):
         return value.outcome
     if isinstance(value, bool):
         return "holds" if value else "fails"

@@ -145,3 +145,44 @@ def all_of(**parts: Paired) -> Joint:
     if not parts:
         raise ValueError("all_of needs at least one comparison")
     return Joint(tuple(parts.items()))
+
+
+@dataclass(frozen=True)
+class Slope:
+    """A trend decided by its 95% interval: the least-squares slope of ``y`` on ``x``, its
+    two-sided t-interval (``n - 2`` degrees of freedom), the bound the claim sets, and the
+    outcome: above the bound (holds), below it (fails), straddling it (inconclusive)."""
+
+    slope: float
+    low: float
+    high: float
+    bound: float
+    n: int
+    outcome: str
+    why: str = ""
+
+    def text(self, digits: int = 3) -> str:
+        if math.isnan(self.low):
+            return f"no interval ({self.why})"
+        f = f"{{:+.{digits}g}}"
+        return (f"slope {f.format(self.slope)}, [{f.format(self.low)}, {f.format(self.high)}] "
+                f"over {self.n} points, bound {self.bound:g}")  # fmt: skip
+
+
+def slope_above(x: np.ndarray | list[float], y: np.ndarray | list[float], bound: float) -> Slope:
+    """Decide "the slope of ``y`` against ``x`` is above ``bound``" (e.g. log shift against
+    log data size: above -1/4, it does not fall like a sampling effect, n^-1/2). A non-finite
+    ``y`` (a measurement lost) fails it."""
+    x, y = np.asarray(x, dtype=float).ravel(), np.asarray(y, dtype=float).ravel()
+    nan = float("nan")
+    if not np.isfinite(y).all():
+        return Slope(nan, nan, nan, bound, y.size, "fails", "a measurement was lost (NaN)")
+    if y.size < 3 or np.ptp(x) == 0:
+        return Slope(nan, nan, nan, bound, y.size, "inconclusive", "too few points for a slope")
+    b, a = np.polyfit(x, y, 1)
+    resid = y - (a + b * x)
+    se = math.sqrt(float(resid @ resid) / (y.size - 2) / float(((x - x.mean()) ** 2).sum()))
+    half = t_quantile(y.size - 2) * se
+    low, high = float(b) - half, float(b) + half
+    outcome = "holds" if low > bound else "fails" if high < bound else "inconclusive"
+    return Slope(float(b), low, high, bound, int(y.size), outcome)

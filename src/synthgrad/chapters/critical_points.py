@@ -39,8 +39,10 @@ INTERFACE = Interface(
     quick=dict(steps=150, grid_size=3, n_seeds=2, max_width=16, n_points=200, mlp_hidden=8),
 )  # fmt: skip
 
-CLAIM_IDS = ("C2.1", "C2.2", "C2.3", "C2.3b")
-IN_PART = ("C2.1",)  # claims that can hold in part
+CLAIM_IDS = ("C2.1", "C2.1r", "C2.2", "C2.3", "C2.3b")
+IN_PART = ("C2.1", "C2.1r")  # claims that can hold in part
+PAIRED = ("C2.1", "C2.1r")  # claims decided on an interval (BOOK.md section 6)
+INPUTS = ("Gaussian", "mixture")  # (c2): the logistic problem's input distributions
 
 # (b): the learning rules trained jointly with the model: name -> SG (label context, hidden)
 TANH_TRAINED = {"backprop": None, H_ONLY: (0, 0), LIN: (1, 0)}
@@ -222,6 +224,20 @@ def train_tanh(prob: Problems, p: SimpleNamespace) -> Tanh:
     return Tanh(fields, pd.concat(final, ignore_index=True))
 
 
+def logistic_draw(inputs: str, n: int, seed: int, p: SimpleNamespace) -> Dataset:
+    """One draw of the logistic problem with ``n`` training examples (and 20,000 held out), on
+    ``inputs``: "Gaussian" (the chapter's, with its ``anisotropy``) or "mixture"
+    (:func:`synthgrad.data.mixture_labels`, not Gaussian); the same draw wherever a section uses
+    the same ``(inputs, n, seed)``."""
+    if inputs == "Gaussian":
+        return data.noisy_linear_labels(
+            n=n, d=2, flip=p.flip, scales=[1.0, p.anisotropy], seed=seed, n_test=20_000
+        )
+    if inputs == "mixture":
+        return data.mixture_labels(n=n, flip=p.flip, seed=seed, n_test=20_000)
+    raise ValueError(f"inputs must be one of {INPUTS}, got {inputs!r}")
+
+
 def capacity_sweep(prob: Problems, p: SimpleNamespace) -> pd.DataFrame:
     """(c): on ``n_seeds`` draws of the logistic problem, the distance to w* of the exact fixed
     point nearest it, for the linear cDNI SG (0 features) and random-feature SGs of 4, 16, ...
@@ -229,8 +245,7 @@ def capacity_sweep(prob: Problems, p: SimpleNamespace) -> pd.DataFrame:
     widths = [0] + [4**k for k in range(1, 10) if 4**k <= p.max_width]
     sweep = []
     for s in p.seeds:
-        d = data.noisy_linear_labels(n=p.n_points, d=2, flip=p.flip, scales=prob.scales, seed=s)
-        x_s, y_s = xy(d)
+        x_s, y_s = xy(logistic_draw("Gaussian", p.n_points, s, p))  # the draws of (c2)
         ws = optima.logistic_optimum(x_s, y_s)
         for width in widths:
             kind = "h,y" if width == 0 else "relu"
@@ -256,17 +271,16 @@ def shift_designs(p: SimpleNamespace) -> pd.DataFrame:
 
 
 def shift_by_size(p: SimpleNamespace) -> pd.DataFrame:
-    """(c2): the linear cDNI SG's fixed point nearest w* on the logistic problem drawn with
-    each of :data:`SIZES` training examples, ``n_seeds`` draws each
+    """(c2): the linear cDNI SG's fixed point nearest w* on the logistic problem drawn on each
+    of :data:`INPUTS` with each of :data:`SIZES` training examples, ``n_seeds`` draws each
     (:func:`synthgrad.critical.linear_sg_shift`: one row per draw)."""
     rows = []
-    for n in SIZES:
-        for s in p.seeds:
-            d = data.noisy_linear_labels(
-                n=n, d=2, flip=p.flip, scales=[1.0, p.anisotropy], seed=s, n_test=20_000
-            )
-            report = critical.linear_sg_shift(*xy(d), *xy(d, "test"))
-            rows.append({"examples": n, "seed": s, **report})
+    for inputs in INPUTS:
+        for n in SIZES:
+            for s in p.seeds:
+                d = logistic_draw(inputs, n, s, p)
+                report = critical.linear_sg_shift(*xy(d), *xy(d, "test"))
+                rows.append({"inputs": inputs, "examples": n, "seed": s, **report})
     return pd.DataFrame(rows)
 
 
@@ -282,6 +296,7 @@ def measure(
         real_field=tanh.fields["relative to 10% away", "realisable"].to_numpy(),
         sweep=sweep,
         by_n=by_n,
+        n_points=p.n_points,
         lr=p.lr,
         steps=p.steps,
     )

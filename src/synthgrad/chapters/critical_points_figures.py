@@ -141,8 +141,9 @@ def shift_table(designs: pd.DataFrame) -> Styler:
 
 
 def figure_shift_by_size(by_n: pd.DataFrame) -> plt.Figure:
-    """Figure 4: the linear cDNI SG's fixed point against the data size, one dot per draw: its
-    distance to w*, the training loss it costs, its effect on the held-out loss."""
+    """Figure 4: the linear cDNI SG's fixed point against the data size, one dot per draw and
+    input distribution: its distance to w*, the training loss it costs, its effect on the
+    held-out loss."""
     fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
     for ax, (col, label) in zip(
         axes,
@@ -151,7 +152,7 @@ def figure_shift_by_size(by_n: pd.DataFrame) -> plt.Figure:
          ("held_out_change", "held-out loss change (nats)")],
         strict=True,
     ):  # fmt: skip
-        sns.stripplot(data=by_n, x="examples", y=col, ax=ax, size=6, color="tab:blue")
+        sns.stripplot(data=by_n, x="examples", y=col, hue="inputs", ax=ax, size=6, dodge=True)
         ax.set(ylabel=label, xlabel="training examples")
         if col != "held_out_change":
             ax.set_yscale("log")
@@ -162,9 +163,9 @@ def figure_shift_by_size(by_n: pd.DataFrame) -> plt.Figure:
 
 
 def shift_medians(by_n: pd.DataFrame) -> pd.DataFrame:
-    """Figure 4's table: medians over draws per data size, with the length of the fixed
-    point's weights relative to w* and the angle between them (degrees)."""
-    return by_n.groupby("examples")[
+    """Figure 4's table: medians over draws per input distribution and data size, with the
+    length of the fixed point's weights relative to w* and the angle between them (degrees)."""
+    return by_n.groupby(["inputs", "examples"])[
         ["shift", "excess_train_loss", "held_out_change", "norm_ratio", "angle"]
     ].median()
 

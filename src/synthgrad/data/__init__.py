@@ -11,7 +11,14 @@ Every loader is available here by name, as the chapters use it: ``data.mnist("sm
 
 from .dataset import TASKS, Dataset, per_seed
 from .idx import SCALES, DataError, mnist
-from .synthetic import linear_regression, noisy_linear_labels, parity, tanh_teacher, two_moons
+from .synthetic import (
+    linear_regression,
+    mixture_labels,
+    noisy_linear_labels,
+    parity,
+    tanh_teacher,
+    two_moons,
+)
 
 # the loaders a sweep task may name (synthgrad.sweep.Task; the store's hash starts from them)
 LOADERS = ("mnist", "two_moons", "linear_regression", "tanh_teacher", "noisy_linear_labels")
@@ -25,6 +32,7 @@ __all__ = [
     "linear_regression",
     "mnist",
     "noisy_linear_labels",
+    "mixture_labels",
     "parity",
     "per_seed",
     "tanh_teacher",

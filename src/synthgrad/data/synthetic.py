@@ -63,6 +63,35 @@ def noisy_linear_labels(
     )
 
 
+def mixture_labels(
+    n: int = 1000,
+    flip: float = 0.05,
+    n_test: int = 200,
+    seed: int = 0,
+) -> Dataset:
+    """Binary labels of a random linear teacher through the origin, each flipped with
+    probability ``flip``, on 2-D inputs that are *not* Gaussian: half from a wide cluster at
+    the origin (N(0, I)), half from a narrow one off-centre (N((1.5, 1), 0.3^2 I)). On Gaussian
+    inputs the labels depend on x only through x . w* and the population fixed point of a
+    linear SG is the optimum (Stein's lemma); here that argument does not apply."""
+    rng = np.random.default_rng(seed)
+    wide = rng.standard_normal((n + n_test, 2))
+    narrow = np.array([1.5, 1.0]) + 0.3 * rng.standard_normal((n + n_test, 2))
+    x = np.where(rng.random(n + n_test)[:, None] < 0.5, wide, narrow)
+    angle = rng.uniform(0, 2 * np.pi)
+    w = np.array([np.cos(angle), np.sin(angle)])
+    y = (x @ w > 0).astype(np.float64)
+    flips = rng.random(n + n_test) < flip
+    y[flips] = 1.0 - y[flips]
+    parts = tensors(*split(x, y[:, None], n_test, rng))
+    return Dataset(
+        "mixture-labels-2d",
+        "binary",
+        *parts,
+        description=f"x: half N(0, I_2), half N((1.5, 1), 0.09 I_2); y = [x.w* > 0], flipped with p={flip}",
+    )
+
+
 def tanh_teacher(
     n: int = 500,
     w: Sequence[float] = (1.5, -2.0),
