@@ -227,8 +227,20 @@ def numbers(
     }
 
 
+# Kickback is defined for one output: on ten classes its signal ascends the loss and the network
+# collapses to chance, and two implementations agreeing on a collapsed network check nothing
+OUT_OF_DOMAIN = {"C6.2": "trained by Kickback, 10 classes"}
+
+
 def _identity(claim: str, identities: pd.DataFrame) -> ledger.Verdict:
-    return ledger.judge(compare.identity_holds(identities, claim, TOL, APART))
+    """An identity's verdict over every network it was checked on, except the one the rule
+    itself trained outside its domain (:data:`OUT_OF_DOMAIN`)."""
+    kept = (
+        identities.drop(index=(claim, OUT_OF_DOMAIN[claim]), errors="ignore")
+        if claim in OUT_OF_DOMAIN
+        else identities
+    )
+    return ledger.judge(compare.identity_holds(kept, claim, TOL, APART))
 
 
 def claims(late: Mapping[str, np.ndarray], identities: pd.DataFrame) -> list[ledger.Claim]:
@@ -250,7 +262,7 @@ def claims(late: Mapping[str, np.ndarray], identities: pd.DataFrame) -> list[led
         ledger.Claim(
             "C6.2",
             "Kickback is a fixed SG of the form the paper gives: identical updates.",
-            "Kickback direct (hand-written kickbacks) vs KickbackSG (beta 1^T dh_{k+1}/dh_k by autograd), as for C6.1",
+            "Kickback direct (hand-written kickbacks) vs KickbackSG (beta 1^T dh_{k+1}/dh_k by autograd), as for C6.1, except the 10-class network Kickback itself trained (outside its one-output domain it ascends and collapses: an identity there checks nothing)",
             f"at most {TOL:g} on every network, while Kickback's updates differ from backprop's by at least {APART:g} on the fresh network",
             _identity("C6.2", identities),
             identities.loc["C6.2"].to_dict(orient="index"),
