@@ -162,6 +162,7 @@ def _c2_1r(m: Measured) -> ledger.Verdict:
         parts,
         regime="held-out loss lower at the SG's fixed point on {held} inputs; higher on {reversed}; undecided on {undecided}; weights {ratio:.3f} times as long as w* (median)",
         ratio=float(at_n.norm_ratio.median()),
+        decide="more draws (papermill -p n_seeds 20)",
     )
 
 
