@@ -176,3 +176,15 @@ def test_networks_trained_in_worker_processes_equal_those_trained_here():
         np.testing.assert_array_equal(
             together[name][1].evals["test_acc"], history.evals["test_acc"]
         )
+
+
+def test_an_end_of_training_value_is_the_mean_of_the_last_five_evaluations():
+    import numpy as np
+
+    from synthgrad import analysis
+
+    acc = np.array([[0.1, 0.2], [0.5, 0.6], [0.6, np.nan], [0.7, 0.7], [0.8, 0.8], [0.9, 0.9]])
+    h = train.History(seeds=[0, 1], steps=np.arange(1, 7), train={}, eval_steps=np.arange(6),
+                      evals={"test_acc": acc}, diverged_at=np.array([-1, 3]))  # fmt: skip
+    end = analysis.end_value(h)
+    assert end[0] == pytest.approx(0.7) and np.isnan(end[1])  # a NaN is never skipped

@@ -32,6 +32,16 @@ def frames(runs: Mapping[str, History], smooth: int = 1) -> pd.DataFrame:
     return df
 
 
+LAST = 5  # an end-of-training value is the mean over the last 5 evaluations (BOOK.md 6)
+
+
+def end_value(history: History, metric: str = "test_acc", last: int = LAST) -> np.ndarray:
+    """Per seed, the end-of-training value of an evaluation metric: the mean over its last
+    ``last`` evaluations (fewer if the run has fewer), so that one noisy evaluation does not
+    decide a claim. A NaN in them (a seed that diverged) stays NaN."""
+    return np.mean(history.evals[metric][-last:], axis=0)
+
+
 def final_summary(runs: Mapping[str, History], metric: str) -> pd.DataFrame:
     """Mean, standard deviation, min and max over seeds of a metric's last evaluation (NaN
     when a seed diverged: the ``diverged`` column says how many did; none is left out)."""

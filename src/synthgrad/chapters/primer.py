@@ -170,7 +170,7 @@ def figure_sg_losses(runs: Mapping[str, History], p: SimpleNamespace) -> plt.Fig
 def stored_accuracy(stored: store.Stored) -> dict[tuple[int, str], np.ndarray]:
     """The store's DNI-paper table: per (hidden layers, method), each seed's final held-out
     accuracy."""
-    return {(int(d), m): h.final("test_acc") for (d, m), h in stored.by_part().items()}
+    return {(int(d), m): analysis.end_value(h) for (d, m), h in stored.by_part().items()}
 
 
 def _errors(dni_acc: Mapping[tuple[int, str], np.ndarray]) -> pd.DataFrame:
@@ -355,7 +355,7 @@ def finish(
 ) -> pd.DataFrame:
     """The chapter's last cell: its claims and numbers from the runs (and the store), the
     ledger written and every number glued; returns the claims table."""
-    acc = {name: h.final("test_acc") for name, h in runs.items()}
+    acc = {name: analysis.end_value(h) for name, h in runs.items()}
     dni_acc = stored_accuracy(stored) if stored is not None else {}
     return chapters.finish(
         p, claims(acc, dni_acc, stored.scale() if stored else ""), numbers(acc, dni_acc)

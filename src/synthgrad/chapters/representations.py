@@ -223,7 +223,7 @@ def sweep_values(
     steps = steps_to_threshold(runs, p)
     pairs = [(d, m) for d in p.depths for m in compared(p)]
     return Sweep(
-        acc={key: h.final("test_acc") for key, h in runs.items()},
+        acc={key: analysis.end_value(h) for key, h in runs.items()},
         diverged={key: h.diverged for key, h in runs.items()},
         steps=steps,
         # matched training loss: held-out accuracy at the first evaluation after each run

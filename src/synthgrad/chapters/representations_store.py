@@ -105,7 +105,7 @@ def values(stored: store.Stored, threshold: float) -> Paper:
                 sg_end=sg_loss[-50:].mean(),
             )
     return Paper(
-        acc={key: h.final("test_acc") for key, h in runs.items()},
+        acc={key: analysis.end_value(h) for key, h in runs.items()},
         steps={key: analysis.steps_to(h, "loss", threshold) for key, h in runs.items()},
         sg_loss={  # each SG's regression loss, last 100 steps and all seeds, bottom to top
             (a, d): np.array([h.train[f"sg_loss_{k}"][-100:].mean() for k in range(d)])

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import chapters, compare, ledger, models, plots, stats, sweep, train
+from .. import analysis, chapters, compare, ledger, models, plots, stats, sweep, train
 from .. import params as P
 from ..data import Dataset
 from ..models import Net
@@ -160,8 +160,9 @@ def late_alignment(runs: Mapping[str, History], p: SimpleNamespace) -> dict[str,
 
 
 def final_accuracy(runs: Mapping[str, History]) -> dict[str, np.ndarray]:
-    """Per rule, each seed's final held-out accuracy."""
-    return {name: h.final("test_acc") for name, h in runs.items()}
+    """Per rule, each seed's held-out accuracy at the end of training (the mean over its last
+    5 evaluations: :func:`synthgrad.analysis.end_value`)."""
+    return {name: analysis.end_value(h) for name, h in runs.items()}
 
 
 def _cdni_minus(late: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

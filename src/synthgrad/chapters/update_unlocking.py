@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import chapters, decoupled, models, rules, train
+from .. import analysis, chapters, decoupled, models, rules, train
 from .. import params as P
 from ..data import Dataset
 from ..params import ParameterError
@@ -188,7 +188,7 @@ def measure(results: Results, p: SimpleNamespace) -> Measures:
         speed=frame(lambda r: r.examples_per_s),
         reach_s=frame(lambda r: r.seconds_to_accuracy(p.target_acc)),
         reach_steps=frame(lambda r: r.steps_to_accuracy(p.target_acc)),
-        final_acc=frame(lambda r: r.trace.test_acc.iloc[-1]),
+        final_acc=frame(lambda r: np.mean(r.trace.test_acc.to_numpy()[-analysis.LAST :])),
         stale=np.concatenate(stale).astype(int),
         busy_share={n: [_busy(results[n, s]) for s in p.seeds] for n in names},
     )
