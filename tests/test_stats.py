@@ -164,6 +164,9 @@ def test_the_claims_table_says_whether_a_fresh_seed_agreed(tmp_path, monkeypatch
     column = ledger.table(claims, got)["fresh seed"].tolist()
     assert column == ["agrees (seeds 1000-1002)", "differs: does not hold (seeds 1000-1002)"]
     assert ledger.fresh("09_other", tmp_path / "fresh") == {}
+    assert ledger.agreement("holds", ("holds", "seeds 1000-1002"), "results store: x") == (
+        "the store's runs (not rerun)"
+    )
     assert "fresh seed" not in ledger.table(claims).columns
 
 

@@ -283,8 +283,12 @@ def fresh(chapter: str, directory: Path | None = None) -> dict[str, tuple[str, s
     return {c["id"]: (c["status"], seeds) for c in doc["claims"]}
 
 
-def agreement(status: str, rerun: tuple[str, str] | None) -> str:
-    """The claims table's fresh-seed column: whether the rerun gave the same status."""
+def agreement(status: str, rerun: tuple[str, str] | None, scale: str = "") -> str:
+    """The claims table's fresh-seed column: whether the rerun gave the same status. A verdict
+    from the results store (``scale`` names it) is not the chapter's run: no seed of the
+    chapter's changes it."""
+    if scale and not scale.startswith("book run"):
+        return "the store's runs (not rerun)"
     if rerun is None:
         return "not rerun"
     other, seeds = rerun
@@ -305,7 +309,7 @@ def table(
             "verdict": verdict_text(c.status, c.regime, c.decide, c.decided_by),
             "95% interval": c.interval,
             "tag": f"{c.source}, {c.kind}",
-            **({"fresh seed": agreement(c.status, rerun.get(c.id))} if rerun else {}),
+            **({"fresh seed": agreement(c.status, rerun.get(c.id), c.scale)} if rerun else {}),
         }
         for c in claims
     ]
@@ -427,7 +431,7 @@ def read_all(directory: Path | None = None) -> pd.DataFrame:
                     "95% interval": c.get("interval", ""),
                     "tag": f"{c.get('source', 'paper')}, {c.get('kind', 'empirical test')}",
                     "scale": c.get("scale") or f"book run: {scale(doc['parameters'])}",
-                    "fresh seed": agreement(c["status"], rerun.get(c["id"]))
+                    "fresh seed": agreement(c["status"], rerun.get(c["id"]), c.get("scale", ""))
                     if not doc["quick"]
                     else "",
                 }
