@@ -213,3 +213,24 @@ def test_a_deep_edit_makes_a_run_stale_and_moving_code_does_not(package):
     edit(package / "sg_moved.py", "(2.0 / a) ** 0.5", "(2.0 / a) ** 0.6")
     assert prov.source_hash("fit", root=package) != before
     assert prov.source_hash("convergence", root=package) != conv
+
+
+def test_the_fresh_seed_ledgers_are_well_formed_and_current():
+    """``make fresh`` keeps each rerun chapter's ledger in store/fresh: every one must be a
+    valid ledger of a real, non-quick run with a seed the chapter's default does not use, and
+    judge exactly the claims the chapter judges now (a renamed or added claim means the rerun
+    is stale: ``make fresh FORCE=1``)."""
+    import json
+
+    from synthgrad import chapters, ledger
+
+    found = sorted(ledger.fresh_dir().glob("*.json"))
+    for path in found:
+        doc = json.loads(path.read_text())
+        ledger.check(doc)
+        module = chapters.module(doc["chapter"])
+        assert not doc["quick"], path.name
+        assert doc["parameters"]["seed"] != module.INTERFACE.defaults["seed"], path.name
+        book_ids = {c for c in module.CLAIM_IDS if not c.endswith("p") and "p-" not in c}
+        ids = {c["id"] for c in doc["claims"]}
+        assert book_ids <= ids <= set(module.CLAIM_IDS), (path.name, ids ^ set(module.CLAIM_IDS))
