@@ -92,7 +92,8 @@ def judge(
     (``x >= margin``), which are False for NaN, so a diverged seed counts against the claim.
 
     ``regime`` is the text on the page, formatted with ``{held}``, ``{failed}`` (every part that
-    did not hold), ``{reversed}`` and ``{undecided}`` (the parts so judged, as :func:`listing`
+    did not hold), ``{reversed}``, ``{undecided}`` and ``{short}`` (the parts so judged; short:
+    failed without being reversed, as :func:`listing`
     joins them) and any other ``fields``; a clause (the text between "; ") about an empty list
     (or a field that reads ``none``, "none" or "neither") is left out, so that the page never
     reads "reversed at none". ``decide`` says what would
@@ -126,7 +127,8 @@ def judge(
     named = {
         name: listing([k for k, o in outcome.items() if o in kinds], _EMPTY)
         for name, kinds in (("held", {"holds"}), ("failed", {"fails", "reversed", "inconclusive"}),
-                            ("reversed", {"reversed"}), ("undecided", {"inconclusive"}))
+                            ("reversed", {"reversed"}), ("undecided", {"inconclusive"}),
+                            ("short", {"fails"}))
     }  # fmt: skip
     comparisons = {k: v for k, v in table.items() if isinstance(v, Paired | Joint | Slope)}
     interval = "; ".join((f"{k}: " if k != "" else "") + v.text() for k, v in comparisons.items())

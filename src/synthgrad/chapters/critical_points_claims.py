@@ -144,7 +144,7 @@ def _c2_1(m: Measured) -> ledger.Verdict:
                for k, t in m.by_n.groupby("inputs", sort=False)}  # fmt: skip
     return ledger.judge(
         trend,
-        regime="a property of SG learning on {held} inputs; it falls with the data like a sampling effect on {failed} inputs; median shift at {largest:,} examples: {medians}",
+        regime="a property of SG learning on {held} inputs; it falls with the data like a sampling effect on {short} inputs; undecided on {undecided} inputs; median shift at {largest:,} examples: {medians}",
         largest=largest,
         medians=", ".join(f"{v:.2%} ({k})" for k, v in medians.items()),
     )
