@@ -35,8 +35,10 @@ INTERFACE = Interface(
         "max_width": P.integer(4, 4096), "quick": P.flag(),
     },
     record=("seed", "n_seeds", "n_points", "anisotropy", "flip", "noise", "steps", "lr",
-            "sg_lr", "grid_size", "mlp_hidden", "max_width"),
-    quick=dict(steps=150, grid_size=3, n_seeds=2, max_width=16, n_points=200, mlp_hidden=8),
+            "sg_lr", "grid_size", "mlp_hidden", "max_width", "sizes"),
+    settings=dict(sizes=[500, 5_000, 50_000, 500_000]),  # (c2): training examples
+    quick=dict(steps=150, grid_size=3, n_seeds=2, max_width=16, n_points=200, mlp_hidden=8,
+               sizes=[200, 2_000]),
 )  # fmt: skip
 
 CLAIM_IDS = ("C2.1", "C2.1r", "C2.2", "C2.3", "C2.3b")
@@ -46,7 +48,7 @@ INPUTS = ("Gaussian", "mixture")  # (c2): the logistic problem's input distribut
 
 # (b): the learning rules trained jointly with the model: name -> SG (label context, hidden)
 TANH_TRAINED = {"backprop": None, H_ONLY: (0, 0), LIN: (1, 0)}
-SIZES = [500, 5_000, 50_000, 500_000]  # (c2): training examples of the logistic problem
+SIZES = INTERFACE.settings["sizes"]  # (c2): training examples of the logistic problem
 DESIGNS = dict(anisotropy=(1.0, 0.3, 0.1), flips=(0.02, 0.05, 0.1, 0.2))  # (c): shift table
 WIDGET_LABELS = {"lr_value": "model learning rate", "sg_class": "SG class"}
 LIVE_LRS = [0.01, 0.05, 0.2, 0.5]  # the live widget's model learning rates
@@ -272,11 +274,12 @@ def shift_designs(p: SimpleNamespace) -> pd.DataFrame:
 
 def shift_by_size(p: SimpleNamespace) -> pd.DataFrame:
     """(c2): the linear cDNI SG's fixed point nearest w* on the logistic problem drawn on each
-    of :data:`INPUTS` with each of :data:`SIZES` training examples, ``n_seeds`` draws each
+    of :data:`INPUTS` with each of ``p.sizes`` training examples (:data:`SIZES` by default)
+    and the chapter's ``n_points``, ``n_seeds`` draws each
     (:func:`synthgrad.critical.linear_sg_shift`: one row per draw)."""
     rows = []
     for inputs in INPUTS:
-        for n in SIZES:
+        for n in sorted({*p.sizes, p.n_points}):  # the chapter's own size too (C2.1r)
             for s in p.seeds:
                 d = logistic_draw(inputs, n, s, p)
                 report = critical.linear_sg_shift(*xy(d), *xy(d, "test"))
