@@ -233,7 +233,9 @@ def test_c5_2_a_diverged_sg_seed_never_reaches_the_threshold():
     for bad in (INF, NAN):
         steps = seeds(50, 4)
         steps[1] = bad
-        assert status("C5.2", sweep(steps={(d, SG): steps for d in DEPTHS})) == "does not hold"
+        claim = judged(sweep(steps={(d, SG): steps for d in DEPTHS}))["C5.2"]
+        assert claim.status == "does not hold"
+        assert claim.regime == "the SG not at the threshold on some seed at 3, 6"
 
 
 @pytest.mark.claim("C5.3", "in part")

@@ -263,7 +263,7 @@ def claims(
             "95% interval of backprop's steps minus the SG's above 0, at every depth",
             ledger.judge(
                 {d: _faster(s.steps[d, sg], s.steps[d, "backprop"]) for d in p.depths},
-                regime="SG faster at depths {held}; slower at {reversed}; undecided at {undecided}; backprop not at the threshold within the budget on some seed at {unconverged}",
+                regime="SG faster at depths {held}; slower at {reversed}; undecided at {undecided}; the SG not at the threshold on some seed at {short}; backprop not at the threshold within the budget on some seed at {unconverged}",
                 unconverged=_where(p.depths, {d: not c for d, c in v["bp_converged"].items()}),
             ),
             {

@@ -187,7 +187,7 @@ def claims(paper: Paper | None, threshold: float) -> list[ledger.Claim]:
                         )
                         for d in full
                     },
-                    regime="{name}: SG faster at depths {held}; slower at {reversed}; undecided at {undecided}; backprop not at the threshold within the budget on some seed at {unconverged}",
+                    regime="{name}: SG faster at depths {held}; slower at {reversed}; undecided at {undecided}; the SG not at the threshold on some seed at {short}; backprop not at the threshold within the budget on some seed at {unconverged}",
                     name=name,
                     unconverged=ledger.listing(v["unconverged"]),
                 ),
