@@ -14,8 +14,8 @@ Four layers; a module imports only from its own layer and the ones listed before
   ``compare`` (learning rules side by side, ch. 6), ``decoupled`` (stages in processes on
   ``torch.distributed``, ch. 7), ``analysis`` (summaries of runs over seeds, tidy tables);
 - **tooling**: ``params`` (parameter checks), ``stats`` (paired comparisons over seeds by a
-  t-interval), ``ledger`` (claims and ``ledger.judge``, the one
-  verdict engine), ``plots``, ``widgets``, ``parallel`` (the one worker pool), ``sweep`` (runs
+  t-interval), ``verdict`` (``judge``, the one verdict engine), ``ledger``
+  (claims, their tables and JSON), ``plots``, ``widgets``, ``parallel`` (the one worker pool), ``sweep`` (runs
   as tasks for any executor), ``provenance`` (the hash of the code a stored run ran),
   ``store`` (the paper-scale results store), ``environment`` (versions);
 - **chapters**: ``chapters`` (one module per chapter: ``book/05_representations.ipynb`` and
@@ -58,7 +58,7 @@ LAYERS = {  # layer -> its modules (a package's name covers its modules)
         "analysis",
     ),
     "tooling": (
-        "params", "stats", "ledger", "plots", "widgets", "parallel", "sweep", "provenance", "store",
+        "params", "stats", "verdict", "ledger", "plots", "widgets", "parallel", "sweep", "provenance", "store",
         "environment",
     ),
     "chapters": ("chapters", "paper"),
