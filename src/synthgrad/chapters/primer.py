@@ -304,7 +304,6 @@ def claims(
                     for place in CONTROL
                 },
                 regime="cDNI better with the SG {held}; not shown with the SG {failed}",
-                none="in neither placement",
             ),
             {f"gain_{k.replace(' ', '_')}": v for k, v in gain.items()},
             source="DNI paper",
