@@ -191,7 +191,7 @@ def test_a_deep_edit_makes_a_run_stale_and_moving_code_does_not(package):
     function to another module, or editing verdict or plotting code, does not."""
     fit, conv = prov.source_hash("fit"), prov.source_hash("convergence")
     assert prov.source_hash("fit", root=package) == fit
-    edit(package / "ledger.py", 'elif "reversed" in found:', 'elif "reversed" in set(found):')
+    edit(package / "verdict.py", 'elif "reversed" in found:', 'elif "reversed" in set(found):')
     edit(package / "plots.py", "def ", "def unused_helper():\n    return 1\n\n\ndef ")
     assert prov.source_hash("fit", root=package) == fit
     # move models.mlp's callee-free helper into another module and import it back
