@@ -91,6 +91,16 @@ $(STAGE)/%: %
 	@mkdir -p $(@D)
 	cp $< $@
 
+# The site's repository and issues buttons follow one setting, BOOK_REPOSITORY
+# (https://<host>/<owner>/<repo>; empty: no such buttons), written into the staged config by
+# _ext/repository.py. (A changed value takes effect once the staged copy is remade: make clean.)
+BOOK_REPOSITORY ?=
+export BOOK_REPOSITORY
+$(STAGE)/_config.yml: _config.yml _ext/repository.py | $(STAMP)
+	@mkdir -p $(@D)
+	cp $< $@
+	$(BIN)/python _ext/repository.py $@
+
 $(STAGE)/_assets/.copied: $(STAMP)
 	rm -rf $(STAGE)/_assets && mkdir -p $(STAGE) && cp -r _assets $(STAGE)/_assets
 	touch $@

@@ -2,6 +2,7 @@
 `make book` pipeline into a temporary folder, then the rendered site is checked."""
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -41,7 +42,22 @@ def test_rendered_chapter_has_its_figures_and_claims_table(quick_book, chapter):
     assert "Traceback" not in page
     text = re.sub(r"<[^>]+>", "", page)
     assert "Rerun this chapter" in text and f"make chapter NB={chapter}" in text
-    assert "colab.research.google.com" in page and "mybinder.org" in page  # launch buttons
+    # no launch buttons: Binder or Colab would have neither the package nor the MNIST files
+    assert "colab.research.google.com" not in page and "mybinder.org" not in page
+    # the download button offers the executed notebook, which the site serves
+    download = re.search(
+        r'<a href="([^"]+)" target="_blank"\s+class="btn btn-sm btn-download-source-button', page
+    )
+    assert download and download.group(1).endswith(f"{chapter}.ipynb"), "download button"
+    assert (quick_book / "html" / "book" / download.group(1)).is_file()
+    # the repository and issues buttons follow BOOK_REPOSITORY (_ext/repository.py): none unset
+    repository = (
+        os.environ.get("BOOK_REPOSITORY", "").strip().removesuffix("/").removesuffix(".git")
+    )
+    if repository:
+        assert f'href="{repository}"' in page and f'href="{repository}/issues/new' in page
+    else:
+        assert "btn-source-repository-button" not in page and "/issues/new" not in page
 
 
 def test_intro_gathers_every_chapter_claim(quick_book):
@@ -72,6 +88,12 @@ def test_bad_parameter_fails_with_one_clear_message(tmp_path):
             "-p",
             "lr",
             "-0.1",
+            "-r",
+            "seed",
+            "0",
+            "-p",
+            "n_seed",
+            "5",
             "--log-level",
             "ERROR",
         ],
@@ -80,10 +102,13 @@ def test_bad_parameter_fails_with_one_clear_message(tmp_path):
         cwd=tmp_path,
     )
     assert res.returncode != 0
-    assert (
-        "ParameterError: invalid parameter(s): lr = -0.1 is not allowed: must be a number > 0"
-        in res.stderr
-    )
+    # one message names all three: the bad value, the number passed as text, the misspelt name
+    message = next(line for line in res.stderr.splitlines() if "ParameterError:" in line)
+    assert message.startswith("ParameterError: invalid parameter(s): seed = '0' is not allowed")
+    assert "(got the string '0', not a number: pass it with papermill's -p" in message
+    assert "lr = -0.1 is not allowed: must be a number > 0" in message
+    assert "no parameter named n_seed: this chapter's parameters are seed, n_seeds," in message
+    assert message.count("ParameterError") == 1
 
 
 def test_intro_lists_the_build_environment(quick_book):

@@ -125,3 +125,37 @@ def test_the_parameters_cell_is_the_chapters_interface(chapter):
     for name, param in found.items():
         allowed = re.escape(interface.specs[name].describe())
         assert re.search(rf"\({allowed}(: [^()]+)?\)$", param["help"]), (name, param["help"])
+
+
+def test_a_number_passed_as_text_is_named_as_text_with_how_to_pass_it():
+    spec_map = {"seed": P.integer(0), "lr": P.positive(), "quick": P.flag()}
+    with pytest.raises(P.ParameterError) as err:
+        P.validate({"seed": "0", "lr": " 1e-3", "quick": "True"}, spec_map)
+    text = str(err.value)
+    assert "seed = '0' is not allowed: must be an integer >= 0 (got the string '0'" in text
+    assert "-p NAME 0; -r passes text" in text and "-p NAME 1e-3" in text
+    assert (
+        "quick = 'True' is not allowed: must be True or False (got the string 'True', not a flag"
+        in text
+    )
+    # a string that is no number gets no such hint
+    with pytest.raises(P.ParameterError) as err:
+        P.validate({"seed": "zero", "lr": 1e-3, "quick": False}, spec_map)
+    assert "got the string" not in str(err.value)
+
+
+def test_a_misspelt_parameter_stops_the_chapter_naming_the_parameters_that_exist():
+    spec_map = {"seed": P.integer(0), "n_seeds": P.integer(1)}
+    injected = "# Parameters\nseed = 3\nn_seed = 5\n"
+    history = ["", "seed: int = 0\nn_seeds: int = 3\n", injected, "p = chapters.setup(...)"]
+    with pytest.raises(
+        P.ParameterError,
+        match="no parameter named n_seed: this chapter's parameters are seed, n_seeds$",
+    ):
+        P.validate({"In": history, "seed": 3, "n_seeds": 3, "n_seed": 5}, spec_map)
+    # a kernel's other values (a rerun of the cell after the chapter ran) are not parameters
+    ok = {"In": history[:2], "seed": 3, "n_seeds": 3, "runs": {}, "errors": [0.5]}
+    assert P.validate(ok, spec_map) == {"seed": 3, "n_seeds": 3}
+    # only the last injected cell counts (a second papermill run into the same kernel)
+    history += ["# Parameters\nseed = 4\n"]
+    assert P.validate({"In": history, "seed": 4, "n_seeds": 3}, spec_map)["seed"] == 4

@@ -7,6 +7,7 @@ message names every offending parameter, its value and what is allowed.
 
 from __future__ import annotations
 
+import ast
 import math
 import re
 from collections.abc import Mapping
@@ -144,16 +145,69 @@ def as_ints(value: Any) -> list[int]:
     raise ValueError(f"not a list of integers: {value!r}")
 
 
+def _as_text_hint(value: Any, spec: Spec) -> str:
+    """For a string that reads as the number or flag the spec wants (``papermill -r seed 0``,
+    or ``-p seed "0"`` through a shell that keeps the quotes), how to pass it instead."""
+    if not isinstance(value, str) or spec.kind not in ("int", "number", "bool"):
+        return ""
+    text = value.strip()
+    if spec.kind == "bool":
+        looks = text in ("True", "False")
+    else:
+        try:
+            float(text)
+            looks = True
+        except ValueError:
+            looks = False
+    if not looks:
+        return ""
+    kind = "flag" if spec.kind == "bool" else "number"
+    return (
+        f" (got the string {value!r}, not a {kind}: pass it with papermill's -p and no quotes "
+        f"around the value, -p NAME {text}; -r passes text)"
+    )
+
+
+# papermill's injected cell: "# Parameters" then one assignment per parameter passed
+INJECTED = "# Parameters\n"
+
+
+def unknown(values: Mapping[str, Any], specs: Mapping[str, Spec]) -> list[str]:
+    """The names papermill injected that are none of ``specs``: a parameter passed with a
+    misspelt name (papermill injects it all the same, and only warns). Read from the
+    notebook's input history (``values["In"]``, IPython's), the last cell that papermill
+    injected; none outside a papermill run."""
+    cells = [c for c in values.get("In") or () if isinstance(c, str) and c.startswith(INJECTED)]
+    if not cells:
+        return []
+    try:
+        tree = ast.parse(cells[-1])
+    except SyntaxError:
+        return []
+    names = [t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets
+             if isinstance(t, ast.Name)]  # fmt: skip
+    return [name for name in names if name not in specs]
+
+
 def validate(values: Mapping[str, Any], specs: Mapping[str, Spec]) -> dict[str, Any]:
-    """Check ``values[name]`` against ``specs[name]`` for every spec; raise one ParameterError
-    naming every bad parameter, else return the checked values (``{name: value}`` for every
-    spec). Pass ``globals()`` from a notebook."""
+    """Check ``values[name]`` against ``specs[name]`` for every spec, and that papermill passed
+    no parameter the specs do not name (:func:`unknown`); raise one ParameterError naming every
+    bad parameter, else return the checked values (``{name: value}`` for every spec). Pass
+    ``globals()`` from a notebook."""
     bad = []
     for name, spec in specs.items():
         if name not in values:
             bad.append(f"{name} is missing")
         elif not spec.ok(values[name]):
-            bad.append(f"{name} = {values[name]!r} is not allowed: must be {spec.allowed()}")
+            value = values[name]
+            hint = _as_text_hint(value, spec)
+            bad.append(f"{name} = {value!r} is not allowed: must be {spec.allowed()}{hint}")
+    extra = unknown(values, specs)
+    if extra:
+        bad.append(
+            f"no parameter named {', '.join(extra)}: this chapter's parameters are "
+            + ", ".join(specs)
+        )
     if bad:
         raise ParameterError("invalid parameter(s): " + "; ".join(bad))
     return {name: values[name] for name in specs}
