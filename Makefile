@@ -114,7 +114,28 @@ $(STAGE)/book/_environment.md: $(STAMP) $(SRC)
 	@mkdir -p $(@D)
 	$(BIN)/python -m synthgrad.environment > $@
 
-$(BUILD)/html/index.html: $(EXECUTED) $(STAGED) $(STAGE)/book/_claims.md $(STAGE)/book/_environment.md $(STAGE)/_assets/.copied
+# "How this site was built" (book/build.md includes it): when, how long, on what and at which
+# parameters each chapter ran, the results store's runs by state, device and commit (the states
+# against the chapters' grids: paper status), the versions, what the served files hold, and the
+# verdict changes of book/verdict-changes.yml with any this build makes that it does not record
+$(STAGE)/book/_build_status.md: $(EXECUTED) book/verdict-changes.yml $(wildcard store/*/manifest.json) $(SRC) $(STAMP)
+	@mkdir -p $(@D)
+	$(BIN)/python -m synthgrad.paper status --json > $(BUILD)/store-status.json
+	$(BIN)/python -m synthgrad.build_status $(STAGE)/book $(RESULTS) \
+		--store-status $(BUILD)/store-status.json --changes book/verdict-changes.yml > $@
+
+# the files behind the site, served with it (Sphinx's html_extra_path: _extra, at the html
+# root): each chapter's ledger at results/<chapter>.json, each store manifest at
+# results/store/<experiment>/manifest.json
+$(STAGE)/_extra.copied: $(EXECUTED) $(wildcard store/*/manifest.json)
+	rm -rf $(STAGE)/_extra && mkdir -p $(STAGE)/_extra/results
+	cp $(ORDERED:%=$(RESULTS)/%.json) $(STAGE)/_extra/results/
+	for m in $(wildcard store/*/manifest.json); do \
+		mkdir -p $(STAGE)/_extra/results/$$(dirname $$m) && cp $$m $(STAGE)/_extra/results/$$m; done
+	touch $@
+
+$(BUILD)/html/index.html: $(EXECUTED) $(STAGED) $(STAGE)/book/_claims.md $(STAGE)/book/_environment.md \
+		$(STAGE)/book/_build_status.md $(STAGE)/_extra.copied $(STAGE)/_assets/.copied
 	@t=$$(date +%s); $(BIN)/jupyter-book build $(STAGE) --path-output $(OUT) -W -n --keep-going --quiet; \
 		echo $$(( $$(date +%s) - t )) > $(BUILD)/render-seconds
 	touch $@
@@ -135,7 +156,7 @@ test: $(STAMP) browser
 
 check: $(STAMP)
 	@start=$$(date +%s); rc=0; $(MAKE) --no-print-directory lint && \
-		$(TEST_ENV) $(BIN)/python -m pytest -m "not book" -q -n $(CORES) || rc=$$?; \
+		$(TEST_ENV) $(BIN)/python -m pytest -m "not book and not kernel" -q -n $(CORES) || rc=$$?; \
 		mkdir -p $(BUILD); echo $$(( $$(date +%s) - start )) > $(BUILD)/check-seconds; exit $$rc
 
 # the browser tests drive Debian's Chromium with Playwright (never `playwright install`)

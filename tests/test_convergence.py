@@ -143,3 +143,28 @@ def test_outcomes_read_windows_of_a_tenth_and_call_a_rise_and_fall_oscillating()
     assert list(table.outcome) == ["oscillating", "rising", "oscillating", "converged", "stalled"]
     assert table.final[4] == pytest.approx(runs[-5:, 4].mean())  # the last 5 evaluations
     assert list(V.windows(np.linspace(0, 100, 31).astype(int), runs).shape) == [10, 5]
+
+
+def test_the_phase_diagram_trained_as_one_run_equals_one_run_per_cell():
+    """Chapter 3's grid of learning rates trains as one run (each seed its own pair of rates):
+    every cell's distances, and which seeds diverged, are those of a run of its own, bit for
+    bit, the unstable cells included (a cell at model rate 3 with a slow SG ends where it does
+    only to the last bit of every step)."""
+    from types import SimpleNamespace
+
+    from synthgrad.chapters import convergence as chapter
+
+    p = SimpleNamespace(seeds=[0, 1], width=16, sgd_steps=300, phase_lrs=[0.1, 3.0, 1.0])
+    problems = {("mse", 2): V.make_problem("mse", 2, n=200, seed=p.seeds)}
+    phase = chapter.train_phase(problems, p).set_index(["model lr", "SG lr"])
+    assert len(phase) == 9 and phase.diverged.sum() > 0 and (phase.diverged == 0).sum() > 0
+    for (model_lr, sg_lr), cell in phase.iterrows():
+        alone = V.train_on(problems["mse", 2], 0, p.width, "linear SG", p.seeds, p.sgd_steps,
+                            model_lr, sg_lr, optimizer="sgd", eval_every=p.sgd_steps)  # fmt: skip
+        assert cell.diverged == alone.diverged.sum(), (model_lr, sg_lr)
+        if not alone.diverged.any():
+            assert cell.distance == alone.evals["distance"][-1].max(), (model_lr, sg_lr)
+    # the hook is gone once the grid is trained: a later run takes its own learning rate
+    from torch.optim.optimizer import _global_optimizer_pre_hooks
+
+    assert not _global_optimizer_pre_hooks

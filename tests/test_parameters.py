@@ -7,6 +7,8 @@ chapter or parameter is covered without editing this file."""
 import ast
 import math
 import re
+import subprocess
+import sys
 
 import papermill
 import pytest
@@ -159,3 +161,41 @@ def test_a_misspelt_parameter_stops_the_chapter_naming_the_parameters_that_exist
     # only the last injected cell counts (a second papermill run into the same kernel)
     history += ["# Parameters\nseed = 4\n"]
     assert P.validate({"In": history, "seed": 4, "n_seeds": 3}, spec_map)["seed"] == 4
+
+
+@pytest.mark.kernel
+def test_bad_parameter_fails_with_one_clear_message(tmp_path):
+    nb = ROOT / "book" / "01_primer.ipynb"
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "papermill",
+            str(nb),
+            str(tmp_path / "out.ipynb"),
+            "-k",
+            "python3",
+            "-p",
+            "lr",
+            "-0.1",
+            "-r",
+            "seed",
+            "0",
+            "-p",
+            "n_seed",
+            "5",
+            "--log-level",
+            "ERROR",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert res.returncode != 0
+    # one message names all three: the bad value, the number passed as text, the misspelt name
+    message = next(line for line in res.stderr.splitlines() if "ParameterError:" in line)
+    assert message.startswith("ParameterError: invalid parameter(s): seed = '0' is not allowed")
+    assert "(got the string '0', not a number: pass it with papermill's -p" in message
+    assert "lr = -0.1 is not allowed: must be a number > 0" in message
+    assert "no parameter named n_seed: this chapter's parameters are seed, n_seeds," in message
+    assert message.count("ParameterError") == 1

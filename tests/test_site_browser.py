@@ -1,6 +1,7 @@
 """The published site as a reader sees it: headless Chromium, the quick site on 127.0.0.1."""
 
 import hashlib
+import json
 import re
 
 import pytest
@@ -10,9 +11,9 @@ pytestmark = pytest.mark.book
 WIDGET = ".synthgrad-precomputed"
 
 
-def open_page(browser, url, allowed_prefixes):
+def open_page(browser, url, allowed_prefixes, wait_until="load"):
     """A page that aborts and records any request outside ``allowed_prefixes`` and records
-    page errors and console errors."""
+    page errors and console errors (opened up to ``wait_until``, Playwright's load state)."""
     page = browser.new_page(viewport={"width": 1280, "height": 1200})
     log = {"external": [], "errors": []}
 
@@ -26,7 +27,7 @@ def open_page(browser, url, allowed_prefixes):
     page.route("**/*", route)
     page.on("pageerror", lambda e: log["errors"].append(f"pageerror: {e}"))
     page.on("console", lambda m: m.type == "error" and log["errors"].append(f"console: {m.text}"))
-    page.goto(url)
+    page.goto(url, wait_until=wait_until)
     return page, log
 
 
@@ -78,9 +79,12 @@ def test_every_control_switches_the_figure_without_a_kernel(browser, site_url, c
 
 
 def test_pages_load_nothing_from_other_hosts(browser, site_url, quick_book):
-    pages = ["book/intro.html", *[f"book/{c}.html" for c in CHAPTERS]]
-    for name in pages:
-        page, log = open_page(browser, f"{site_url}/{name}", [site_url])
+    pages = ["book/intro.html", *[f"book/{c}.html" for c in CHAPTERS], "book/build.html"]
+    # every page opened at once (their loads overlap), then each awaited until the network is idle
+    opened = {
+        name: open_page(browser, f"{site_url}/{name}", [site_url], "commit") for name in pages
+    }
+    for name, (page, log) in opened.items():
         page.wait_for_load_state("networkidle")
         if 'class="math' in (quick_book / "html" / name).read_text():
             page.wait_for_selector("mjx-container", timeout=20000)  # MathJax, self-hosted
@@ -102,4 +106,18 @@ def test_site_works_from_disk(browser, quick_book):
     )
     assert shown(page)[1] != before[1]
     assert log["external"] == []
+    page.close()
+
+
+def test_the_build_page_links_to_ledgers_the_site_serves(browser, site_url):
+    page, log = open_page(browser, f"{site_url}/book/build.html", [site_url])
+    assert page.locator("h1").first.inner_text().startswith("How this site was built")
+    link = page.locator(f'a[href="../results/{CHAPTERS[0]}.json"]').first
+    assert link.is_visible()
+    with page.expect_navigation():
+        link.click()
+    assert page.url == f"{site_url}/results/{CHAPTERS[0]}.json"
+    doc = json.loads(page.locator("pre").first.inner_text())  # the browser's JSON view
+    assert doc["chapter"] == CHAPTERS[0] and doc["schema"] == 1
+    assert log["external"] == [] and log["errors"] == []
     page.close()

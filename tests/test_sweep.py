@@ -50,7 +50,7 @@ def test_local_processes_match_running_here():
 def test_a_dask_cluster_gives_the_same_results_as_local_processes():
     distributed = pytest.importorskip("distributed")
     tasks = _tasks()
-    local = sweep.run(tasks)
+    here = [sweep.run_task(t) for t in tasks]  # (= local processes: the test above)
     with (
         distributed.LocalCluster(
             n_workers=2,
@@ -62,7 +62,7 @@ def test_a_dask_cluster_gives_the_same_results_as_local_processes():
         distributed.Client(cluster) as client,
     ):
         remote = sweep.run(tasks, client.get_executor())
-    _same(remote, local)
+    _same(remote, here)
 
 
 def test_a_diverging_task_is_marked_not_raised():

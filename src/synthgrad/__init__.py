@@ -17,7 +17,8 @@ Four layers; a module imports only from its own layer and the ones listed before
   t-interval), ``verdict`` (``judge``, the one verdict engine), ``ledger``
   (claims, their tables and JSON), ``plots``, ``widgets``, ``parallel`` (the one worker pool), ``sweep`` (runs
   as tasks for any executor), ``provenance`` (the hash of the code a stored run ran),
-  ``store`` (the paper-scale results store), ``environment`` (versions);
+  ``store`` (the paper-scale results store), ``environment`` (versions), ``build_status``
+  (the site's "How this site was built" page);
 - **chapters**: ``chapters`` (one module per chapter: ``book/05_representations.ipynb`` and
   ``synthgrad.chapters.representations``), ``paper`` (``make paper``: the store's grids,
   collected from the chapters).
@@ -59,7 +60,7 @@ LAYERS = {  # layer -> its modules (a package's name covers its modules)
     ),
     "tooling": (
         "params", "stats", "verdict", "ledger", "plots", "widgets", "parallel", "sweep", "provenance", "store",
-        "environment",
+        "environment", "build_status",
     ),
     "chapters": ("chapters", "paper"),
 }  # fmt: skip

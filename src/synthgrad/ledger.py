@@ -30,6 +30,7 @@ RESULTS_ENV = "SYNTHGRAD_RESULTS"
 FIELDS = ("id", "claim", "measured", "criterion", "status", "holds", "evidence")
 SOURCES = ("paper", "DNI paper", "this book")
 KINDS = ("empirical test", "identity check")
+SCHEMA = 1  # the version of the ledger's JSON layout, its "schema" field (the site serves it)
 
 
 @dataclass
@@ -197,6 +198,7 @@ def write(chapter: str, claims: Sequence[Claim], parameters: dict[str, Any], qui
     out = results_dir() / f"{chapter}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     doc = {
+        "schema": SCHEMA,
         "chapter": chapter,
         "quick": bool(quick),
         "parameters": _clean(parameters),

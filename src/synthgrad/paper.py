@@ -5,12 +5,14 @@ this module, in the top layer, collects them (:data:`EXPERIMENTS`) and makes or 
 with :mod:`synthgrad.store`::
 
     python -m synthgrad.paper status                 # every run: ok, stale, corrupt, missing
+    python -m synthgrad.paper status --json          # the same as {experiment: {label: state}}
     python -m synthgrad.paper make --experiment 05_depth_sweep --match 'tanh/3/*'
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 import torch
@@ -36,14 +38,25 @@ def main(argv: list[str] | None = None) -> None:
                         help="only the runs whose label matches this shell pattern "
                         "(repeatable), e.g. 'tanh/3/*'")  # fmt: skip
     parser.add_argument("--workers", type=int, help="CPU processes (default: one per core)")
+    parser.add_argument("--json", action="store_true",
+                        help="status as JSON, {experiment: {label: state}} (for the site's "
+                        "build page, synthgrad.build_status)")  # fmt: skip
     args = parser.parse_args(argv)
     chosen = [EXPERIMENTS[name] for name in args.experiment or sorted(EXPERIMENTS)]
     if args.command == "status":
+        states = {}
         for experiment in chosen:
             manifest = store.read_manifest(experiment.name)
-            for label in experiment.runs:
-                status = store.run_status(experiment, label, manifest=manifest)
-                print(f"{experiment.name}  {label}: {status}")
+            states[experiment.name] = {
+                label: store.run_status(experiment, label, manifest=manifest)
+                for label in experiment.runs
+            }
+        if args.json:
+            print(json.dumps(states, indent=1))
+            return
+        for name, runs in states.items():
+            for label, status in runs.items():
+                print(f"{name}  {label}: {status}")
         return
     executor = None
     if args.scheduler:

@@ -12,13 +12,16 @@ judged) in :mod:`synthgrad.convergence`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+import dataclasses
+from collections.abc import Iterator, Mapping
 from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from .. import chapters, critical, store
 from .. import convergence as cv
@@ -213,26 +216,75 @@ def train_tracking(
     return out
 
 
+def _tiled(problem: cv.Problem, k: int) -> cv.Problem:
+    """A per-seed problem repeated ``k`` times along its seeds (block ``j`` is the ``j``-th copy
+    of every draw): ``k`` runs of the same seeds trained as one."""
+
+    def rep(t: torch.Tensor) -> torch.Tensor:
+        return t.repeat(k, *[1] * (t.dim() - 1))
+
+    d = problem.data
+    data = dataclasses.replace(d, x_train=rep(d.x_train), y_train=rep(d.y_train),
+                               x_test=rep(d.x_test), y_test=rep(d.y_test))  # fmt: skip
+    return dataclasses.replace(problem, data=data, w_star=rep(problem.w_star),
+                               optimal_loss=rep(torch.as_tensor(problem.optimal_loss)))  # fmt: skip
+
+
+@contextlib.contextmanager
+def per_seed_rates(model: torch.Tensor, sg: torch.Tensor) -> Iterator[None]:
+    """While open, every optimiser step first takes a plain gradient-descent step of its own,
+    seed by seed (each parameter's first dimension) at the rate ``model`` (the first parameter
+    group: the network's) or ``sg`` (the second: the SG's), and leaves the optimiser nothing to
+    do: the cells of a grid of learning rates then train as one run. The step is ``w - r g``
+    with one rounding, as torch's SGD computes it (a fused multiply-add: here in float64,
+    then rounded), so that each cell's numbers are those of a run of its own
+    (``tests/test_convergence.py``)."""
+
+    def step(opt: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        for group, rates in zip(opt.param_groups, (model, sg), strict=False):
+            for q in group["params"]:
+                if q.grad is None:
+                    continue
+                if q.shape[0] != len(rates):
+                    raise ValueError(f"a parameter of {q.shape[0]} seeds, {len(rates)} rates")
+                r = rates.to(q).double().view(-1, *[1] * (q.dim() - 1))
+                with torch.no_grad():
+                    q.copy_(q.double() - r * q.grad.double())
+                q.grad = None
+
+    handle = register_optimizer_step_pre_hook(step)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
 def train_phase(problems: Mapping[tuple[str, int], cv.Problem], p: SimpleNamespace) -> pd.DataFrame:
     """(c): linear regression (2-D) with a linear SG, both by gradient descent, at every pair of
     model and SG learning rates in ``p.phase_lrs``: one row per cell with its diverged seeds and
-    the worst seed's final distance (inf where a seed diverged)."""
+    the worst seed's final distance (inf where a seed diverged). The cells train as one run
+    (:func:`per_seed_rates`), each on the chapter's seeds."""
+    cells = [(m, s) for m in p.phase_lrs for s in p.phase_lrs]
+    n = len(p.seeds)
+    model, sg = (torch.tensor([c[i] for c in cells]).repeat_interleave(n) for i in (0, 1))
+    with per_seed_rates(model, sg):
+        h = cv.train_on(
+            _tiled(problems["mse", 2], len(cells)), 0, p.width, "linear SG", p.seeds * len(cells),
+            p.sgd_steps, 1.0, 1.0, optimizer="sgd", eval_every=p.sgd_steps,
+        )  # fmt: skip
+    dist = h.evals["distance"][-1]
     phase = []
-    for model_lr in p.phase_lrs:
-        for sg_rate in p.phase_lrs:
-            h = cv.train_on(
-                problems["mse", 2], 0, p.width, "linear SG", p.seeds, p.sgd_steps, model_lr,
-                sg_rate, optimizer="sgd", eval_every=p.sgd_steps,
-            )  # fmt: skip
-            dist = h.evals["distance"][-1]
-            phase.append(
-                {
-                    "model lr": model_lr,
-                    "SG lr": sg_rate,
-                    "diverged": int(h.diverged.sum()),
-                    "distance": np.inf if h.diverged.any() else float(dist.max()),
-                }
-            )
+    for j, (model_lr, sg_rate) in enumerate(cells):
+        block = slice(j * n, (j + 1) * n)
+        diverged = h.diverged[block]
+        phase.append(
+            {
+                "model lr": model_lr,
+                "SG lr": sg_rate,
+                "diverged": int(diverged.sum()),
+                "distance": np.inf if diverged.any() else float(dist[block].max()),
+            }
+        )
     return pd.DataFrame(phase)
 
 

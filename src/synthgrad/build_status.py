@@ -1,0 +1,588 @@
+"""How this site was built: the page ``book/build.md`` includes, made by the build, not typed.
+
+``make book`` runs, once every chapter has been executed::
+
+    python -m synthgrad.paper status --json > store-status.json
+    python -m synthgrad.build_status STAGE_BOOK_DIR RESULTS_DIR --store store \\
+        --store-status store-status.json --changes book/verdict-changes.yml > _build_status.md
+
+and the page it prints (MyST) says
+
+- per chapter: when papermill finished executing it (UTC), how long it took, on what machine
+  (the build machine, read now), at which parameters (default, quick, or which values were
+  changed: the notebook's papermill parameters against its parameters cell), its verdicts
+  counted by status, and a link to its claims ledger, which the site serves at
+  ``results/<chapter>.json``;
+- the results store's runs per experiment, counted by state (``ok``, ``stale``, ``corrupt``,
+  ``missing``: :func:`synthgrad.store.run_status`, against the chapters' grids where
+  ``--store-status`` gives ``python -m synthgrad.paper status --json``, else against the
+  manifests alone), by device and by commit, each manifest served at
+  ``results/store/<experiment>/manifest.json``;
+- the versions of the key packages (:mod:`synthgrad.environment`);
+- what every field of a ledger and of a manifest holds (:data:`LEDGER_FIELDS`... one sentence
+  each; a field found in the files that has no sentence is shown as not explained yet);
+- the verdict changes recorded in ``book/verdict-changes.yml``, newest first, and every claim
+  whose status in this build differs from the newest ``after`` recorded for it (changed in this
+  build, not yet recorded), so that no change of verdict is silent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import datetime
+import json
+import os
+import platform
+import sys
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import store
+from .environment import versions
+from .ledger import check
+from .verdict import STATUSES
+
+CHANGES = Path(__file__).resolve().parents[2] / "book" / "verdict-changes.yml"
+# the page is book/build.html; the ledgers and manifests are served at the site's root
+ROOT_LINK = "../"
+
+LEDGER_FIELDS = {
+    "schema": "the version of this file's layout (now 1); a reader checks it before the rest.",
+    "chapter": "the chapter that wrote the ledger (its notebook is `book/<chapter>.ipynb`).",
+    "quick": "true for a smoke run (`quick=True`: a few steps and seeds), whose verdicts are "
+    "no evidence.",
+    "parameters": "the parameters the chapter ran with (its parameters cell, with any value "
+    "papermill passed).",
+    "claims": "the claims the chapter judged, one object each (fields below).",
+}
+CLAIM_FIELDS = {
+    "id": "the claim's identifier, `C<chapter>.<n>`; a `p` after it: measured on the results "
+    "store at the paper's scale.",
+    "claim": "what the paper (or the DNI paper, or this book) says, in a sentence.",
+    "measured": "what the chapter measured to test it.",
+    "criterion": "the rule that turns the measurement into a verdict.",
+    "status": "the verdict of record: holds, holds in part, does not hold or inconclusive.",
+    "holds": "true for the status *holds* alone.",
+    "partly": "true for the status *holds in part* alone.",
+    "regime": "where the claim held or failed (a depth, an error size...), as the page shows it "
+    "beside the status.",
+    "interval": "the 95% t-interval of each seed-paired comparison behind the verdict (empty "
+    "where there is none).",
+    "decide": "for an inconclusive verdict, what would decide it.",
+    "evidence": "the numbers behind the verdict, named as the chapter names them (null for a "
+    "value that is not finite, e.g. from a diverged run).",
+    "source": "whose claim it is: the paper, the DNI paper or this book.",
+    "kind": "*empirical test*, or *identity check* (an exact equality verified numerically).",
+    "scale": "for a verdict measured elsewhere than the chapter's own run (the results store): "
+    "what it was measured at, and where; empty for the chapter's own run.",
+    "decided_by": "where the store measures the same claim at the paper's scale, that claim's "
+    "id: its verdict is of record, and this one is the small version; else empty.",
+}
+MANIFEST_FIELDS = {
+    "experiment": "the experiment's name, also its folder in `store/`.",
+    "chapter": "the chapter whose grid it is, which draws its runs.",
+    "description": "what the runs are.",
+    "budget": "why the runs are as long as they are.",
+    "runs": "one entry per run, keyed by its label (e.g. `relu/50/backprop`; fields below).",
+}
+RUN_FIELDS = {
+    "file": "the run's data file in `store/<experiment>/`: its per-step and per-evaluation "
+    "metrics, per seed, as gzip-compressed CSV (kept in the repository, not served here).",
+    "sha256": "the SHA-256 of that file; a file that does not match it is corrupt, never drawn.",
+    "run": "what was run (fields below); a run whose grid entry now says otherwise is stale.",
+    "train_metrics": "the per-step training metrics the file holds.",
+    "eval_metrics": "the per-evaluation metrics the file holds.",
+    "diverged_at": "per seed, the step at which training diverged; -1 where it never did.",
+    "provenance": "where, when and by what code it was made (fields below).",
+}
+TASK_FIELDS = {
+    "dataset": "the data set, by the name of its loader in `synthgrad.data` (`problem`: chapter "
+    "3's generated problems).",
+    "dataset_kwargs": "the loader's arguments (data scale, size, seeds...).",
+    "fit": "the training run's arguments: seeds, learning rule, network, steps, learning rate, "
+    "batch size, evaluation interval...",
+    "runner": "the function that trains it: `convergence` (chapter 3's runs); absent: `fit`, "
+    "the one training loop.",
+}
+PROVENANCE_FIELDS = {
+    "commit": "the git commit of the checkout that made it (`+dirty`: with uncommitted changes "
+    "to `src/`).",
+    "source_hash": "a hash of the package code the run called (`synthgrad.provenance`): once "
+    "that code changes, the run is stale.",
+    "step": "how each training step ran: `eager`, or replayed from a `CUDA graph` (absent in "
+    "older runs: eager).",
+    "device": "what it ran on: a GPU's name, or the CPU and its cores.",
+    "torch": "the torch version.",
+    "python": "the Python version.",
+    "seconds": "the wall-clock seconds of its training.",
+    "date": "when it finished (UTC, ISO 8601).",
+}
+CHANGE_FIELDS = ("date", "commit", "claim", "before", "after", "why")
+
+
+# ---- the chapters ----------------------------------------------------------------------------
+
+
+def machine() -> str:
+    """The machine this runs on: its CPU model, cores, and GPUs if torch sees any."""
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    cpu = " ".join((cpu or platform.processor() or platform.machine() or "unknown CPU").split())
+    text = f"{cpu}, {os.cpu_count()} cores"
+    import torch
+
+    if torch.cuda.is_available():
+        gpus = Counter(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
+        return text + ", GPU: " + ", ".join(f"{n} x {g}" if n > 1 else g for g, n in gpus.items())
+    return text + ", no GPU"
+
+
+def defaults(notebook: Mapping[str, Any]) -> dict[str, Any]:
+    """The values the notebook's parameters cell (tagged ``parameters``) assigns, where they
+    are literals."""
+    for cell in notebook.get("cells", []):
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            source = cell["source"]
+            tree = ast.parse(source if isinstance(source, str) else "".join(source))
+            out = {}
+            for node in tree.body:
+                target = (
+                    node.targets[0]
+                    if isinstance(node, ast.Assign)
+                    else getattr(node, "target", None)
+                )
+                if isinstance(target, ast.Name) and getattr(node, "value", None) is not None:
+                    try:
+                        out[target.id] = ast.literal_eval(node.value)
+                    except ValueError:
+                        pass
+            return out
+    return {}
+
+
+def changed_parameters(notebook: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters papermill passed whose value is not the parameters cell's."""
+    passed = notebook.get("metadata", {}).get("papermill", {}).get("parameters") or {}
+    default = defaults(notebook)
+    return {k: v for k, v in passed.items() if k not in default or default[k] != v}
+
+
+def _when(stamp: str | None) -> str:
+    if not stamp:
+        return "not recorded"
+    when = datetime.datetime.fromisoformat(stamp)
+    if when.tzinfo is not None:  # papermill writes naive UTC times
+        when = when.astimezone(datetime.UTC).replace(tzinfo=None)
+    return when.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "not recorded"
+    seconds = round(seconds)
+    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
+
+
+def _counts(counter: Mapping[str, int], order: Sequence[str] = ()) -> str:
+    keys = [k for k in order if counter.get(k)] + sorted(k for k in counter if k not in order)
+    return ", ".join(f"{counter[k]} {k}" for k in keys)
+
+
+def chapters(stage_book: Path, results: Path) -> list[dict[str, Any]]:
+    """Per executed chapter in ``stage_book``: its name, papermill's record, the parameters
+    changed from the defaults, and its ledger (None where it wrote none)."""
+    out = []
+    for path in sorted(stage_book.glob("[0-9][0-9]_*.ipynb")):
+        if path.name.endswith(".part.ipynb"):
+            continue
+        notebook = json.loads(path.read_text())
+        ledger_path = results / f"{path.stem}.json"
+        doc = json.loads(ledger_path.read_text()) if ledger_path.exists() else None
+        if doc is not None:
+            check(doc)
+        changed = changed_parameters(notebook)
+        quick = bool(doc["quick"]) if doc is not None else bool(changed.get("quick"))
+        out.append(
+            {
+                "chapter": path.stem,
+                "papermill": notebook.get("metadata", {}).get("papermill"),
+                "changed": changed,
+                "quick": quick,
+                "default": not quick and not changed,
+                "ledger": doc,
+            }
+        )
+    return out
+
+
+def _parameters_text(ch: Mapping[str, Any]) -> str:
+    others = {k: v for k, v in ch["changed"].items() if k != "quick"}
+    shown = ", ".join(f"`{k} = {v!r}`" for k, v in others.items())
+    if ch["quick"]:
+        return "quick" + (f"; also {shown}" if shown else "")
+    return f"changed: {shown}" if shown else "default"
+
+
+def chapters_section(rows: Sequence[Mapping[str, Any]], on: str) -> str:
+    lines = [
+        "## The chapters",
+        "",
+        "Each chapter is executed by papermill, then rendered as it ran. The build machine, "
+        f"read when this page was made: **{on}**. A chapter is executed again only when its "
+        "notebook, `src/` or the pinned requirements change; one reused from an earlier build "
+        "(the deploy workflow keeps executed chapters in a cache keyed on all of these) ran on "
+        "that build's machine, at the time given here.",
+        "",
+    ]
+    if not rows:
+        return "\n".join([*lines, "*No chapter has been executed yet.*", ""])
+    lines += [
+        "| chapter | executed (finished) | took | parameters | verdicts | ledger |",
+        "|---|---|---|---|---|---|",
+    ]
+    for ch in rows:
+        pm = ch["papermill"] or {}
+        when = _when(pm.get("end_time")) if ch["papermill"] else "not executed by papermill"
+        if pm.get("exception"):
+            when += " (stopped with an error)"
+        doc = ch["ledger"]
+        if doc is None:
+            verdicts, link = "no ledger", "none"
+        else:
+            verdicts = _counts(Counter(c["status"] for c in doc["claims"]), STATUSES)
+            verdicts += " (quick run: no evidence)" if doc["quick"] else ""
+            name = f"results/{ch['chapter']}.json"
+            link = f'<a href="{ROOT_LINK}{name}">{name}</a>'
+        cells = [
+            f"{{doc}}`{ch['chapter']}`",
+            when,
+            _duration(pm.get("duration")),
+            _parameters_text(ch),
+            verdicts,
+            link,
+        ]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    lines += [
+        "",
+        "*Parameters*: *default*, the chapter's own parameters cell; *quick*, a smoke run (a few "
+        "steps and seeds, its verdicts no evidence); otherwise the values papermill was given "
+        "that differ from the cell's. The claims and their verdicts are on each chapter's page "
+        "and, all together, on the {doc}`introduction <intro>`.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+# ---- the results store -----------------------------------------------------------------------
+
+
+def store_runs(
+    root: Path, states: Mapping[str, Mapping[str, str]] | None = None
+) -> list[dict[str, Any]]:
+    """Per experiment of the store at ``root``: its manifest and each run's state. ``states``
+    (``python -m synthgrad.paper status --json``: the chapters' grids) gives every run the grid
+    lists, ``missing`` included; a run only the manifest has is judged against the manifest
+    alone (:func:`synthgrad.store.run_status` without its grid: ok, stale or corrupt)."""
+    names = {p.parent.name for p in root.glob("*/manifest.json")} | set(states or {})
+    out = []
+    for name in sorted(names):
+        manifest = store.read_manifest(name, root)
+        state = dict((states or {}).get(name, {}))
+        bare = store.Experiment(name, manifest.get("chapter", ""), "", "", {})
+        for label in manifest["runs"]:
+            if label not in state:
+                state[label] = store.run_status(bare, label, root, manifest)
+        served = (root / name / "manifest.json").exists()
+        out.append({"experiment": name, "manifest": manifest, "states": state, "served": served})
+    return out
+
+
+def _commit(commit: str) -> str:
+    return commit[:12] + ("+dirty" if commit.endswith("+dirty") else "")
+
+
+def store_section(experiments: Sequence[Mapping[str, Any]], graded: bool) -> str:
+    lines = [
+        "## The results store",
+        "",
+        "The paper-scale runs (`store/`, made by `make paper`, on a GPU where there was one) "
+        "that chapters draw beside their own runs. A run is *ok* (its file matches its hash and "
+        "was made by the current code), *stale* (made by other code: drawn, with a note), "
+        "*corrupt* (never drawn) or *missing* (not made yet). "
+        + (
+            "The states are `python -m synthgrad.paper status`'s, against the chapters' grids."
+            if graded
+            else "The states are read against the manifests alone: a run the grids list but "
+            "the store lacks is not counted here (`make paper-status` counts it)."
+        ),
+        "",
+    ]
+    if not experiments:
+        return "\n".join([*lines, "*No results store here.*", ""])
+    lines += [
+        "| experiment | chapter | runs | state | made on | commit | made | manifest |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for e in experiments:
+        runs = e["manifest"]["runs"].values()
+        prov = [r.get("provenance", {}) for r in runs]
+        devices = Counter(p.get("device", "unknown") for p in prov)
+        commits = Counter(_commit(p.get("commit", "unknown")) for p in prov)
+        dates = sorted({p["date"][:10] for p in prov if p.get("date")})
+        made = "" if not dates else dates[0] if len(dates) == 1 else f"{dates[0]} to {dates[-1]}"
+        name = f"results/store/{e['experiment']}/manifest.json"
+        cells = [
+            f"`{e['experiment']}`",
+            e["manifest"].get("chapter", ""),
+            str(len(e["states"])),
+            _counts(Counter(e["states"].values()), ("ok", "stale", "corrupt", "missing")),
+            "; ".join(f"{d}: {n}" for d, n in sorted(devices.items())) or "none",
+            "; ".join(f"`{c}`: {n}" for c, n in sorted(commits.items())) or "none",
+            made or "not made",
+            f'<a href="{ROOT_LINK}{name}">{name}</a>' if e["served"] else "none",
+        ]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join([*lines, ""])
+
+
+# ---- software, and what the files hold -------------------------------------------------------
+
+
+def environment_section(on: str) -> str:
+    rows = "\n".join(f"| {name} | {version} |" for name, version in versions().items())
+    return (
+        "## Software\n\n"
+        f"The versions this page was built with, on {on} (every package is pinned to an exact "
+        "version in `requirements.txt`):\n\n| package | version |\n|---|---|\n" + rows + "\n"
+    )
+
+
+def _keys(objects: Iterable[Any]) -> list[str]:
+    seen: dict[str, None] = {}
+    for obj in objects:
+        if isinstance(obj, Mapping):
+            seen.update(dict.fromkeys(obj))
+    return list(seen)
+
+
+def _fields(title: str, explained: Mapping[str, str], found: Iterable[str]) -> list[str]:
+    lines = [title, ""]
+    for key in [*explained, *(k for k in found if k not in explained)]:
+        text = explained.get(key, "*not explained yet* (add it to `synthgrad.build_status`).")
+        lines.append(f"- `{key}`: {text}")
+    return [*lines, ""]
+
+
+def fields_section(
+    ledgers: Sequence[Mapping[str, Any]], manifests: Sequence[Mapping[str, Any]]
+) -> str:
+    """Every field of the ledgers and manifests given, and every field this module explains,
+    each with its sentence."""
+    claims = [c for doc in ledgers for c in doc.get("claims", [])]
+    runs = [r for m in manifests for r in m.get("runs", {}).values()]
+    lines = [
+        "## What the files hold",
+        "",
+        "The files behind this site, served with it: each chapter's claims ledger at "
+        "`results/<chapter>.json` and each results-store manifest at "
+        "`results/store/<experiment>/manifest.json` (JSON).",
+        "",
+        *_fields(
+            "**A chapter's ledger**, `results/<chapter>.json`:", LEDGER_FIELDS, _keys(ledgers)
+        ),
+        *_fields("**Each claim** in its `claims`:", CLAIM_FIELDS, _keys(claims)),
+        *_fields(
+            "**A store manifest**, `results/store/<experiment>/manifest.json`:",
+            MANIFEST_FIELDS,
+            _keys(manifests),
+        ),
+        *_fields("**Each run** in its `runs`:", RUN_FIELDS, _keys(runs)),
+        *_fields(
+            "**What was run**, a run's `run`:", TASK_FIELDS, _keys(r.get("run") for r in runs)
+        ),
+        *_fields(
+            "**Where it was made**, a run's `provenance`:",
+            PROVENANCE_FIELDS,
+            _keys(r.get("provenance") for r in runs),
+        ),
+    ]
+    return "\n".join(lines)
+
+
+# ---- verdict changes -------------------------------------------------------------------------
+
+
+def status_of(verdict: str) -> str | None:
+    """The status a recorded verdict starts with (``"holds in part (2/8)"`` -> holds in part)."""
+    for status in sorted(STATUSES, key=len, reverse=True):
+        if verdict == status or verdict.startswith((f"{status} ", f"{status}:", f"{status},")):
+            return status
+    return None
+
+
+def read_changes(path: Path) -> list[dict[str, str]]:
+    """The recorded verdict changes (``book/verdict-changes.yml``), checked, in file order;
+    raises ValueError on a malformed entry."""
+    entries = yaml.safe_load(path.read_text()) if path.exists() else None
+    if entries is None:
+        return []
+    if not isinstance(entries, list):
+        raise ValueError(f"{path}: a list of entries, each {', '.join(CHANGE_FIELDS)}")
+    out = []
+    for i, entry in enumerate(entries):
+        where = f"{path}, entry {i + 1}"
+        if not isinstance(entry, dict):
+            raise ValueError(f"{where}: not a mapping")
+        missing = [k for k in CHANGE_FIELDS if k != "commit" and not entry.get(k)]
+        unknown = sorted(set(entry) - set(CHANGE_FIELDS))
+        if missing or unknown:
+            raise ValueError(f"{where}: missing {missing}, unknown {unknown}")
+        entry = {k: str(entry.get(k) or "") for k in CHANGE_FIELDS}
+        try:
+            datetime.date.fromisoformat(entry["date"])
+        except ValueError:
+            raise ValueError(f"{where}: date {entry['date']!r} is not YYYY-MM-DD") from None
+        if status_of(entry["after"]) is None:
+            raise ValueError(f"{where}: after {entry['after']!r} starts with none of {STATUSES}")
+        out.append(entry)
+    return out
+
+
+def newest_first(changes: Sequence[Mapping[str, str]]) -> list[Mapping[str, str]]:
+    """By date, newest first; of the same date, in the file's order."""
+    order = sorted(range(len(changes)), key=lambda i: (-_day(changes[i]["date"]), i))
+    return [changes[i] for i in order]
+
+
+def _day(date: str) -> int:
+    return datetime.date.fromisoformat(date).toordinal()
+
+
+def newest(changes: Sequence[Mapping[str, str]]) -> dict[str, Mapping[str, str]]:
+    """Per claim, its newest recorded change (of the same date, the later in the file)."""
+    out: dict[str, Mapping[str, str]] = {}
+    for i in sorted(range(len(changes)), key=lambda i: (_day(changes[i]["date"]), i)):
+        out[changes[i]["claim"]] = changes[i]
+    return out
+
+
+def unrecorded(
+    changes: Sequence[Mapping[str, str]], rows: Sequence[Mapping[str, Any]]
+) -> tuple[list[dict[str, str]], list[str]]:
+    """The claims of this build (its chapters run at their defaults) whose status differs from
+    the newest ``after`` recorded for them, and those with no entry at all."""
+    recorded = newest(changes)
+    differ, never = [], []
+    for ch in rows:
+        if not ch["default"] or ch["ledger"] is None:
+            continue
+        for claim in ch["ledger"]["claims"]:
+            entry = recorded.get(claim["id"])
+            if entry is None:
+                never.append(f"{claim['id']} ({claim['status']})")
+            elif status_of(entry["after"]) != claim["status"]:
+                differ.append({"claim": claim["id"], "chapter": ch["chapter"],
+                               "recorded": f"{entry['after']} ({entry['date']})",
+                               "now": claim["status"]})  # fmt: skip
+    return differ, never
+
+
+def changes_section(changes: Sequence[Mapping[str, str]], rows: Sequence[Mapping[str, Any]]) -> str:
+    differ, never = unrecorded(changes, rows)
+    skipped = [ch["chapter"] for ch in rows if not ch["default"]]
+    lines = [
+        "## Verdict changes",
+        "",
+        "Every change of a claim's verdict at the book's default parameters is recorded in "
+        "`book/verdict-changes.yml`, with why. This build's verdicts are compared with the "
+        "newest one recorded for each claim.",
+        "",
+        "### Changed in this build, not yet recorded",
+        "",
+    ]
+    if differ:
+        lines += [
+            "| claim | chapter | recorded | this build |",
+            "|---|---|---|---|",
+            *(
+                f"| {d['claim']} | {{doc}}`{d['chapter']}` | {d['recorded']} | **{d['now']}** |"
+                for d in differ
+            ),  # fmt: skip
+            "",
+        ]
+    elif any(ch["default"] for ch in rows):
+        lines += ["None: every compared claim has the status last recorded for it.", ""]
+    else:
+        lines += ["Nothing compared: no chapter of this build ran at its default parameters.", ""]
+    if skipped:
+        lines += [
+            "Not compared, run at other than their default parameters (their verdicts are not "
+            "the book's): " + ", ".join(f"`{c}`" for c in skipped) + ".",
+            "",
+        ]
+    if never:
+        lines += ["No change recorded yet for: " + ", ".join(never) + ".", ""]
+    lines += ["### Recorded changes, newest first", ""]
+    if not changes:
+        return "\n".join([*lines, "*None recorded.*", ""])
+    lines += ["| date | claim | before | after | why | commit |", "|---|---|---|---|---|---|"]
+    for e in newest_first(changes):
+        cells = [e["date"], e["claim"], e["before"], e["after"], e["why"],
+                 f"`{e['commit']}`" if e["commit"] else ""]  # fmt: skip
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join([*lines, ""])
+
+
+# ---- the page --------------------------------------------------------------------------------
+
+
+def page(
+    stage_book: Path,
+    results: Path,
+    store_root: Path | None = None,
+    changes: Path = CHANGES,
+    states: Mapping[str, Mapping[str, str]] | None = None,
+) -> str:
+    """The page's MyST text (see the module's docstring)."""
+    on = machine()
+    rows = chapters(stage_book, results)
+    experiments = store_runs(store_root or store.store_dir(), states)
+    ledgers = [ch["ledger"] for ch in rows if ch["ledger"] is not None]
+    manifests = [e["manifest"] for e in experiments]
+    return "\n".join(
+        [
+            chapters_section(rows, on),
+            store_section(experiments, states is not None),
+            environment_section(on),
+            fields_section(ledgers, manifests),
+            changes_section(read_changes(changes), rows),
+        ]
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="the site's 'How this site was built' page")
+    parser.add_argument("stage_book", type=Path, help="the executed notebooks' folder")
+    parser.add_argument("results", type=Path, help="the chapters' ledgers' folder")
+    parser.add_argument("--store", type=Path, help="the results store (default: store/)")
+    parser.add_argument("--store-status", type=Path,
+                        help="python -m synthgrad.paper status --json's output")  # fmt: skip
+    parser.add_argument("--changes", type=Path, default=CHANGES, help="the verdict changelog")
+    args = parser.parse_args(argv)
+    states = json.loads(args.store_status.read_text()) if args.store_status else None
+    sys.stdout.write(page(args.stage_book, args.results, args.store, args.changes, states))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
