@@ -3,7 +3,8 @@
 #   make book      papermill executes every chapter (only those whose notebook or src/ changed,
 #                  JOBS=2 at a time), then Jupyter Book renders the executed notebooks into _build/html
 #   make test      lint, then the whole test suite (unit tests, chapter smoke runs, a quick site build)
-#   make check     lint and the unit tests only (no chapter runs, no site): the edit-test loop, ~1 min
+#   make check     lint and the unit tests that start no other process (no chapter runs, no site,
+#                  no worker pool): the edit-test loop, under a minute
 #   make chapter NB=01_primer P='-p seed 3'   rerun one chapter with papermill parameters
 #   make paper     the paper-scale results store (store/): runs what is missing, corrupt or stale,
 #                  on the GPU where torch sees one, each step replayed from a CUDA graph
@@ -146,8 +147,10 @@ $(BUILD)/html/index.html: $(EXECUTED) $(STAGED) $(STAGE)/book/_claims.md $(STAGE
 TEST_ENV := OMP_NUM_THREADS=1
 
 # each records its wall time (lint included) for make bench: $(BUILD)/test-seconds, check-seconds.
-# The unit tests run on every core (pytest-xdist); the book tests, which share one quick build
-# of the site (itself two chapters at a time), run after them in one process.
+# The unit tests run on every core (pytest-xdist), with those that start other processes
+# (marker `processes`: a kernel, JupyterLab, worker pools, chapter 7's stages, dask; make check
+# leaves them out); the book tests, which share one quick build of the site (itself two
+# chapters at a time), run after them in one process.
 test: $(STAMP) browser
 	@start=$$(date +%s); rc=0; $(MAKE) --no-print-directory lint && \
 		$(TEST_ENV) $(BIN)/python -m pytest -m "not book" -n $(CORES) && \
@@ -156,7 +159,7 @@ test: $(STAMP) browser
 
 check: $(STAMP)
 	@start=$$(date +%s); rc=0; $(MAKE) --no-print-directory lint && \
-		$(TEST_ENV) $(BIN)/python -m pytest -m "not book and not kernel" -q -n $(CORES) || rc=$$?; \
+		$(TEST_ENV) $(BIN)/python -m pytest -m "not book and not processes" -q -n $(CORES) || rc=$$?; \
 		mkdir -p $(BUILD); echo $$(( $$(date +%s) - start )) > $(BUILD)/check-seconds; exit $$rc
 
 # the browser tests drive Debian's Chromium with Playwright (never `playwright install`)

@@ -60,6 +60,7 @@ def _assert_states_close(expected: dict, got: dict, atol: float) -> None:
         torch.testing.assert_close(got[name], value, atol=atol, rtol=0, msg=name)
 
 
+@pytest.mark.processes
 def test_dni_sync_computes_the_package_sg_rule(data):
     """Three stages (a middle one too), cDNI: every parameter of the model and of both SGs,
     and every step's loss, equal the single-process SG rule with the SGs at the stage ends."""
@@ -86,6 +87,7 @@ def test_dni_sync_computes_the_package_sg_rule(data):
     assert result.diverged_at == 4
 
 
+@pytest.mark.processes
 def test_gpipe_equals_backprop(data):
     """Pipelined backprop is backprop: the mean of the microbatches' mean-loss gradients is
     the minibatch gradient, up to rounding. (``1f1b`` runs the same stage code with another
@@ -115,6 +117,7 @@ def test_backprop_schedule_is_the_package_loop(data):
     assert result.busy_s.shape == (1,) and result.seconds > 0
 
 
+@pytest.mark.processes
 def test_async_dni_runs_ahead_and_learns(data):
     config = _config(schedule="dni", K=3, steps=40, eval_every=10, max_lag=3, lr=3e-3)
     result = dc.run(config, data)
@@ -146,6 +149,7 @@ def _no_stage_left() -> None:
     assert not left, left
 
 
+@pytest.mark.processes
 def test_killed_stage_is_named_and_nothing_is_left(data):
     config = _config(schedule="dni", K=2, steps=50, fail_at=(1, 3, "kill"))
     t = time.monotonic()
@@ -156,6 +160,7 @@ def test_killed_stage_is_named_and_nothing_is_left(data):
     _no_stage_left()
 
 
+@pytest.mark.processes
 def test_raising_stage_sends_its_traceback(data):
     config = _config(schedule="backprop", K=1, fail_at=(0, 2, "raise"))
     with pytest.raises(dc.StageFailed, match=r"(?s)stage 0 of 1 \(backprop\) failed.*injected"):
@@ -257,6 +262,7 @@ def test_configs_are_plain_dataclasses():
     assert config.eval_steps == [0, 3, 6]
 
 
+@pytest.mark.processes
 def test_chapter_7s_identity_check_finds_the_two_implementations_equal(data):
     """The chapter's section (a), at its own size: synchronous DNI on two processes against the
     package's SG rule in this one."""

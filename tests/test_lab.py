@@ -12,7 +12,7 @@ import urllib.request
 import pytest
 from conftest import CHAPTERS, ROOT, SCREENSHOTS
 
-pytestmark = pytest.mark.kernel
+pytestmark = pytest.mark.processes
 TOKEN = "synthgrad-test"
 LIVE = ".synthgrad-live"
 

@@ -5,6 +5,7 @@ papermill's own ``inspect_notebook``) and what each allows in ``synthgrad.chapte
 chapter or parameter is covered without editing this file."""
 
 import ast
+import functools
 import math
 import re
 import subprocess
@@ -20,9 +21,14 @@ from synthgrad import chapters
 from synthgrad import params as P
 
 
+@functools.cache
+def _inspected(chapter):
+    return papermill.inspect_notebook(str(ROOT / "book" / f"{chapter}.ipynb"))
+
+
 def defaults(chapter):
-    found = papermill.inspect_notebook(str(ROOT / "book" / f"{chapter}.ipynb"))
-    return {name: ast.literal_eval(p["default"]) for name, p in found.items()}
+    """The parameters cell's defaults (a fresh dict: a test may change it)."""
+    return {name: ast.literal_eval(p["default"]) for name, p in _inspected(chapter).items()}
 
 
 def specs(chapter):
@@ -163,7 +169,7 @@ def test_a_misspelt_parameter_stops_the_chapter_naming_the_parameters_that_exist
     assert P.validate({"In": history, "seed": 4, "n_seeds": 3}, spec_map)["seed"] == 4
 
 
-@pytest.mark.kernel
+@pytest.mark.processes
 def test_bad_parameter_fails_with_one_clear_message(tmp_path):
     nb = ROOT / "book" / "01_primer.ipynb"
     res = subprocess.run(

@@ -41,12 +41,14 @@ def test_grid_and_task_checks():
                                "lr": 0.1}, runner="convergence")  # fmt: skip
 
 
+@pytest.mark.processes
 def test_local_processes_match_running_here():
     tasks = _tasks()
     here = [sweep.run_task(t) for t in tasks]
     _same(sweep.run(tasks), here)
 
 
+@pytest.mark.processes
 def test_a_dask_cluster_gives_the_same_results_as_local_processes():
     distributed = pytest.importorskip("distributed")
     tasks = _tasks()

@@ -142,6 +142,7 @@ def test_tracker_measures_every_evaluation_and_keeps_snapshots_at_the_chosen_one
     assert sorted(tracker.snapshots) == [0, 10] and h.evals["probe"][:, 0].tolist() == [1, 1, 2, 2]
 
 
+@pytest.mark.processes
 def test_runs_train_several_configurations_in_worker_processes():
     d = data.two_moons(n=200, seed=0)
     common = dict(hidden=[8, 8], steps=6, lr=1e-2, batch_size=32, eval_every=3)
@@ -160,6 +161,7 @@ def test_runs_train_several_configurations_in_worker_processes():
     assert runs.trained == 2 and list(again["bp"].eval_steps) == [0, 3]  # cut, not retrained
 
 
+@pytest.mark.processes
 def test_networks_trained_in_worker_processes_equal_those_trained_here():
     d = data.two_moons(n=200, seed=0)
     common = dict(hidden=[8, 8], steps=5, lr=1e-2, batch_size=32, eval_every=5)
