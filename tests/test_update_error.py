@@ -74,4 +74,42 @@ def test_bad_settings_are_refused():
         UpdateError(net, SEEDS, 0.5, "sideways")
     with pytest.raises(ValueError, match="at least 0"):
         UpdateError(net, SEEDS, -0.1, "noise")
-    assert np.isfinite(UpdateError(net, SEEDS, 3.0, "noise").error)
+    assert torch.isfinite(UpdateError(net, SEEDS, 3.0, "noise").error).all()
+    with pytest.raises(ValueError, match="3 errors for 2 seeds"):
+        UpdateError(net, SEEDS[:2], [0.1, 0.2, 0.3], "noise")
+    with pytest.raises(ValueError, match="at most 2 for a rotation"):
+        UpdateError(
+            models.mlp(2, [], 1, SEEDS, bias=False), SEEDS, [0.5, 2.5, 1.0][: len(SEEDS)], "rotated"
+        )
+
+
+def test_error_sizes_trained_as_one_run_equal_a_run_per_size():
+    """Chapter 3's tracking experiment trains the error sizes of a mode as one run (a size per
+    copy of the seeds): every size's record equals that of a run of its own, bit for bit, a
+    size whose seeds all diverge (a half-turn: gradient ascent) included, which stops where
+    its own run would."""
+    from types import SimpleNamespace
+
+    from synthgrad.chapters import convergence as chapter
+    from synthgrad.train import train
+
+    p = SimpleNamespace(seeds=[0, 1], sgd_steps=400, sgd_lr=0.5, errors=[0.5, 2.0])
+    problems = {("mse", 2): cv.make_problem("mse", 2, n=100, seed=p.seeds)}
+    together = chapter.train_tracking(problems, p)
+    assert together["rotated", 2.0].diverged.all() and not together["rotated", 0.5].diverged.any()
+    for (mode, error), run in together.items():
+        problem = problems["mse", 2]
+        net = models.mlp(2, [], 1, p.seeds, activation="linear", bias=False)
+        rule = UpdateError(net, p.seeds, error, mode)
+        distance = cv.to_optimum(problem)
+        alone = train(net, rule, problem.data, p.seeds, steps=p.sgd_steps, lr=p.sgd_lr,
+                      batch_size=0, optimizer="sgd", eval_every=p.sgd_steps // 30,
+                      on_divergence="mark", progress=False,
+                      metrics=lambda n, r=rule, d=distance: {**d(n), "update_error": r.last_error.clone()})  # fmt: skip
+        np.testing.assert_array_equal(run.steps, alone.steps)
+        np.testing.assert_array_equal(run.eval_steps, alone.eval_steps)
+        np.testing.assert_array_equal(run.diverged_at, alone.diverged_at)
+        for name in alone.evals:
+            np.testing.assert_array_equal(run.evals[name], alone.evals[name], err_msg=name)
+        for name in alone.train:
+            np.testing.assert_array_equal(run.train[name], alone.train[name], err_msg=name)

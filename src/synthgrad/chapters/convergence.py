@@ -198,22 +198,44 @@ def train_tracking(
     """(b): linear regression (2-D) by gradient descent with an update of each relative error
     in ``p.errors`` and each kind of :data:`TRACKING_MODES`
     (:class:`~synthgrad.rules.update_error.UpdateError`), recording the distance to the optimum
-    and the error of the update actually used (``update_error``); keyed ``(mode, error)``."""
-    problem = problems["mse", 2]
+    and the error of the update actually used (``update_error``); keyed ``(mode, error)``. The
+    error sizes of a mode train as one run (one size per copy of the seeds), which gives each
+    size the numbers of a run of its own."""
+    n, k = len(p.seeds), len(p.errors)
+    problem = _tiled(problems["mse", 2], k)
+    seeds = p.seeds * k
     out = {}
     for mode in TRACKING_MODES:
-        for eps in p.errors:
-            net = mlp(problem.data.d_in, [], 1, p.seeds, activation="linear", bias=False)
-            rule = UpdateError(net, p.seeds, eps, mode)
-            distance = cv.to_optimum(problem)
-            out[mode, eps] = train(
-                net, rule, problem.data, p.seeds, steps=p.sgd_steps, lr=p.sgd_lr, batch_size=0,
-                optimizer="sgd", eval_every=max(1, p.sgd_steps // 30), on_divergence="mark",
-                progress=False,
-                metrics=lambda n, rule=rule, distance=distance: {
-                    **distance(n), "update_error": rule.last_error.clone()},
-            )  # fmt: skip
+        net = mlp(problem.data.d_in, [], 1, seeds, activation="linear", bias=False)
+        rule = UpdateError(net, seeds, [e for e in p.errors for _ in p.seeds], mode)
+        distance = cv.to_optimum(problem)
+        run = train(
+            net, rule, problem.data, seeds, steps=p.sgd_steps, lr=p.sgd_lr, batch_size=0,
+            optimizer="sgd", eval_every=max(1, p.sgd_steps // 30), on_divergence="mark",
+            progress=False,
+            metrics=lambda n, rule=rule, distance=distance: {
+                **distance(n), "update_error": rule.last_error.clone()},
+        )  # fmt: skip
+        for j, eps in enumerate(p.errors):
+            out[mode, eps] = _block(run, slice(j * n, (j + 1) * n))
     return out
+
+
+def _block(run: History, seeds: slice) -> History:
+    """The seeds ``seeds`` of a run as a run of their own would record them: one that stops at
+    the step where its last seed diverged."""
+    diverged_at = run.diverged_at[seeds]
+    end = diverged_at.max() if (diverged_at >= 0).all() else run.steps[-1]
+    steps, evals = run.steps <= end, run.eval_steps <= end
+    return History(
+        seeds=run.seeds[seeds],
+        steps=run.steps[steps],
+        train={k: v[steps][:, seeds] for k, v in run.train.items()},
+        eval_steps=run.eval_steps[evals],
+        evals={k: v[evals][:, seeds] for k, v in run.evals.items()},
+        diverged_at=diverged_at.copy(),
+        settings=dict(run.settings),
+    )
 
 
 def _tiled(problem: cv.Problem, k: int) -> cv.Problem:

@@ -30,24 +30,37 @@ from .base import LearningRule
 
 class UpdateError(LearningRule):
     """Train ``net`` with an update of relative error ``error`` of the kind ``mode`` (one of
-    :data:`MODES`; see the module's docstring); ``error=0`` is backprop. ``last_error`` holds
+    :data:`MODES`; see the module's docstring); ``error=0`` is backprop. ``error`` may be one
+    size per seed (a list), so that several sizes train as one run. ``last_error`` holds
     the relative error ``|u - g| / |g|`` of the last update, per seed."""
 
     name = "update_error"
     MODES = ("rotated", "biased", "noise", "per-example")
 
-    def __init__(self, net: Net, seeds: Sequence[int], error: float, mode: str) -> None:
+    def __init__(
+        self, net: Net, seeds: Sequence[int], error: float | Sequence[float], mode: str
+    ) -> None:
         super().__init__()
         if mode not in self.MODES:
             raise ValueError(f"mode must be one of {self.MODES}, got {mode!r}")
-        if error < 0 or (mode == "rotated" and error > 2):
-            raise ValueError(
-                f"error must be at least 0 (at most 2 for a rotation, 180 degrees), got {error}"
-            )
+        errors = [float(error)] * len(seeds) if isinstance(error, int | float) else list(error)
+        if len(errors) != len(seeds):
+            raise ValueError(f"{len(errors)} errors for {len(seeds)} seeds")
+        for e in errors:
+            if e < 0 or (mode == "rotated" and e > 2):
+                raise ValueError(
+                    f"error must be at least 0 (at most 2 for a rotation, 180 degrees), got {e}"
+                )
         size = sum(p[0].numel() for p in net.parameters())
         if mode == "rotated" and size % 2:
             raise ValueError(f"a rotated error turns pairs of parameters: {size} is odd")
-        self.error, self.mode = float(error), mode
+        self.mode = mode
+        # per seed (a column): the error, and a rotation's cosine and sine (from the float64
+        # angle, each rounded to float32 once, as a Python number would be in the product)
+        self.error = torch.tensor(errors, dtype=torch.float32)[:, None]
+        theta = [2 * math.asin(e / 2) if mode == "rotated" else 0.0 for e in errors]
+        self.cos = torch.tensor([math.cos(t) for t in theta], dtype=torch.float32)[:, None]
+        self.sin = torch.tensor([math.sin(t) for t in theta], dtype=torch.float32)[:, None]
         self.gens = generators(seeds, stream=4)
         fixed = torch.stack([torch.randn(size, generator=g) for g in self.gens])
         self.register_buffer("direction", fixed / fixed.norm(dim=1, keepdim=True))
@@ -62,13 +75,12 @@ class UpdateError(LearningRule):
         """The update for the flat per-seed gradient ``g`` (S, P), of error ``error * |g|``."""
         size = g.norm(dim=1, keepdim=True)
         if self.mode == "rotated":
-            theta = 2 * math.asin(self.error / 2)
             pairs = g.view(g.shape[0], -1, 2)
             turned = torch.stack([-pairs[..., 1], pairs[..., 0]], -1).view_as(g)  # 90 degrees
-            return math.cos(theta) * g + math.sin(theta) * turned
+            return self.cos.to(g) * g + self.sin.to(g) * turned
         if self.mode == "biased":
-            return g + self.error * size * self.direction.to(g)
-        return g + self.error * size * self._unit(g)
+            return g + self.error.to(g) * size * self.direction.to(g)
+        return g + self.error.to(g) * size * self._unit(g)
 
     def backward(self, net, x, y, context, loss_fn):
         params = list(net.parameters())
@@ -78,7 +90,8 @@ class UpdateError(LearningRule):
         flat = torch.cat([t.flatten(1) for t in true], 1)  # (S, P): seeds are independent
         if self.mode == "per-example":
             (g_out,) = torch.autograd.grad(loss.sum(), out, retain_graph=True)  # (S, B, 1) / B
-            noisy = g_out + self.error * g_out.norm(dim=-1, keepdim=True) * self._unit(g_out)
+            e = self.error.to(g_out)[..., None]  # (S, 1, 1)
+            noisy = g_out + e * g_out.norm(dim=-1, keepdim=True) * self._unit(g_out)
             used = torch.autograd.grad(out, params, noisy)
             update = torch.cat([t.flatten(1) for t in used], 1)
         else:
