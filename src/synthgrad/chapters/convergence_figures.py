@@ -3,7 +3,7 @@ draw), and its widget: its runs and its view."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import SimpleNamespace
 
 import matplotlib.pyplot as plt
@@ -115,6 +115,13 @@ def figure_separable(sep_runs: Mapping[tuple, History]) -> plt.Figure:
     return fig
 
 
+def _first_seed(sg: torch.nn.Module) -> Callable[..., torch.Tensor]:
+    """A seed-batched SG as the first seed's alone (its parameters cut to seed 0), for a figure
+    that shows one seed."""
+    first = {k: v[:1] for k, v in (*sg.named_parameters(), *sg.named_buffers())}
+    return lambda *args: torch.func.functional_call(sg, first, args)
+
+
 def _sgs(trained: Mapping[tuple, tuple]) -> tuple[torch.nn.Module, torch.nn.Module]:
     """The linear and the loss-matched SG of logistic regression, 2-D."""
     lin_sg = trained["logistic regression", 2, "linear SG"][1].sgs[0]
@@ -179,12 +186,12 @@ def figure_plane(
     w1 = torch.linspace(float(w_star[0]) - span, float(w_star[0]) + span, 61, dtype=torch.float64)
     w2 = torch.linspace(float(w_star[1]) - span, float(w_star[1]) + span, 61, dtype=torch.float64)
     grid = torch.stack(torch.meshgrid(w1, w2, indexing="xy"), -1).reshape(-1, 2).float()
-    logits = (x2 @ grid.T).T.reshape(1, -1, 1).expand(p.n_seeds, -1, 1)  # every w, every example
+    logits = (x2 @ grid.T).T.reshape(1, -1, 1)  # every w, every example: the first seed's
     labels = y2.repeat(len(grid), 1)
     descended = {
         "backprop": losses.log_loss_each(logits, labels),
-        "linear SG": implied.implied_loss_1d(lin_sg, logits, labels),
-        "loss-matched SG": implied.implied_loss_1d(matched_sg, logits, labels),
+        "linear SG": implied.implied_loss_1d(_first_seed(lin_sg), logits, labels),
+        "loss-matched SG": implied.implied_loss_1d(_first_seed(matched_sg), logits, labels),
     }
     xs = torch.linspace(-3.5, 3.5, 101)
     plane = torch.stack(torch.meshgrid(xs, xs, indexing="xy"), -1).reshape(-1, 2)
