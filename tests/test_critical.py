@@ -122,3 +122,17 @@ def test_under_the_squared_error_the_linear_sg_fixed_point_is_the_optimum():
     found = C.sg_fixed_points(x, y, squared_error_elementwise, "h,y", w_star[None] * 1.05)
     assert len(found) == 1
     assert torch.allclose(found[0], torch.linalg.lstsq(x, y[:, None]).solution[:, 0], atol=1e-8)
+
+
+def test_joint_training_at_several_rates_is_each_rate_run_on_its_own():
+    """Chapter 2 trains an SG class at its three learning rates as one run: each rate's end
+    points are those of a run of its own to float rounding."""
+    d = data.noisy_linear_labels(n=200, d=2, flip=0.05, scales=(1.0, 0.3), seed=0)
+    starts = C.grid((-1.0, -1.0), (1.0, 1.0), 3)
+    rates = [0.01, 0.2]
+    ends, h = C.joint_training(d, starts, "none", (1, 8), 200, rates)
+    assert ends.shape == (2 * len(starts), 2) and not h.diverged.any()
+    for j, r in enumerate(rates):
+        alone, _ = C.joint_training(d, starts, "none", (1, 8), 200, r)
+        torch.testing.assert_close(ends[j * 9 : (j + 1) * 9], alone, rtol=1e-4, atol=1e-6)
+    assert not torch.allclose(ends[:9], ends[9:])

@@ -190,3 +190,27 @@ def test_an_end_of_training_value_is_the_mean_of_the_last_five_evaluations():
                       evals={"test_acc": acc}, diverged_at=np.array([-1, 3]))  # fmt: skip
     end = analysis.end_value(h)
     assert end[0] == pytest.approx(0.7) and np.isnan(end[1])  # a NaN is never skipped
+
+
+def test_a_grid_of_learning_rates_trains_as_one_run_each_rate_as_its_own():
+    """``rates_by_block``: three learning rates (model and SG), each on a copy of the seeds, as
+    one Adam run with an SG: every block ends where a run of its own at its rates ends (to float
+    rounding: the passes over more seeds may round differently), and the hook is gone after."""
+    from torch.optim.optimizer import _global_optimizer_pre_hooks
+
+    d = data.two_moons(n=200, seed=0)
+    rates, sg_rates, seeds = [1e-3, 1e-2, 3e-2], [1e-2, 1e-3, 1e-2], [0, 1]
+    kw = dict(hidden=[8, 8], steps=30, batch_size=0, eval_every=10)
+    with train.rates_by_block(rates, sg_rates, len(seeds)):
+        together = train.fit(d, seeds * 3, "sg_middle", conditioned=True, lr=1.0, sg_lr=1.0, **kw)
+    assert not _global_optimizer_pre_hooks
+    for j, (r, s) in enumerate(zip(rates, sg_rates, strict=True)):
+        alone = train.fit(d, seeds, "sg_middle", conditioned=True, lr=r, sg_lr=s, **kw)
+        np.testing.assert_allclose(
+            together.train["loss"][:, 2 * j : 2 * j + 2], alone.train["loss"], rtol=1e-5
+        )
+    # the rates differ: so do the blocks (a hook that did nothing would fail this)
+    assert not np.allclose(together.train["loss"][-1, :2], together.train["loss"][-1, 2:4])
+    with pytest.raises(ValueError, match="a parameter of 2 seeds, 3 blocks of 2"):
+        with train.rates_by_block(rates, sg_rates, 2):
+            train.fit(d, seeds, "backprop", lr=1.0, **kw)

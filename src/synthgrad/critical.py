@@ -22,6 +22,9 @@ The optima they are compared with are in :mod:`synthgrad.optima`.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
@@ -30,7 +33,7 @@ from .models import BatchedLinear, Block, Net, generators, set_weights
 from .optima import logistic_optimum, relative_distance
 from .rules import Backprop, SyntheticGradients
 from .sg import Field
-from .train import train
+from .train import rates_by_block, train
 
 KINDS = ("h", "h,y", "relu")
 
@@ -176,28 +179,36 @@ def joint_training(
     top: str,
     sg: tuple[int, int] | None,
     steps: int,
-    lr: float,
+    lr: float | Sequence[float],
     sg_lr: float | None = None,
 ):
     """Train the two-weight model from every start at once (full batch, Adam), with backprop
     (``sg=None``) or with an SG at h: ``sg=(d_context, hidden)`` (``d_context=1``: cDNI;
-    ``hidden=0``: linear). Returns the end points (S, 2) and the training history."""
-    net = two_weight_net(starts, top)
-    seeds = list(range(len(starts)))
+    ``hidden=0``: linear). Returns the end points (S, 2) and the training history. Several
+    learning rates ``lr`` train as one run, every start at each (the SG's rate each of them,
+    or ``sg_lr``): the end points are then rate by rate, (len(lr) * S, 2), each rate's those
+    of a run of its own to float rounding (:func:`~synthgrad.train.rates_by_block`)."""
+    rates = [lr] if isinstance(lr, int | float) else list(lr)
+    n = len(starts)
+    net = two_weight_net(starts.repeat(len(rates), 1), top)
+    seeds = list(range(n)) * len(rates)
     rule = Backprop() if sg is None else SyntheticGradients(net, [0], seeds, sg[0], sg[1])
-    history = train(
-        net,
-        rule,
-        data,
-        seeds,
-        steps=steps,
-        lr=lr,
-        sg_lr=sg_lr,
-        batch_size=0,
-        eval_every=max(1, steps // 10),
-        on_divergence="mark",
-        progress=False,
-    )
+    sg_rates = rates if sg_lr is None else [sg_lr] * len(rates)
+    one = len(rates) == 1
+    with contextlib.nullcontext() if one else rates_by_block(rates, sg_rates, n):
+        history = train(
+            net,
+            rule,
+            data,
+            seeds,
+            steps=steps,
+            lr=rates[0] if one else 1.0,
+            sg_lr=sg_lr if one else 1.0,
+            batch_size=0,
+            eval_every=max(1, steps // 10),
+            on_divergence="mark",
+            progress=False,
+        )
     return net.blocks[0][0].weight.detach()[:, :, 0].to(torch.float64), history
 
 

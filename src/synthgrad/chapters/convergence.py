@@ -12,16 +12,14 @@ judged) in :mod:`synthgrad.convergence`.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
-from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from .. import chapters, critical, store
 from .. import convergence as cv
@@ -29,7 +27,7 @@ from .. import params as P
 from ..losses import log_loss_elementwise
 from ..models import mlp
 from ..rules.update_error import UpdateError
-from ..train import History, train
+from ..train import History, rates_by_block, train
 from . import Interface
 from .convergence_claims import DEEP, DIMS, TRACKING_MODES, Long, Measures, claims, numbers
 from .convergence_claims import diagnosis_counts as diagnosis_counts  # the notebook's table
@@ -252,44 +250,16 @@ def _tiled(problem: cv.Problem, k: int) -> cv.Problem:
                                optimal_loss=rep(torch.as_tensor(problem.optimal_loss)))  # fmt: skip
 
 
-@contextlib.contextmanager
-def per_seed_rates(model: torch.Tensor, sg: torch.Tensor) -> Iterator[None]:
-    """While open, every optimiser step first takes a plain gradient-descent step of its own,
-    seed by seed (each parameter's first dimension) at the rate ``model`` (the first parameter
-    group: the network's) or ``sg`` (the second: the SG's), and leaves the optimiser nothing to
-    do: the cells of a grid of learning rates then train as one run. The step is ``w - r g``
-    with one rounding, as torch's SGD computes it (a fused multiply-add: here in float64,
-    then rounded), so that each cell's numbers are those of a run of its own
-    (``tests/test_convergence.py``)."""
-
-    def step(opt: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
-        for group, rates in zip(opt.param_groups, (model, sg), strict=False):
-            for q in group["params"]:
-                if q.grad is None:
-                    continue
-                if q.shape[0] != len(rates):
-                    raise ValueError(f"a parameter of {q.shape[0]} seeds, {len(rates)} rates")
-                r = rates.to(q).double().view(-1, *[1] * (q.dim() - 1))
-                with torch.no_grad():
-                    q.copy_(q.double() - r * q.grad.double())
-                q.grad = None
-
-    handle = register_optimizer_step_pre_hook(step)
-    try:
-        yield
-    finally:
-        handle.remove()
-
-
 def train_phase(problems: Mapping[tuple[str, int], cv.Problem], p: SimpleNamespace) -> pd.DataFrame:
     """(c): linear regression (2-D) with a linear SG, both by gradient descent, at every pair of
     model and SG learning rates in ``p.phase_lrs``: one row per cell with its diverged seeds and
     the worst seed's final distance (inf where a seed diverged). The cells train as one run
-    (:func:`per_seed_rates`), each on the chapter's seeds."""
+    (:func:`~synthgrad.train.rates_by_block`), each on the chapter's seeds: here bit for bit
+    the numbers of a run per cell (tested), which matters at model rate 3, where the last bit
+    of a step decides where a run ends."""
     cells = [(m, s) for m in p.phase_lrs for s in p.phase_lrs]
     n = len(p.seeds)
-    model, sg = (torch.tensor([c[i] for c in cells]).repeat_interleave(n) for i in (0, 1))
-    with per_seed_rates(model, sg):
+    with rates_by_block([m for m, _ in cells], [s for _, s in cells], n):
         h = cv.train_on(
             _tiled(problems["mse", 2], len(cells)), 0, p.width, "linear SG", p.seeds * len(cells),
             p.sgd_steps, 1.0, 1.0, optimizer="sgd", eval_every=p.sgd_steps,

@@ -133,11 +133,18 @@ def train_logistic(prob: Problems, p: SimpleNamespace) -> Logistic:
     jointly with the model from the grid of starts; the exact fixed points of the linear
     classes; the loss surface."""
     lr_grid = sorted({p.lr / 5, p.lr, min(1.0, p.lr * 4)})
-    jobs = [("backprop", p.lr, None)]
-    jobs += [(name, r, sg) for r in lr_grid for name, (sg, _) in prob.classes.items()]
     runs, diverged = {}, {}
-    for name, r, sg in jobs:
-        runs[name, r], diverged[name, r] = _joint(prob, sg, p.steps, r, p.sg_lr)
+    runs["backprop", p.lr], diverged["backprop", p.lr] = _joint(prob, None, p.steps, p.lr, p.sg_lr)
+    n = len(prob.starts)
+    for name, (sg, _) in prob.classes.items():  # each class at every rate of the grid, as one run
+        ends, h = critical.joint_training(
+            prob.data["logistic"], prob.starts, "none", sg, p.steps, lr_grid, p.sg_lr
+        )
+        for j, r in enumerate(lr_grid):
+            runs[name, r] = ends[j * n : (j + 1) * n]
+            diverged[name, r] = int(h.diverged[j * n : (j + 1) * n].sum())
+    order = [("backprop", p.lr)] + [(name, r) for r in lr_grid for name in prob.classes]
+    runs, diverged = {k: runs[k] for k in order}, {k: diverged[k] for k in order}
     x, y = prob.xy["logistic"]
     lo, hi = prob.w_star - prob.half, prob.w_star + prob.half
     exact = {
