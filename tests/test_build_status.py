@@ -10,6 +10,8 @@ import yaml
 
 from synthgrad import build_status as bs
 from synthgrad import chapters, ledger, store
+from synthgrad import served_files as sf
+from synthgrad import verdict_changes as vc
 from synthgrad.verdict import Verdict
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -182,7 +184,7 @@ def test_every_field_of_a_real_ledger_and_manifest_is_explained(built):
     real_ledger = json.loads((results / "01_alpha.json").read_text())
     assert real_ledger["schema"] == ledger.SCHEMA
     manifests = [json.loads(p.read_text()) for p in MANIFESTS]
-    text = bs.fields_section([real_ledger], manifests)
+    text = sf.fields_section([real_ledger], manifests)
     runs = [r for m in manifests for r in m["runs"].values()]
     groups = [
         [real_ledger],
@@ -197,7 +199,7 @@ def test_every_field_of_a_real_ledger_and_manifest_is_explained(built):
             assert f"- `{key}`: " in text, key
     assert "not explained yet" not in text
     odd = {**real_ledger, "new_field": 1}
-    assert "- `new_field`: *not explained yet*" in bs.fields_section([odd], manifests)
+    assert "- `new_field`: *not explained yet*" in sf.fields_section([odd], manifests)
 
 
 def test_a_malformed_changelog_entry_is_refused(tmp_path):
@@ -210,16 +212,16 @@ def test_a_malformed_changelog_entry_is_refused(tmp_path):
     ]:
         path.write_text(yaml.safe_dump([bad]))
         with pytest.raises(ValueError, match=message):
-            bs.read_changes(path)
+            vc.read_changes(path)
 
 
 def test_the_repository_changelog_names_real_claims():
-    entries = bs.read_changes(bs.CHANGES)
+    entries = vc.read_changes(bs.CHANGES)
     assert entries, "book/verdict-changes.yml records the verdict changes"
     claims = {c for name in chapters.NAMES for c in chapters.module(name).CLAIM_IDS}
     assert {e["claim"] for e in entries} <= claims
-    assert bs.status_of("holds in part (0/6 deep with Adam)") == "holds in part"
-    assert bs.status_of("(new)") is None
+    assert vc.status_of("holds in part (0/6 deep with Adam)") == "holds in part"
+    assert vc.status_of("(new)") is None
 
 
 def test_the_command_line_prints_the_page(built, capsys):

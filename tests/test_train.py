@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from synthgrad import data, models, parallel, rules, train
+from synthgrad import blocks, data, models, parallel, rules, train
 
 
 def _setup(seeds=(0, 1)):
@@ -201,7 +201,7 @@ def test_a_grid_of_learning_rates_trains_as_one_run_each_rate_as_its_own():
     d = data.two_moons(n=200, seed=0)
     rates, sg_rates, seeds = [1e-3, 1e-2, 3e-2], [1e-2, 1e-3, 1e-2], [0, 1]
     kw = dict(hidden=[8, 8], steps=30, batch_size=0, eval_every=10)
-    with train.rates_by_block(rates, sg_rates, len(seeds)):
+    with blocks.rates_by_block(rates, sg_rates, len(seeds)):
         together = train.fit(d, seeds * 3, "sg_middle", conditioned=True, lr=1.0, sg_lr=1.0, **kw)
     assert not _global_optimizer_pre_hooks
     for j, (r, s) in enumerate(zip(rates, sg_rates, strict=True)):
@@ -212,5 +212,5 @@ def test_a_grid_of_learning_rates_trains_as_one_run_each_rate_as_its_own():
     # the rates differ: so do the blocks (a hook that did nothing would fail this)
     assert not np.allclose(together.train["loss"][-1, :2], together.train["loss"][-1, 2:4])
     with pytest.raises(ValueError, match="a parameter of 2 seeds, 3 blocks of 2"):
-        with train.rates_by_block(rates, sg_rates, 2):
+        with blocks.rates_by_block(rates, sg_rates, 2):
             train.fit(d, seeds, "backprop", lr=1.0, **kw)

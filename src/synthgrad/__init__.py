@@ -6,8 +6,8 @@ Four layers; a module imports only from its own layer and the ones listed before
 - **core**: ``data`` (the Dataset type, seeded synthetic problems, MNIST from the verified IDX
   files), ``models`` (seed-batched networks), ``sg`` (synthetic-gradient modules), ``rules``
   (learning rules, built by name with ``rules.make_rule``; the signal each layer receives),
-  ``losses``, ``train`` (the one training loop), ``graphs`` (a step replayed from a CUDA
-  graph), ``optima`` (optima computed independently of training);
+  ``losses``, ``train`` (the one training loop), ``blocks`` (a grid of learning rates as one
+  run: blocks of seeds), ``graphs`` (a step replayed from a CUDA graph), ``optima`` (optima computed independently of training);
 - **science**, the measurements of one research question each: ``critical`` (exact SG fixed
   points, ch. 2), ``convergence`` (SG learning against known optima, ch. 3), ``implied`` (the
   loss an SG implies, ch. 4), ``representations`` (RDMs, weight norms, probes, ch. 5),
@@ -17,8 +17,10 @@ Four layers; a module imports only from its own layer and the ones listed before
   t-interval), ``verdict`` (``judge``, the one verdict engine), ``ledger``
   (claims, their tables and JSON), ``plots``, ``widgets``, ``parallel`` (the one worker pool), ``sweep`` (runs
   as tasks for any executor), ``provenance`` (the hash of the code a stored run ran),
-  ``store`` (the paper-scale results store), ``environment`` (versions), ``build_status``
-  (the site's "How this site was built" page);
+  ``store`` (the paper-scale results store), ``environment`` (versions), ``served_files``
+  (what each field of the files the site serves holds), ``verdict_changes``
+  (the recorded changes of verdict, and a build's unrecorded ones), ``build_status`` (the
+  site's "How this site was built" page);
 - **chapters**: ``chapters`` (one module per chapter: ``book/05_representations.ipynb`` and
   ``synthgrad.chapters.representations``), ``paper`` (``make paper``: the store's grids,
   collected from the chapters).
@@ -53,14 +55,14 @@ Benchmarks are a script outside the package: ``python benchmarks/bench.py``.
 __version__ = "0.1.0"
 
 LAYERS = {  # layer -> its modules (a package's name covers its modules)
-    "core": ("data", "models", "sg", "rules", "losses", "train", "graphs", "optima"),
+    "core": ("data", "models", "sg", "rules", "losses", "train", "blocks", "graphs", "optima"),
     "science": (
         "critical", "convergence", "implied", "representations", "compare", "decoupled",
         "analysis",
     ),
     "tooling": (
         "params", "stats", "verdict", "ledger", "plots", "widgets", "parallel", "sweep", "provenance", "store",
-        "environment", "build_status",
+        "environment", "served_files", "verdict_changes", "build_status",
     ),
     "chapters": ("chapters", "paper"),
 }  # fmt: skip

@@ -19,7 +19,7 @@ and the page it prints (MyST) says
   manifests alone), by device and by commit, each manifest served at
   ``results/store/<experiment>/manifest.json``;
 - the versions of the key packages (:mod:`synthgrad.environment`);
-- what every field of a ledger and of a manifest holds (:data:`LEDGER_FIELDS`... one sentence
+- what every field of a ledger and of a manifest holds (:mod:`synthgrad.served_files`: one sentence
   each; a field found in the files that has no sentence is shown as not explained yet);
 - the verdict changes recorded in ``book/verdict-changes.yml``, newest first, and every claim
   whose status in this build differs from the newest ``after`` recorded for it (changed in this
@@ -36,94 +36,20 @@ import os
 import platform
 import sys
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from . import store
 from .environment import versions
 from .ledger import check
+from .served_files import fields_section
 from .verdict import STATUSES
+from .verdict_changes import changes_section, read_changes
 
 CHANGES = Path(__file__).resolve().parents[2] / "book" / "verdict-changes.yml"
 # the page is book/build.html; the ledgers and manifests are served at the site's root
 ROOT_LINK = "../"
-
-LEDGER_FIELDS = {
-    "schema": "the version of this file's layout (now 1); a reader checks it before the rest.",
-    "chapter": "the chapter that wrote the ledger (its notebook is `book/<chapter>.ipynb`).",
-    "quick": "true for a smoke run (`quick=True`: a few steps and seeds), whose verdicts are "
-    "no evidence.",
-    "parameters": "the parameters the chapter ran with (its parameters cell, with any value "
-    "papermill passed).",
-    "claims": "the claims the chapter judged, one object each (fields below).",
-}
-CLAIM_FIELDS = {
-    "id": "the claim's identifier, `C<chapter>.<n>`; a `p` after it: measured on the results "
-    "store at the paper's scale.",
-    "claim": "what the paper (or the DNI paper, or this book) says, in a sentence.",
-    "measured": "what the chapter measured to test it.",
-    "criterion": "the rule that turns the measurement into a verdict.",
-    "status": "the verdict of record: holds, holds in part, does not hold or inconclusive.",
-    "holds": "true for the status *holds* alone.",
-    "partly": "true for the status *holds in part* alone.",
-    "regime": "where the claim held or failed (a depth, an error size...), as the page shows it "
-    "beside the status.",
-    "interval": "the 95% t-interval of each seed-paired comparison behind the verdict (empty "
-    "where there is none).",
-    "decide": "for an inconclusive verdict, what would decide it.",
-    "evidence": "the numbers behind the verdict, named as the chapter names them (null for a "
-    "value that is not finite, e.g. from a diverged run).",
-    "source": "whose claim it is: the paper, the DNI paper or this book.",
-    "kind": "*empirical test*, or *identity check* (an exact equality verified numerically).",
-    "scale": "for a verdict measured elsewhere than the chapter's own run (the results store): "
-    "what it was measured at, and where; empty for the chapter's own run.",
-    "decided_by": "where the store measures the same claim at the paper's scale, that claim's "
-    "id: its verdict is of record, and this one is the small version; else empty.",
-}
-MANIFEST_FIELDS = {
-    "experiment": "the experiment's name, also its folder in `store/`.",
-    "chapter": "the chapter whose grid it is, which draws its runs.",
-    "description": "what the runs are.",
-    "budget": "why the runs are as long as they are.",
-    "runs": "one entry per run, keyed by its label (e.g. `relu/50/backprop`; fields below).",
-}
-RUN_FIELDS = {
-    "file": "the run's data file in `store/<experiment>/`: its per-step and per-evaluation "
-    "metrics, per seed, as gzip-compressed CSV (kept in the repository, not served here).",
-    "sha256": "the SHA-256 of that file; a file that does not match it is corrupt, never drawn.",
-    "run": "what was run (fields below); a run whose grid entry now says otherwise is stale.",
-    "train_metrics": "the per-step training metrics the file holds.",
-    "eval_metrics": "the per-evaluation metrics the file holds.",
-    "diverged_at": "per seed, the step at which training diverged; -1 where it never did.",
-    "provenance": "where, when and by what code it was made (fields below).",
-}
-TASK_FIELDS = {
-    "dataset": "the data set, by the name of its loader in `synthgrad.data` (`problem`: chapter "
-    "3's generated problems).",
-    "dataset_kwargs": "the loader's arguments (data scale, size, seeds...).",
-    "fit": "the training run's arguments: seeds, learning rule, network, steps, learning rate, "
-    "batch size, evaluation interval...",
-    "runner": "the function that trains it: `convergence` (chapter 3's runs); absent: `fit`, "
-    "the one training loop.",
-}
-PROVENANCE_FIELDS = {
-    "commit": "the git commit of the checkout that made it (`+dirty`: with uncommitted changes "
-    "to `src/`).",
-    "source_hash": "a hash of the package code the run called (`synthgrad.provenance`): once "
-    "that code changes, the run is stale.",
-    "step": "how each training step ran: `eager`, or replayed from a `CUDA graph` (absent in "
-    "older runs: eager).",
-    "device": "what it ran on: a GPU's name, or the CPU and its cores.",
-    "torch": "the torch version.",
-    "python": "the Python version.",
-    "seconds": "the wall-clock seconds of its training.",
-    "date": "when it finished (UTC, ISO 8601).",
-}
-CHANGE_FIELDS = ("date", "commit", "claim", "before", "after", "why")
-
 
 # ---- the chapters ----------------------------------------------------------------------------
 
@@ -356,7 +282,7 @@ def store_section(experiments: Sequence[Mapping[str, Any]], graded: bool) -> str
     return "\n".join([*lines, ""])
 
 
-# ---- software, and what the files hold -------------------------------------------------------
+# ---- software ---------------------------------------------------------------------------------
 
 
 def environment_section(on: str) -> str:
@@ -366,182 +292,6 @@ def environment_section(on: str) -> str:
         f"The versions this page was built with, on {on} (every package is pinned to an exact "
         "version in `requirements.txt`):\n\n| package | version |\n|---|---|\n" + rows + "\n"
     )
-
-
-def _keys(objects: Iterable[Any]) -> list[str]:
-    seen: dict[str, None] = {}
-    for obj in objects:
-        if isinstance(obj, Mapping):
-            seen.update(dict.fromkeys(obj))
-    return list(seen)
-
-
-def _fields(title: str, explained: Mapping[str, str], found: Iterable[str]) -> list[str]:
-    lines = [title, ""]
-    for key in [*explained, *(k for k in found if k not in explained)]:
-        text = explained.get(key, "*not explained yet* (add it to `synthgrad.build_status`).")
-        lines.append(f"- `{key}`: {text}")
-    return [*lines, ""]
-
-
-def fields_section(
-    ledgers: Sequence[Mapping[str, Any]], manifests: Sequence[Mapping[str, Any]]
-) -> str:
-    """Every field of the ledgers and manifests given, and every field this module explains,
-    each with its sentence."""
-    claims = [c for doc in ledgers for c in doc.get("claims", [])]
-    runs = [r for m in manifests for r in m.get("runs", {}).values()]
-    lines = [
-        "## What the files hold",
-        "",
-        "The files behind this site, served with it: each chapter's claims ledger at "
-        "`results/<chapter>.json` and each results-store manifest at "
-        "`results/store/<experiment>/manifest.json` (JSON).",
-        "",
-        *_fields(
-            "**A chapter's ledger**, `results/<chapter>.json`:", LEDGER_FIELDS, _keys(ledgers)
-        ),
-        *_fields("**Each claim** in its `claims`:", CLAIM_FIELDS, _keys(claims)),
-        *_fields(
-            "**A store manifest**, `results/store/<experiment>/manifest.json`:",
-            MANIFEST_FIELDS,
-            _keys(manifests),
-        ),
-        *_fields("**Each run** in its `runs`:", RUN_FIELDS, _keys(runs)),
-        *_fields(
-            "**What was run**, a run's `run`:", TASK_FIELDS, _keys(r.get("run") for r in runs)
-        ),
-        *_fields(
-            "**Where it was made**, a run's `provenance`:",
-            PROVENANCE_FIELDS,
-            _keys(r.get("provenance") for r in runs),
-        ),
-    ]
-    return "\n".join(lines)
-
-
-# ---- verdict changes -------------------------------------------------------------------------
-
-
-def status_of(verdict: str) -> str | None:
-    """The status a recorded verdict starts with (``"holds in part (2/8)"`` -> holds in part)."""
-    for status in sorted(STATUSES, key=len, reverse=True):
-        if verdict == status or verdict.startswith((f"{status} ", f"{status}:", f"{status},")):
-            return status
-    return None
-
-
-def read_changes(path: Path) -> list[dict[str, str]]:
-    """The recorded verdict changes (``book/verdict-changes.yml``), checked, in file order;
-    raises ValueError on a malformed entry."""
-    entries = yaml.safe_load(path.read_text()) if path.exists() else None
-    if entries is None:
-        return []
-    if not isinstance(entries, list):
-        raise ValueError(f"{path}: a list of entries, each {', '.join(CHANGE_FIELDS)}")
-    out = []
-    for i, entry in enumerate(entries):
-        where = f"{path}, entry {i + 1}"
-        if not isinstance(entry, dict):
-            raise ValueError(f"{where}: not a mapping")
-        missing = [k for k in CHANGE_FIELDS if k != "commit" and not entry.get(k)]
-        unknown = sorted(set(entry) - set(CHANGE_FIELDS))
-        if missing or unknown:
-            raise ValueError(f"{where}: missing {missing}, unknown {unknown}")
-        entry = {k: str(entry.get(k) or "") for k in CHANGE_FIELDS}
-        try:
-            datetime.date.fromisoformat(entry["date"])
-        except ValueError:
-            raise ValueError(f"{where}: date {entry['date']!r} is not YYYY-MM-DD") from None
-        if status_of(entry["after"]) is None:
-            raise ValueError(f"{where}: after {entry['after']!r} starts with none of {STATUSES}")
-        out.append(entry)
-    return out
-
-
-def newest_first(changes: Sequence[Mapping[str, str]]) -> list[Mapping[str, str]]:
-    """By date, newest first; of the same date, in the file's order."""
-    order = sorted(range(len(changes)), key=lambda i: (-_day(changes[i]["date"]), i))
-    return [changes[i] for i in order]
-
-
-def _day(date: str) -> int:
-    return datetime.date.fromisoformat(date).toordinal()
-
-
-def newest(changes: Sequence[Mapping[str, str]]) -> dict[str, Mapping[str, str]]:
-    """Per claim, its newest recorded change (of the same date, the later in the file)."""
-    out: dict[str, Mapping[str, str]] = {}
-    for i in sorted(range(len(changes)), key=lambda i: (_day(changes[i]["date"]), i)):
-        out[changes[i]["claim"]] = changes[i]
-    return out
-
-
-def unrecorded(
-    changes: Sequence[Mapping[str, str]], rows: Sequence[Mapping[str, Any]]
-) -> tuple[list[dict[str, str]], list[str]]:
-    """The claims of this build (its chapters run at their defaults) whose status differs from
-    the newest ``after`` recorded for them, and those with no entry at all."""
-    recorded = newest(changes)
-    differ, never = [], []
-    for ch in rows:
-        if not ch["default"] or ch["ledger"] is None:
-            continue
-        for claim in ch["ledger"]["claims"]:
-            entry = recorded.get(claim["id"])
-            if entry is None:
-                never.append(f"{claim['id']} ({claim['status']})")
-            elif status_of(entry["after"]) != claim["status"]:
-                differ.append({"claim": claim["id"], "chapter": ch["chapter"],
-                               "recorded": f"{entry['after']} ({entry['date']})",
-                               "now": claim["status"]})  # fmt: skip
-    return differ, never
-
-
-def changes_section(changes: Sequence[Mapping[str, str]], rows: Sequence[Mapping[str, Any]]) -> str:
-    differ, never = unrecorded(changes, rows)
-    skipped = [ch["chapter"] for ch in rows if not ch["default"]]
-    lines = [
-        "## Verdict changes",
-        "",
-        "Every change of a claim's verdict at the book's default parameters is recorded in "
-        "`book/verdict-changes.yml`, with why. This build's verdicts are compared with the "
-        "newest one recorded for each claim.",
-        "",
-        "### Changed in this build, not yet recorded",
-        "",
-    ]
-    if differ:
-        lines += [
-            "| claim | chapter | recorded | this build |",
-            "|---|---|---|---|",
-            *(
-                f"| {d['claim']} | {{doc}}`{d['chapter']}` | {d['recorded']} | **{d['now']}** |"
-                for d in differ
-            ),  # fmt: skip
-            "",
-        ]
-    elif any(ch["default"] for ch in rows):
-        lines += ["None: every compared claim has the status last recorded for it.", ""]
-    else:
-        lines += ["Nothing compared: no chapter of this build ran at its default parameters.", ""]
-    if skipped:
-        lines += [
-            "Not compared, run at other than their default parameters (their verdicts are not "
-            "the book's): " + ", ".join(f"`{c}`" for c in skipped) + ".",
-            "",
-        ]
-    if never:
-        lines += ["No change recorded yet for: " + ", ".join(never) + ".", ""]
-    lines += ["### Recorded changes, newest first", ""]
-    if not changes:
-        return "\n".join([*lines, "*None recorded.*", ""])
-    lines += ["| date | claim | before | after | why | commit |", "|---|---|---|---|---|---|"]
-    for e in newest_first(changes):
-        cells = [e["date"], e["claim"], e["before"], e["after"], e["why"],
-                 f"`{e['commit']}`" if e["commit"] else ""]  # fmt: skip
-        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
-    return "\n".join([*lines, ""])
 
 
 # ---- the page --------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ stalled, or diverged at a step.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -87,6 +88,20 @@ def make_problem(
         out = (data.x_train.double() @ w)[None]
         best = float(LOSSES[data.task](out, data.y_train.double())[0])
     return Problem(name, data, None if w is None else w.to(torch.float32), best)
+
+
+def tiled(problem: Problem, k: int) -> Problem:
+    """A per-seed problem repeated ``k`` times along its seeds (block ``j`` is the ``j``-th copy
+    of every draw): ``k`` runs of the same seeds trained as one."""
+
+    def rep(t: torch.Tensor) -> torch.Tensor:
+        return t.repeat(k, *[1] * (t.dim() - 1))
+
+    d = problem.data
+    data = dataclasses.replace(d, x_train=rep(d.x_train), y_train=rep(d.y_train),
+                               x_test=rep(d.x_test), y_test=rep(d.y_test))  # fmt: skip
+    return dataclasses.replace(problem, data=data, w_star=rep(problem.w_star),
+                               optimal_loss=rep(torch.as_tensor(problem.optimal_loss)))  # fmt: skip
 
 
 def to_optimum(

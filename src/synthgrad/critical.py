@@ -28,12 +28,13 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from .blocks import rates_by_block
 from .losses import LossFn, log_loss_elementwise
 from .models import BatchedLinear, Block, Net, generators, set_weights
 from .optima import logistic_optimum, relative_distance
 from .rules import Backprop, SyntheticGradients
 from .sg import Field
-from .train import rates_by_block, train
+from .train import train
 
 KINDS = ("h", "h,y", "relu")
 
@@ -187,7 +188,7 @@ def joint_training(
     ``hidden=0``: linear). Returns the end points (S, 2) and the training history. Several
     learning rates ``lr`` train as one run, every start at each (the SG's rate each of them,
     or ``sg_lr``): the end points are then rate by rate, (len(lr) * S, 2), each rate's those
-    of a run of its own to float rounding (:func:`~synthgrad.train.rates_by_block`)."""
+    of a run of its own to float rounding (:func:`~synthgrad.blocks.rates_by_block`)."""
     rates = [lr] if isinstance(lr, int | float) else list(lr)
     n = len(starts)
     net = two_weight_net(starts.repeat(len(rates), 1), top)

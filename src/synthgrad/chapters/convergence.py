@@ -12,7 +12,6 @@ judged) in :mod:`synthgrad.convergence`.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from types import SimpleNamespace
 from typing import Any
@@ -21,13 +20,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .. import chapters, critical, store
+from .. import blocks, chapters, critical, store
 from .. import convergence as cv
 from .. import params as P
 from ..losses import log_loss_elementwise
 from ..models import mlp
 from ..rules.update_error import UpdateError
-from ..train import History, rates_by_block, train
+from ..train import History, train
 from . import Interface
 from .convergence_claims import DEEP, DIMS, TRACKING_MODES, Long, Measures, claims, numbers
 from .convergence_claims import diagnosis_counts as diagnosis_counts  # the notebook's table
@@ -200,7 +199,7 @@ def train_tracking(
     error sizes of a mode train as one run (one size per copy of the seeds), which gives each
     size the numbers of a run of its own."""
     n, k = len(p.seeds), len(p.errors)
-    problem = _tiled(problems["mse", 2], k)
+    problem = cv.tiled(problems["mse", 2], k)
     seeds = p.seeds * k
     out = {}
     for mode in TRACKING_MODES:
@@ -215,53 +214,22 @@ def train_tracking(
                 **distance(n), "update_error": rule.last_error.clone()},
         )  # fmt: skip
         for j, eps in enumerate(p.errors):
-            out[mode, eps] = _block(run, slice(j * n, (j + 1) * n))
+            out[mode, eps] = blocks.block(run, slice(j * n, (j + 1) * n))
     return out
-
-
-def _block(run: History, seeds: slice) -> History:
-    """The seeds ``seeds`` of a run as a run of their own would record them: one that stops at
-    the step where its last seed diverged."""
-    diverged_at = run.diverged_at[seeds]
-    end = diverged_at.max() if (diverged_at >= 0).all() else run.steps[-1]
-    steps, evals = run.steps <= end, run.eval_steps <= end
-    return History(
-        seeds=run.seeds[seeds],
-        steps=run.steps[steps],
-        train={k: v[steps][:, seeds] for k, v in run.train.items()},
-        eval_steps=run.eval_steps[evals],
-        evals={k: v[evals][:, seeds] for k, v in run.evals.items()},
-        diverged_at=diverged_at.copy(),
-        settings=dict(run.settings),
-    )
-
-
-def _tiled(problem: cv.Problem, k: int) -> cv.Problem:
-    """A per-seed problem repeated ``k`` times along its seeds (block ``j`` is the ``j``-th copy
-    of every draw): ``k`` runs of the same seeds trained as one."""
-
-    def rep(t: torch.Tensor) -> torch.Tensor:
-        return t.repeat(k, *[1] * (t.dim() - 1))
-
-    d = problem.data
-    data = dataclasses.replace(d, x_train=rep(d.x_train), y_train=rep(d.y_train),
-                               x_test=rep(d.x_test), y_test=rep(d.y_test))  # fmt: skip
-    return dataclasses.replace(problem, data=data, w_star=rep(problem.w_star),
-                               optimal_loss=rep(torch.as_tensor(problem.optimal_loss)))  # fmt: skip
 
 
 def train_phase(problems: Mapping[tuple[str, int], cv.Problem], p: SimpleNamespace) -> pd.DataFrame:
     """(c): linear regression (2-D) with a linear SG, both by gradient descent, at every pair of
     model and SG learning rates in ``p.phase_lrs``: one row per cell with its diverged seeds and
     the worst seed's final distance (inf where a seed diverged). The cells train as one run
-    (:func:`~synthgrad.train.rates_by_block`), each on the chapter's seeds: here bit for bit
+    (:func:`~synthgrad.blocks.rates_by_block`), each on the chapter's seeds: here bit for bit
     the numbers of a run per cell (tested), which matters at model rate 3, where the last bit
     of a step decides where a run ends."""
     cells = [(m, s) for m in p.phase_lrs for s in p.phase_lrs]
     n = len(p.seeds)
-    with rates_by_block([m for m, _ in cells], [s for _, s in cells], n):
+    with blocks.rates_by_block([m for m, _ in cells], [s for _, s in cells], n):
         h = cv.train_on(
-            _tiled(problems["mse", 2], len(cells)), 0, p.width, "linear SG", p.seeds * len(cells),
+            cv.tiled(problems["mse", 2], len(cells)), 0, p.width, "linear SG", p.seeds * len(cells),
             p.sgd_steps, 1.0, 1.0, optimizer="sgd", eval_every=p.sgd_steps,
         )  # fmt: skip
     dist = h.evals["distance"][-1]
