@@ -64,3 +64,9 @@ def browser():
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b
         b.close()
+
+
+def pytest_collection_modifyitems(config, items):
+    """The tests that start other processes (the longest: JupyterLab, a dask cluster, chapter
+    7's stages) first, so that pytest-xdist starts them at once instead of ending on them."""
+    items.sort(key=lambda item: item.get_closest_marker("processes") is None)
