@@ -194,7 +194,7 @@ def test_the_make_parser_reads_targets_options_and_redirections():
     script = """\
 set -e
 make install
-OMP_NUM_THREADS=1 make -C . -j 2 OUT=/tmp/x check lint   # two targets
+OMP_NUM_THREADS=1 make -C . -j 2 OUT=out check lint   # two targets
 make test 2>&1 | tee log; echo "make not-a-command: $(cat x)"
 cd sub && time make >/dev/null book
 make
