@@ -42,7 +42,7 @@ from typing import Any
 
 from . import store
 from .environment import versions
-from .ledger import check
+from .ledger import check, pipe_table
 from .served_files import fields_section
 from .verdict import STATUSES
 from .verdict_changes import changes_section, read_changes
@@ -173,10 +173,7 @@ def chapters_section(rows: Sequence[Mapping[str, Any]], on: str) -> str:
     ]
     if not rows:
         return "\n".join([*lines, "*No chapter has been executed yet.*", ""])
-    lines += [
-        "| chapter | executed (finished) | took | parameters | verdicts | ledger |",
-        "|---|---|---|---|---|---|",
-    ]
+    table = []
     for ch in rows:
         pm = ch["papermill"] or {}
         when = _when(pm.get("end_time")) if ch["papermill"] else "not executed by papermill"
@@ -190,17 +187,11 @@ def chapters_section(rows: Sequence[Mapping[str, Any]], on: str) -> str:
             verdicts += " (quick run: no evidence)" if doc["quick"] else ""
             name = f"results/{ch['chapter']}.json"
             link = f'<a href="{ROOT_LINK}{name}">{name}</a>'
-        cells = [
-            f"{{doc}}`{ch['chapter']}`",
-            when,
-            _duration(pm.get("duration")),
-            _parameters_text(ch),
-            verdicts,
-            link,
-        ]
-        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+        table.append([f"{{doc}}`{ch['chapter']}`", when, _duration(pm.get("duration")),
+                      _parameters_text(ch), verdicts, link])  # fmt: skip
+    columns = ["chapter", "executed (finished)", "took", "parameters", "verdicts", "ledger"]
     lines += [
-        "",
+        pipe_table(columns, table),
         "*Parameters*: *default*, the chapter's own parameters cell; *quick*, a smoke run (a few "
         "steps and seeds, its verdicts no evidence); otherwise the values papermill was given "
         "that differ from the cell's. The claims and their verdicts are on each chapter's page "
@@ -256,10 +247,7 @@ def store_section(experiments: Sequence[Mapping[str, Any]], graded: bool) -> str
     ]
     if not experiments:
         return "\n".join([*lines, "*No results store here.*", ""])
-    lines += [
-        "| experiment | chapter | runs | state | made on | commit | made | manifest |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
+    table = []
     for e in experiments:
         runs = e["manifest"]["runs"].values()
         prov = [r.get("provenance", {}) for r in runs]
@@ -268,7 +256,7 @@ def store_section(experiments: Sequence[Mapping[str, Any]], graded: bool) -> str
         dates = sorted({p["date"][:10] for p in prov if p.get("date")})
         made = "" if not dates else dates[0] if len(dates) == 1 else f"{dates[0]} to {dates[-1]}"
         name = f"results/store/{e['experiment']}/manifest.json"
-        cells = [
+        table.append([
             f"`{e['experiment']}`",
             e["manifest"].get("chapter", ""),
             str(len(e["states"])),
@@ -277,9 +265,9 @@ def store_section(experiments: Sequence[Mapping[str, Any]], graded: bool) -> str
             "; ".join(f"`{c}`: {n}" for c, n in sorted(commits.items())) or "none",
             made or "not made",
             f'<a href="{ROOT_LINK}{name}">{name}</a>' if e["served"] else "none",
-        ]
-        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
-    return "\n".join([*lines, ""])
+        ])  # fmt: skip
+    columns = ["experiment", "chapter", "runs", "state", "made on", "commit", "made", "manifest"]
+    return "\n".join([*lines, pipe_table(columns, table)])
 
 
 # ---- software ---------------------------------------------------------------------------------

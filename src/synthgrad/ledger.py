@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -303,15 +303,20 @@ def read_all(directory: Path | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def pipe_table(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """A pipe table (MyST): a header of ``columns``, then a line per row, each cell as text
+    (a ``|`` inside one escaped)."""
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
 def markdown(df: pd.DataFrame) -> str:
     """A pipe table (MyST) of a small DataFrame, without extra dependencies."""
     if df.empty:
         return "*No chapter has written its claims yet.*\n"
     cols = list(df.columns)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for _, row in df.iterrows():
-        lines.append("| " + " | ".join(str(row[c]).replace("|", "\\|") for c in cols) + " |")
-    return "\n".join(lines) + "\n"
+    return pipe_table(cols, ([row[c] for c in cols] for _, row in df.iterrows()))
 
 
 if __name__ == "__main__":  # python -m synthgrad.ledger DIR: the book-wide claims table

@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from .ledger import pipe_table
 from .verdict import STATUSES
 
 CHANGE_FIELDS = ("date", "commit", "claim", "before", "after", "why")
@@ -107,15 +108,11 @@ def changes_section(changes: Sequence[Mapping[str, str]], rows: Sequence[Mapping
         "",
     ]
     if differ:
-        lines += [
-            "| claim | chapter | recorded | this build |",
-            "|---|---|---|---|",
-            *(
-                f"| {d['claim']} | {{doc}}`{d['chapter']}` | {d['recorded']} | **{d['now']}** |"
-                for d in differ
-            ),  # fmt: skip
-            "",
-        ]
+        lines.append(pipe_table(
+            ["claim", "chapter", "recorded", "this build"],
+            ([d["claim"], f"{{doc}}`{d['chapter']}`", d["recorded"], f"**{d['now']}**"]
+             for d in differ),
+        ))  # fmt: skip
     elif any(ch["default"] for ch in rows):
         lines += ["None: every compared claim has the status last recorded for it.", ""]
     else:
@@ -131,9 +128,7 @@ def changes_section(changes: Sequence[Mapping[str, str]], rows: Sequence[Mapping
     lines += ["### Recorded changes, newest first", ""]
     if not changes:
         return "\n".join([*lines, "*None recorded.*", ""])
-    lines += ["| date | claim | before | after | why | commit |", "|---|---|---|---|---|---|"]
-    for e in newest_first(changes):
-        cells = [e["date"], e["claim"], e["before"], e["after"], e["why"],
-                 f"`{e['commit']}`" if e["commit"] else ""]  # fmt: skip
-        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
-    return "\n".join([*lines, ""])
+    table = ([e["date"], e["claim"], e["before"], e["after"], e["why"],
+              f"`{e['commit']}`" if e["commit"] else ""] for e in newest_first(changes))  # fmt: skip
+    columns = ["date", "claim", "before", "after", "why", "commit"]
+    return "\n".join([*lines, pipe_table(columns, table)])
