@@ -85,3 +85,18 @@ def test_the_book_wide_table_gives_each_verdict_its_scale(tmp_path, monkeypatch)
     row = ledger.read_all(tmp_path).iloc[0]
     assert row["scale"] == "book run: MNIST small, depths 3,6, 3 seeds"
     assert row["tag"] == "paper, identity check"
+
+
+@pytest.mark.parametrize("value", ["holds in part", 0.2143, 12, [1, 2]])
+def test_glue_emits_what_myst_nb_glue_emits(monkeypatch, value):
+    """ledger.glue writes the same display output as myst-nb's glue(display=False), which the
+    page's {glue} roles read, without importing myst_nb in the chapter's kernel."""
+    import IPython.display
+    import myst_nb.ext.glue as myst_glue
+
+    calls = {"ours": [], "myst": []}
+    monkeypatch.setattr(IPython.display, "display", lambda *a, **k: calls["ours"].append((a, k)))
+    monkeypatch.setattr(myst_glue, "ipy_display", lambda *a, **k: calls["myst"].append((a, k)))
+    ledger.glue("a_number", value)
+    myst_glue.glue("a_number", value, display=False)
+    assert calls["ours"] == calls["myst"] and len(calls["ours"]) == 1

@@ -218,16 +218,30 @@ def finish(
     """End a chapter: write its ledger with the parameters it ran with, glue ``numbers`` (the
     values its prose quotes) and each verdict as ``<id>_verdict``, and return the claims table
     to show. Chapters call it through :func:`synthgrad.chapters.finish`."""
-    from myst_nb import glue
-
     claims = label_small_versions(claims)
     write(chapter, claims, parameters, quick)
     rerun = fresh(chapter) if not quick else {}
     for key, value in (numbers or {}).items():
-        glue(key, value, display=False)
+        glue(key, value)
     for c in claims:
-        glue(f"{c.id}_verdict", c.status, display=False)
+        glue(f"{c.id}_verdict", c.status)
     return table(claims, rerun)
+
+
+GLUE_PREFIX = "application/papermill.record/"
+
+
+def glue(name: str, value: Any) -> None:
+    """Glue ``value`` under ``name`` for the page's ``{glue}`` roles, not shown in the cell: the
+    display output of myst-nb's ``glue(name, value, display=False)``, byte for byte (tested),
+    without importing ``myst_nb``, whose import loads nbformat and jsonschema's format
+    grammars (about 2.5 s in every chapter's kernel)."""
+    from IPython.core.formatters import format_display_data
+    from IPython.display import display
+
+    bundle, metadata = format_display_data(value)
+    metadata["scrapbook"] = {"name": name, "mime_prefix": GLUE_PREFIX}
+    display({GLUE_PREFIX + k: v for k, v in bundle.items()}, raw=True, metadata=metadata)
 
 
 def check(doc: dict[str, Any]) -> None:
