@@ -5,7 +5,8 @@ On a CPU two one-thread runs side by side do nearly twice the work of one run on
 way the package runs trainings in other processes: the chapters (:func:`fit_all`,
 :func:`fit_nets_all`, through their :class:`~synthgrad.train.Runs` cache, so that none is
 trained twice), :mod:`synthgrad.sweep` and ``make paper``. Its workers fork from
-multiprocessing's fork server, a fresh process that has imported torch and this package once
+multiprocessing's fork server, a fresh process that has imported torch (``torch._dynamo``
+included, which torch's optimisers load at first use) and this package once
 and never ran OpenMP (forking a process that has is unsafe with torch's threads; spawning each
 worker costs seconds of imports), and train on one torch thread. A run's numbers depend on its
 thread count only by float rounding. (Chapter 7's stages, processes that talk to each other,
@@ -40,7 +41,9 @@ def pool(workers: int, data: Dataset | None = None) -> ProcessPoolExecutor:
     """A pool of ``workers`` processes forked from the fork server, each on one torch thread
     and holding ``data`` (if given) for :func:`_fit_net_held`."""
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["synthgrad.parallel"])
+    # torch.optim imports torch._dynamo at a first optimiser (1.5 s): once in the server, not
+    # once per worker
+    context.set_forkserver_preload(["synthgrad.parallel", "torch._dynamo"])
     return ProcessPoolExecutor(workers, mp_context=context, initializer=_start, initargs=(data,))
 
 

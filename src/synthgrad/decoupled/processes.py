@@ -98,12 +98,13 @@ def _stop(procs: Sequence[multiprocessing.Process]) -> None:
 
 def _context() -> multiprocessing.context.BaseContext:
     """Stage processes are forked from multiprocessing's fork server, which has imported torch
-    and this package once (a freshly spawned process spends seconds on those imports). The
+    and this package once (a freshly spawned process spends seconds on those imports), and
+    ``torch._dynamo``, which torch's optimisers import at first use (1.5 s in every stage). The
     server is a fresh process that never ran an OpenMP region, so forking it is safe (forking
     the caller, which may have, is not). It lives as long as the calling process, like
     multiprocessing's resource tracker, and runs nothing itself."""
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["synthgrad.decoupled"])
+    ctx.set_forkserver_preload(["synthgrad.decoupled", "torch._dynamo"])
     return ctx
 
 
