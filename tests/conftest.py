@@ -1,8 +1,10 @@
 """Shared fixtures: a quick build of the whole book (every chapter with quick=True, through
 the real `make book` pipeline, into a temporary folder) and a headless Chromium."""
 
+import fcntl
 import functools
 import http.server
+import json
 import os
 import subprocess
 import threading
@@ -31,20 +33,35 @@ def make(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="session")
-def quick_book(tmp_path_factory):
-    out = tmp_path_factory.mktemp("book")
-    res = make("book", f"OUT={out}", "PM_PARAMS=-p quick True", "THREADS=1")
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+def quick_book(tmp_path_factory, worker_id):
+    """The quick build, made once per test session: under pytest-xdist (``make test`` runs the
+    book tests on every core) the first worker to ask makes it, holding a lock, and the others
+    wait for it and share it (its failure, too)."""
+    root = tmp_path_factory.getbasetemp()
+    if worker_id != "master":
+        root = root.parent  # the folder every worker's own temporary folder is in
+    out, outcome = root / "quick-book", root / "quick-book.json"
+    with open(root / "quick-book.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not outcome.exists():
+            out.mkdir(exist_ok=True)
+            res = make("book", f"OUT={out}", "PM_PARAMS=-p quick True", "THREADS=1")
+            tail = res.stdout[-3000:] + res.stderr[-3000:]
+            outcome.write_text(json.dumps({"returncode": res.returncode, "tail": tail}))
+    built = json.loads(outcome.read_text())
+    assert built["returncode"] == 0, built["tail"]
     return out / "_build"
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # no line per request in the test output
+        pass
 
 
 @pytest.fixture(scope="session")
 def site_url(quick_book):
     """The quick site served on 127.0.0.1 (a free port) for the length of the session."""
-    handler = functools.partial(
-        http.server.SimpleHTTPRequestHandler, directory=str(quick_book / "html")
-    )
-    handler.log_message = lambda *a: None
+    handler = functools.partial(QuietHandler, directory=str(quick_book / "html"))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
