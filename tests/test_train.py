@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -103,6 +104,22 @@ def test_frame_is_one_tidy_table_of_a_run():
         and at_10.loss.item() == h.train["loss"][9, 1]
     )
     assert df[df.step == 5].test_acc.isna().all() and df[df.step == 0].loss.isna().all()
+
+
+def test_frames_of_some_metrics_are_those_columns_of_every_metric():
+    from synthgrad import analysis
+
+    ds = data.two_moons(n=300)
+    kw = dict(hidden=[8], steps=20, lr=1e-2, eval_every=10, progress=False)
+    runs = {
+        "bp": train.fit(ds, [3, 4], "backprop", **kw),
+        "sg": train.fit(ds, [3, 4], "sg_middle", **kw),
+    }
+    every = analysis.frames(runs, smooth=5)
+    some = analysis.frames(runs, smooth=5, metrics=["loss", "test_acc"])
+    assert list(some.columns) == ["method", "step", "seed", "loss", "test_acc"]
+    pd.testing.assert_frame_equal(some, every[list(some.columns)], check_exact=True)
+    assert not some.loss.equals(analysis.frames(runs, metrics=["loss"]).loss)  # smoothed
 
 
 def test_the_optimiser_agrees_with_torchs_per_tensor_loop():

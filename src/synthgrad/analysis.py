@@ -18,14 +18,22 @@ CONTROL = "control: frozen below the SG"
 CONTROL_EVERY = "control: frozen below every SG"
 
 
-def frames(runs: Mapping[str, History], smooth: int = 1) -> pd.DataFrame:
+def frames(
+    runs: Mapping[str, History], smooth: int = 1, metrics: Sequence[str] | None = None
+) -> pd.DataFrame:
     """Several runs as one tidy table: each run's :meth:`~synthgrad.train.History.frame` with a
     ``method`` column (the key in ``runs``), ready for seaborn. ``smooth`` > 1 replaces each
-    per-step training metric by its running mean over that many steps, per method and seed."""
-    df = pd.concat({m: h.frame() for m, h in runs.items()}, names=["method"])
+    per-step training metric by its running mean over that many steps, per method and seed.
+    ``metrics``: only these metric columns (with ``step`` and ``seed``); a figure of two
+    metrics of runs that log fifty then smooths two, not fifty."""
+    keep = None if metrics is None else ["step", "seed", *metrics]
+    df = pd.concat(
+        {m: h.frame() if keep is None else h.frame()[keep] for m, h in runs.items()},
+        names=["method"],
+    )
     df = df.reset_index("method").reset_index(drop=True)
     if smooth > 1:
-        cols = sorted({k for h in runs.values() for k in h.train})
+        cols = sorted({k for h in runs.values() for k in h.train} & set(df.columns))
         df[cols] = df.groupby(["method", "seed"])[cols].transform(
             lambda v: v.rolling(smooth, min_periods=1).mean()
         )

@@ -38,7 +38,7 @@ def curve_panels(
         2, len(panels), figsize=(3.2 * len(panels), 6), sharey="row", squeeze=False
     )
     for j, (name, runs) in enumerate(panels.items()):
-        df = analysis.frames(runs, smooth=25)
+        df = analysis.frames(runs, smooth=25, metrics=["loss", "test_acc"])
         if every > 1:
             df = df[df.step % every == 0]
         plots.curves(df, "loss", axes[0, j], "training loss (nats)", logy=True)
