@@ -92,6 +92,24 @@ def test_linear_probe_separable_features_reach_100_percent():
     assert acc[1] < 0.45  # pure noise: near chance (0.25)
 
 
+def test_a_probe_flushes_subnormals_while_it_trains_and_only_then():
+    """Flushing subnormal floats (the speed of a saturated probe) leaves its accuracies as they
+    were, on features whose softmax saturates; torch's default is back after the probe."""
+    g = torch.Generator().manual_seed(1)
+    centres = torch.randn(10, 64, generator=g) * 6
+    y_tr, y_te = (
+        torch.randint(0, 10, (300,), generator=g),
+        torch.randint(0, 10, (300,), generator=g),
+    )
+    x_tr = (centres[y_tr] + torch.randn(300, 64, generator=g))[None].repeat(2, 1, 1)
+    x_te = (centres[y_te] + 3 * torch.randn(300, 64, generator=g))[None].repeat(2, 1, 1)
+    x_tr[1] += torch.randn(300, 64, generator=g)
+    args = (x_tr, y_tr, x_te, y_te, 10, 300, 0.1, 1e-4)
+    flushed = representations.linear_probe(*args)
+    assert (torch.tensor([1e-38]) / 100).item() != 0.0  # subnormals are kept again
+    assert np.array_equal(flushed, representations._train_probe(*args))  # without flushing
+
+
 def test_steps_to_threshold_per_seed():
     loss = np.array([[3.0, 3.0], [2.0, 3.0], [1.0, 3.0], [0.5, 3.0], [0.2, 2.0]])
     h = train.History(

@@ -111,7 +111,30 @@ def linear_probe(
     ``train_x`` (P, N, d) and ``test_x`` (P, M, d) hold P independent probes (e.g. layers x
     seeds) trained at once; labels (N,) and (M,) are shared. Features are standardised with the
     training set's statistics, then full-batch Adam minimises cross-entropy (plus a little
-    weight decay, so that separable features still give a finite solution). Returns (P,)."""
+    weight decay, so that separable features still give a finite solution). Returns (P,).
+
+    Subnormal floats are flushed to zero while it trains (``torch.set_flush_denormal``, then
+    torch's default again): a probe's softmax saturates, its gradients fill with subnormal
+    numbers, and on x86 each costs about a hundred times a normal one (a probe on 1,000
+    images: 4 s -> 0.25 s, the same accuracies)."""
+    flushes = torch.set_flush_denormal(True)
+    try:
+        return _train_probe(train_x, train_y, test_x, test_y, n_classes, steps, lr, weight_decay)
+    finally:
+        if flushes:
+            torch.set_flush_denormal(False)
+
+
+def _train_probe(
+    train_x: torch.Tensor,
+    train_y: torch.Tensor,
+    test_x: torch.Tensor,
+    test_y: torch.Tensor,
+    n_classes: int,
+    steps: int,
+    lr: float,
+    weight_decay: float,
+) -> np.ndarray:
     mean = train_x.mean(1, keepdim=True)
     std = train_x.std(1, keepdim=True).clamp_min(1e-6)
     tr, te = (train_x - mean) / std, (test_x - mean) / std
