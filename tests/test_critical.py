@@ -136,3 +136,20 @@ def test_joint_training_at_several_rates_is_each_rate_run_on_its_own():
         alone, _ = C.joint_training(d, starts, "none", (1, 8), 200, r)
         torch.testing.assert_close(ends[j * 9 : (j + 1) * 9], alone, rtol=1e-4, atol=1e-6)
     assert not torch.allclose(ends[:9], ends[9:])
+
+
+def test_chapter_2s_live_rerun_draws_a_copy_and_leaves_the_trained_runs_alone():
+    """The live widget's shorter rerun of one point is drawn from a copy: the chapter's own
+    runs, which its figures and claims read, stay as trained."""
+    from synthgrad import chapters
+    from synthgrad.chapters import critical_points as cp
+
+    spec = chapters.interface("02_critical_points")
+    p = chapters.setup("02_critical_points", dict(spec.defaults, quick=True))
+    prob = cp.problems(p)
+    name, key = next(iter(prob.classes)), (next(iter(prob.classes)), 0.05)
+    kept = torch.full((len(prob.starts), 2), 7.0, dtype=torch.float64)
+    a = cp.Logistic([0.05], {key: kept}, {key: 0}, {}, *[torch.zeros(1)] * 3, {})
+    shown = cp.rerun(a, prob, p, 0.05, name)
+    assert list(a.runs) == [key] and a.runs[key] is kept and a.diverged == {key: 0}
+    assert shown.runs[key].shape == kept.shape and not torch.equal(shown.runs[key], kept)

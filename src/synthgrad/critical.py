@@ -242,10 +242,24 @@ def fixed_point_shift(
     seed: int = 0,
 ) -> float:
     """On a logistic problem with optimum ``w_star``: the distance of the SG class's fixed point
-    nearest ``w_star`` (Newton's method from ``1.05 w_star``) to it, relative to ``|w_star|``;
-    NaN if no fixed point is found there."""
+    nearest ``w_star`` (:func:`nearest_fixed_point`) to it, relative to ``|w_star|``; NaN if no
+    fixed point is found there."""
+    w = nearest_fixed_point(x, y, w_star, kind, width, seed)
+    return float("nan") if w is None else float(relative_distance(w, w_star))
+
+
+def nearest_fixed_point(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    w_star: torch.Tensor,
+    kind: str = "h,y",
+    width: int = 0,
+    seed: int = 0,
+) -> torch.Tensor | None:
+    """On a logistic problem with optimum ``w_star``: the SG class's fixed point nearest it
+    (Newton's method from ``1.05 w_star``), or None if none is found there."""
     z = sg_fixed_points(x, y, log_loss_elementwise, kind, w_star[None] * 1.05, width, seed)
-    return float(relative_distance(z, w_star).min()) if len(z) else float("nan")
+    return z[(z - w_star).norm(dim=1).argmin()] if len(z) else None
 
 
 def in_box(points: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
@@ -267,11 +281,10 @@ def linear_sg_shift(
     weights); ``angle``: the angle between them in degrees. NaN everywhere if Newton's method
     finds no fixed point near ``w*``."""
     w_star = logistic_optimum(x, y)
-    found = sg_fixed_points(x, y, log_loss_elementwise, "h,y", w_star[None] * 1.05)
-    keys = ("shift", "excess_train_loss", "held_out_change", "norm_ratio", "angle")
-    if not len(found):
+    w = nearest_fixed_point(x, y, w_star)
+    if w is None:
+        keys = ("shift", "excess_train_loss", "held_out_change", "norm_ratio", "angle")
         return dict.fromkeys(keys, float("nan"))
-    w = found[(found - w_star).norm(dim=1).argmin()]
 
     def mean_loss(v: torch.Tensor, xs: torch.Tensor, ys: torch.Tensor) -> float:
         return float(log_loss_elementwise(xs @ v, ys).mean())

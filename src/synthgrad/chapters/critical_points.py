@@ -9,7 +9,7 @@ their zeros) are in :mod:`synthgrad.critical`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -171,13 +171,17 @@ def _joint(
     return ends, int(h.diverged.sum())
 
 
-def rerun(a: Logistic, prob: Problems, p: SimpleNamespace, lr_value: float, sg_class: str) -> None:
-    """The live widget: a shorter joint training of one SG class at one learning rate, stored
-    in ``a`` (its end points and diverged runs) for :func:`~.critical_points_figures.panel`."""
+def rerun(
+    a: Logistic, prob: Problems, p: SimpleNamespace, lr_value: float, sg_class: str
+) -> Logistic:
+    """The live widget: a shorter joint training of one SG class at one learning rate, returned
+    as a copy of ``a`` with that point's end points and diverged runs replaced, for
+    :func:`~.critical_points_figures.panel` (``a`` itself, which the claims read, is left as
+    the chapter trained it)."""
     sg, steps = prob.classes[sg_class][0], max(10, p.steps // 2)
-    a.runs[sg_class, lr_value], a.diverged[sg_class, lr_value] = _joint(
-        prob, sg, steps, lr_value, p.sg_lr
-    )
+    ends, diverged = _joint(prob, sg, steps, lr_value, p.sg_lr)
+    key = (sg_class, lr_value)
+    return replace(a, runs={**a.runs, key: ends}, diverged={**a.diverged, key: diverged})
 
 
 @dataclass
