@@ -181,3 +181,18 @@ def test_a_slope_is_decided_by_its_interval_against_the_bound():
     lost = stats.slope_above(x, np.where(np.arange(20) == 3, np.nan, -1.3), -0.25)
     assert lost.outcome == "fails" and "lost" in lost.text()
     assert ledger.judge({"a": flat, "b": falling}).status == "holds in part"
+
+
+def test_a_band_holds_inside_fails_outside_and_is_undecided_across_a_bound():
+    assert stats.within([0.9, 1.1, 1.2], 0.75, 1.25).outcome == "holds"
+    assert stats.within([1.3, 2.0], 0.75, 1.25).outcome == "fails"
+    assert stats.within([0.5, 2.0], 0.75, 1.25).outcome == "fails"  # outside on both sides
+    across = stats.within([1.0, 1.4], 0.75, 1.25)
+    assert across.outcome == "inconclusive" and "straddle" in across.why
+    lost = stats.within([1.0, float("nan")], 0.75, 1.25)
+    assert (lost.outcome, lost.why) == ("fails", "lost on seed(s) 1")
+    assert stats.within([1.0, float("inf")], 0.75, 1.25).outcome == "fails"
+    assert stats.within([], 0.75, 1.25).outcome == "fails"
+    assert across.text() == "1 to 1.4 over 2 seeds, band 0.75 to 1.25"
+    verdict = ledger.judge({"a": stats.within([1.0, 1.1], 0.75, 1.25), "b": across})
+    assert verdict.status == "holds in part" and "b: 1 to 1.4" in verdict.interval

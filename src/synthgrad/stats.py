@@ -186,3 +186,43 @@ def slope_above(x: np.ndarray | list[float], y: np.ndarray | list[float], bound:
     low, high = float(b) - half, float(b) + half
     outcome = "holds" if low > bound else "fails" if high < bound else "inconclusive"
     return Slope(float(b), low, high, bound, int(y.size), outcome)
+
+
+@dataclass(frozen=True)
+class Band:
+    """A tolerance on every seed's value (e.g. a predicted / measured ratio within a quarter of
+    1): holds when every value lies in ``[lo, hi]``, fails when none does, inconclusive when
+    the seeds straddle a bound (their spread, the run-to-run noise, is wider than what the
+    tolerance can decide). A lost value (NaN or infinite) fails it."""
+
+    values: tuple[float, ...]
+    lo: float
+    hi: float
+    outcome: str
+    why: str = ""
+
+    def text(self, digits: int = 3) -> str:
+        if not self.values or not np.isfinite(self.values).all():
+            return f"no range ({self.why})"
+        f = f"{{:.{digits}g}}"
+        n = len(self.values)
+        return (f"{f.format(min(self.values))} to {f.format(max(self.values))} over {n} "
+                f"seed{'s' if n > 1 else ''}, band {self.lo:g} to {self.hi:g}")  # fmt: skip
+
+
+def within(values: np.ndarray | list[float], lo: float, hi: float) -> Band:
+    """Decide "every seed's value lies in ``[lo, hi]``" (:class:`Band`)."""
+    v = np.asarray(values, dtype=float).ravel()
+    kept = tuple(float(x) for x in v)
+    if not v.size:
+        return Band(kept, lo, hi, "fails", "no value")
+    if not np.isfinite(v).all():
+        lost = ", ".join(map(str, np.flatnonzero(~np.isfinite(v))))
+        return Band(kept, lo, hi, "fails", f"lost on seed(s) {lost}")
+    inside = (v >= lo) & (v <= hi)
+    if inside.all():
+        return Band(kept, lo, hi, "holds")
+    if not inside.any():
+        return Band(kept, lo, hi, "fails")
+    return Band(kept, lo, hi, "inconclusive", "the seeds straddle the band: their spread decides "
+                "nothing; more seeds, or timings repeated on a quiet machine")  # fmt: skip

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .stats import Joint, Paired, Slope
+from .stats import Band, Joint, Paired, Slope
 
 
 def listing(items: Sequence[Any], none: str = "none") -> str:
@@ -61,8 +61,10 @@ def judge(
     """The verdict on a claim from its per-regime results (BOOK.md section 6).
 
     ``parts`` maps each regime the claim covers (a depth, a seed, a dimension...) to its result
-    there: a bool, an array of bools that must be true everywhere, or a seed-paired comparison
-    (:func:`synthgrad.stats.paired`, which holds, fails, is reversed or is inconclusive); a single
+    there: a bool, an array of bools that must be true everywhere, a seed-paired comparison
+    (:func:`synthgrad.stats.paired`, which holds, fails, is reversed or is inconclusive), a
+    trend (:func:`~synthgrad.stats.slope_above`) or a tolerance on every seed
+    (:func:`~synthgrad.stats.within`: holds, fails or is inconclusive); a single
     result is a claim without regimes. ``required`` is a condition the whole claim needs (e.g.
     the baseline itself converged): when it fails, the claim does not hold anywhere. ``also``
     are further regimes that can show the claim in part but do not count towards its holding
@@ -115,7 +117,7 @@ def judge(
                             ("reversed", {"reversed"}), ("undecided", {"inconclusive"}),
                             ("short", {"fails"}))
     }  # fmt: skip
-    comparisons = {k: v for k, v in table.items() if isinstance(v, Paired | Joint | Slope)}
+    comparisons = {k: v for k, v in table.items() if isinstance(v, Paired | Joint | Slope | Band)}
     interval = "; ".join((f"{k}: " if k != "" else "") + v.text() for k, v in comparisons.items())
     if status == "inconclusive" and not moving:  # the comparisons' reasons first, then decide
         reasons = sorted({v.why for v in comparisons.values() if v.outcome == "inconclusive"})
@@ -136,7 +138,7 @@ _EMPTY = "\x00"  # an empty listing in a regime: its clause is left out
 def _outcome(value: Any) -> str:
     """A part's outcome: a paired comparison's own; for a bool, or an array/sequence of bools
     that is true everywhere (and not empty), holds or fails."""
-    if isinstance(value, Paired | Joint | Slope):
+    if isinstance(value, Paired | Joint | Slope | Band):
         return value.outcome
     if isinstance(value, bool):
         return "holds" if value else "fails"
