@@ -1,6 +1,8 @@
 import gzip
 import hashlib
+import os
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,6 +10,16 @@ import torch
 
 from synthgrad import data
 from synthgrad.data import idx
+
+# where this machine's MNIST is (read before any test isolates the loader from it)
+MNIST_HERE = Path(os.environ.get(idx.MNIST_ENV) or idx.checkout_data_dir())
+
+
+def official(name):
+    """The official MNIST file ``name`` on this machine (the test is skipped without it)."""
+    if not (MNIST_HERE / name).exists():
+        pytest.skip(f"no {name} in {MNIST_HERE}")
+    return MNIST_HERE / name
 
 
 def _idx(path, array):
@@ -51,6 +63,21 @@ def test_corrupt_file_is_never_used(isolated):
     (env_dir / "t10k-labels-idx1-ubyte.gz").write_bytes(b"not mnist")
     with pytest.raises(idx.DataError, match="corrupt.*MD5"):
         idx.find_mnist_file("t10k-labels-idx1-ubyte.gz")
+
+
+def test_the_same_data_compressed_otherwise_is_accepted_and_other_data_is_not(isolated):
+    """A file is the official one when its .gz MD5 is, or when its uncompressed bytes' MD5 is
+    (another gzip level or tool): how the training files come in some copies."""
+    env_dir, _ = isolated
+    name = "t10k-labels-idx1-ubyte.gz"
+    raw = gzip.decompress(official(name).read_bytes())
+    (env_dir / name).write_bytes(gzip.compress(raw, compresslevel=1, mtime=0))
+    assert idx.md5(env_dir / name) != idx.MNIST_FILES[name]
+    assert idx.find_mnist_file(name) == env_dir / name
+    assert (idx.read_idx(env_dir / name) == idx.read_idx(official(name))).all()
+    (env_dir / name).write_bytes(gzip.compress(raw[:-1] + bytes([(raw[-1] + 1) % 256]), mtime=0))
+    with pytest.raises(idx.DataError, match="corrupt.*uncompressed bytes' MD5"):
+        idx.find_mnist_file(name)
 
 
 def test_offline_and_missing_says_where_to_put_files(isolated, monkeypatch):
@@ -150,3 +177,12 @@ def test_mixture_labels_are_seeded_binary_and_not_gaussian():
     x = a.x_train.double()
     skew = ((x - x.mean(0)) ** 3).mean(0) / x.std(0) ** 3
     assert (skew.abs() > 0.2).any()  # a Gaussian's skewness is 0
+
+
+def test_mnist_full_scale_from_the_files_here():
+    """The 60,000 training images: accepted on their uncompressed bytes where they were
+    compressed otherwise."""
+    official("train-images-idx3-ubyte.gz")
+    d = idx.mnist("full", download=False)
+    assert d.x_train.shape == (60000, 784) and d.x_test.shape == (10000, 784)
+    assert np.bincount(d.y_train.numpy()).min() > 5000  # every digit, about a tenth each

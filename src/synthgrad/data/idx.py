@@ -2,8 +2,9 @@
 
 Lookup order (BOOK.md section 3): the directory named by the environment variable
 ``MNIST_DIR``, then ``data/mnist/`` in the checkout, then a download into ``data/mnist/``
-(atomic: a temporary file, MD5-checked, then renamed). Every file is MD5-verified before use;
-a corrupt file is never used.
+(atomic: a temporary file, MD5-checked, then renamed). Every file is MD5-verified before use,
+on its gzip bytes or on its uncompressed ones (the official data compressed with another gzip
+level or tool); a corrupt file is never used.
 """
 
 from __future__ import annotations
@@ -28,6 +29,14 @@ MNIST_FILES = {
     "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
     "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
 }
+# the MD5 of each file's uncompressed bytes: a file compressed otherwise (another gzip level or
+# tool) holds the same data under another .gz MD5, and is accepted on these
+MNIST_RAW_MD5 = {
+    "train-images-idx3-ubyte.gz": "6bbc9ace898e44ae57da46a324031adb",
+    "train-labels-idx1-ubyte.gz": "a25bea736e30d166cdddb491f175f624",
+    "t10k-images-idx3-ubyte.gz": "2646ac647ad5339dbf082846283269ea",
+    "t10k-labels-idx1-ubyte.gz": "27ae3e4e09519cfbb04c329615203637",
+}
 MNIST_MIRRORS = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
     "https://storage.googleapis.com/cvdf-datasets/mnist/",
@@ -47,6 +56,26 @@ def md5(path: Path) -> str:
     return hashlib.md5(Path(path).read_bytes()).hexdigest()
 
 
+def verify(path: Path, name: str) -> str | None:
+    """None when ``path`` holds the MNIST file ``name``: its MD5 is the official .gz's, or the
+    MD5 of its uncompressed bytes is the official data's (the same file compressed otherwise);
+    else what is wrong with it."""
+    got = md5(path)
+    if got == MNIST_FILES[name]:
+        return None
+    try:
+        with gzip.open(path, "rb") as f:
+            raw = hashlib.md5(f.read()).hexdigest()
+    except (OSError, EOFError) as exc:
+        return f"its MD5 is {got}, expected {MNIST_FILES[name]}, and it does not decompress ({exc})"
+    if raw == MNIST_RAW_MD5[name]:
+        return None
+    return (
+        f"its MD5 is {got}, expected {MNIST_FILES[name]} (the official .gz), and its uncompressed "
+        f"bytes' MD5 is {raw}, expected {MNIST_RAW_MD5[name]}"
+    )
+
+
 def checkout_data_dir() -> Path:
     """``data/mnist`` in the checkout (the repository holding this package), else in the CWD."""
     root = Path(__file__).resolve().parents[3]
@@ -64,9 +93,9 @@ def _download(name: str, dest_dir: Path, mirrors: tuple[str, ...] = MNIST_MIRROR
             with os.fdopen(fd, "wb") as out, urllib.request.urlopen(mirror + name, timeout=30) as r:
                 while chunk := r.read(1 << 16):
                     out.write(chunk)
-            got = md5(Path(tmp))
-            if got != MNIST_FILES[name]:
-                errors.append(f"{mirror}: MD5 {got} != {MNIST_FILES[name]}")
+            wrong = verify(Path(tmp), name)
+            if wrong:
+                errors.append(f"{mirror}: {wrong}")
                 continue
             os.replace(tmp, dest_dir / name)
             return dest_dir / name
@@ -89,10 +118,10 @@ def find_mnist_file(name: str, download: bool = True) -> Path:
     for d in dirs:
         path = d / name
         if path.exists():
-            got = md5(path)
-            if got != MNIST_FILES[name]:
+            wrong = verify(path, name)
+            if wrong:
                 raise DataError(
-                    f"{path} is corrupt: its MD5 is {got}, expected {MNIST_FILES[name]}. "
+                    f"{path} is corrupt: {wrong}. "
                     f"Delete it and put the official file there (or let the loader download it)."
                 )
             return path
