@@ -22,6 +22,7 @@ from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import pandas as pd
+import torch
 
 from .. import ledger, plots
 from .. import params as P
@@ -74,13 +75,15 @@ def setup(chapter: str, values: Mapping[str, Any]) -> SimpleNamespace:
     the parameters, its fixed settings, the quick smoke-run overrides when ``quick`` is True,
     and ``seeds`` (``seed, seed + 1, ...``). Raises one ParameterError naming every bad value.
     Also sets the book's figure theme and, for a quick run, says on the page that its numbers
-    are no evidence."""
+    are no evidence and trains on one torch thread."""
     spec = interface(chapter)
     p = SimpleNamespace(**P.validate(values, spec.specs), **spec.settings)
     p.chapter = chapter
     if p.quick:
         for name, value in spec.quick.items():
             setattr(p, name, value)
+        # a smoke run's models are tiny: a second thread adds synchronisation, not speed
+        torch.set_num_threads(1)
     if spec.resolve is not None:
         spec.resolve(p)
     if hasattr(p, "n_seeds"):

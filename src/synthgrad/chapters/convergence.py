@@ -49,7 +49,7 @@ INTERFACE = Interface(
         phase_lrs=[0.01, 0.03, 0.1, 0.3, 1.0, 3.0],
         widget_steps=1500,
     ),
-    quick=dict(steps=60, sgd_steps=60, n_seeds=2, depth=4, width=4, errors=[0.0, 0.5, 1.5],
+    quick=dict(steps=30, sgd_steps=30, n_seeds=2, depth=4, width=4, errors=[0.0, 0.5, 1.5],
                phase_lrs=[0.01, 1.0, 3.0], widget_steps=30),
 )  # fmt: skip
 

@@ -79,8 +79,8 @@ INTERFACE = Interface(
             "widget", "scale", "eval_every", "device", "wide_width", "wide_depth",
             "wide_steps"),
     settings=dict(limit=None, widget_steps=300, live_steps=200),
-    quick=dict(MNIST_QUICK, depths=[3, 4], rdm_depth=None, widget_steps=30, live_steps=10,
-               wide_width=16, wide_depth=3, wide_steps=30),
+    quick=dict(MNIST_QUICK, depths=[3, 4], rdm_depth=None, widget_steps=10, live_steps=10,
+               wide_width=16, wide_depth=3, wide_steps=20),
     resolve=_resolve,
 )  # fmt: skip
 
