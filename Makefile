@@ -151,7 +151,7 @@ TEST_ENV := OMP_NUM_THREADS=1
 # (marker `processes`: a kernel, JupyterLab, worker pools, chapter 7's stages, dask; make check
 # leaves them out); then the book tests in one process, which share one quick build of the site
 # (itself two chapters at a time). (On two workers, the browser test that opens every page at
-# once failed 2 runs in 4: a page never reached network idle; in one process it never has.)
+# once failed 2 runs in 6: a page never reached network idle; in one process it never has.)
 test: $(STAMP) browser
 	@start=$$(date +%s); rc=0; $(MAKE) --no-print-directory lint && \
 		$(TEST_ENV) $(BIN)/python -m pytest -m "not book" -n $(CORES) && \
