@@ -1,10 +1,8 @@
 """Shared fixtures: a quick build of the whole book (every chapter with quick=True, through
 the real `make book` pipeline, into a temporary folder) and a headless Chromium."""
 
-import fcntl
 import functools
 import http.server
-import json
 import os
 import subprocess
 import threading
@@ -33,23 +31,10 @@ def make(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="session")
-def quick_book(tmp_path_factory, worker_id):
-    """The quick build, made once per test session: under pytest-xdist (``make test`` runs the
-    book tests on every core) the first worker to ask makes it, holding a lock, and the others
-    wait for it and share it (its failure, too)."""
-    root = tmp_path_factory.getbasetemp()
-    if worker_id != "master":
-        root = root.parent  # the folder every worker's own temporary folder is in
-    out, outcome = root / "quick-book", root / "quick-book.json"
-    with open(root / "quick-book.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not outcome.exists():
-            out.mkdir(exist_ok=True)
-            res = make("book", f"OUT={out}", "PM_PARAMS=-p quick True", "THREADS=1")
-            tail = res.stdout[-3000:] + res.stderr[-3000:]
-            outcome.write_text(json.dumps({"returncode": res.returncode, "tail": tail}))
-    built = json.loads(outcome.read_text())
-    assert built["returncode"] == 0, built["tail"]
+def quick_book(tmp_path_factory):
+    out = tmp_path_factory.mktemp("book")
+    res = make("book", f"OUT={out}", "PM_PARAMS=-p quick True", "THREADS=1")
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     return out / "_build"
 
 
