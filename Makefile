@@ -147,15 +147,14 @@ $(BUILD)/html/index.html: $(EXECUTED) $(STAGED) $(STAGE)/book/_claims.md $(STAGE
 TEST_ENV := OMP_NUM_THREADS=1
 
 # each records its wall time (lint included) for make bench: $(BUILD)/test-seconds, check-seconds.
-# The unit tests run on every core (pytest-xdist), with those that start other processes
-# (marker `processes`: a kernel, JupyterLab, worker pools, chapter 7's stages, dask; make check
-# leaves them out); then the book tests in one process, which share one quick build of the site
-# (itself two chapters at a time). (On two workers, the browser test that opens every page at
-# once failed 2 runs in 6: a page never reached network idle; in one process it never has.)
+# make test is one pytest run on every core (pytest-xdist, --dist loadgroup): the book tests are
+# one group (xdist_group "book"), run in order by one worker on one quick build of the site
+# (itself two chapters at a time), while the other workers take the unit tests and those that
+# start other processes (marker `processes`: a kernel, JupyterLab, worker pools, chapter 7's
+# stages, dask; make check leaves them out and the book tests).
 test: $(STAMP) browser
 	@start=$$(date +%s); rc=0; $(MAKE) --no-print-directory lint && \
-		$(TEST_ENV) $(BIN)/python -m pytest -m "not book" -n $(CORES) && \
-		$(TEST_ENV) $(BIN)/python -m pytest -m book || rc=$$?; \
+		$(TEST_ENV) $(BIN)/python -m pytest -n $(CORES) --dist loadgroup || rc=$$?; \
 		mkdir -p $(BUILD); echo $$(( $$(date +%s) - start )) > $(BUILD)/test-seconds; exit $$rc
 
 check: $(STAMP)

@@ -3,6 +3,7 @@ the real `make book` pipeline, into a temporary folder) and a headless Chromium.
 
 import functools
 import http.server
+import importlib.metadata
 import os
 import subprocess
 import threading
@@ -66,6 +67,21 @@ def browser():
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b
         b.close()
+
+
+def pytest_configure(config):
+    """make test's one quick build needs pytest-xdist's ``--dist loadgroup``, which pytest 9.2's
+    node ids broke in pytest-xdist 3.8.0, silently (pytest-dev/pytest-xdist#1386): every worker
+    would make its own quick build, on the cores the others need."""
+    if getattr(config.option, "dist", "no") != "loadgroup" or pytest.version_tuple[:2] < (9, 2):
+        return
+    xdist = tuple(int(n) for n in importlib.metadata.version("pytest-xdist").split(".")[:3])
+    if xdist <= (3, 8, 0):
+        raise pytest.UsageError(
+            f"pytest {pytest.__version__} with pytest-xdist {'.'.join(map(str, xdist))} does not"
+            " group tests under --dist loadgroup (pytest-dev/pytest-xdist#1386): install the"
+            " pins of requirements.txt (make install)"
+        )
 
 
 def pytest_collection_modifyitems(config, items):

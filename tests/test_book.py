@@ -11,7 +11,7 @@ from conftest import CHAPTERS, make
 
 from synthgrad import chapters, ledger
 
-pytestmark = pytest.mark.book
+pytestmark = [pytest.mark.book, pytest.mark.xdist_group("book")]
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)

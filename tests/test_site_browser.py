@@ -3,11 +3,12 @@
 import hashlib
 import json
 import re
+import time
 
 import pytest
 from conftest import CHAPTERS, SCREENSHOTS
 
-pytestmark = pytest.mark.book
+pytestmark = [pytest.mark.book, pytest.mark.xdist_group("book")]
 WIDGET = ".synthgrad-precomputed"
 # How long any wait may take before it fails: a bound for a broken page, not a speed test (the
 # book tests share the cores with another worker's chapter run and with Chromium's processes)
@@ -29,10 +30,34 @@ def open_page(browser, url, allowed_prefixes, wait_until="load"):
             r.abort()
 
     page.route("**/*", route)
+    inflight = log["inflight"] = set()  # the page's requests not yet finished or failed
+    page.on("request", lambda r: inflight.add(r))
+    page.on("requestfinished", lambda r: inflight.discard(r))
+    page.on("requestfailed", lambda r: inflight.discard(r))
     page.on("pageerror", lambda e: log["errors"].append(f"pageerror: {e}"))
     page.on("console", lambda m: m.type == "error" and log["errors"].append(f"console: {m.text}"))
     page.goto(url, wait_until=wait_until)
     return page, log
+
+
+def wait_until_quiet(page, log, quiet_s=0.5):
+    """Wait for the page's load event, then until none of its requests has been in flight for
+    ``quiet_s`` seconds: Playwright's "networkidle", counted from the page's own request events.
+    (Playwright's own wait sometimes never ended for one of several pages loading at once,
+    with no request of that page in flight, while another worker's Chromium was busy.)"""
+    page.wait_for_load_state("load")
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    quiet_since = None
+    while True:
+        now = time.monotonic()
+        if log["inflight"]:
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = now
+        elif now - quiet_since >= quiet_s:
+            return
+        assert now < deadline, f"{page.url}: requests still in flight after {TIMEOUT_MS} ms"
+        page.wait_for_timeout(50)  # lets Playwright deliver the page's events
 
 
 def shown(page):
@@ -89,7 +114,7 @@ def test_pages_load_nothing_from_other_hosts(browser, site_url, quick_book):
         name: open_page(browser, f"{site_url}/{name}", [site_url], "commit") for name in pages
     }
     for name, (page, log) in opened.items():
-        page.wait_for_load_state("networkidle")
+        wait_until_quiet(page, log)
         if 'class="math' in (quick_book / "html" / name).read_text():
             page.wait_for_selector("mjx-container")  # MathJax, self-hosted
         assert log["external"] == [], (name, log["external"])
