@@ -24,9 +24,11 @@ Render = Callable[..., tuple[plt.Figure, str]]
 
 
 def png(fig: plt.Figure) -> bytes:
-    """The figure as PNG bytes; the figure is closed (it is not also shown inline)."""
+    """The figure as PNG bytes; the figure is closed (it is not also shown inline). Saved as
+    laid out (every render function lays its figure out tightly): ``bbox_inches="tight"``
+    would draw each figure twice, a third of a widget's rendering time."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", bbox_inches="tight")
+    fig.savefig(buf, format="png")
     plt.close(fig)
     return buf.getvalue()
 

@@ -316,6 +316,7 @@ def widget_view(
     fig, ax = plt.subplots(figsize=(6, 3.6))
     plots.curves(_clipped(df), "distance", ax, "distance to the optimum", logy=True)
     ax.set_title(f"logistic regression, 2-D: {form}, lr {rate:g}")
+    fig.tight_layout()
     worst = {m: cv.outcomes(h).final.max() for m, h in pair.items()}
     return (
         fig,

@@ -177,6 +177,7 @@ def panel(prob: Problems, a: Logistic, lr_value: float, sg_class: str) -> tuple[
     _landscape(ax, prob, a, sg_class, lr_value)
     ax.legend(loc="lower left", fontsize="small")
     ax.set_title(f"{sg_class}, lr {lr_value:g}")
+    fig.tight_layout()
     distance = optima.relative_distance(a.runs[sg_class, lr_value], prob.w_star).numpy()
     text = (
         f"median distance of the end points to w*: <b>{np.median(distance):.2%}</b> of |w*|; "

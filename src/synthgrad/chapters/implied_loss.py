@@ -166,6 +166,7 @@ def _slice_figure(radii: np.ndarray, one: Any, title: str) -> plt.Figure:
     plots.implied_slice(ax, radii, *one, title=title)
     ax.set(xlabel=SLICE_XLABEL, ylabel="loss change (nats)")
     ax.legend()
+    fig.tight_layout()
     return fig
 
 
