@@ -26,12 +26,14 @@ def correlations(*profiles, levels=(0.6, 0.8, 1.0), seeds=8):
     return np.stack([level * per_seed for level in levels])
 
 
-def verdicts(corr):
-    return {c.id: c for c in implied_loss.claims(corr, MEASURED, STEPS)}
+def verdicts(corr, first_order=None):
+    """The claims, C4.1's control flat over the layers unless given (it gains nothing)."""
+    first_order = np.full_like(corr, 0.9) if first_order is None else first_order
+    return {c.id: c for c in implied_loss.claims(corr, first_order, MEASURED, STEPS)}
 
 
-def status(corr, claim):
-    return verdicts(corr)[claim].status
+def status(corr, claim, first_order=None):
+    return verdicts(corr, first_order)[claim].status
 
 
 @pytest.mark.claim("C4.1", "holds")
@@ -40,7 +42,9 @@ def test_every_claim_holds_when_higher_layers_agree_more_and_agreement_peaks_ear
     corr = correlations()
     claims = verdicts(corr)
     assert {k: c.status for k, c in claims.items()} == {"C4.1": "holds", "C4.2": "holds"}
-    assert claims["C4.1"].regime == "layer 1 is the lowest; higher than the layer below at 2>1, 3>2"
+    assert claims["C4.1"].regime == (
+        "layer 1 is the lowest; gains more than the control over the layer below at 2>1, 3>2"
+    )
     assert claims["C4.2"].regime == (
         "first half's best window 0.72, last window 0.40 (mean over seeds); per-seed peaks at "
         "steps 20, 20, 20, 20, 20, 20, 20, 20 of 100"
@@ -76,14 +80,31 @@ def test_c4_1_in_part_where_a_layer_ties_fails_where_one_agrees_less():
     claim = verdicts(correlations(levels=(0.6, 0.6, 1.0)))["C4.1"]
     assert (claim.status, claim.regime) == (
         "holds in part",
-        "layer 1 is the lowest; higher than the layer below at 3>2",
+        "layer 1 is the lowest; gains more than the control over the layer below at 3>2",
     )
     assert status(correlations(levels=(1.0, 0.8, 0.6)), "C4.1") == "does not hold"
     claim = verdicts(correlations(levels=(0.6, 1.0, 0.8)))["C4.1"]
     assert (claim.status, claim.regime) == (
         "does not hold",
-        "layer 1 is the lowest; higher than the layer below at 2>1; lower at 3>2",
+        "layer 1 is the lowest; gains more than the control over the layer below at 2>1; less at 3>2",
     )
+
+
+@pytest.mark.claim("C4.1", "fails")
+def test_c4_1_fails_when_the_control_gains_as_much_and_holds_when_it_gains_less():
+    """The control (the first-order prediction, which learns nothing) rising over the layers
+    as much as the SG's agreement does: the ordering is the loss surface's, not the SG's."""
+    corr = correlations()
+    # the control's gains those of the SG, up to seed noise: nothing left to the SG, no verdict
+    layers = np.arange(corr.shape[0])[:, None, None]
+    same_gains = corr + 0.05 + 0.01 * JITTER * layers
+    assert status(corr, "C4.1", first_order=same_gains) == "inconclusive"
+    assert status(corr, "C4.1", first_order=1.5 * corr) == "does not hold"  # gains more
+    half = 0.9 + 0.5 * (corr - corr[0])  # the control gains half of what the SG gains
+    assert status(corr, "C4.1", first_order=half) == "holds"
+    nan_control = np.full_like(corr, 0.9)
+    nan_control[1, 4, 2] = NAN  # a NaN in the control is a lost seed as well
+    assert status(corr, "C4.1", first_order=nan_control) == "does not hold"
 
 
 @pytest.mark.claim("C4.1", "diverged")

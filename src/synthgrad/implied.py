@@ -90,7 +90,8 @@ def agreement(implied: torch.Tensor, true: torch.Tensor) -> dict[str, torch.Tens
 def sg_layers(net, rule, x: torch.Tensor, y: torch.Tensor, context: torch.Tensor, task: str):
     """For every SG of an SG rule, in eval mode and without gradients: its position, the
     activations ``h0`` of ``x`` there, the SG field, the true per-example loss of the layers
-    above as a function of the activation, and the true descent direction scaled to |h0|."""
+    above as a function of the activation, the true descent direction scaled to |h0|, and the
+    true gradient at ``h0``."""
     per_example = PER_EXAMPLE[task]
     with evaluating(net), torch.no_grad():
         h, start = broadcast_seeds(x, net.n_seeds), 0
@@ -112,7 +113,7 @@ def sg_layers(net, rule, x: torch.Tensor, y: torch.Tensor, context: torch.Tensor
             descent = (
                 -g / g.norm(dim=-1, keepdim=True).clamp_min(1e-12) * h0.norm(dim=-1, keepdim=True)
             )
-            yield pos, h0, field, loss, descent
+            yield pos, h0, field, loss, descent, g
 
 
 def layer_agreement(
@@ -130,10 +131,13 @@ def layer_agreement(
     """For every SG of an SG rule: agreement of its implied loss with the true loss of the
     layers above, over straight paths of length ``radius * |h0|`` from each example's
     activation ``h0``, in ``n_dirs`` random directions (``<pos>_random_*``) and along the true
-    descent direction (``<pos>_descent_*``). Returns per-seed ``corr`` and ``rel_error``."""
+    descent direction (``<pos>_descent_*``). Returns per-seed ``corr`` and ``rel_error``, and
+    along descent the control ``<pos>_descent_corr_first_order``: the correlation of the first
+    order prediction ``g0 . step`` (the true gradient at ``h0``, held along the path; what no
+    SG learns) with the true changes, the part of the agreement the loss surface alone gives."""
     gen = torch.Generator().manual_seed(seed)
     out: dict[str, torch.Tensor] = {}
-    for pos, h0, field, loss, descent in sg_layers(net, rule, x, y, context, task):
+    for pos, h0, field, loss, descent, g in sg_layers(net, rule, x, y, context, task):
         u = torch.randn((n_dirs, *h0.shape), generator=gen)
         random = u / u.norm(dim=-1, keepdim=True) * radius * h0.norm(dim=-1, keepdim=True)
         for name, steps in (("random", random), ("descent", radius * descent[None])):
@@ -143,6 +147,11 @@ def layer_agreement(
             agree = agreement(imp.transpose(0, 1).flatten(1), tru.transpose(0, 1).flatten(1))
             for k, v in agree.items():
                 out[f"{pos}_{name}_{k}"] = v
+            if name == "descent":  # the control, on the same paths
+                first = torch.stack([(g * s).sum(-1) for s in steps])
+                out[f"{pos}_descent_corr_first_order"] = agreement(
+                    first.transpose(0, 1).flatten(1), tru.transpose(0, 1).flatten(1)
+                )["corr"]
     return out
 
 
@@ -161,7 +170,7 @@ def layer_slices(
     radius r. Returns {position: (implied, true)}, each (len(radii), S, B)."""
     return {
         pos: along_line(field, loss, h0, descent, radii, n)
-        for pos, h0, field, loss, descent in sg_layers(net, rule, x, y, context, task)
+        for pos, h0, field, loss, descent, _ in sg_layers(net, rule, x, y, context, task)
     }
 
 

@@ -125,6 +125,8 @@ def figure_agreement(history: History, p: SimpleNamespace) -> plt.Figure:
             )  # step 0: SGs still zero
             if col == 1:
                 axes[row, col].get_legend().remove()
+        if kind == "descent":  # C4.1's control on the same paths, dotted: mean over seeds
+            _draw_control(axes[0, col], history, layers)
         axes[0, col].set_title(
             f"paths along the {'true descent direction' if kind == 'descent' else 'random directions'}"
         )
@@ -133,6 +135,17 @@ def figure_agreement(history: History, p: SimpleNamespace) -> plt.Figure:
     )
     fig.tight_layout()
     return fig
+
+
+def _draw_control(ax: plt.Axes, history: History, layers: Mapping[int, str]) -> None:
+    """Each layer's first-order control (dotted, in the layer's colour, mean over seeds)."""
+    df = analysis.per_layer(history, "{}_descent_corr_first_order", layers, "corr")
+    mean = df[df.step > 0].groupby(["layer", "step"])["corr"].mean()
+    colours = {line.get_label(): line.get_color() for line in ax.get_lines()}
+    for name in layers.values():
+        ax.plot(mean[name].index, mean[name].to_numpy(), ls=":", color=colours[name])
+    ax.plot([], [], ls=":", color="grey", label="first-order control")
+    ax.legend(title="layer", fontsize="small")
 
 
 def figure_slices(run: Run, p: SimpleNamespace) -> plt.Figure:
@@ -204,11 +217,15 @@ def live_slice(
     )
 
 
-def descent_corr(history: History, depth: int) -> tuple[np.ndarray, np.ndarray, int]:
+def descent_corr(
+    history: History, depth: int, metric: str = "descent_corr"
+) -> tuple[np.ndarray, np.ndarray, int]:
     """What the numbers and claims decide on: the correlation along descent paths, (layer,
     evaluation, seed), at every evaluation after step 0 (the SGs are still zero there), the
-    steps of those evaluations, and how many seeds diverged (their NaNs stay in)."""
-    corr = np.stack([history.evals[f"{k}_descent_corr"][1:] for k in range(depth)])
+    steps of those evaluations, and how many seeds diverged (their NaNs stay in). ``metric=
+    "descent_corr_first_order"``: the same for C4.1's control (:func:`synthgrad.implied.
+    layer_agreement`)."""
+    corr = np.stack([history.evals[f"{k}_{metric}"][1:] for k in range(depth)])
     return corr, history.eval_steps[1:], int(history.diverged.sum())
 
 
@@ -286,18 +303,22 @@ def _above_zero(differences: np.ndarray) -> stats.Paired:
 
 def claims(
     corr: np.ndarray,
+    first_order: np.ndarray,
     steps_measured: np.ndarray,
     steps: int,
     diverged: int = 0,
     n: Mapping[str, Any] | None = None,
 ) -> list[ledger.Claim]:
-    """The chapter's claims from :func:`descent_corr`'s values and the run's length ``steps``
-    (``n``: the chapter's :func:`numbers`, where the caller has them already). Both are
-    decided on seed-paired 95% intervals; a NaN or infinite value (a diverged seed) fails the
-    comparison it enters."""
+    """The chapter's claims from :func:`descent_corr`'s values, C4.1's control on the same
+    paths (``first_order``, the same shape as ``corr``) and the run's length ``steps`` (``n``:
+    the chapter's :func:`numbers`, where the caller has them already). Both are decided on
+    seed-paired 95% intervals; a NaN or infinite value (a diverged seed) fails the comparison
+    it enters. C4.1 counts only the part of each layer's gain over the layer below that the
+    control, which learns nothing, does not also show: the gain the loss surface alone gives."""
     s = _summary(corr, steps_measured)
     n = numbers(corr, steps_measured, diverged) if n is None else n
     per_seed = corr.mean(axis=1)  # (layer, seed): each layer's agreement averaged over training
+    control = first_order.mean(axis=1)  # the same for the first-order control
     depth = per_seed.shape[0]
     w = windows(s["over_layers"], steps_measured, steps)
     # both sides of each comparison come from the same runs: a NaN on either is a lost seed
@@ -306,13 +327,15 @@ def claims(
         ledger.Claim(
             "C4.1",
             "The loss implied by an SG approximates the true loss better in layers closer to the output.",
-            "correlation of implied vs true loss changes along descent paths, averaged over training, per layer and seed: each layer against the one below it, paired per seed",
-            "95% interval of each layer's correlation minus the one below it above 0, at every layer",
+            "correlation of implied vs true loss changes along descent paths, averaged over training, per layer and seed: each layer's gain over the one below it, against the same gain of the control (the first-order prediction from the true gradient at the path's start, which no SG learns), paired per seed",
+            "95% interval of each layer's gain in correlation over the layer below, minus the control's gain there, above 0, at every layer",
             ledger.judge(
-                {f"{k + 1}>{k}": _above_zero(per_seed[k] - per_seed[k - 1]) for k in range(1, depth)},
-                regime="layer 1 is the lowest; higher than the layer below at {held}; lower at {reversed}",
+                {f"{k + 1}>{k}": _above_zero((per_seed[k] - per_seed[k - 1]) - (control[k] - control[k - 1]))
+                 for k in range(1, depth)},
+                regime="layer 1 is the lowest; gains more than the control over the layer below at {held}; less at {reversed}",
             ),
-            {"per_layer": s["layer_means"], "per_layer_and_seed": per_seed},
+            {"per_layer": s["layer_means"], "per_layer_and_seed": per_seed,
+             "control_per_layer": control.mean(1), "control_per_layer_and_seed": control},
         ),
         ledger.Claim(
             "C4.2",
@@ -351,5 +374,8 @@ def finish(p: SimpleNamespace, history: History) -> pd.DataFrame:
     """The chapter's last cell: its claims and numbers from the run, the ledger written and
     every number glued; returns the claims table."""
     corr, steps_measured, diverged = descent_corr(history, p.depth)
+    first_order, _, _ = descent_corr(history, p.depth, "descent_corr_first_order")
     n = numbers(corr, steps_measured, diverged)
-    return chapters.finish(p, claims(corr, steps_measured, p.steps, diverged, n), n)
+    control = first_order.mean(axis=(1, 2))  # per layer, over training and seeds
+    n |= {"control_low": float(control[0]), "control_high": float(control[-1])}
+    return chapters.finish(p, claims(corr, first_order, steps_measured, p.steps, diverged, n), n)
