@@ -151,7 +151,7 @@ TEST_ENV := OMP_NUM_THREADS=1
 # one group (xdist_group "book"), run in order by one worker on one quick build of the site
 # (itself two chapters at a time), while the other workers take the unit tests and those that
 # start other processes (marker `processes`: a kernel, JupyterLab, worker pools, chapter 7's
-# stages, dask; make check leaves them out and the book tests).
+# stages, dask). make check runs neither those nor the book tests.
 test: $(STAMP) browser
 	@start=$$(date +%s); rc=0; $(MAKE) --no-print-directory lint && \
 		$(TEST_ENV) $(BIN)/python -m pytest -n $(CORES) --dist loadgroup || rc=$$?; \

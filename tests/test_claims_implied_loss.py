@@ -90,10 +90,11 @@ def test_c4_1_in_part_where_a_layer_ties_fails_where_one_agrees_less():
     )
 
 
+@pytest.mark.claim("C4.1", "inconclusive")
 @pytest.mark.claim("C4.1", "fails")
-def test_c4_1_fails_when_the_control_gains_as_much_and_holds_when_it_gains_less():
+def test_c4_1_against_its_control_undecided_at_equal_gains_fails_at_larger_holds_at_smaller():
     """The control (the first-order prediction, which learns nothing) rising over the layers
-    as much as the SG's agreement does: the ordering is the loss surface's, not the SG's."""
+    as much as the SG's agreement, or more: the ordering is the loss surface's, not the SG's."""
     corr = correlations()
     # the control's gains those of the SG, up to seed noise: nothing left to the SG, no verdict
     layers = np.arange(corr.shape[0])[:, None, None]
