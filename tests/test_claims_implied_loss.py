@@ -49,7 +49,7 @@ def test_every_claim_holds_when_higher_layers_agree_more_and_agreement_peaks_ear
         "first half's best window 0.72, last window 0.40 (mean over seeds); per-seed peaks at "
         "steps 20, 20, 20, 20, 20, 20, 20, 20 of 100"
     )
-    numbers = implied_loss.numbers(corr, MEASURED)
+    numbers = implied_loss.numbers(corr, np.full_like(corr, 0.9), MEASURED)
     assert numbers["corr_low"] == pytest.approx(0.6 * np.mean(EARLY))
     assert numbers["corr_high"] == pytest.approx(np.mean(EARLY))
     assert (numbers["best_step"], numbers["peak_steps"]) == (20, ", ".join(["20"] * 8))
@@ -135,4 +135,6 @@ def test_c4_2_a_diverged_seed_counts_against_it():
     corr[0, 1, 2] = INF  # one layer's correlation infinite at one measurement
     assert status(corr, "C4.2") == "does not hold"
     nan_seed = correlations(EARLY, EARLY[:5] + [NAN] * 5)
-    assert np.isnan(implied_loss.numbers(nan_seed, MEASURED)["corr_low"])
+    assert np.isnan(
+        implied_loss.numbers(nan_seed, np.full_like(nan_seed, 0.9), MEASURED)["corr_low"]
+    )

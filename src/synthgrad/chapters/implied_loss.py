@@ -261,13 +261,19 @@ def _summary(corr: np.ndarray, steps_measured: np.ndarray) -> dict[str, Any]:
     )
 
 
-def numbers(corr: np.ndarray, steps_measured: np.ndarray, diverged: int = 0) -> dict[str, Any]:
-    """The numbers the chapter's prose quotes, from :func:`descent_corr`'s values."""
+def numbers(
+    corr: np.ndarray, first_order: np.ndarray, steps_measured: np.ndarray, diverged: int = 0
+) -> dict[str, Any]:
+    """The numbers the chapter's prose quotes, from :func:`descent_corr`'s values and C4.1's
+    control (``first_order``, the same shape)."""
     s = _summary(corr, steps_measured)
     drop = s["peak_value"] - s["over_layers"][-1]
+    control = first_order.mean(axis=(1, 2))  # per layer, over training and seeds
     return {
         "corr_low": float(s["layer_means"][0]),
         "corr_high": float(s["layer_means"][-1]),
+        "control_low": float(control[0]),
+        "control_high": float(control[-1]),
         "corr_first": s["first"],
         "corr_last": s["last"],
         "best_step": s["best_step"],
@@ -316,7 +322,7 @@ def claims(
     it enters. C4.1 counts only the part of each layer's gain over the layer below that the
     control, which learns nothing, does not also show: the gain the loss surface alone gives."""
     s = _summary(corr, steps_measured)
-    n = numbers(corr, steps_measured, diverged) if n is None else n
+    n = numbers(corr, first_order, steps_measured, diverged) if n is None else n
     per_seed = corr.mean(axis=1)  # (layer, seed): each layer's agreement averaged over training
     control = first_order.mean(axis=1)  # the same for the first-order control
     depth = per_seed.shape[0]
@@ -375,7 +381,5 @@ def finish(p: SimpleNamespace, history: History) -> pd.DataFrame:
     every number glued; returns the claims table."""
     corr, steps_measured, diverged = descent_corr(history, p.depth)
     first_order, _, _ = descent_corr(history, p.depth, "descent_corr_first_order")
-    n = numbers(corr, steps_measured, diverged)
-    control = first_order.mean(axis=(1, 2))  # per layer, over training and seeds
-    n |= {"control_low": float(control[0]), "control_high": float(control[-1])}
+    n = numbers(corr, first_order, steps_measured, diverged)
     return chapters.finish(p, claims(corr, first_order, steps_measured, p.steps, diverged, n), n)
