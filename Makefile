@@ -27,6 +27,8 @@ BUILD := $(OUT)/_build
 STAGE := $(BUILD)/src
 RESULTS := $(abspath $(BUILD))/results
 PM_PARAMS ?=
+# papermill, less a 2 s import it never uses (_ext/papermill_run.py says which)
+PAPERMILL = $(BIN)/python _ext/papermill_run.py
 PORT ?= 8000
 export SYNTHGRAD_QUIET ?= 1
 
@@ -76,7 +78,7 @@ site: $(BUILD)/html/index.html
 $(STAGE)/book/%.ipynb: book/%.ipynb $(SRC) $(STAMP)
 	@mkdir -p $(@D) $(RESULTS)
 	@echo "executing $< $(PM_PARAMS)"
-	OMP_NUM_THREADS=$(threads) SYNTHGRAD_RESULTS=$(RESULTS) $(BIN)/papermill $< $@.part.ipynb \
+	OMP_NUM_THREADS=$(threads) SYNTHGRAD_RESULTS=$(RESULTS) $(PAPERMILL) $< $@.part.ipynb \
 		-k python3 --no-progress-bar --log-level WARNING $(PM_PARAMS)
 	mv $@.part.ipynb $@
 
@@ -175,7 +177,7 @@ P ?=
 chapter: $(STAMP)
 	@test -n "$(NB)" -a -f "book/$(NB).ipynb" || { echo "usage: make chapter NB=<name> P='-p seed 3'; chapters: $(notdir $(basename $(CHAPTERS)))"; exit 2; }
 	@mkdir -p $(BUILD)/runs/results
-	SYNTHGRAD_RESULTS=$(abspath $(BUILD))/runs/results $(BIN)/papermill book/$(NB).ipynb \
+	SYNTHGRAD_RESULTS=$(abspath $(BUILD))/runs/results $(PAPERMILL) book/$(NB).ipynb \
 		$(BUILD)/runs/$(NB).ipynb -k python3 --log-level WARNING $(P)
 	@echo "executed notebook: $(BUILD)/runs/$(NB).ipynb; claims: $(BUILD)/runs/results/$(NB).json"
 
@@ -216,6 +218,6 @@ fresh: $(STAMP)
 		if [ -f store/fresh/$$nb.json ] && [ -z "$(FORCE)" ]; then echo "$$nb: kept (store/fresh/$$nb.json)"; continue; fi; \
 		echo "$$nb: seed $(FRESH_SEED)"; \
 		SYNTHGRAD_RESULTS=$(abspath store/fresh) SYNTHGRAD_FRESH=$(abspath $(BUILD))/no-fresh \
-			$(BIN)/papermill book/$$nb.ipynb $(BUILD)/fresh/$$nb.ipynb -k python3 --log-level WARNING \
+			$(PAPERMILL) book/$$nb.ipynb $(BUILD)/fresh/$$nb.ipynb -k python3 --log-level WARNING \
 			-p seed $(FRESH_SEED) || exit 1; \
 	done

@@ -189,7 +189,8 @@ def chapter_times(build: Path) -> dict[str, float]:
 
 
 def quick_times() -> dict[str, float]:
-    """Wall seconds of each chapter's ``quick=True`` run, executed now with papermill."""
+    """Wall seconds of each chapter's ``quick=True`` run, executed now with papermill as the
+    Makefile runs it (``_ext/papermill_run.py``)."""
     out = {}
     env = {**os.environ, "SYNTHGRAD_QUIET": "1"}
     with tempfile.TemporaryDirectory() as tmp:
@@ -197,7 +198,7 @@ def quick_times() -> dict[str, float]:
         for nb in sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb")):
             start = time.perf_counter()
             subprocess.run(
-                [sys.executable, "-m", "papermill", str(nb), str(Path(tmp) / nb.name), "-k",
+                [sys.executable, str(ROOT / "_ext" / "papermill_run.py"), str(nb), str(Path(tmp) / nb.name), "-k",
                  "python3", "-p", "quick", "True", "--log-level", "ERROR", "--no-progress-bar"],
                 check=True, env=env, capture_output=True, cwd=tmp,
             )  # fmt: skip

@@ -55,3 +55,20 @@ def test_curves_say_when_the_mean_is_over_the_seeds_left():
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert "mean of the seeds left (others diverged)" in labels
     plt.close(fig)
+
+
+def test_curves_label_only_the_axes_that_show_tick_labels():
+    """On shared axes the inner panels show no tick labels, and then no axis label (as seaborn
+    does); an axis that shows them keeps its label."""
+    df = pd.DataFrame({"seed": [0, 0], "step": [1, 2], "y": [1.0, 2.0]})
+    fig, axes = plt.subplots(2, 2, sharex=True, sharey=True)
+    for ax in axes.flat:
+        plots.curves(df, "y", ax, "loss", hue=None)
+    shown = [(ax.xaxis.label.get_visible(), ax.yaxis.label.get_visible()) for ax in axes.flat]
+    assert shown == [(False, True), (False, False), (True, True), (True, False)]
+    # the same as reading the drawn tick labels, which computes every tick
+    for ax in axes.flat:
+        assert plots.tick_labels_shown(ax.xaxis) == any(
+            t.get_visible() for t in ax.get_xticklabels()
+        )
+    plt.close(fig)
