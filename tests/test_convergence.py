@@ -168,3 +168,21 @@ def test_the_phase_diagram_trained_as_one_run_equals_one_run_per_cell():
     from torch.optim.optimizer import _global_optimizer_pre_hooks
 
     assert not _global_optimizer_pre_hooks
+
+
+def test_the_plane_through_two_weight_vectors_keeps_every_logit():
+    """Figure 4b (100-D) draws each boundary on the plane through w* and w: an orthonormal
+    basis whose coordinates give every example the logit it has in 100-D, under both vectors;
+    parallel vectors still get a plane."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(50, 100, generator=gen, dtype=torch.float64)
+    w_star = torch.randn(100, generator=gen, dtype=torch.float64)
+    w = 0.8 * w_star + 0.3 * torch.randn(100, generator=gen, dtype=torch.float64)
+    for other in (w, 2.0 * w_star):
+        basis = V.plane_through(w_star, other)
+        torch.testing.assert_close(basis @ basis.T, torch.eye(2, dtype=torch.float64))
+        torch.testing.assert_close(basis[0], w_star / w_star.norm())  # along w* first
+        coords = x @ basis.T
+        for vec in (w_star, other):
+            torch.testing.assert_close(coords @ (basis @ vec), x @ vec)
+    assert float(V.plane_through(w_star, w)[1] @ w) > 0  # across, towards w

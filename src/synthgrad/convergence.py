@@ -144,6 +144,21 @@ METHODS = {  # legend label -> make_rule kind and options; the SGs see the label
 }
 
 
+def plane_through(w_star: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """An orthonormal basis (2, d) of the plane through the origin that holds both weight
+    vectors: the direction of ``w_star`` first, then the part of ``w`` orthogonal to it. Each
+    example's logit under either vector is its two coordinates on this plane times the vector's,
+    so a linear model's decision boundary in any dimension is drawn there without loss. Where
+    ``w`` is parallel to ``w_star``, the second direction is any unit vector orthogonal to it."""
+    u = w_star / w_star.norm()
+    across = w - (w @ u) * u
+    if across.norm() <= 1e-6 * w.norm():  # parallel: the coordinate axis least along u
+        across = torch.zeros_like(u)
+        across[int(u.abs().argmin())] = 1.0
+        across = across - (across @ u) * u
+    return torch.stack([u, across / across.norm()])
+
+
 def method_rule(
     net: Net, method: str, seeds: Sequence[int], error: float = 0.0, mode: str = "random"
 ) -> LearningRule:

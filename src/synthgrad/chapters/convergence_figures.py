@@ -221,6 +221,32 @@ def figure_plane(
     return fig
 
 
+def figure_plane_100(problems: Mapping[tuple[str, int], cv.Problem], trained) -> plt.Figure:
+    """Figure 4b in 100-D: on the first seed's 100-D logistic regression, each method's decision
+    boundary (solid) and the optimum's (dashed) over the training examples and the predicted
+    probability, on the plane through w* and the method's final weights
+    (:func:`synthgrad.convergence.plane_through`), where both boundaries are exact."""
+    first = problems["log", 100]
+    x, y, w_star = first.data.x_train[0], first.data.y_train[0], first.w_star[0, :, 0]
+    xs = torch.linspace(-3.5, 3.5, 101)
+    plane = torch.stack(torch.meshgrid(xs, xs, indexing="xy"), -1).reshape(-1, 2)
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.6))
+    for ax, name in zip(axes, ("backprop", "linear SG", "loss-matched SG"), strict=True):
+        w = trained["logistic regression", 100, name][0].blocks[0][0].weight.detach()[0, :, 0]
+        basis = cv.plane_through(w_star, w)
+        _boundary(ax, xs, plane, basis @ w, x @ basis.T, y)
+        ax.contour(xs, xs, (plane @ (basis @ w_star)).reshape(len(xs), len(xs)), levels=[0],
+                   colors="k", linestyles="--")  # fmt: skip
+        cos = float(w @ w_star / (w.norm() * w_star.norm()))
+        angle = np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+        ratio = float(w.norm() / w_star.norm())
+        ax.set(title=f"{name}: {angle:.1f}° from $w^*$, $|w|$ = {ratio:.2f} $|w^*|$",
+               xlabel="along $w^*$", ylabel="across $w^*$, towards $w$", xlim=(-3.5, 3.5),
+               ylim=(-3.5, 3.5))  # fmt: skip
+    fig.tight_layout()
+    return fig
+
+
 def figure_long(stored: store.Stored) -> plt.Figure | None:
     """Figure 4c: the store's 20,000 steps: training loss on separable labels (2-D, 100-D) and
     the deep linear network's distance to the optimum (None when the store holds none)."""
