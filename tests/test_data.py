@@ -186,3 +186,21 @@ def test_mnist_full_scale_from_the_files_here():
     d = idx.mnist("full", download=False)
     assert d.x_train.shape == (60000, 784) and d.x_test.shape == (10000, 784)
     assert np.bincount(d.y_train.numpy()).min() > 5000  # every digit, about a tenth each
+
+
+def test_mnist_validation_split_holds_out_training_images_and_never_the_test_set():
+    """Learning rates are chosen on 10,000 of the training images (``full-validation``); the
+    reported runs train on the same 50,000 and are scored on the official test set
+    (``full-test``). The split is fixed: the same on every call."""
+    official("train-images-idx3-ubyte.gz")
+    full = idx.mnist("full", download=False)
+    val, test = idx.mnist("full-validation", download=False), idx.mnist("full-test", download=False)
+    assert val.x_train.shape == (50000, 784) and val.x_test.shape == (10000, 784)
+    assert torch.equal(val.x_train, test.x_train) and torch.equal(val.y_train, test.y_train)
+    assert torch.equal(test.x_test, full.x_test) and torch.equal(test.y_test, full.y_test)
+    # the 50,000 and the 10,000 are the 60,000 training images (label counts, pixel sums)
+    both = torch.cat([val.y_train, val.y_test])
+    assert torch.equal(torch.bincount(both), torch.bincount(full.y_train))
+    sums = torch.cat([val.x_train, val.x_test]).double().sum(1).sort().values
+    torch.testing.assert_close(sums, full.x_train.double().sum(1).sort().values)
+    assert torch.equal(idx.mnist("full-validation", download=False).y_test, val.y_test)

@@ -45,6 +45,10 @@ MNIST_ENV = "MNIST_DIR"
 SCALES = {
     "small": "the 10,000 official test images, split 8,000 train / 2,000 held-out (fixed split)",
     "full": "the standard 60,000 train / 10,000 test split",
+    "full-validation": "50,000 of the 60,000 official training images for training, the other "
+    "10,000 held out for choosing settings (fixed split); the test images unused",
+    "full-test": "the same 50,000 training images for training, the 10,000 official test images "
+    "held out",
 }
 
 
@@ -161,8 +165,11 @@ def mnist(scale: str = "small", download: bool = True, limit: int | None = None)
     """MNIST as flat float32 pixels in [0, 1] and int64 labels.
 
     ``scale="small"``: the official test set split 8,000 / 2,000 with a fixed permutation;
-    ``scale="full"``: 60,000 / 10,000. ``limit`` keeps the first ``limit`` training examples
-    (for smoke runs)."""
+    ``scale="full"``: 60,000 / 10,000. ``scale="full-validation"``: the official training set
+    split 50,000 / 10,000 with a fixed permutation, for choosing settings (learning rates)
+    without looking at the test images; ``scale="full-test"``: the same 50,000 against the
+    official test set, for the numbers reported. ``limit`` keeps the first ``limit`` training
+    examples (for smoke runs)."""
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {sorted(SCALES)}, got {scale!r}")
 
@@ -176,8 +183,11 @@ def mnist(scale: str = "small", download: bool = True, limit: int | None = None)
     if scale == "small":
         x, y = load("t10k")
         x_tr, y_tr, x_te, y_te = split(x, y, 2000, np.random.default_rng(0))
-    else:
+    elif scale == "full":
         (x_tr, y_tr), (x_te, y_te) = load("train"), load("t10k")
+    else:
+        x_tr, y_tr, x_val, y_val = split(*load("train"), 10_000, np.random.default_rng(0))
+        x_te, y_te = (x_val, y_val) if scale == "full-validation" else load("t10k")
     if limit is not None:
         x_tr, y_tr = x_tr[:limit], y_tr[:limit]
     parts = tensors(x_tr, y_tr, x_te, y_te, y_dtype=torch.int64)
