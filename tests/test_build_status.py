@@ -241,5 +241,7 @@ def test_paper_status_as_json_gives_every_grid_run_a_state(capsys):
     states = json.loads(capsys.readouterr().out)
     assert set(states) == set(paper.EXPERIMENTS)
     for name, runs in states.items():
-        assert set(runs) == set(paper.EXPERIMENTS[name].runs)
-        assert set(runs.values()) <= {"ok", "stale", "corrupt", "missing"}
+        experiment = paper.EXPERIMENTS[name]
+        assert set(runs) == set(experiment.runs) | set(experiment.pending)
+        assert set(runs.values()) <= {"ok", "stale", "corrupt", "missing", "pending"}
+        assert {k for k, v in runs.items() if v == "pending"} == set(experiment.pending)

@@ -4,7 +4,8 @@ Each chapter that draws the store declares its grid in its own module (``EXPERIM
 this module, in the top layer, collects them (:data:`EXPERIMENTS`) and makes or checks them
 with :mod:`synthgrad.store`::
 
-    python -m synthgrad.paper status                 # every run: ok, stale, corrupt, missing
+    python -m synthgrad.paper status                 # every run: ok, stale, corrupt, missing,
+                                                     # pending (waiting on other runs)
     python -m synthgrad.paper status --json          # the same as {experiment: {label: state}}
     python -m synthgrad.paper make --experiment 05_depth_sweep --match 'tanh/3/*'
 """
@@ -14,15 +15,23 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 
 import torch
 
 from . import store
-from .chapters import convergence, primer, representations_store
+from .chapters import convergence, depth_sweep, primer, representations_store
 
-EXPERIMENTS: dict[str, store.Experiment] = {
-    e.name: e for e in (representations_store.EXPERIMENT, primer.EXPERIMENT, convergence.EXPERIMENT)
+# each experiment's grid, built from what the store holds now (chapter 5's registered sweep
+# grows with its selection runs), in the order make paper makes them
+BUILDERS: dict[str, Callable[[], store.Experiment]] = {
+    primer.EXPERIMENT.name: lambda: primer.EXPERIMENT,
+    convergence.EXPERIMENT.name: lambda: convergence.EXPERIMENT,
+    representations_store.EXPERIMENT.name: lambda: representations_store.EXPERIMENT,
+    depth_sweep.SELECT: depth_sweep.selection_experiment,
+    depth_sweep.FINAL: depth_sweep.final_experiment,
 }
+EXPERIMENTS: dict[str, store.Experiment] = {name: build() for name, build in BUILDERS.items()}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -42,15 +51,15 @@ def main(argv: list[str] | None = None) -> None:
                         help="status as JSON, {experiment: {label: state}} (for the site's "
                         "build page, synthgrad.build_status)")  # fmt: skip
     args = parser.parse_args(argv)
-    chosen = [EXPERIMENTS[name] for name in args.experiment or sorted(EXPERIMENTS)]
+    names = [name for name in BUILDERS if name in (args.experiment or BUILDERS)]
     if args.command == "status":
         states = {}
-        for experiment in chosen:
+        for experiment in (EXPERIMENTS[name] for name in names):
             manifest = store.read_manifest(experiment.name)
             states[experiment.name] = {
                 label: store.run_status(experiment, label, manifest=manifest)
                 for label in experiment.runs
-            }
+            } | dict.fromkeys(experiment.pending, "pending")
         if args.json:
             print(json.dumps(states, indent=1))
             return
@@ -63,8 +72,9 @@ def main(argv: list[str] | None = None) -> None:
         from distributed import Client
 
         executor = Client(args.scheduler).get_executor()
-    store.make(chosen, args.device, executor, graph=not args.eager, match=args.match,
-               workers=args.workers)  # fmt: skip
+    for name in names:  # each grid built when its turn comes: after the runs it waits on
+        store.make([BUILDERS[name]()], args.device, executor, graph=not args.eager,
+                   match=args.match, workers=args.workers)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -73,7 +73,10 @@ def commit() -> str:
 @dataclass(frozen=True)
 class Experiment:
     """A chapter's paper-scale grid: ``runs`` by label, why its budget is what it is, and its
-    scale in a few words (for the claims table)."""
+    scale in a few words (for the claims table). ``pending``: labels that cannot be made yet
+    (their settings wait on other runs). A registered experiment names its ``plan`` file
+    (under the store's root) and the ``plan_text`` it must hold, committed, before any run
+    (:func:`registration`)."""
 
     name: str
     chapter: str
@@ -81,6 +84,55 @@ class Experiment:
     budget: str
     runs: dict[str, Task]
     scale: str = ""
+    pending: tuple[str, ...] = ()
+    plan: str = ""
+    plan_text: str = ""
+
+
+class NotRegistered(RuntimeError):
+    """A registered experiment's plan is not committed as written: no run may be made."""
+
+
+def _git(root: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
+                          check=True).stdout.strip()  # fmt: skip
+
+
+def registration(experiment: Experiment, root: Path | None = None) -> str:
+    """The commit that registered ``experiment``'s plan (the last commit that changed its plan
+    file), checked before a run is made: the file must hold ``plan_text`` exactly and be
+    committed, and the package's source too (``commit()`` without ``+dirty``), so that every
+    run's commit descends from the plan's. Where there is no git checkout (a copy of the tree
+    on another machine, ``$SYNTHGRAD_COMMIT`` set), the file must still match; the commit is
+    then ``$SYNTHGRAD_REGISTERED``. Raises :class:`NotRegistered` saying what to do."""
+    root = root or store_dir()
+    path = root / experiment.plan
+    if not path.exists() or path.read_text() != experiment.plan_text:
+        what = "is missing" if not path.exists() else "differs from the plan in the code"
+        raise NotRegistered(
+            f"{experiment.name}: its plan file {path} {what}. Register the plan first: write "
+            f"it from the code, commit it, then make the runs."
+        )
+    if os.environ.get("SYNTHGRAD_COMMIT"):
+        return os.environ.get("SYNTHGRAD_REGISTERED", "unknown")
+    try:
+        changed = _git(path.parent, "status", "--porcelain", "--", path.name)
+    except (OSError, subprocess.CalledProcessError) as error:
+        raise NotRegistered(f"{experiment.name}: {path} is not in a git checkout") from error
+    try:
+        registered = (
+            "" if changed else _git(path.parent, "log", "-1", "--format=%H", "--", path.name)
+        )
+    except subprocess.CalledProcessError:  # a repository without a commit yet
+        registered = ""
+    if changed or not registered:
+        raise NotRegistered(f"{experiment.name}: commit {path} before making its runs")
+    if commit().endswith("+dirty"):
+        raise NotRegistered(
+            f"{experiment.name}: the package's source has uncommitted changes; a registered "
+            "experiment's runs are made from committed code only"
+        )
+    return registered
 
 
 def mnist_task(rule: str, conditioned: bool, depth: int, **settings: Any) -> Task:
@@ -135,9 +187,10 @@ def encode(history: History) -> bytes:
 
 
 def save(experiment: Experiment, label: str, history: History, device: str,
-         root: Path | None = None) -> None:  # fmt: skip
+         root: Path | None = None, registered: str | None = None) -> None:  # fmt: skip
     """Write one finished run and its manifest entry (the data file first, atomically); its
-    wall seconds are the run's own record (``history.settings["seconds"]``)."""
+    wall seconds are the run's own record (``history.settings["seconds"]``); ``registered``:
+    the commit of a registered experiment's plan (:func:`registration`)."""
     root = root or store_dir()
     payload = encode(history)
     step = history.settings.get("step", "eager")
@@ -164,6 +217,8 @@ def save(experiment: Experiment, label: str, history: History, device: str,
             "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         },
     }
+    if registered is not None:
+        manifest["runs"][label]["provenance"]["registered"] = registered
     _write_atomic(_manifest_path(experiment.name, root), json.dumps(manifest, indent=1).encode())
 
 
@@ -348,7 +403,9 @@ def make(
     for experiment in experiments:
         name = experiment.name
         labels = todo(experiment, root, match)
-        log(f"{name}: {len(labels)} of {len(experiment.runs)} runs to make")
+        registered = registration(experiment, root) if experiment.plan and labels else None
+        log(f"{name}: {len(labels)} of {len(experiment.runs)} runs to make"
+            + (f" ({len(experiment.pending)} pending)" if experiment.pending else ""))  # fmt: skip
         if device != "cpu":
             for label in labels:
                 run = experiment.runs[label]
@@ -360,13 +417,13 @@ def make(
                         raise
                     log(f"  {label}: the CUDA graph failed ({error}); trained eagerly instead")
                     history = run_task(run, device=device, progress=None)
-                save(experiment, label, history, _device_name(device), root)
+                save(experiment, label, history, _device_name(device), root, registered)
                 seconds = history.settings["seconds"]
                 log(f"  {label}: {seconds:.0f} s ({history.settings.get('step', 'eager')})")
             continue
         tasks = [experiment.runs[label] for label in labels]
         for i, history in run_each(tasks, executor, workers):
-            save(experiment, labels[i], history, cpu_name(), root)
+            save(experiment, labels[i], history, cpu_name(), root, registered)
             log(f"  {labels[i]}: {history.settings['seconds']:.0f} s")
 
 
