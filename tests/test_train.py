@@ -231,3 +231,23 @@ def test_a_grid_of_learning_rates_trains_as_one_run_each_rate_as_its_own():
     with pytest.raises(ValueError, match="a parameter of 2 seeds, 3 blocks of 2"):
         with blocks.rates_by_block(rates, sg_rates, 2):
             train.fit(d, seeds, "backprop", lr=1.0, **kw)
+
+
+def test_norms_record_each_blocks_raw_and_folded_norm_and_how_far_it_moved():
+    """``norms=True`` (the registered depth sweep records it): at every evaluation, per block
+    and seed, the raw and the batch-norm-folded weight norm and the distance moved from
+    initialisation, the same numbers chapter 5 measures on a trained network."""
+    from synthgrad import representations
+
+    moons = data.two_moons(n=200, seed=0)
+    net, h = train.fit_net(moons, [0, 1], "sg_middle", [8, 8, 8], batch_norm=True, steps=20,
+                           lr=1e-2, eval_every=10, norms=True)  # fmt: skip
+    start = models.mlp(moons.d_in, [8, 8, 8], moons.d_out, [0, 1], batch_norm=True)
+    np.testing.assert_array_equal(h.evals["moved_0"][0], 0.0)  # before the first step
+    end = {k: np.stack([h.evals[f"{k}_{b}"][-1] for b in range(4)], 1)
+           for k in ("norm", "norm_bn", "moved")}  # fmt: skip
+    np.testing.assert_allclose(end["norm_bn"], representations.weight_norms(net), rtol=1e-6)
+    np.testing.assert_allclose(end["moved"], representations.weight_change(net, start), rtol=1e-6)
+    raw = np.stack([lin.weight.detach().flatten(1).norm(dim=1) for lin in net.linears()], 1)
+    np.testing.assert_allclose(end["norm"], raw, rtol=1e-6)
+    assert (end["moved"] > 0).all() and not np.allclose(end["norm"], end["norm_bn"])

@@ -180,6 +180,42 @@ def mlp(
     return Net(blocks, len(seeds), widths)
 
 
+def effective_weights(net: Net) -> list[torch.Tensor]:
+    """Each block's weight matrix (S, d_in, d_out) with its batch normalisation folded in, as
+    the network computes in evaluation mode: ``W diag(gamma / sqrt(running_var + eps))``.
+
+    With batch norm a raw weight matrix's scale is free (the normalisation divides it out);
+    the effective weight is the map from a block's input to its pre-activation, whose size is
+    not."""
+    out = []
+    for block in net.blocks:
+        lin = next(m for m in block if isinstance(m, BatchedLinear))
+        w = lin.weight.detach().clone()
+        bn = next((m for m in block if isinstance(m, BatchedBatchNorm)), None)
+        if bn is not None:
+            s, f = w.shape[0], w.shape[-1]
+            scale = bn.bn.weight / torch.sqrt(bn.bn.running_var + bn.bn.eps)
+            w = w * scale.reshape(s, 1, f)
+        out.append(w)
+    return out
+
+
+def layer_norms(net: Net, start: Sequence[torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Per block ``k`` (the hidden blocks, then the output layer) and seed: the raw weight
+    matrix's Frobenius norm ``norm_<k>``, the norm with batch norm folded in ``norm_bn_<k>``
+    (:func:`effective_weights`: with batch norm the raw scale is free, the folded one is not),
+    and how far the raw weights moved from ``start`` (each block's weights at initialisation),
+    ``moved_<k>`` = ``|W - W_0| / |W_0|``."""
+    out = {}
+    blocks = zip(net.linears(), effective_weights(net), start, strict=True)
+    for k, (linear, folded, initial) in enumerate(blocks):
+        raw = linear.weight.detach()
+        out[f"norm_{k}"] = raw.flatten(1).norm(dim=1)
+        out[f"norm_bn_{k}"] = folded.flatten(1).norm(dim=1)
+        out[f"moved_{k}"] = (raw - initial).flatten(1).norm(dim=1) / initial.flatten(1).norm(dim=1)
+    return out
+
+
 def broadcast_seeds(x: torch.Tensor, n_seeds: int, seeded: bool = False) -> torch.Tensor:
     """Broadcast an (N, d) tensor to (S, N, d) without copying; with ``seeded``, ``x`` is
     already (S, N, d), one slice per seed (a per-seed dataset), and is returned as it is."""

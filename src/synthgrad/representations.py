@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 
 from .data import Dataset
-from .models import BatchedBatchNorm, BatchedLinear, Net, broadcast_seeds, generators
+from .models import BatchedLinear, Net, broadcast_seeds, effective_weights, generators
 
 
 def class_sorted(labels: torch.Tensor, per_class: int) -> torch.Tensor:
@@ -69,26 +69,6 @@ def rdm_similarity(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def effective_weights(net: Net) -> list[torch.Tensor]:
-    """Each block's weight matrix (S, d_in, d_out) with its batch normalisation folded in, as
-    the network computes in evaluation mode: ``W diag(gamma / sqrt(running_var + eps))``.
-
-    With batch norm a raw weight matrix's scale is free (the normalisation divides it out);
-    the effective weight is the map from a block's input to its pre-activation, whose size is
-    not."""
-    out = []
-    for block in net.blocks:
-        lin = next(m for m in block if isinstance(m, BatchedLinear))
-        w = lin.weight.detach().clone()
-        bn = next((m for m in block if isinstance(m, BatchedBatchNorm)), None)
-        if bn is not None:
-            s, f = w.shape[0], w.shape[-1]
-            scale = bn.bn.weight / torch.sqrt(bn.bn.running_var + bn.bn.eps)
-            w = w * scale.reshape(s, 1, f)
-        out.append(w)
-    return out
-
-
 def weight_norms(net: Net) -> np.ndarray:
     """Frobenius norm of every block's effective weight, shape (S, blocks): hidden blocks first,
     the output layer last."""

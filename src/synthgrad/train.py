@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from .data import Dataset
 from .losses import LOSSES, accuracy
-from .models import Net, broadcast_seeds, generators, mlp
+from .models import Net, broadcast_seeds, generators, layer_norms, mlp
 from .rules import LearningRule, alignment, make_rule
 
 QUIET_ENV = "SYNTHGRAD_QUIET"
@@ -134,6 +134,7 @@ def train(
     desc: str = "",
     metrics: Callable[[Net], dict[str, torch.Tensor]] | None = None,
     align_examples: int = 0,
+    norms: bool = False,
     device: str | None = None,
 ) -> History:
     """Train ``net`` with ``rule`` on ``data`` for ``steps`` minibatch steps (all seeds at once).
@@ -144,7 +145,9 @@ def train(
     metrics to record (e.g. the distance to a known optimum). ``align_examples > 0`` also records,
     at every evaluation, ``align_<k>``: the cosine between the signal hidden layer ``k``
     receives under the rule and the true gradient (:func:`synthgrad.rules.alignment`), on the
-    first ``align_examples`` training examples, in evaluation mode. ``device`` (e.g. ``"cuda"``)
+    first ``align_examples`` training examples, in evaluation mode. ``norms=True`` also records,
+    at every evaluation, each block's raw and batch-norm-folded weight norm and how far its
+    weights moved from initialisation (:func:`synthgrad.models.layer_norms`). ``device`` (e.g. ``"cuda"``)
     moves the network, the rule and the data there first (default: where the network is);
     minibatch order is drawn on the CPU, so a seed sees the same minibatches anywhere."""
     start = time.perf_counter()
@@ -177,11 +180,14 @@ def train(
     eval_log: dict[str, list] = {}
     eval_steps = []
     full_x, full_y = broadcast_seeds(data.x_train, n_seeds, data.seeded), data.y_train
+    initial = [linear.weight.detach().clone() for linear in net.linears()] if norms else []
     net.train()
 
     def log_eval(step: int) -> None:
         eval_steps.append(step)
         values = evaluate(net, data, "test")
+        if norms:
+            values.update(layer_norms(net, initial))
         if metrics is not None or align_examples:
             net.eval()
             if metrics is not None:

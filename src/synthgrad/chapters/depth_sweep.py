@@ -38,6 +38,7 @@ RATES = (3e-4, 1e-3, 3e-3)
 EXTENSION = {3e-4: 1e-4, 3e-3: 1e-2}  # the one registered extension beyond each edge
 SELECT_SEED = 100
 SEEDS = (0, 1, 2, 3, 4)
+ALIGN = 256  # training examples on which each layer's signal is compared with the true gradient
 TIE = 0.5 / 10_000  # half an image of the 10,000 held out: closer than that is a tie
 Cell = tuple[str, int, str]  # (activation, hidden layers, method)
 CELLS: list[Cell] = [(a, d, m) for a in ACTIVATIONS for d in DEPTHS for m in METHODS]
@@ -57,6 +58,11 @@ def _plan() -> str:
         "never learn).\n"
         f"- **Budget**: {EPOCHS} epochs, {STEPS:,} steps of {BATCH} examples, Adam; held-out "
         f"accuracy every {EVAL_EVERY} steps ({STEPS // EVAL_EVERY} evaluations).\n"
+        "- **Recorded**: the training loss and each SG's regression loss at every step; at "
+        "every evaluation, held-out accuracy and loss, each layer's raw and batch-norm-folded "
+        "weight norm and how far its weights moved from initialisation, and each hidden layer's "
+        "cosine between the signal it receives and the true gradient (on the first "
+        f"{ALIGN} training images; not for the control, whose lower layers receive none).\n"
         f"- **Learning rate**, per activation, depth and method: {rates} on one seed "
         f"({SELECT_SEED}), scored on the validation images by the mean accuracy of the last "
         f"{analysis.LAST} evaluations. The best rate is chosen; ties (closer than half an image) "
@@ -96,7 +102,8 @@ def _task(cell: Cell, rate: float, seeds: tuple[int, ...], scale: str) -> Task:
     rule, conditioned = METHODS[method]
     fit = dict(seeds=list(seeds), rule=rule, conditioned=conditioned, hidden=[WIDTH] * depth,
                batch_norm=True, activation=activation, steps=STEPS, lr=rate, batch_size=BATCH,
-               eval_every=EVAL_EVERY)  # fmt: skip
+               eval_every=EVAL_EVERY, norms=True,
+               align_examples=0 if rule == "frozen_middle" else ALIGN)  # fmt: skip
     return Task("mnist", fit, {"scale": scale})
 
 
