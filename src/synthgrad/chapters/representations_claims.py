@@ -220,7 +220,7 @@ def _scattered(sg: np.ndarray, backprop: np.ndarray) -> stats.Paired:
     return stats.paired(sg, backprop, higher=False)
 
 
-def _norm_pattern(backprop: np.ndarray, sg: np.ndarray) -> stats.Joint:
+def norm_pattern(backprop: np.ndarray, sg: np.ndarray) -> stats.Joint:
     """C5.4's pattern from per-seed norm slopes: rising under backprop, falling under the SG."""
     return stats.all_of(
         backprop=stats.paired(backprop, np.zeros_like(backprop)),
@@ -296,7 +296,7 @@ def claims(
             "slope of the effective-weight Frobenius norm against layer index over hidden layers 2 to L, per seed",
             "95% interval of the slope above 0 for backprop and below 0 for SG, at every depth",
             ledger.judge(
-                {d: _norm_pattern(s.slopes[d, "backprop"], s.slopes[d, sg]) for d in p.depths},
+                {d: norm_pattern(s.slopes[d, "backprop"], s.slopes[d, sg]) for d in p.depths},
                 regime="the pattern holds at depths {held}; not shown at {failed}",
             ),
             {
@@ -333,7 +333,7 @@ def claims(
             f"as C5.4, on the {p.wide_depth} x {p.wide_width} networks of section (c2), for ReLU and for tanh",
             "95% interval of the slope above 0 for backprop and below 0 for SG, for both activations",
             ledger.judge(
-                {a: _norm_pattern(w.slopes[a, "backprop"], w.slopes[a, sg]) for a in ACTIVATIONS},
+                {a: norm_pattern(w.slopes[a, "backprop"], w.slopes[a, sg]) for a in ACTIVATIONS},
                 regime="the pattern holds with {held}; not shown with {failed}",
                 none="neither",
             ),
