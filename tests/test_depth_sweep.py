@@ -9,6 +9,7 @@ import pytest
 
 from synthgrad import store
 from synthgrad.chapters import depth_sweep as D
+from synthgrad.chapters import depth_sweep_results as R
 from synthgrad.train import History
 
 NAN = math.nan
@@ -71,14 +72,19 @@ def test_the_grids_grow_with_the_selection_runs_in_the_store(tmp_path):
     cell = D.CELLS[0]
     select = D.selection_experiment(tmp_path)
     assert len(select.runs) == 3 * len(D.CELLS)
+    assert D.selection_table(tmp_path) is None and R.made_so_far(0.3, tmp_path) is None
     assert D.final_experiment(tmp_path).runs == {}
     for rate, acc in ((LOW, 0.97), (MID, 0.96), (HIGH, 0.95)):
         store.save(select, D.select_label(cell, rate), _history(acc), "test", tmp_path)
     select = D.selection_experiment(tmp_path)
     assert D.select_label(cell, 1e-4) in select.runs  # best at the low edge: extended
     assert D.final_label(cell) in D.final_experiment(tmp_path).pending
+    assert D.selection_table(tmp_path).loc[cell, "chosen"] == ""  # waiting for the extension
     store.save(select, D.select_label(cell, 1e-4), _history(0.965), "test", tmp_path)
     assert D.chosen_rates(tmp_path) == {cell: LOW}
+    table = D.selection_table(tmp_path)
+    assert len(table) == 1 and table.loc[cell, "chosen"] == f"{LOW:g}"
+    assert table.loc[cell, "lr 0.0001"] == pytest.approx(0.965)
     final = D.final_experiment(tmp_path)
     assert final.runs[D.final_label(cell)].fit["lr"] == LOW
     assert D.final_label(cell) not in final.pending and len(final.pending) == 39

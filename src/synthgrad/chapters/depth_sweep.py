@@ -17,6 +17,9 @@ import math
 from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 from .. import analysis, store
 from ..sweep import Task
 
@@ -145,6 +148,20 @@ def chosen_rates(root: Path | None = None) -> dict[Cell, float]:
     """The learning rate the rule chose for each cell whose selection is complete."""
     choices = {c: choose_rate(s) for c, s in _scores(root).items()}
     return {c: rate for c, (rate, _) in choices.items() if rate is not None}
+
+
+def selection_table(root: Path | None = None) -> pd.DataFrame | None:
+    """Per cell whose selection has begun: each rate's validation accuracy (mean of the last
+    evaluations; NaN: diverged) and the rate the rule chose (empty while it waits). None before
+    any selection run."""
+    rows = []
+    for (activation, depth, method), scores in _scores(root).items():
+        if scores:
+            chosen, _ = choose_rate(scores)
+            rates = {f"lr {r:g}": scores.get(r, np.nan) for r in sorted({*RATES, *scores})}
+            rows.append({"activation": activation, "depth": depth, "method": method, **rates,
+                         "chosen": "" if chosen is None else f"{chosen:g}"})  # fmt: skip
+    return pd.DataFrame(rows).set_index(["activation", "depth", "method"]) if rows else None
 
 
 def selection_experiment(root: Path | None = None) -> store.Experiment:

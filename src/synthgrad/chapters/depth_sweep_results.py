@@ -15,6 +15,7 @@ gradient under the every-layer SG (where it collapses, and from which layer down
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -22,6 +23,7 @@ import numpy as np
 from .. import analysis, ledger, representations, store
 from ..train import History
 from . import representations_store as paper_store
+from .depth_sweep import final_experiment
 from .representations_claims import norm_pattern
 
 SG, EVERY = paper_store.SG, paper_store.EVERY
@@ -95,6 +97,17 @@ def claims(sweep: Sweep | None, threshold: float) -> list[ledger.Claim]:
             scale=sweep.paper.scale,
         ))  # fmt: skip
     return out
+
+
+def made_so_far(threshold: float, root: Path | None = None) -> Sweep | None:
+    """The sweep's reported runs made so far, read (None before the first)."""
+    stored = store.load(final_experiment(root), root)
+    return values(stored, threshold) if stored.runs else None
+
+
+def deepest(sweep: Sweep, activation: str) -> int | None:
+    """The deepest depth made with ``activation`` (None: none)."""
+    return max((d for a, d, _ in sweep.paper.acc if a == activation), default=None)
 
 
 def figure_layers(sweep: Sweep, activation: str, depth: int) -> plt.Figure | None:
