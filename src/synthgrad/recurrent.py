@@ -1,0 +1,164 @@
+"""Synthetic gradients in time (chapter 8, issue 26): an LSTM trained by truncated
+backpropagation through time (BPTT) over windows of ``T`` steps, and DNI's synthetic gradient
+at each window's boundary (Jaderberg et al. 2017, section 3.1).
+
+Truncated BPTT cuts the sequence into windows, carries the state ``(h, c)`` across each cut
+without its gradient, and updates after every window: no loss later than a window teaches the
+steps inside it. DNI adds, at each window's end, a prediction of the gradient all later losses
+would send to the state, :class:`StateSG`, and back-propagates it through the window with the
+window's own loss. The SG regresses a bootstrapped target: the gradient that reaches the next
+window's start state, which itself includes the next SG's prediction.
+
+Two identities pin the implementation down (tested): with the SG's output held at zero, DNI
+is truncated BPTT, update for update; with an oracle in place of the SG that returns the true
+future gradient (from full BPTT) and the windows' gradients accumulated and applied once, DNI's
+update is full BPTT's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+
+State = tuple[torch.Tensor, torch.Tensor]  # (h, c), each (batch, hidden)
+Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (outputs, targets) -> scalar
+Oracle = Callable[[int], State]  # window index -> the true gradient at its end state
+
+
+class Recurrent(nn.Module):
+    """An LSTM cell and a linear read-out: a sequence of inputs (steps, batch, d_in) to one
+    output per step (steps, batch, d_out)."""
+
+    def __init__(self, d_in: int, hidden: int, d_out: int) -> None:
+        super().__init__()
+        self.cell = nn.LSTMCell(d_in, hidden)
+        self.readout = nn.Linear(hidden, d_out)
+
+    def initial(self, batch: int) -> State:
+        zeros = torch.zeros(batch, self.cell.hidden_size)
+        return zeros, zeros.clone()
+
+    def run(self, xs: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        """Outputs for every step of ``xs`` from ``state``, and the state after the last."""
+        h, c = state
+        outs = []
+        for x in xs:
+            h, c = self.cell(x, (h, c))
+            outs.append(self.readout(h))
+        return torch.stack(outs), (h, c)
+
+
+class StateSG(nn.Module):
+    """DNI's synthetic gradient for the state: from ``(h, c)``, a prediction of the gradient of
+    every later loss with respect to ``(h, c)``. Linear (``hidden=0``) or one hidden ReLU layer;
+    the last layer starts at zero, so that DNI starts as truncated BPTT."""
+
+    def __init__(self, hidden_size: int, hidden: int = 0) -> None:
+        super().__init__()
+        d = 2 * hidden_size
+        last = nn.Linear(hidden or d, d)
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
+        self.net = last if hidden == 0 else nn.Sequential(nn.Linear(d, hidden), nn.ReLU(), last)
+
+    def forward(self, state: State) -> State:
+        h, c = state
+        g = self.net(torch.cat([h, c], -1))
+        return g[..., : h.shape[-1]], g[..., h.shape[-1] :]
+
+
+def windows(steps: int, length: int) -> list[slice]:
+    """The truncation windows of a sequence of ``steps`` steps, ``length`` steps each (the
+    last one shorter where ``length`` does not divide ``steps``)."""
+    if steps < 1 or length < 1:
+        raise ValueError(f"need steps >= 1 and a window of at least 1 step, got {steps}, {length}")
+    return [slice(t, min(t + length, steps)) for t in range(0, steps, length)]
+
+
+def _leaf(state: State) -> State:
+    return tuple(s.detach().requires_grad_(True) for s in state)  # type: ignore[return-value]
+
+
+def full_bptt(
+    model: Recurrent, xs: torch.Tensor, ys: torch.Tensor, loss: Loss, length: int
+) -> tuple[torch.Tensor, list[State]]:
+    """Fill the model's gradients with full BPTT over the whole sequence (the sum of every
+    window's loss) and return that loss and, per window, the true gradient of every later loss
+    with respect to its end state (what an oracle SG would predict)."""
+    cuts = windows(len(xs), length)
+    state, carried, total = model.initial(xs.shape[1]), [], 0.0
+    for cut in cuts:
+        out, state = model.run(xs[cut], state)
+        total = total + loss(out, ys[cut])
+        # the state as the next window receives it: a copy that only later steps use, so its
+        # gradient is the later losses' alone (the end state itself also feeds this window's
+        # last output)
+        state = tuple(s.clone() for s in state)
+        for s in state:
+            s.retain_grad()
+        carried.append(state)
+    total.backward()
+    future = [(h.grad, c.grad) for h, c in carried[:-1]]
+    return total.detach(), [*future, tuple(torch.zeros_like(s) for s in carried[-1])]
+
+
+def train_sequence(
+    model: Recurrent,
+    xs: torch.Tensor,
+    ys: torch.Tensor,
+    loss: Loss,
+    length: int,
+    step: Callable[[], None] | None = None,
+    sg: StateSG | None = None,
+    oracle: Oracle | None = None,
+) -> dict[str, torch.Tensor]:
+    """One sequence (steps, batch, ...) window by window: truncated BPTT (no ``sg``, no
+    ``oracle``), DNI (``sg``: its prediction injected at each window's end, and it regresses the
+    gradient that reaches the next window's start), or DNI with an ``oracle`` in its place.
+    ``step`` (the optimisers' step and zeroing) runs after every window; ``None``: the windows'
+    gradients accumulate (applied once by the caller). No SG after the last window: nothing
+    comes later. ``loss`` is a batch mean, so the gradient at a state is each example's divided
+    by the batch size; the SG predicts each example's (as :mod:`synthgrad.sg` does): injected
+    divided by the batch size, regressing the gradient times the batch size. Returns the
+    sequence's loss and the SG's regression loss at each boundary it was trained at."""
+    cuts = windows(len(xs), length)
+    batch = xs.shape[1]
+    state = model.initial(batch)
+    losses, sg_losses = [], []
+    for w, cut in enumerate(cuts):
+        start = _leaf(state)
+        out, end = model.run(xs[cut], start)
+        window_loss = loss(out, ys[cut])
+        inject = None
+        if w < len(cuts) - 1 and oracle is not None:
+            inject = oracle(w)
+        elif w < len(cuts) - 1 and sg is not None:
+            with torch.no_grad():
+                inject = tuple(g / batch for g in sg(tuple(s.detach() for s in end)))
+        if inject is None:
+            window_loss.backward()
+        else:
+            torch.autograd.backward([window_loss, *end], [None, *inject])
+        if sg is not None and w > 0:  # the bootstrapped target at this window's start
+            pred = sg(tuple(s.detach() for s in start))
+            sg_loss = sum(
+                0.5 * (p - batch * s.grad).pow(2).sum(-1).mean()
+                for p, s in zip(pred, start, strict=True)
+            )
+            sg_loss.backward()
+            sg_losses.append(sg_loss.detach())
+        losses.append(window_loss.detach())
+        if step is not None:
+            step()
+        state = tuple(s.detach() for s in end)
+    return {
+        "loss": torch.stack(losses).sum(),
+        "sg_loss": torch.stack(sg_losses) if sg_losses else torch.zeros(0),
+    }
+
+
+def parameters(*modules: nn.Module | None) -> Sequence[nn.Parameter]:
+    """Every parameter of the given modules (``None`` skipped), for one optimiser."""
+    return [p for m in modules if m is not None for p in m.parameters()]

@@ -1,0 +1,101 @@
+"""Synthetic gradients in time (chapter 8): truncated BPTT, DNI on the recurrent state, and the
+two identities that pin DNI down."""
+
+import pytest
+import torch
+
+from synthgrad import recurrent as R
+
+STEPS, BATCH, D_IN, HIDDEN, D_OUT, T = 12, 4, 3, 8, 2, 4
+
+
+def mse(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Summed over steps and outputs, mean over the batch."""
+    return (out - y).pow(2).sum((0, 2)).mean()
+
+
+def problem(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    xs = torch.randn(STEPS, BATCH, D_IN, generator=g)
+    ys = torch.randn(STEPS, BATCH, D_OUT, generator=g)
+    return xs, ys
+
+
+def model(seed: int = 0) -> R.Recurrent:
+    torch.manual_seed(seed)
+    return R.Recurrent(D_IN, HIDDEN, D_OUT)
+
+
+def grads(m: torch.nn.Module) -> list[torch.Tensor]:
+    return [p.grad.clone() for p in m.parameters()]
+
+
+def test_windows_cut_the_sequence_and_refuse_nonsense():
+    assert R.windows(10, 4) == [slice(0, 4), slice(4, 8), slice(8, 10)]
+    assert R.windows(3, 5) == [slice(0, 3)]
+    with pytest.raises(ValueError, match="window"):
+        R.windows(10, 0)
+
+
+def test_dni_with_its_output_held_at_zero_is_truncated_bptt_update_for_update():
+    xs, ys = problem()
+    bptt, dni = model(), model()
+    sg = R.StateSG(HIDDEN)  # zero-initialised; never stepped, so it stays at zero
+    opt_a = torch.optim.Adam(bptt.parameters(), lr=1e-2)
+    opt_b = torch.optim.Adam(dni.parameters(), lr=1e-2)
+
+    def stepper(opt):
+        def step():
+            opt.step()
+            opt.zero_grad()
+            sg.zero_grad()
+
+        return step
+
+    for _ in range(3):
+        a = R.train_sequence(bptt, xs, ys, mse, T, stepper(opt_a))
+        b = R.train_sequence(dni, xs, ys, mse, T, stepper(opt_b), sg=sg)
+        assert torch.equal(a["loss"], b["loss"])
+    for p, q in zip(bptt.parameters(), dni.parameters(), strict=True):
+        assert torch.equal(p, q)
+    assert len(b["sg_loss"]) == len(R.windows(STEPS, T)) - 1  # it did regress its targets
+
+
+def test_dni_with_an_oracle_and_one_update_is_full_bptt():
+    """An oracle SG returning the true gradient of every later loss at each window's end, and
+    the windows' gradients accumulated: the same gradient as full BPTT (to float rounding);
+    truncated BPTT's differs (the test can fail)."""
+    xs, ys = problem()
+    full = model()
+    total, future = R.full_bptt(full, xs, ys, mse, T)
+    oracle, truncated = model(), model()
+    got = R.train_sequence(oracle, xs, ys, mse, T, oracle=lambda w: future[w])
+    R.train_sequence(truncated, xs, ys, mse, T)
+    torch.testing.assert_close(got["loss"], total)
+    for a, b in zip(grads(full), grads(oracle), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    differs = [
+        not torch.allclose(a, b, atol=1e-4)
+        for a, b in zip(grads(full), grads(truncated), strict=True)
+    ]
+    assert any(differs)
+
+
+def test_the_sg_regresses_the_gradient_that_reaches_the_next_window():
+    """After one sequence, the SG's regression loss at each boundary is half the squared
+    error between its prediction (zero: it starts at zero) and each example's gradient at the
+    next window's start: for the last boundary, the true gradient of the last window's loss."""
+    xs, ys = problem()
+    m, sg = model(), R.StateSG(HIDDEN)
+    out = R.train_sequence(m, xs, ys, mse, T, sg=sg)
+    # the last window's loss alone, from the state where the last window starts
+    cuts = R.windows(STEPS, T)
+    state = m.initial(BATCH)
+    with torch.no_grad():
+        for cut in cuts[:-1]:
+            _, state = m.run(xs[cut], state)
+    start = tuple(s.clone().requires_grad_(True) for s in state)
+    o, _ = m.run(xs[cuts[-1]], start)
+    mse(o, ys[cuts[-1]]).backward()
+    expected = sum(0.5 * (BATCH * s.grad).pow(2).sum(-1).mean() for s in start)
+    torch.testing.assert_close(out["sg_loss"][-1], expected)
