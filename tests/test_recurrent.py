@@ -9,9 +9,9 @@ from synthgrad import recurrent as R
 STEPS, BATCH, D_IN, HIDDEN, D_OUT, T = 12, 4, 3, 8, 2, 4
 
 
-def mse(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Summed over steps and outputs, mean over the batch."""
-    return (out - y).pow(2).sum((0, 2)).mean()
+def squared(ys: torch.Tensor):
+    """A window's squared error, summed over its steps and outputs, mean over the batch."""
+    return lambda out, cut: (out - ys[cut]).pow(2).sum((0, 2)).mean()
 
 
 def problem(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -53,8 +53,8 @@ def test_dni_with_its_output_held_at_zero_is_truncated_bptt_update_for_update():
         return step
 
     for _ in range(3):
-        a = R.train_sequence(bptt, xs, ys, mse, T, stepper(opt_a))
-        b = R.train_sequence(dni, xs, ys, mse, T, stepper(opt_b), sg=sg)
+        a = R.train_sequence(bptt, xs, squared(ys), T, stepper(opt_a))
+        b = R.train_sequence(dni, xs, squared(ys), T, stepper(opt_b), sg=sg)
         assert torch.equal(a["loss"], b["loss"])
     for p, q in zip(bptt.parameters(), dni.parameters(), strict=True):
         assert torch.equal(p, q)
@@ -67,10 +67,10 @@ def test_dni_with_an_oracle_and_one_update_is_full_bptt():
     truncated BPTT's differs (the test can fail)."""
     xs, ys = problem()
     full = model()
-    total, future = R.full_bptt(full, xs, ys, mse, T)
+    total, future = R.full_bptt(full, xs, squared(ys), T)
     oracle, truncated = model(), model()
-    got = R.train_sequence(oracle, xs, ys, mse, T, oracle=lambda w: future[w])
-    R.train_sequence(truncated, xs, ys, mse, T)
+    got = R.train_sequence(oracle, xs, squared(ys), T, oracle=lambda w: future[w])
+    R.train_sequence(truncated, xs, squared(ys), T)
     torch.testing.assert_close(got["loss"], total)
     for a, b in zip(grads(full), grads(oracle), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
@@ -87,7 +87,7 @@ def test_the_sg_regresses_the_gradient_that_reaches_the_next_window():
     next window's start: for the last boundary, the true gradient of the last window's loss."""
     xs, ys = problem()
     m, sg = model(), R.StateSG(HIDDEN)
-    out = R.train_sequence(m, xs, ys, mse, T, sg=sg)
+    out = R.train_sequence(m, xs, squared(ys), T, sg=sg)
     # the last window's loss alone, from the state where the last window starts
     cuts = R.windows(STEPS, T)
     state = m.initial(BATCH)
@@ -96,6 +96,21 @@ def test_the_sg_regresses_the_gradient_that_reaches_the_next_window():
             _, state = m.run(xs[cut], state)
     start = tuple(s.clone().requires_grad_(True) for s in state)
     o, _ = m.run(xs[cuts[-1]], start)
-    mse(o, ys[cuts[-1]]).backward()
+    squared(ys)(o, cuts[-1]).backward()
     expected = sum(0.5 * (BATCH * s.grad).pow(2).sum(-1).mean() for s in start)
     torch.testing.assert_close(out["sg_loss"][-1], expected)
+
+
+def test_the_sg_scale_multiplies_what_is_injected():
+    """An SG that predicts a constant: at scale 0 the update is truncated BPTT's; at scale 1
+    it is not."""
+    xs, ys = problem()
+    sg = R.StateSG(HIDDEN)
+    torch.nn.init.ones_(sg.net.bias)
+    runs = {}
+    for name, kw in {"bptt": {}, "zero": {"sg": sg, "scale": 0.0}, "one": {"sg": sg}}.items():
+        m = model()
+        R.train_sequence(m, xs, squared(ys), T, **kw)
+        runs[name] = grads(m)
+    assert all(torch.equal(a, b) for a, b in zip(runs["bptt"], runs["zero"], strict=True))
+    assert not all(torch.allclose(a, b) for a, b in zip(runs["bptt"], runs["one"], strict=True))

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 State = tuple[torch.Tensor, torch.Tensor]  # (h, c), each (batch, hidden)
-Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (outputs, targets) -> scalar
+Loss = Callable[[torch.Tensor, slice], torch.Tensor]  # (a window's outputs, its steps) -> scalar
 Oracle = Callable[[int], State]  # window index -> the true gradient at its end state
 
 
@@ -82,7 +82,7 @@ def _leaf(state: State) -> State:
 
 
 def full_bptt(
-    model: Recurrent, xs: torch.Tensor, ys: torch.Tensor, loss: Loss, length: int
+    model: Recurrent, xs: torch.Tensor, loss: Loss, length: int
 ) -> tuple[torch.Tensor, list[State]]:
     """Fill the model's gradients with full BPTT over the whole sequence (the sum of every
     window's loss) and return that loss and, per window, the true gradient of every later loss
@@ -91,7 +91,7 @@ def full_bptt(
     state, carried, total = model.initial(xs.shape[1]), [], 0.0
     for cut in cuts:
         out, state = model.run(xs[cut], state)
-        total = total + loss(out, ys[cut])
+        total = total + loss(out, cut)
         # the state as the next window receives it: a copy that only later steps use, so its
         # gradient is the later losses' alone (the end state itself also feeds this window's
         # last output)
@@ -107,19 +107,21 @@ def full_bptt(
 def train_sequence(
     model: Recurrent,
     xs: torch.Tensor,
-    ys: torch.Tensor,
     loss: Loss,
     length: int,
     step: Callable[[], None] | None = None,
     sg: StateSG | None = None,
     oracle: Oracle | None = None,
+    scale: float = 1.0,
 ) -> dict[str, torch.Tensor]:
     """One sequence (steps, batch, ...) window by window: truncated BPTT (no ``sg``, no
     ``oracle``), DNI (``sg``: its prediction injected at each window's end, and it regresses the
     gradient that reaches the next window's start), or DNI with an ``oracle`` in its place.
     ``step`` (the optimisers' step and zeroing) runs after every window; ``None``: the windows'
     gradients accumulate (applied once by the caller). No SG after the last window: nothing
-    comes later. ``loss`` is a batch mean, so the gradient at a state is each example's divided
+    comes later. ``scale`` multiplies the SG's prediction where it is injected (the DNI
+    reimplementations use 0.1, citing the paper), not its target. ``loss(outputs, steps)``
+    gives a window's loss from its outputs and its slice of the sequence; it is a batch mean, so the gradient at a state is each example's divided
     by the batch size; the SG predicts each example's (as :mod:`synthgrad.sg` does): injected
     divided by the batch size, regressing the gradient times the batch size. Returns the
     sequence's loss and the SG's regression loss at each boundary it was trained at."""
@@ -130,13 +132,13 @@ def train_sequence(
     for w, cut in enumerate(cuts):
         start = _leaf(state)
         out, end = model.run(xs[cut], start)
-        window_loss = loss(out, ys[cut])
+        window_loss = loss(out, cut)
         inject = None
         if w < len(cuts) - 1 and oracle is not None:
             inject = oracle(w)
         elif w < len(cuts) - 1 and sg is not None:
             with torch.no_grad():
-                inject = tuple(g / batch for g in sg(tuple(s.detach() for s in end)))
+                inject = tuple(scale * g / batch for g in sg(tuple(s.detach() for s in end)))
         if inject is None:
             window_loss.backward()
         else:

@@ -4,7 +4,8 @@
   task that fixes the loss) and :func:`per_seed` (one draw of a problem per seed);
 - :mod:`~synthgrad.data.synthetic`: problems generated from a seed (linear regression, a tanh
   teacher, noisy linear labels, two moons) and :func:`parity` (MNIST's odd-or-even task);
-- :mod:`~synthgrad.data.idx`: MNIST from the standard IDX files, verified by their MD5 sums.
+- :mod:`~synthgrad.data.idx`: MNIST from the standard IDX files, verified by their MD5 sums;
+- :mod:`~synthgrad.data.sequences`: chapter 8's sequence tasks, Copy and Repeat Copy.
 
 Every loader is available here by name, as the chapters use it: ``data.mnist("small")``.
 """
