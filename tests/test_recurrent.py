@@ -114,3 +114,12 @@ def test_the_sg_scale_multiplies_what_is_injected():
         runs[name] = grads(m)
     assert all(torch.equal(a, b) for a, b in zip(runs["bptt"], runs["zero"], strict=True))
     assert not all(torch.allclose(a, b) for a, b in zip(runs["bptt"], runs["one"], strict=True))
+
+
+def test_the_curriculum_lengthens_the_task_below_the_threshold():
+    assert R.next_length(4, 0.1) == 5 and R.next_length(4, 0.2) == 4
+    assert R.next_length(4, 0.15) == 4  # (strictly below)
+    log = R.copy_curriculum("dni", 2, sequences=8 * 4, hidden=8, batch=8)
+    assert log["n"] == [1, 1, 1, 1] and len(log["error"]) == 4
+    with pytest.raises(ValueError, match="method"):
+        R.copy_curriculum("rtrl", 2, sequences=8)

@@ -164,3 +164,61 @@ def train_sequence(
 def parameters(*modules: nn.Module | None) -> Sequence[nn.Parameter]:
     """Every parameter of the given modules (``None`` skipped), for one optimiser."""
     return [p for m in modules if m is not None for p in m.parameters()]
+
+
+METHODS = ("bptt", "dni", "full")  # truncated BPTT, DNI on the state, full BPTT (the reference)
+
+
+def next_length(n: int, error: float, threshold: float = 0.15) -> int:
+    """The curriculum: one vector more once the error (bits per sequence) is below
+    ``threshold`` (0.15 bits, the threshold the DNI reimplementations attribute to the paper)."""
+    return n + 1 if error < threshold else n
+
+
+def copy_curriculum(
+    method: str,
+    length: int,
+    sequences: int,
+    seed: int = 0,
+    hidden: int = 256,
+    batch: int = 256,
+    lr: float = 1e-3,
+    scale: float = 0.1,
+    sg_hidden: int = 0,
+    threshold: float = 0.15,
+) -> dict[str, list[float]]:
+    """Train an LSTM on Copy with the curriculum for ``sequences`` sequences in all (batches of
+    ``batch``), by ``method`` with windows of ``length`` steps (``"full"``: no truncation), Adam
+    at ``lr`` for the model and the SG. Returns per batch the task's length ``n`` and the error
+    in bits per sequence (and the SG's mean regression loss for DNI); the score is the longest
+    length solved, ``max(n) - 1``."""
+    from .data.sequences import bits_per_sequence, copy_task
+
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    torch.manual_seed(seed)
+    model = Recurrent(10, hidden, 9)
+    sg = StateSG(hidden, sg_hidden) if method == "dni" else None
+    opt = torch.optim.Adam(parameters(model, sg), lr=lr)
+
+    def step() -> None:
+        opt.step()
+        opt.zero_grad()
+
+    log: dict[str, list[float]] = {"n": [], "error": [], "sg_loss": []}
+    n = 1
+    for k in range(max(1, sequences // batch)):
+        task = copy_task(n, batch, seed=seed * 1_000_003 + k)
+
+        def loss(out: torch.Tensor, cut: slice, task=task) -> torch.Tensor:
+            part = type(task)(task.xs[cut], task.ys[cut], task.mask[cut])
+            return bits_per_sequence(out, part)
+
+        window = len(task.xs) if method == "full" else length
+        got = train_sequence(model, task.xs, loss, window, step, sg=sg, scale=scale)
+        error = float(got["loss"])
+        log["n"].append(n)
+        log["error"].append(error)
+        log["sg_loss"].append(float(got["sg_loss"].mean()) if len(got["sg_loss"]) else float("nan"))
+        n = next_length(n, error, threshold)
+    return log
