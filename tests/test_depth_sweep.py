@@ -66,21 +66,39 @@ def _history(acc: float) -> History:
                    {"seconds": 1.0})  # fmt: skip
 
 
+def _git(cwd, *args):
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
+                          check=True).stdout.strip()  # fmt: skip
+
+
+def _registered(root, text: str | None = None) -> str:
+    """A scratch store whose plan file (``text``, default the plan) is committed: the commit."""
+    plan = root / D.PLAN_FILE
+    plan.parent.mkdir(parents=True, exist_ok=True)
+    plan.write_text(D.plan_text() if text is None else text)
+    if not (root / ".git").exists():
+        _git(root, "init", "-q")
+    _git(root, "add", ".")
+    _git(root, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "plan")
+    return _git(root, "rev-parse", "HEAD")
+
+
 def test_the_grids_grow_with_the_selection_runs_in_the_store(tmp_path):
     """A cell's extension appears once its grid is scored with the best at an edge; its
     reported runs once its rate is chosen; until then they are pending."""
     cell = D.CELLS[0]
+    registered = _registered(tmp_path)
     select = D.selection_experiment(tmp_path)
     assert len(select.runs) == 3 * len(D.CELLS)
     assert D.selection_table(tmp_path) is None and R.made_so_far(0.3, tmp_path) is None
     assert D.final_experiment(tmp_path).runs == {}
     for rate, acc in ((LOW, 0.97), (MID, 0.96), (HIGH, 0.95)):
-        store.save(select, D.select_label(cell, rate), _history(acc), "test", tmp_path)
+        store.save(select, D.select_label(cell, rate), _history(acc), "test", tmp_path, registered)
     select = D.selection_experiment(tmp_path)
     assert D.select_label(cell, 1e-4) in select.runs  # best at the low edge: extended
     assert D.final_label(cell) in D.final_experiment(tmp_path).pending
     assert D.selection_table(tmp_path).loc[cell, "chosen"] == ""  # waiting for the extension
-    store.save(select, D.select_label(cell, 1e-4), _history(0.965), "test", tmp_path)
+    store.save(select, D.select_label(cell, 1e-4), _history(0.965), "test", tmp_path, registered)
     assert D.chosen_rates(tmp_path) == {cell: LOW}
     table = D.selection_table(tmp_path)
     assert len(table) == 1 and table.loc[cell, "chosen"] == f"{LOW:g}"
@@ -88,11 +106,6 @@ def test_the_grids_grow_with_the_selection_runs_in_the_store(tmp_path):
     final = D.final_experiment(tmp_path)
     assert final.runs[D.final_label(cell)].fit["lr"] == LOW
     assert D.final_label(cell) not in final.pending and len(final.pending) == 39
-
-
-def _git(cwd, *args):
-    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
-                          check=True).stdout.strip()  # fmt: skip
 
 
 def test_no_run_is_made_before_the_plan_is_committed_as_written(tmp_path, monkeypatch):
@@ -116,6 +129,14 @@ def test_no_run_is_made_before_the_plan_is_committed_as_written(tmp_path, monkey
     plan.write_text(D.plan_text().replace("3,906", "3,000"))
     with pytest.raises(store.NotRegistered, match="differs"):
         store.registration(experiment, tmp_path)  # the plan changed after registration
+    plan.write_text(D.plan_text())
+    monkeypatch.setenv("SYNTHGRAD_COMMIT", "abc")  # a copy of the tree without git
+    with pytest.raises(store.NotRegistered, match="SYNTHGRAD_REGISTERED"):
+        store.registration(experiment, tmp_path)
+    monkeypatch.setenv("SYNTHGRAD_REGISTERED", "def")
+    assert store.registration(experiment, tmp_path) == "def"
+    monkeypatch.delenv("SYNTHGRAD_COMMIT")
+    plan.write_text(D.plan_text().replace("3,906", "3,000"))
     monkeypatch.setattr(store, "run_each", lambda *a: pytest.fail("a run was started"))
     with pytest.raises(store.NotRegistered):  # make paper refuses before any run
         select = D.selection_experiment(tmp_path)
@@ -144,3 +165,19 @@ def test_every_stored_run_of_the_sweep_descends_from_its_registration():
                 capture_output=True,
             )
             assert ancestry.returncode == 0, f"{label}: not made after its registration"
+
+
+def test_a_run_counts_only_under_the_plan_as_it_stands(tmp_path):
+    """A run that names no registration, or one whose plan file said something else, is
+    ``unregistered``: never drawn, never counted in choosing a rate, made again."""
+    select = D.selection_experiment(tmp_path)
+    label = D.select_label(D.CELLS[0], LOW)
+    old = _registered(tmp_path, D.plan_text().replace("3,906", "3,000"))
+    store.save(select, label, _history(0.9), "test", tmp_path, old)
+    current = _registered(tmp_path)
+    assert store.run_status(select, label, tmp_path) == "unregistered"
+    store.save(select, label, _history(0.9), "test", tmp_path)  # no registration named
+    assert store.run_status(select, label, tmp_path) == "unregistered"
+    assert label not in store.load(select, tmp_path).runs and D.chosen_rates(tmp_path) == {}
+    store.save(select, label, _history(0.9), "test", tmp_path, current)
+    assert store.run_status(select, label, tmp_path) == "ok"

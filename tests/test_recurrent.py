@@ -121,5 +121,7 @@ def test_the_curriculum_lengthens_the_task_below_the_threshold():
     assert R.next_length(4, 0.15) == 4  # (strictly below)
     log = R.copy_curriculum("dni", 2, sequences=8 * 4, hidden=8, batch=8)
     assert log["n"] == [1, 1, 1, 1] and len(log["error"]) == 4
+    assert R.longest_solved({"n": [1, 2, 2, 3], "error": [0.1, 0.3, 0.1, 0.2]}) == 2
+    assert R.longest_solved(log) == 0
     with pytest.raises(ValueError, match="method"):
         R.copy_curriculum("rtrl", 2, sequences=8)

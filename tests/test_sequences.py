@@ -33,7 +33,10 @@ def test_bits_per_sequence_is_zero_when_right_and_one_bit_per_output_at_chance()
     sure = 50.0 * (2 * task.ys - 1)
     assert bits_per_sequence(sure, task) < 1e-6
     chance = bits_per_sequence(torch.zeros_like(task.ys), task)
-    torch.testing.assert_close(chance, torch.tensor(3 * 5.0))  # 3 steps x 5 channels
+    torch.testing.assert_close(chance, torch.tensor(3 * 4.0))  # 3 steps x 4 bits
+    repeat = copy_task(n=3, batch=4, repeats=2, bits=4)  # 7 output steps x (4 bits + marker)
+    torch.testing.assert_close(bits_per_sequence(torch.zeros_like(repeat.ys), repeat),
+                               torch.tensor(7 * 5.0))  # fmt: skip
 
 
 def test_nonsense_is_refused():

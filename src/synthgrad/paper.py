@@ -32,6 +32,7 @@ BUILDERS: dict[str, Callable[[], store.Experiment]] = {
     depth_sweep.FINAL: depth_sweep.final_experiment,
 }
 EXPERIMENTS: dict[str, store.Experiment] = {name: build() for name, build in BUILDERS.items()}
+GROWS = 3  # passes over a grid: its runs, the extensions they ask for, and a last check
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -73,8 +74,12 @@ def main(argv: list[str] | None = None) -> None:
 
         executor = Client(args.scheduler).get_executor()
     for name in names:  # each grid built when its turn comes: after the runs it waits on
-        store.make([BUILDERS[name]()], args.device, executor, graph=not args.eager,
-                   match=args.match, workers=args.workers)  # fmt: skip
+        for _ in range(GROWS):  # a grid that grows with its runs (an extension) is built again
+            experiment = BUILDERS[name]()
+            if not store.todo(experiment, match=args.match):
+                break
+            store.make([experiment], args.device, executor, graph=not args.eager,
+                       match=args.match, workers=args.workers)  # fmt: skip
 
 
 if __name__ == "__main__":

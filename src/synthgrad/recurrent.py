@@ -37,7 +37,7 @@ class Recurrent(nn.Module):
         self.readout = nn.Linear(hidden, d_out)
 
     def initial(self, batch: int) -> State:
-        zeros = torch.zeros(batch, self.cell.hidden_size)
+        zeros = self.readout.weight.new_zeros(batch, self.cell.hidden_size)
         return zeros, zeros.clone()
 
     def run(self, xs: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
@@ -120,7 +120,9 @@ def train_sequence(
     ``step`` (the optimisers' step and zeroing) runs after every window; ``None``: the windows'
     gradients accumulate (applied once by the caller). No SG after the last window: nothing
     comes later. ``scale`` multiplies the SG's prediction where it is injected (the DNI
-    reimplementations use 0.1, citing the paper), not its target. ``loss(outputs, steps)``
+    reimplementations use 0.1, citing the paper); the gradient that reaches a window's start,
+    the SG's target there, carries that scaled prediction from the window's end, as in those
+    reimplementations, so the SG learns later losses discounted by ``scale`` per window. ``loss(outputs, steps)``
     gives a window's loss from its outputs and its slice of the sequence; it is a batch mean, so the gradient at a state is each example's divided
     by the batch size; the SG predicts each example's (as :mod:`synthgrad.sg` does): injected
     divided by the batch size, regressing the gradient times the batch size. Returns the
@@ -190,8 +192,8 @@ def copy_curriculum(
     """Train an LSTM on Copy with the curriculum for ``sequences`` sequences in all (batches of
     ``batch``), by ``method`` with windows of ``length`` steps (``"full"``: no truncation), Adam
     at ``lr`` for the model and the SG. Returns per batch the task's length ``n`` and the error
-    in bits per sequence (and the SG's mean regression loss for DNI); the score is the longest
-    length solved, ``max(n) - 1``."""
+    in bits per sequence (and the SG's mean regression loss for DNI); the score is
+    :func:`longest_solved`."""
     from .data.sequences import bits_per_sequence, copy_task
 
     if method not in METHODS:
@@ -211,7 +213,7 @@ def copy_curriculum(
         task = copy_task(n, batch, seed=seed * 1_000_003 + k)
 
         def loss(out: torch.Tensor, cut: slice, task=task) -> torch.Tensor:
-            part = type(task)(task.xs[cut], task.ys[cut], task.mask[cut])
+            part = type(task)(task.xs[cut], task.ys[cut], task.mask[cut], task.scored)
             return bits_per_sequence(out, part)
 
         window = len(task.xs) if method == "full" else length
@@ -222,3 +224,10 @@ def copy_curriculum(
         log["sg_loss"].append(float(got["sg_loss"].mean()) if len(got["sg_loss"]) else float("nan"))
         n = next_length(n, error, threshold)
     return log
+
+
+def longest_solved(log: dict[str, list[float]], threshold: float = 0.15) -> int:
+    """The longest task length whose error fell below ``threshold`` in a curriculum's log
+    (0: none)."""
+    solved = [n for n, e in zip(log["n"], log["error"], strict=True) if e < threshold]
+    return int(max(solved, default=0))

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime
 import fnmatch
+import functools
 import gzip
 import hashlib
 import io
@@ -113,8 +114,14 @@ def registration(experiment: Experiment, root: Path | None = None) -> str:
             f"{experiment.name}: its plan file {path} {what}. Register the plan first: write "
             f"it from the code, commit it, then make the runs."
         )
-    if os.environ.get("SYNTHGRAD_COMMIT"):
-        return os.environ.get("SYNTHGRAD_REGISTERED", "unknown")
+    if os.environ.get("SYNTHGRAD_COMMIT"):  # a copy of the tree without git
+        if not os.environ.get("SYNTHGRAD_REGISTERED"):
+            raise NotRegistered(
+                f"{experiment.name}: without a git checkout, set SYNTHGRAD_REGISTERED to the "
+                "commit that registered the plan (git log -1 --format=%H -- "
+                f"store/{experiment.plan})"
+            )
+        return os.environ["SYNTHGRAD_REGISTERED"]
     try:
         changed = _git(path.parent, "status", "--porcelain", "--", path.name)
     except (OSError, subprocess.CalledProcessError) as error:
@@ -248,7 +255,9 @@ def decode(payload: bytes, entry: dict[str, Any]) -> History:
 
 
 def run_status(experiment: Experiment, label: str, root: Path | None = None, manifest=None) -> str:
-    """``ok``, ``stale``, ``corrupt`` or ``missing`` (see the module's docstring)."""
+    """``ok``, ``stale``, ``corrupt``, ``missing`` (see the module's docstring) or, for a
+    registered experiment, ``unregistered``: made without naming a registration of the plan as
+    it stands (never drawn; ``make paper`` makes it again)."""
     root = root or store_dir()
     name = experiment.name
     manifest = manifest or read_manifest(name, root)
@@ -265,7 +274,35 @@ def run_status(experiment: Experiment, label: str, root: Path | None = None, man
     step = entry["provenance"].get("step", "eager")
     if entry["provenance"]["source_hash"] != source_hash(runner, step):
         return "stale"
+    if experiment.plan and not _registered_under(experiment, entry, root):
+        return "unregistered"
     return "ok"
+
+
+def _registered_under(experiment: Experiment, entry: dict[str, Any], root: Path) -> bool:
+    """Whether a run of a registered experiment was made under its plan as it stands: it names
+    the commit that registered it, whose plan file holds the plan of the code. Where git cannot
+    show that commit (no checkout, a shallow clone), the manifest's word is taken."""
+    registered = entry["provenance"].get("registered")
+    if not registered:
+        return False
+    plan = _plan_at(registered, str((root / experiment.plan).parent), Path(experiment.plan).name)
+    return plan is None or plan == experiment.plan_text
+
+
+@functools.lru_cache(maxsize=64)
+def _plan_at(commit: str, directory: str, name: str) -> str | None:
+    """The plan file as it was at ``commit`` ("" where it did not exist), or None where git
+    cannot tell."""
+    try:
+        shown = subprocess.run(["git", "-C", directory, "show", f"{commit}:./{name}"],
+                               capture_output=True, text=True)  # fmt: skip
+    except OSError:
+        return None
+    if shown.returncode == 0:
+        return shown.stdout
+    absent = ("exists on disk, but not in", "does not exist in")
+    return "" if any(a in shown.stderr for a in absent) else None
 
 
 @dataclass

@@ -100,8 +100,10 @@ def claims(sweep: Sweep | None, threshold: float) -> list[ledger.Claim]:
 
 
 def made_so_far(threshold: float, root: Path | None = None) -> Sweep | None:
-    """The sweep's reported runs made so far, read (None before the first)."""
+    """The sweep's reported runs made so far and current, read (None before the first): a run
+    made by other code (stale) is left out, since a comparison's runs share one source hash."""
     stored = store.load(final_experiment(root), root)
+    stored.runs = {k: h for k, h in stored.runs.items() if stored.status[k] == "ok"}
     return values(stored, threshold) if stored.runs else None
 
 

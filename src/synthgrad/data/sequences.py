@@ -20,11 +20,13 @@ import torch
 @dataclass
 class Sequences:
     """A batch of sequences: inputs ``xs`` (steps, batch, bits + 2), targets ``ys`` (steps,
-    batch, bits + 1) and ``mask`` (steps, batch), 1 where the output is scored."""
+    batch, bits + 1) and ``mask`` (steps, batch), 1 where the output is scored; of the target
+    channels, the first ``scored``."""
 
     xs: torch.Tensor
     ys: torch.Tensor
     mask: torch.Tensor
+    scored: int  # the target channels scored: the bits, and the end marker in Repeat Copy
 
 
 def copy_task(
@@ -54,11 +56,14 @@ def copy_task(
     if repeats is not None:
         ys[-1, :, bits] = 1.0  # the end marker
     mask[out:] = 1.0
-    return Sequences(xs, ys, mask)
+    return Sequences(xs, ys, mask, bits + marker)
 
 
 def bits_per_sequence(logits: torch.Tensor, task: Sequences) -> torch.Tensor:
-    """The binary cross-entropy of the output phase in bits, summed over its steps and
+    """The binary cross-entropy of the output phase in bits, summed over its steps and scored
     channels, mean over the batch: the error the curriculum reads."""
-    each = torch.nn.functional.binary_cross_entropy_with_logits(logits, task.ys, reduction="none")
+    k = task.scored
+    each = torch.nn.functional.binary_cross_entropy_with_logits(
+        logits[..., :k], task.ys[..., :k], reduction="none"
+    )
     return (each.sum(-1) * task.mask).sum(0).mean() / math.log(2)
