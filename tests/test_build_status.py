@@ -243,5 +243,12 @@ def test_paper_status_as_json_gives_every_grid_run_a_state(capsys):
     for name, runs in states.items():
         experiment = paper.EXPERIMENTS[name]
         assert set(runs) == set(experiment.runs) | set(experiment.pending)
-        assert set(runs.values()) <= {"ok", "stale", "corrupt", "missing", "pending"}
+        assert set(runs.values()) <= {
+            "ok",
+            "stale",
+            "corrupt",
+            "missing",
+            "pending",
+            "unregistered",
+        }
         assert {k for k, v in runs.items() if v == "pending"} == set(experiment.pending)

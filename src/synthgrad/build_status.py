@@ -260,7 +260,7 @@ def store_section(experiments: Sequence[Mapping[str, Any]], graded: bool) -> str
             f"`{e['experiment']}`",
             e["manifest"].get("chapter", ""),
             str(len(e["states"])),
-            _counts(Counter(e["states"].values()), ("ok", "stale", "corrupt", "missing")),
+            _counts(Counter(e["states"].values()), ("ok", "stale", "corrupt", "missing", "pending", "unregistered")),
             "; ".join(f"{d}: {n}" for d, n in sorted(devices.items())) or "none",
             "; ".join(f"`{c}`: {n}" for c, n in sorted(commits.items())) or "none",
             made or "not made",
