@@ -161,7 +161,11 @@ def selection_table(root: Path | None = None) -> pd.DataFrame | None:
             rates = {f"lr {r:g}": scores.get(r, np.nan) for r in sorted({*RATES, *scores})}
             rows.append({"activation": activation, "depth": depth, "method": method, **rates,
                          "chosen": "" if chosen is None else f"{chosen:g}"})  # fmt: skip
-    return pd.DataFrame(rows).set_index(["activation", "depth", "method"]) if rows else None
+    if not rows:
+        return None
+    table = pd.DataFrame(rows).set_index(["activation", "depth", "method"])
+    rates = sorted((c for c in table.columns if c.startswith("lr ")), key=lambda c: float(c[3:]))
+    return table[[*rates, "chosen"]]
 
 
 def selection_experiment(root: Path | None = None) -> store.Experiment:
