@@ -17,7 +17,6 @@ import math
 from collections.abc import Mapping
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from .. import analysis, store
@@ -152,20 +151,21 @@ def chosen_rates(root: Path | None = None) -> dict[Cell, float]:
 
 def selection_table(root: Path | None = None) -> pd.DataFrame | None:
     """Per cell whose selection has begun: each rate's validation accuracy (mean of the last
-    evaluations; NaN: diverged) and the rate the rule chose (empty while it waits). None before
-    any selection run."""
+    evaluations; NaN: diverged; blank: not tried) and the rate the rule chose (blank while it
+    waits). None before any selection run."""
+    rates = sorted({*RATES, *EXTENSION.values()})
     rows = []
     for (activation, depth, method), scores in _scores(root).items():
         if scores:
             chosen, _ = choose_rate(scores)
-            rates = {f"lr {r:g}": scores.get(r, np.nan) for r in sorted({*RATES, *scores})}
-            rows.append({"activation": activation, "depth": depth, "method": method, **rates,
+            rows.append({"activation": activation, "depth": depth, "method": method,
+                         **{f"lr {r:g}": scores.get(r, "") for r in rates},
                          "chosen": "" if chosen is None else f"{chosen:g}"})  # fmt: skip
     if not rows:
         return None
     table = pd.DataFrame(rows).set_index(["activation", "depth", "method"])
-    rates = sorted((c for c in table.columns if c.startswith("lr ")), key=lambda c: float(c[3:]))
-    return table[[*rates, "chosen"]]
+    tried = [c for c in table.columns if c == "chosen" or (table[c] != "").any()]
+    return table[tried]
 
 
 def selection_experiment(root: Path | None = None) -> store.Experiment:
