@@ -59,10 +59,12 @@ def test_the_plan_seeds_and_grids_are_as_registered():
     assert first[0] == "relu/6/backprop" and first[-1] == "relu/50/SG every layer, cDNI"
 
 
-def _history(acc: float) -> History:
+def _history(acc: float, diverged: bool = False) -> History:
     evals = np.full((21, 1), acc)
+    if diverged:  # from the 16th evaluation on
+        evals[15:] = np.nan
     return History([D.SELECT_SEED], np.arange(1, 3), {"loss": np.ones((2, 1))},
-                   np.arange(1, 22), {"test_acc": evals}, np.array([-1]),
+                   np.arange(1, 22), {"test_acc": evals}, np.array([16 if diverged else -1]),
                    {"seconds": 1.0})  # fmt: skip
 
 
@@ -94,18 +96,24 @@ def test_the_grids_grow_with_the_selection_runs_in_the_store(tmp_path):
     assert D.final_experiment(tmp_path).runs == {}
     for rate, acc in ((LOW, 0.97), (MID, 0.96), (HIGH, 0.95)):
         store.save(select, D.select_label(cell, rate), _history(acc), "test", tmp_path, registered)
+    # a diverged run at the best accuracy before it diverged: it ranks last, not first
+    other = D.CELLS[1]
+    for rate, acc in ((LOW, 0.90), (MID, 0.91), (HIGH, 0.99)):
+        run = _history(acc, diverged=rate == HIGH)
+        store.save(select, D.select_label(other, rate), run, "test", tmp_path, registered)
+    assert D.chosen_rates(tmp_path) == {other: MID}
     select = D.selection_experiment(tmp_path)
     assert D.select_label(cell, 1e-4) in select.runs  # best at the low edge: extended
     assert D.final_label(cell) in D.final_experiment(tmp_path).pending
     assert D.selection_table(tmp_path).loc[cell, "chosen"] == ""  # waiting for the extension
     store.save(select, D.select_label(cell, 1e-4), _history(0.965), "test", tmp_path, registered)
-    assert D.chosen_rates(tmp_path) == {cell: LOW}
+    assert D.chosen_rates(tmp_path) == {cell: LOW, other: MID}
     table = D.selection_table(tmp_path)
-    assert len(table) == 1 and table.loc[cell, "chosen"] == f"{LOW:g}"
+    assert len(table) == 2 and table.loc[cell, "chosen"] == f"{LOW:g}"
     assert table.loc[cell, "lr 0.0001"] == pytest.approx(0.965)
     final = D.final_experiment(tmp_path)
     assert final.runs[D.final_label(cell)].fit["lr"] == LOW
-    assert D.final_label(cell) not in final.pending and len(final.pending) == 39
+    assert D.final_label(cell) not in final.pending and len(final.pending) == 38
 
 
 def test_no_run_is_made_before_the_plan_is_committed_as_written(tmp_path, monkeypatch):

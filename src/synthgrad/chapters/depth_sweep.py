@@ -129,17 +129,17 @@ def choose_rate(scores: Mapping[float, float]) -> tuple[float | None, float | No
 
 
 def _scores(root: Path | None = None) -> dict[Cell, dict[float, float]]:
-    """Each cell's validation score per rate, from the selection runs that are current."""
+    """Each cell's validation score per rate, from the selection runs that are current (made
+    by this code, under the plan's registration)."""
     every = {select_label(c, r): (c, r) for c in CELLS for r in (*RATES, *EXTENSION.values())}
     probe = store.Experiment(SELECT, "05_representations", "", "",
                              {label: _task(c, r, (SELECT_SEED,), "full-validation")
-                              for label, (c, r) in every.items()})  # fmt: skip
-    stored = store.load(probe, root)
+                              for label, (c, r) in every.items()},
+                             plan=PLAN_FILE, plan_text=plan_text())  # fmt: skip
     out: dict[Cell, dict[float, float]] = {c: {} for c in CELLS}
-    for label, history in stored.runs.items():
-        if stored.status[label] == "ok":
-            cell, rate = every[label]
-            out[cell][rate] = float(analysis.end_value(history)[0])
+    for label, end in store.end_values(probe, "test_acc", analysis.LAST, root).items():
+        cell, rate = every[label]
+        out[cell][rate] = float(end[0])
     return out
 
 
