@@ -79,6 +79,10 @@ PROVENANCE_FIELDS = {
     "python": "the Python version.",
     "seconds": "the wall-clock seconds of its training.",
     "date": "when it finished (UTC, ISO 8601).",
+    "registered": "for a registered experiment's run (chapter 5's sweep on full MNIST): the "
+    "commit that registered its plan (`store/<experiment>/PLAN.md`); the run's own commit "
+    "descends from it (tested), and a run whose registration is not the plan as it stands is "
+    "never drawn.",
 }
 
 
