@@ -42,6 +42,7 @@ import pandas as pd
 import torch
 
 from .provenance import source_hash
+from .registration import NotRegistered, check, registered_under  # noqa: F401 (make raises it)
 from .sweep import Task, run_each, run_task
 from .train import History
 
@@ -90,56 +91,11 @@ class Experiment:
     plan_text: str = ""
 
 
-class NotRegistered(RuntimeError):
-    """A registered experiment's plan is not committed as written: no run may be made."""
-
-
-def _git(root: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
-                          check=True).stdout.strip()  # fmt: skip
-
-
 def registration(experiment: Experiment, root: Path | None = None) -> str:
-    """The commit that registered ``experiment``'s plan (the last commit that changed its plan
-    file), checked before a run is made: the file must hold ``plan_text`` exactly and be
-    committed, and the package's source too (``commit()`` without ``+dirty``), so that every
-    run's commit descends from the plan's. Where there is no git checkout (a copy of the tree
-    on another machine, ``$SYNTHGRAD_COMMIT`` set), the file must still match; the commit is
-    then ``$SYNTHGRAD_REGISTERED``. Raises :class:`NotRegistered` saying what to do."""
+    """The commit that registered ``experiment``'s plan, checked before a run is made
+    (:func:`synthgrad.registration.check`, against this checkout's ``commit()``)."""
     root = root or store_dir()
-    path = root / experiment.plan
-    if not path.exists() or path.read_text() != experiment.plan_text:
-        what = "is missing" if not path.exists() else "differs from the plan in the code"
-        raise NotRegistered(
-            f"{experiment.name}: its plan file {path} {what}. Register the plan first: write "
-            f"it from the code, commit it, then make the runs."
-        )
-    if os.environ.get("SYNTHGRAD_COMMIT"):  # a copy of the tree without git
-        if not os.environ.get("SYNTHGRAD_REGISTERED"):
-            raise NotRegistered(
-                f"{experiment.name}: without a git checkout, set SYNTHGRAD_REGISTERED to the "
-                "commit that registered the plan (git log -1 --format=%H -- "
-                f"store/{experiment.plan})"
-            )
-        return os.environ["SYNTHGRAD_REGISTERED"]
-    try:
-        changed = _git(path.parent, "status", "--porcelain", "--", path.name)
-    except (OSError, subprocess.CalledProcessError) as error:
-        raise NotRegistered(f"{experiment.name}: {path} is not in a git checkout") from error
-    try:
-        registered = (
-            "" if changed else _git(path.parent, "log", "-1", "--format=%H", "--", path.name)
-        )
-    except subprocess.CalledProcessError:  # a repository without a commit yet
-        registered = ""
-    if changed or not registered:
-        raise NotRegistered(f"{experiment.name}: commit {path} before making its runs")
-    if commit().endswith("+dirty"):
-        raise NotRegistered(
-            f"{experiment.name}: the package's source has uncommitted changes; a registered "
-            "experiment's runs are made from committed code only"
-        )
-    return registered
+    return check(experiment.name, root / experiment.plan, experiment.plan_text, commit())
 
 
 def mnist_task(rule: str, conditioned: bool, depth: int, **settings: Any) -> Task:
@@ -274,35 +230,11 @@ def run_status(experiment: Experiment, label: str, root: Path | None = None, man
     step = entry["provenance"].get("step", "eager")
     if entry["provenance"]["source_hash"] != source_hash(runner, step):
         return "stale"
-    if experiment.plan and not _registered_under(experiment, entry, root):
+    if experiment.plan and not registered_under(
+        root / experiment.plan, experiment.plan_text, entry["provenance"].get("registered")
+    ):
         return "unregistered"
     return "ok"
-
-
-def _registered_under(experiment: Experiment, entry: dict[str, Any], root: Path) -> bool:
-    """Whether a run of a registered experiment was made under its plan as it stands: it names
-    the commit that registered it, whose plan file holds the plan of the code. Where git cannot
-    show that commit (no checkout, a shallow clone), the manifest's word is taken."""
-    registered = entry["provenance"].get("registered")
-    if not registered:
-        return False
-    plan = _plan_at(registered, str((root / experiment.plan).parent), Path(experiment.plan).name)
-    return plan is None or plan == experiment.plan_text
-
-
-@functools.lru_cache(maxsize=64)
-def _plan_at(commit: str, directory: str, name: str) -> str | None:
-    """The plan file as it was at ``commit`` ("" where it did not exist), or None where git
-    cannot tell."""
-    try:
-        shown = subprocess.run(["git", "-C", directory, "show", f"{commit}:./{name}"],
-                               capture_output=True, text=True)  # fmt: skip
-    except OSError:
-        return None
-    if shown.returncode == 0:
-        return shown.stdout
-    absent = ("exists on disk, but not in", "does not exist in")
-    return "" if any(a in shown.stderr for a in absent) else None
 
 
 @dataclass
