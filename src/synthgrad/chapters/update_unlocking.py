@@ -39,6 +39,8 @@ from .update_unlocking_claims import (
     numbers,
 )
 from .update_unlocking_claims import model_check as model_check  # the figures' table
+from .update_unlocking_claims import predicted_time as predicted_time
+from .update_unlocking_claims import sooner_pipeline as sooner_pipeline
 
 
 def _resolve(p: SimpleNamespace) -> None:

@@ -18,6 +18,7 @@ from .update_unlocking import (
     Results,
     bp,
     model_check,
+    predicted_time,
     schedules,
 )
 
@@ -142,17 +143,33 @@ def model_table(m: Measures, model: CostModel, p: SimpleNamespace) -> Styler:
     )
 
 
-def figure_prediction(model: CostModel, p: SimpleNamespace) -> plt.Figure:
-    """Figure 4: the predicted throughput of a deeper network split into more stages."""
+def figure_prediction(model: CostModel, m: Measures, p: SimpleNamespace) -> plt.Figure:
+    """Figure 4: the predicted throughput of a deeper network split into more stages (left), and
+    the same prediction in seconds to the target accuracy (right: the steps each schedule
+    needed here, the band the model's error at ``K``; :func:`predicted_time`)."""
     curve = model.curve
-    fig, ax = plt.subplots(figsize=(6, 3.6))
+    ratio = model_check(m.speed, model.predicted)["predicted / measured"]
+    times = predicted_time(curve, m.reach_steps, p.batch_size, (ratio.min(), ratio.max()))
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 3.6))
     for name in curve:
         ax.plot(curve.index, curve[name], "o-", label=name)
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("stages K (one core or device each)")
+        t = times.xs(name, level="schedule").replace(np.inf, np.nan)  # inf: never got there
+        (line,) = bx.plot(t.index, t.seconds, "o-", label=name)
+        bx.fill_between(t.index, t.low, t.high, color=line.get_color(), alpha=0.2, lw=0)
+    if np.isfinite(times.seconds).any():
+        bx.set_yscale("log")
+    else:
+        bx.text(0.5, 0.5, "no schedule's median seed\nreached the target", ha="center",
+                va="center", transform=bx.transAxes)
+    for a in (ax, bx):
+        a.set_xscale("log", base=2)
+        a.set_xlim(min(curve.index) / 1.3, max(curve.index) * 1.3)  # also where no time is finite
+        a.set_xlabel("stages K (one core or device each)")
     ax.set_ylabel("predicted examples per second")
     ax.set_title(f"{p.predict_depth} hidden layers of {p.width}, batch {p.batch_size}: predicted")
     ax.legend(fontsize=8)
+    bx.set_ylabel(f"predicted seconds to {p.target_acc:.0%}")
+    bx.set_title("in time to accuracy (steps as measured here)")
     fig.tight_layout()
     return fig
 
