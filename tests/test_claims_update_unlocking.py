@@ -148,8 +148,11 @@ def test_c7_2_fails_when_a_pipeline_reaches_the_target_sooner():
     assert got.status == "does not hold"
     assert got.regime.startswith("seconds to 90%, median seed: DNI 30.0, GPipe 20.0, 1F1B 18.0")
     # the sooner pipeline per seed, not the faster one by throughput
-    assert list(uu.sooner_pipeline(pd.DataFrame({"GPipe": [5.0, INF, INF, NAN],
-                                                 "1F1B": [7.0, 3.0, INF, 1.0]}))[:3]) == [5.0, 3.0, INF]
+    assert list(
+        uu.sooner_pipeline(
+            pd.DataFrame({"GPipe": [5.0, INF, INF, NAN], "1F1B": [7.0, 3.0, INF, 1.0]})
+        )[:3]
+    ) == [5.0, 3.0, INF]
 
 
 @pytest.mark.claim("C7.2", "diverged")
@@ -237,7 +240,9 @@ def test_the_cost_models_time_to_accuracy_carries_its_error_and_a_run_that_never
     steps = frame(STEPS)
     got = uu.predicted_time(curve, steps, 64, (0.8, 1.5))
     dni = got.loc[(2, uu.DNI)]
-    assert (dni.seconds, dni.low, dni.high) == pytest.approx((60 * 64 / 180, 0.8 * 60 * 64 / 180, 1.5 * 60 * 64 / 180))
+    assert (dni.seconds, dni.low, dni.high) == pytest.approx(
+        (60 * 64 / 180, 0.8 * 60 * 64 / 180, 1.5 * 60 * 64 / 180)
+    )
     assert np.isnan(got.loc[(1, uu.DNI), "seconds"])  # no DNI on one stage
     never = frame(STEPS, **{uu.DNI: seeds(INF, 60.0)})
     assert uu.predicted_time(curve, never, 64, (1.0, 1.0)).loc[(2, uu.DNI), "seconds"] == INF

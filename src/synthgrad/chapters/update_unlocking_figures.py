@@ -159,8 +159,14 @@ def figure_prediction(model: CostModel, m: Measures, p: SimpleNamespace) -> plt.
     if np.isfinite(times.seconds).any():
         bx.set_yscale("log")
     else:
-        bx.text(0.5, 0.5, "no schedule's median seed\nreached the target", ha="center",
-                va="center", transform=bx.transAxes)
+        bx.text(
+            0.5,
+            0.5,
+            "no schedule's median seed\nreached the target",
+            ha="center",
+            va="center",
+            transform=bx.transAxes,
+        )
     for a in (ax, bx):
         a.set_xscale("log", base=2)
         a.set_xlim(min(curve.index) / 1.3, max(curve.index) * 1.3)  # also where no time is finite
