@@ -61,7 +61,7 @@ CORES := $(shell nproc 2>/dev/null || echo 1)
 WIDE := 01_primer 05_representations 07_update_unlocking
 WIDE_EXECUTED := $(WIDE:%=$(STAGE)/book/%.ipynb)
 # the other chapters start two at a time, the longest first, so that the short ones fill the end
-LONG := 03_convergence 06_unified_view
+LONG := 03_convergence 06_unified_view 08_in_time
 ORDERED := $(WIDE) $(LONG) $(filter-out $(WIDE) $(LONG),$(CHAPTERS:book/%.ipynb=%))
 EXECUTED := $(ORDERED:%=$(STAGE)/book/%.ipynb)
 THREADS ?=

@@ -1,6 +1,8 @@
 """Synthetic gradients in time (chapter 8): truncated BPTT, DNI on the recurrent state, and the
 two identities that pin DNI down."""
 
+import math
+
 import pytest
 import torch
 
@@ -125,3 +127,17 @@ def test_the_curriculum_lengthens_the_task_below_the_threshold():
     assert R.longest_solved(log) == 0
     with pytest.raises(ValueError, match="method"):
         R.copy_curriculum("rtrl", 2, sequences=8)
+
+
+def test_the_identities_the_chapter_reports():
+    """What chapter 8 quotes: DNI with a zero SG is truncated BPTT exactly; the oracle's
+    gradient is full BPTT's to float rounding, truncated BPTT's is not."""
+    got = R.check_identities()
+    assert got.zero_sg == 0.0
+    assert got.oracle < 1e-5
+    assert got.truncated > 1e-2
+
+
+def test_a_diverged_curriculum_scores_nan():
+    assert R.longest_solved({"n": [1, 2, 2], "error": [0.1, float("nan"), 0.2]}) != 2
+    assert math.isnan(R.longest_solved({"n": [1, 2], "error": [0.1, float("inf")]}))

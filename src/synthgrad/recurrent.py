@@ -17,7 +17,9 @@ update is full BPTT's.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -188,6 +190,7 @@ def copy_curriculum(
     scale: float = 0.1,
     sg_hidden: int = 0,
     threshold: float = 0.15,
+    bits: int = 8,
 ) -> dict[str, list[float]]:
     """Train an LSTM on Copy with the curriculum for ``sequences`` sequences in all (batches of
     ``batch``), by ``method`` with windows of ``length`` steps (``"full"``: no truncation), Adam
@@ -199,7 +202,7 @@ def copy_curriculum(
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     torch.manual_seed(seed)
-    model = Recurrent(10, hidden, 9)
+    model = Recurrent(bits + 2, hidden, bits + 1)
     sg = StateSG(hidden, sg_hidden) if method == "dni" else None
     opt = torch.optim.Adam(parameters(model, sg), lr=lr)
 
@@ -210,7 +213,7 @@ def copy_curriculum(
     log: dict[str, list[float]] = {"n": [], "error": [], "sg_loss": []}
     n = 1
     for k in range(max(1, sequences // batch)):
-        task = copy_task(n, batch, seed=seed * 1_000_003 + k)
+        task = copy_task(n, batch, bits=bits, seed=seed * 1_000_003 + k)
 
         def loss(out: torch.Tensor, cut: slice, task=task) -> torch.Tensor:
             part = type(task)(task.xs[cut], task.ys[cut], task.mask[cut], task.scored)
@@ -226,8 +229,72 @@ def copy_curriculum(
     return log
 
 
-def longest_solved(log: dict[str, list[float]], threshold: float = 0.15) -> int:
+def longest_solved(log: dict[str, list[float]], threshold: float = 0.15) -> float:
     """The longest task length whose error fell below ``threshold`` in a curriculum's log
-    (0: none)."""
+    (0: none; NaN: the run diverged, its error became NaN or inf, which counts against it)."""
+    if not all(math.isfinite(e) for e in log["error"]):
+        return float("nan")
     solved = [n for n, e in zip(log["n"], log["error"], strict=True) if e < threshold]
     return int(max(solved, default=0))
+
+
+@dataclass(frozen=True)
+class Identities:
+    """The two identities on one small problem: ``zero_sg``, the largest absolute difference of
+    any parameter between DNI with its SG's output held at zero and truncated BPTT after
+    ``sequences`` sequences of Adam (0 when they are the same update for update);
+    ``oracle``, the largest difference, relative to the largest entry, between full BPTT's
+    gradient and DNI's with an oracle SG and the windows' gradients accumulated; ``truncated``,
+    the same for truncated BPTT (so the oracle identity is seen not to hold trivially)."""
+
+    zero_sg: float
+    oracle: float
+    truncated: float
+    sequences: int = 3
+
+
+def _relative(a: Sequence[torch.Tensor], b: Sequence[torch.Tensor]) -> float:
+    top = max(float(x.abs().max()) for x in a)
+    return max(float((x - y).abs().max()) for x, y in zip(a, b, strict=True)) / top
+
+
+def check_identities(
+    seed: int = 0, steps: int = 12, batch: int = 4, hidden: int = 8, length: int = 4
+) -> Identities:
+    """Both identities on a random regression problem (3 inputs, 2 outputs, squared error):
+    what chapter 8 reports and the tests pin down."""
+    g = torch.Generator().manual_seed(seed)
+    xs, ys = torch.randn(steps, batch, 3, generator=g), torch.randn(steps, batch, 2, generator=g)
+
+    def loss(out: torch.Tensor, cut: slice) -> torch.Tensor:
+        return (out - ys[cut]).pow(2).sum((0, 2)).mean()
+
+    def model() -> Recurrent:
+        torch.manual_seed(seed)
+        return Recurrent(3, hidden, 2)
+
+    bptt, dni, sg = model(), model(), StateSG(hidden)  # the SG is never stepped: it stays zero
+    for m, kw in ((bptt, {}), (dni, {"sg": sg})):
+        opt = torch.optim.Adam(m.parameters(), lr=1e-2)
+
+        def step(opt: torch.optim.Optimizer = opt) -> None:
+            opt.step()
+            opt.zero_grad()
+            sg.zero_grad()
+
+        for _ in range(3):
+            train_sequence(m, xs, loss, length, step, **kw)
+    with torch.no_grad():
+        pairs = zip(bptt.parameters(), dni.parameters(), strict=True)
+        zero = max(float((p - q).abs().max()) for p, q in pairs)
+    full, oracle, truncated = model(), model(), model()
+    _, future = full_bptt(full, xs, loss, length)
+    train_sequence(oracle, xs, loss, length, oracle=lambda w: future[w])
+    train_sequence(truncated, xs, loss, length)
+
+    def grads(m: nn.Module) -> list[torch.Tensor]:
+        return [p.grad for p in m.parameters()]
+
+    return Identities(
+        zero, _relative(grads(full), grads(oracle)), _relative(grads(full), grads(truncated))
+    )

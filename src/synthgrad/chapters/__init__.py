@@ -39,6 +39,7 @@ NAMES = (
     "05_representations",
     "06_unified_view",
     "07_update_unlocking",
+    "08_in_time",
 )
 
 

@@ -1,0 +1,191 @@
+"""Chapter 8: synthetic gradients in time (the DNI paper's section 3.1, in the small).
+
+An LSTM learns the Copy task under a curriculum, by truncated BPTT over windows of ``T`` steps,
+by DNI (truncated BPTT plus a synthetic gradient for the state at each window's end,
+:mod:`synthgrad.recurrent`) and, as the ceiling, by full BPTT over the whole sequence. A run
+is scored by the longest Copy length it solved within a fixed budget of sequences. The runs
+(:func:`train_all`), the scores (:func:`scores`), the numbers the prose quotes and the claims
+(:func:`claims`, decided on plain arrays so that tests can decide them without training).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .. import chapters, ledger, recurrent, stats
+from .. import params as P
+from . import Interface
+
+INTERFACE = Interface(
+    defaults={"seed": 0, "n_seeds": 5, "truncations": "2,4", "sequences": 25600, "hidden": 128,
+        "batch": 32, "lr": 0.01, "sg_scale": 0.1, "sg_hidden": 0, "quick": False},
+    specs={
+        "seed": P.integer(0), "n_seeds": P.integer(1, 20),
+        "truncations": P.ints(1, 64, max_len=6), "sequences": P.integer(1),
+        "hidden": P.integer(2, 1024), "batch": P.integer(1, 1024), "lr": P.positive(),
+        "sg_scale": P.number(0, 10), "sg_hidden": P.integer(0, 4096), "quick": P.flag(),
+    },
+    record=("seed", "n_seeds", "truncations", "sequences", "hidden", "batch", "lr", "sg_scale",
+            "sg_hidden", "bits", "threshold"),
+    settings=dict(bits=8, threshold=0.15, live_sequences=1600),
+    quick=dict(n_seeds=2, truncations=[2, 4], sequences=1280, live_sequences=160),
+    resolve=lambda p: _resolve(p),
+)  # fmt: skip
+
+# the methods compared at each truncation T: name on the page -> recurrent.copy_curriculum's
+METHODS = {"truncated BPTT": "bptt", "DNI": "dni"}
+CEILING = "full BPTT"  # no truncation: the ceiling, one run per seed
+COLOURS = {"truncated BPTT": "C0", "DNI": "C3", CEILING: "0.4"}
+CLAIM_IDS = ("C8.1", "C8.2", "C8.3")
+IN_PART: tuple[str, ...] = ()  # C8.3 is about every T: it holds at all or not at all
+PAIRED = ("C8.3",)
+ORACLE_TOL, APART = 1e-5, 1e-3  # the oracle identity: float rounding; truncated BPTT: apart
+
+
+def _resolve(p: SimpleNamespace) -> None:
+    """The truncations as a sorted list without repeats; the budget at least one batch."""
+    p.truncations = sorted(set(P.as_ints(p.truncations)))
+    if p.sequences < p.batch:
+        raise P.ParameterError(
+            f"invalid parameter(s): sequences = {p.sequences} is less than one batch of {p.batch}"
+        )
+
+
+def describe(p: SimpleNamespace) -> str:
+    """One line on the task, the network and the budget the chapter runs."""
+    return (
+        f"Copy of {p.bits}-bit vectors, curriculum from length 1 (one more once the error is "
+        f"below {p.threshold} bits per sequence); LSTM {p.hidden}, linear read-out; Adam lr "
+        f"{p.lr:g}, batches of {p.batch}, {p.sequences:,} sequences per run; SG "
+        f"{'linear' if p.sg_hidden == 0 else f'one hidden layer of {p.sg_hidden}'}, scale "
+        f"{p.sg_scale:g}; T in {p.truncations}; seeds {p.seeds}"
+    )
+
+
+Logs = dict[tuple[str, int | None], list[dict[str, list[float]]]]  # (method, T) -> per seed
+
+
+def run(p: SimpleNamespace, method: str, T: int | None, seed: int, sequences: int) -> dict:
+    """One curriculum: ``method`` (a name of :data:`METHODS` or :data:`CEILING`) at
+    truncation ``T`` on ``seed``, for ``sequences`` sequences."""
+    key = "full" if method == CEILING else METHODS[method]
+    return recurrent.copy_curriculum(
+        key, T or 1, sequences, seed=seed, hidden=p.hidden, batch=p.batch, lr=p.lr,
+        scale=p.sg_scale, sg_hidden=p.sg_hidden, threshold=p.threshold, bits=p.bits,
+    )  # fmt: skip
+
+
+def train_all(p: SimpleNamespace) -> Logs:
+    """Every method at every T, and the ceiling, on every seed: the curricula's logs."""
+    logs: Logs = {(CEILING, None): [run(p, CEILING, None, s, p.sequences) for s in p.seeds]}
+    for T in p.truncations:
+        for method in METHODS:
+            logs[method, T] = [run(p, method, T, s, p.sequences) for s in p.seeds]
+    return logs
+
+
+def scores(logs: Logs, threshold: float) -> dict[tuple[str, int | None], np.ndarray]:
+    """Per (method, T), each seed's longest Copy length solved (NaN: the run diverged)."""
+    return {
+        k: np.array([recurrent.longest_solved(g, threshold) for g in v]) for k, v in logs.items()
+    }
+
+
+def score_table(
+    score: Mapping[tuple[str, int | None], np.ndarray], p: SimpleNamespace
+) -> pd.DataFrame:
+    """The longest length solved, a row per T (the ceiling: no T), a column per method; each
+    cell: the seeds' values."""
+    rows = {}
+    for T in p.truncations:
+        rows[f"T = {T}"] = {m: _seeds(score[m, T]) for m in METHODS}
+    rows["no truncation"] = {CEILING: _seeds(score[CEILING, None])}
+    return pd.DataFrame(rows).T.fillna("")
+
+
+def _seeds(v: np.ndarray) -> str:
+    return ", ".join("diverged" if np.isnan(x) else f"{x:.0f}" for x in v)
+
+
+def numbers(identity: recurrent.Identities, score: Mapping, p: SimpleNamespace) -> dict[str, Any]:
+    """The numbers the chapter's prose quotes."""
+    out: dict[str, Any] = {
+        "zero_sg": identity.zero_sg,
+        "oracle": identity.oracle,
+        "truncated": identity.truncated,
+        "ceiling_median": float(np.median(score[CEILING, None])),
+        "ceiling_min": float(np.min(score[CEILING, None])),
+        "n_seeds": len(p.seeds),
+        "sequences": p.sequences,
+        "live_sequences": p.live_sequences,
+    }
+    for T in p.truncations:
+        for method, key in METHODS.items():
+            out[f"{key}_{T}_median"] = float(np.median(score[method, T]))
+    return out
+
+
+def claims(
+    identity: recurrent.Identities,
+    score: Mapping[tuple[str, int | None], np.ndarray],
+    p: SimpleNamespace,
+) -> list[ledger.Claim]:
+    """C8.1 and C8.2 (the identities) and C8.3 (DNI against truncated BPTT at every T, paired
+    per seed)."""
+    scale_here = (
+        f"book run (small version): Copy, LSTM {p.hidden}, batches of {p.batch}, "
+        f"{p.sequences:,} sequences, T in {p.truncations}, {len(p.seeds)} seeds"
+    )
+    beyond = {
+        f"T = {T}": stats.paired(score["DNI", T], score["truncated BPTT", T], lost="diverged")
+        for T in p.truncations
+    }
+    return [
+        ledger.Claim(
+            "C8.1",
+            "With the synthetic gradient's output held at zero, DNI is truncated BPTT, update for update.",
+            f"largest absolute difference of any parameter after {identity.sequences} sequences of Adam, DNI with a zero SG against truncated BPTT (same seed)",
+            "exactly 0",
+            ledger.judge(bool(identity.zero_sg == 0.0)),
+            {"max_abs_difference": identity.zero_sg},
+            source="this book",
+            kind="identity check",
+            scale="a random regression problem: 12 steps, windows of 4, LSTM 8, batch 4",
+        ),
+        ledger.Claim(
+            "C8.2",
+            "With an oracle that returns the true future gradient at each window's end, and the windows' updates accumulated, DNI's update is full BPTT's.",
+            "largest difference of any gradient entry, relative to the largest, against full BPTT: DNI with the oracle, and truncated BPTT (which must differ)",
+            f"at most {ORACLE_TOL:g} for the oracle, at least {APART:g} for truncated BPTT",
+            ledger.judge(bool(identity.oracle <= ORACLE_TOL and identity.truncated >= APART)),
+            {"oracle": identity.oracle, "truncated": identity.truncated},
+            source="this book",
+            kind="identity check",
+            scale="a random regression problem: 12 steps, windows of 4, LSTM 8, batch 4",
+        ),
+        ledger.Claim(
+            "C8.3",
+            "DNI extends the time dependencies an RNN trained with truncation T can learn beyond those truncated BPTT learns at the same T.",
+            f"per seed (paired), the longest Copy length solved within {p.sequences:,} sequences: DNI minus truncated BPTT with the same T, at every T",
+            "95% interval above 0 at every T",
+            ledger.judge(
+                beyond,
+                decides=list(beyond),  # every T decides: no "in part"
+                regime="DNI solves longer copies at {held}; not shown at {failed}",
+            ),
+            {f"T={T}": {"dni": score["DNI", T], "bptt": score["truncated BPTT", T]}
+             for T in p.truncations} | {"full_bptt": score[CEILING, None]},
+            source="DNI paper",
+            scale=scale_here,
+        ),
+    ]  # fmt: skip
+
+
+def finish(p: SimpleNamespace, identity: recurrent.Identities, score: Mapping) -> pd.DataFrame:
+    """The chapter's ledger and claims table."""
+    return chapters.finish(p, claims(identity, score, p), numbers(identity, score, p))

@@ -1,0 +1,139 @@
+"""Chapter 8's figures and widgets: the mechanism, the curricula and the longest lengths."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import SimpleNamespace
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.patches import FancyBboxPatch
+
+from .. import recurrent
+from .in_time import CEILING, COLOURS, METHODS, Logs, run
+
+
+def figure_window(T: int = 3, windows: int = 3) -> plt.Figure:
+    """Figure 1: what flows where. States along time, cut into windows of ``T`` steps; within a
+    window the true gradient flows back (truncated BPTT); at each cut the SG (a box) sends its
+    prediction into the window's last state, and learns from the gradient that reaches the
+    next window's first state (its target, which carries the next SG's prediction)."""
+    steps = T * windows
+    fig, ax = plt.subplots(figsize=(9, 2.8))
+    for w in range(windows):
+        ax.axvspan(w * T - 0.45, (w + 1) * T - 0.55, color="0.93", zorder=0)
+        ax.text((w + 0.5) * T - 0.5, 1.55, f"window {w + 1}", ha="center", fontsize=9)
+    for t in range(steps):
+        ax.plot(t, 0, "o", ms=13, color="white", mec="k", zorder=3)
+        ax.text(t, 0, "h", ha="center", va="center", fontsize=8, zorder=4)
+        if t + 1 < steps:
+            ax.annotate("", (t + 0.8, 0), (t + 0.2, 0), arrowprops=dict(arrowstyle="->", lw=1))
+            if (t + 1) % T:  # the true gradient, inside a window
+                ax.annotate("", (t + 0.2, -0.35), (t + 0.8, -0.35),
+                            arrowprops=dict(arrowstyle="->", color="C0", lw=1.5))  # fmt: skip
+    for w in range(windows - 1):
+        end, nxt = (w + 1) * T - 1, (w + 1) * T
+        box = FancyBboxPatch((end - 0.05, 0.7), 1.1, 0.45, boxstyle="round,pad=0.05",
+                             fc="mistyrose", ec="C3")  # fmt: skip
+        ax.add_patch(box)
+        ax.text(end + 0.5, 0.92, "SG", ha="center", va="center", fontsize=9, color="C3")
+        ax.annotate("", (end, 0.25), (end + 0.3, 0.68),
+                    arrowprops=dict(arrowstyle="->", color="C3", lw=1.5))  # fmt: skip
+        ax.annotate("", (end + 0.7, 0.68), (nxt, 0.25),
+                    arrowprops=dict(arrowstyle="->", color="C2", lw=1.2, ls="--"))  # fmt: skip
+    ax.plot([], [], color="C0", label="true gradient, inside a window (truncated BPTT)")
+    ax.plot([], [], color="C3", label="SG's prediction, injected at the window's end (DNI)")
+    ax.plot(
+        [], [], color="C2", ls="--", label="SG's target: the gradient at the next window's start"
+    )
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, -0.55), ncol=2, fontsize=8, frameon=False)
+    ax.set_xlim(-0.7, steps - 0.3)
+    ax.set_ylim(-0.6, 1.8)
+    ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def figure_curricula(logs: Logs, p: SimpleNamespace) -> plt.Figure:
+    """Figure 2: the curriculum's length against sequences seen, one panel per T, every seed
+    (the ceiling in every panel)."""
+    fig, axes = plt.subplots(1, len(p.truncations), figsize=(4.2 * len(p.truncations), 3.2),
+                             sharey=True, squeeze=False)  # fmt: skip
+    for ax, T in zip(axes[0], p.truncations, strict=True):
+        for method, key in [*((m, T) for m in METHODS), (CEILING, None)]:
+            for j, log in enumerate(logs[method, key]):
+                seen = p.batch * (np.arange(len(log["n"])) + 1)
+                ax.plot(seen, log["n"], color=COLOURS[method], lw=1, alpha=0.8,
+                        label=method if j == 0 else None, drawstyle="steps-post")  # fmt: skip
+        ax.set_title(f"T = {T}")
+        ax.set_xlabel("sequences seen")
+    axes[0][0].set_ylabel("Copy length being learned")
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def figure_longest(score: Mapping, p: SimpleNamespace) -> plt.Figure:
+    """Figure 3: the longest length solved against T, per method (dots: seeds; line: median),
+    the ceiling as a band from its lowest to highest seed."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.4))
+    ts = np.array(p.truncations)
+    ceiling = score[CEILING, None]
+    ax.axhspan(np.nanmin(ceiling), np.nanmax(ceiling), color=COLOURS[CEILING], alpha=0.2,
+               label=f"{CEILING} (no truncation), seeds' range")  # fmt: skip
+    for i, method in enumerate(METHODS):
+        values = np.stack([score[method, T] for T in p.truncations])  # (T, seed)
+        jitter = (i - 0.5) * 0.08 * ts
+        for k, T in enumerate(ts):
+            ax.plot(np.full(values.shape[1], T) + jitter[k], values[k], "o", ms=4,
+                    color=COLOURS[method], alpha=0.6)  # fmt: skip
+        ax.plot(ts, np.nanmedian(values, 1), "-", color=COLOURS[method], label=method)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(ts, [str(t) for t in ts])
+    ax.set_xlabel("truncation T (steps per window)")
+    ax.set_ylabel("longest Copy length solved")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+# the widgets: a method at a truncation, against truncated BPTT there and the ceiling
+WIDGET_LABELS = {"T": "truncation T", "method": "method"}
+
+
+def widget_grid(p: SimpleNamespace) -> dict[str, list]:
+    return {"T": list(p.truncations), "method": list(METHODS)}
+
+
+def widget_panel(logs: Logs, p: SimpleNamespace, T: int, method: str) -> tuple[plt.Figure, str]:
+    """One panel of the kernel-free widget: the curricula of ``method`` at ``T`` (every seed)
+    beside the ceiling's, and a line on the longest lengths."""
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    for name, key in ((method, T), (CEILING, None)):
+        for j, log in enumerate(logs[name, key]):
+            seen = p.batch * (np.arange(len(log["n"])) + 1)
+            ax.plot(seen, log["n"], color=COLOURS[name], label=name if j == 0 else None,
+                    drawstyle="steps-post")  # fmt: skip
+    ax.set_xlabel("sequences seen")
+    ax.set_ylabel("Copy length being learned")
+    ax.set_title(f"{method}, T = {T}")
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    got = [recurrent.longest_solved(g, p.threshold) for g in logs[method, T]]
+    per_seed = ", ".join(f"{x:g}" for x in got)
+    return fig, f"{method}, T = {T}: longest length solved per seed {per_seed}"
+
+
+def live_panel(p: SimpleNamespace, T: int, method: str, sg_hidden: int) -> tuple[plt.Figure, str]:
+    """The live widget (JupyterLab): one seed, ``p.live_sequences`` sequences, retrained."""
+    q = SimpleNamespace(**{**vars(p), "sg_hidden": sg_hidden})
+    log = run(q, method, T, p.seed, p.live_sequences)
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    ax.plot(p.batch * (np.arange(len(log["n"])) + 1), log["error"], color=COLOURS[method])
+    ax.axhline(p.threshold, color="k", lw=0.6, ls=":")
+    ax.set_yscale("log")
+    ax.set_xlabel("sequences seen")
+    ax.set_ylabel("error, bits per sequence")
+    ax.set_title(f"{method}, T = {T}")
+    fig.tight_layout()
+    return fig, f"longest length solved: {recurrent.longest_solved(log, p.threshold):g}"

@@ -1,0 +1,98 @@
+"""Chapter 8's claims decided on constructed identities and scores (no training)."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from synthgrad import recurrent
+from synthgrad.chapters import in_time as it
+
+NAN, INF = float("nan"), float("inf")
+P = SimpleNamespace(
+    truncations=[2, 4], sequences=25600, hidden=128, batch=32, seeds=[0, 1, 2, 3, 4],
+    live_sequences=1600,
+)  # fmt: skip
+EXACT = recurrent.Identities(zero_sg=0.0, oracle=1e-7, truncated=3e-2)
+
+
+def score(dni=None, bptt=None, ceiling=None):
+    """Per (method, T): by default DNI solves 2 to 3 lengths more than truncated BPTT at every
+    T on every seed; the ceiling longer still."""
+    base = np.array([1.0, 1.0, 2.0, 1.0, 1.0])
+    out = {(it.CEILING, None): np.array(ceiling if ceiling is not None else [5.0] * 5)}
+    for T in P.truncations:
+        out["truncated BPTT", T] = np.array((bptt or {}).get(T, base))
+        out["DNI", T] = np.array((dni or {}).get(T, base + np.array([2.0, 3.0, 2.0, 2.0, 3.0])))
+    return out
+
+
+def verdicts(identity=EXACT, s=None, p=P):
+    return {c.id: c for c in it.claims(identity, s or score(), p)}
+
+
+@pytest.mark.claim("C8.1", "holds")
+@pytest.mark.claim("C8.2", "holds")
+@pytest.mark.claim("C8.3", "holds")
+def test_every_claim_holds_where_its_evidence_meets_it():
+    got = verdicts()
+    assert list(got) == list(it.CLAIM_IDS)
+    assert {k: c.status for k, c in got.items()} == dict.fromkeys(it.CLAIM_IDS, "holds")
+    assert got["C8.3"].regime == "DNI solves longer copies at T = 2, T = 4"
+    assert got["C8.3"].source == "DNI paper" and got["C8.1"].kind == "identity check"
+    n = it.numbers(EXACT, score(), P)
+    assert (n["dni_2_median"], n["bptt_4_median"], n["ceiling_median"]) == (4.0, 1.0, 5.0)
+
+
+@pytest.mark.claim("C8.1", "fails")
+def test_c8_1_is_exact_equality():
+    assert verdicts(recurrent.Identities(1e-9, 1e-7, 3e-2))["C8.1"].status == "does not hold"
+
+
+@pytest.mark.claim("C8.1", "diverged")
+@pytest.mark.claim("C8.2", "diverged")
+def test_the_identities_fail_on_nan():
+    got = verdicts(recurrent.Identities(NAN, NAN, 3e-2))
+    assert got["C8.1"].status == got["C8.2"].status == "does not hold"
+    assert verdicts(recurrent.Identities(0.0, 1e-7, NAN))["C8.2"].status == "does not hold"
+
+
+@pytest.mark.claim("C8.2", "fails")
+def test_c8_2_fails_off_float_rounding_or_when_it_holds_trivially():
+    assert verdicts(recurrent.Identities(0.0, 1e-3, 3e-2))["C8.2"].status == "does not hold"
+    # truncated BPTT as close to full BPTT as the oracle: nothing was shown
+    assert verdicts(recurrent.Identities(0.0, 1e-7, 1e-7))["C8.2"].status == "does not hold"
+
+
+@pytest.mark.claim("C8.3", "fails")
+def test_c8_3_is_about_every_truncation():
+    """DNI ahead at T = 2 but level at T = 4: it does not hold (no "in part")."""
+    level = np.array([1.0, 2.0, 1.0, 2.0, 1.0])
+    got = verdicts(s=score(dni={4: level}, bptt={4: level[::-1]}))["C8.3"]
+    assert got.status in ("does not hold", "inconclusive")
+    got = verdicts(s=score(dni={4: np.ones(5)}, bptt={4: np.full(5, 3.0)}))["C8.3"]
+    assert got.status == "does not hold"
+    assert "not shown at T = 4" in got.regime
+
+
+@pytest.mark.claim("C8.3", "diverged")
+def test_c8_3_a_diverged_dni_seed_counts_against_it():
+    got = verdicts(s=score(dni={2: [3.0, 4.0, 4.0, 3.0, NAN]}))["C8.3"]
+    assert got.status == "does not hold"
+    assert "diverged on seed(s) 4" in got.interval
+    # a run whose error became NaN scores NaN
+    assert np.isnan(recurrent.longest_solved({"n": [1, 2], "error": [0.1, INF]}))
+
+
+@pytest.mark.claim("C8.3", "inconclusive")
+def test_c8_3_two_seeds_decide_nothing():
+    two = SimpleNamespace(**{**vars(P), "seeds": [0, 1]})
+    s = {k: v[:2] for k, v in score().items()}
+    got = verdicts(s=s, p=two)["C8.3"]
+    assert got.status == "inconclusive" and "fewer than 5 seeds" in got.decide
+
+
+def test_the_score_table_names_diverged_seeds_and_the_ceiling():
+    table = it.score_table(score(dni={2: [3.0, 4.0, 4.0, 3.0, NAN]}), P)
+    assert table.loc["T = 2", "DNI"] == "3, 4, 4, 3, diverged"
+    assert table.loc["no truncation", it.CEILING] == "5, 5, 5, 5, 5"
