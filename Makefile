@@ -58,10 +58,10 @@ $(STAMP): requirements.txt pyproject.toml _ext/site_assets.py _ext/widgets-confi
 # than cores. THREADS=n sets every chapter's threads (the tests: 1).
 JOBS ?= 2
 CORES := $(shell nproc 2>/dev/null || echo 1)
-WIDE := 01_primer 05_representations 07_update_unlocking
+WIDE := 01_primer 05_representations 07_update_unlocking 08_in_time
 WIDE_EXECUTED := $(WIDE:%=$(STAGE)/book/%.ipynb)
 # the other chapters start two at a time, the longest first, so that the short ones fill the end
-LONG := 03_convergence 06_unified_view 08_in_time
+LONG := 03_convergence 06_unified_view
 ORDERED := $(WIDE) $(LONG) $(filter-out $(WIDE) $(LONG),$(CHAPTERS:book/%.ipynb=%))
 EXECUTED := $(ORDERED:%=$(STAGE)/book/%.ipynb)
 THREADS ?=
@@ -88,6 +88,7 @@ ifeq ($(THREADS),)
 $(filter-out $(WIDE_EXECUTED),$(EXECUTED)): | $(WIDE_EXECUTED)
 $(STAGE)/book/05_representations.ipynb: | $(STAGE)/book/01_primer.ipynb
 $(STAGE)/book/07_update_unlocking.ipynb: | $(STAGE)/book/05_representations.ipynb
+$(STAGE)/book/08_in_time.ipynb: | $(STAGE)/book/07_update_unlocking.ipynb
 endif
 
 $(STAGE)/%: %

@@ -24,13 +24,13 @@ python3 - <<'PY' 2>&1 | tee "$OUT/replay.txt"
 # (float rounding only), then the whole run (chaos amplifies rounding; the end should agree
 # in distribution: final accuracy per seed, eager stored against graphed now).
 import numpy as np
-from synthgrad import store
+from synthgrad import making, store
 from synthgrad.chapters.representations_store import EXPERIMENT
 from synthgrad.sweep import run_task
 
 stored = store.load(EXPERIMENT).runs
 for label in ("relu/50/backprop", "relu/50/SG middle, cDNI"):
-    gap = store.spot_check(EXPERIMENT, label, steps=20, device="cuda", graph=True)
+    gap = making.spot_check(EXPERIMENT, label, steps=20, device="cuda", graph=True)
     print(f"{label}: first 20 steps graphed on the GPU: largest relative loss difference {gap:.2e}")
     fresh = run_task(EXPERIMENT.runs[label], device="cuda", graph=True, progress=False)
     a, b = stored[label], fresh

@@ -7,7 +7,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from synthgrad import store
+from synthgrad import making, store
 from synthgrad.chapters import depth_sweep as D
 from synthgrad.chapters import depth_sweep_results as R
 from synthgrad.train import History
@@ -145,10 +145,10 @@ def test_no_run_is_made_before_the_plan_is_committed_as_written(tmp_path, monkey
     assert store.registration(experiment, tmp_path) == "def"
     monkeypatch.delenv("SYNTHGRAD_COMMIT")
     plan.write_text(D.plan_text().replace("3,906", "3,000"))
-    monkeypatch.setattr(store, "run_each", lambda *a: pytest.fail("a run was started"))
+    monkeypatch.setattr(making, "run_each", lambda *a: pytest.fail("a run was started"))
     with pytest.raises(store.NotRegistered):  # make paper refuses before any run
         select = D.selection_experiment(tmp_path)
-        store.make([select], root=tmp_path, log=lambda _: None, match=["relu/6/*"])
+        making.make([select], root=tmp_path, log=lambda _: None, match=["relu/6/*"])
 
 
 def test_the_registered_plan_is_the_one_the_code_runs():

@@ -5,7 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from synthgrad import paper, store, sweep
+from synthgrad import making, paper, store, sweep
 from synthgrad import provenance as prov
 
 TINY = store.Experiment(
@@ -36,12 +36,12 @@ TINY = store.Experiment(
 @pytest.fixture
 def tiny(tmp_path, monkeypatch):
     monkeypatch.setenv(store.STORE_ENV, str(tmp_path))
-    store.make([TINY], executor=ThreadPoolExecutor(1), log=lambda _: None)
+    making.make([TINY], executor=ThreadPoolExecutor(1), log=lambda _: None)
     return tmp_path
 
 
 def test_a_store_is_made_once_and_read_back(tiny):
-    assert store.todo(TINY) == []  # a second `make paper` has nothing to do
+    assert making.todo(TINY) == []  # a second `make paper` has nothing to do
     stored = store.load(TINY)
     assert stored.complete and not stored.stale and set(stored.runs) == set(TINY.runs)
     fresh = sweep.run_task(TINY.runs["sg_middle"])
@@ -67,9 +67,9 @@ def test_corrupt_and_stale_runs_are_told_apart(tiny):
     assert stored.status == {"backprop": "corrupt", "sg_middle": "stale"}
     assert set(stored.runs) == {"sg_middle"}  # the corrupt run is never drawn
     assert "Stale" in stored.note() and "backprop" in stored.note()
-    assert store.todo(TINY) == ["backprop", "sg_middle"]
-    store.make([TINY], executor=ThreadPoolExecutor(1), log=lambda _: None)
-    assert store.todo(TINY) == []
+    assert making.todo(TINY) == ["backprop", "sg_middle"]
+    making.make([TINY], executor=ThreadPoolExecutor(1), log=lambda _: None)
+    assert making.todo(TINY) == []
 
 
 def test_a_graphed_run_is_stale_when_the_graph_code_changes(tiny, monkeypatch):
@@ -89,7 +89,7 @@ def test_a_graphed_run_is_stale_when_the_graph_code_changes(tiny, monkeypatch):
 
 
 def test_the_spot_check_catches_an_altered_store(tiny):
-    assert store.spot_check(TINY, "sg_middle", steps=8) < 1e-5
+    assert making.spot_check(TINY, "sg_middle", steps=8) < 1e-5
     manifest_path = tiny / TINY.name / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
     entry = manifest["runs"]["sg_middle"]
@@ -103,7 +103,7 @@ def test_the_spot_check_catches_an_altered_store(tiny):
     path.write_bytes(payload)
     entry["sha256"] = store.hashlib.sha256(payload).hexdigest()  # altered, hashes made to match
     manifest_path.write_text(json.dumps(manifest))
-    assert store.spot_check(TINY, "sg_middle", steps=8) > 1e-3
+    assert making.spot_check(TINY, "sg_middle", steps=8) > 1e-3
 
 
 def test_no_store_says_how_to_make_one(tmp_path, monkeypatch):
@@ -129,14 +129,14 @@ def test_the_repository_store_is_sound_and_reproduces_on_this_cpu():
             smallest = min(
                 manifest["runs"], key=lambda k: sum(manifest["runs"][k]["run"]["fit"]["hidden"])
             )
-            assert store.spot_check(experiment, smallest, steps=10) < 1e-3
+            assert making.spot_check(experiment, smallest, steps=10) < 1e-3
             checked = True
 
 
 def test_runs_on_one_device_go_one_after_another(tmp_path, monkeypatch):
     """The GPU path (runs in this process, on the device given), exercised on the CPU."""
     monkeypatch.setenv(store.STORE_ENV, str(tmp_path))
-    store.make([TINY], device="cpu:0", log=lambda _: None)
+    making.make([TINY], device="cpu:0", log=lambda _: None)
     assert store.load(TINY).complete
 
 
@@ -150,7 +150,7 @@ def test_chapter_3_runs_are_stored_and_long_ones_thinned(tmp_path, monkeypatch):
     tiny = store.Experiment("99_conv", "99_test", "x", "x", {"linear SG": run})
     monkeypatch.setenv(store.STORE_ENV, str(tmp_path))
     monkeypatch.setattr(store, "THIN_ABOVE", 50)  # 150 steps: 1 in 20 kept past step 100
-    store.make([tiny], device="cpu:0", log=lambda _: None)
+    making.make([tiny], device="cpu:0", log=lambda _: None)
     stored = store.load(tiny)
     assert stored.status == {"linear SG": "ok"}
     h = stored.runs["linear SG"]
@@ -158,7 +158,7 @@ def test_chapter_3_runs_are_stored_and_long_ones_thinned(tmp_path, monkeypatch):
         h.evals["distance"][-1], sweep.run_task(run).evals["distance"][-1], rtol=1e-6
     )
     assert "tracking" in h.evals and list(h.steps[98:]) == [99, 100, 120, 140, 150]
-    assert store.spot_check(tiny, "linear SG", steps=5) < 1e-5
+    assert making.spot_check(tiny, "linear SG", steps=5) < 1e-5
 
 
 def test_the_source_hash_ignores_docstrings_comments_and_layout_but_not_code():

@@ -18,7 +18,7 @@ Four layers; a module imports only from its own layer and the ones listed before
   t-interval), ``verdict`` (``judge``, the one verdict engine), ``ledger``
   (claims, their tables and JSON), ``plots``, ``widgets``, ``parallel`` (the one worker pool), ``sweep`` (runs
   as tasks for any executor), ``provenance`` (the hash of the code a stored run ran),
-  ``registration`` (plans committed before their runs), ``store`` (the paper-scale results store), ``environment`` (versions), ``served_files``
+  ``registration`` (plans committed before their runs), ``store`` (the paper-scale results store: its format, provenance and run status), ``making`` (making its runs: what ``make paper`` does), ``environment`` (versions), ``served_files``
   (what each field of the files the site serves holds), ``verdict_changes``
   (the recorded changes of verdict, and a build's unrecorded ones), ``build_status`` (the
   site's "How this site was built" page);
@@ -65,7 +65,7 @@ LAYERS = {  # layer -> its modules (a package's name covers its modules)
         "analysis",
     ),
     "tooling": (
-        "params", "stats", "verdict", "ledger", "plots", "widgets", "parallel", "sweep", "provenance", "registration", "store",
+        "params", "stats", "verdict", "ledger", "plots", "widgets", "parallel", "sweep", "provenance", "registration", "store", "making",
         "environment", "served_files", "verdict_changes", "build_status",
     ),
     "chapters": ("chapters", "paper"),

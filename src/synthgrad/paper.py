@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 import torch
 
-from . import store
+from . import making, store
 from .chapters import convergence, depth_sweep, primer, representations_store
 
 # each experiment's grid, built from what the store holds now (chapter 5's registered sweep
@@ -76,9 +76,9 @@ def main(argv: list[str] | None = None) -> None:
     for name in names:  # each grid built when its turn comes: after the runs it waits on
         for _ in range(GROWS):  # a grid that grows with its runs (an extension) is built again
             experiment = BUILDERS[name]()
-            if not store.todo(experiment, match=args.match):
+            if not making.todo(experiment, match=args.match):
                 break
-            store.make([experiment], args.device, executor, graph=not args.eager,
+            making.make([experiment], args.device, executor, graph=not args.eager,
                        match=args.match, workers=args.workers)  # fmt: skip
 
 

@@ -10,6 +10,7 @@ is scored by the longest Copy length it solved within a fixed budget of sequence
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from types import SimpleNamespace
 from typing import Any
@@ -17,12 +18,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import chapters, ledger, recurrent, stats
+from .. import chapters, ledger, parallel, recurrent, stats
 from .. import params as P
 from . import Interface
 
 INTERFACE = Interface(
-    defaults={"seed": 0, "n_seeds": 5, "truncations": "2,4", "sequences": 25600, "hidden": 128,
+    defaults={"seed": 0, "n_seeds": 5, "truncations": "2,4", "sequences": 38400, "hidden": 128,
         "batch": 32, "lr": 0.01, "sg_scale": 0.1, "sg_hidden": 0, "quick": False},
     specs={
         "seed": P.integer(0), "n_seeds": P.integer(1, 20),
@@ -32,7 +33,7 @@ INTERFACE = Interface(
     },
     record=("seed", "n_seeds", "truncations", "sequences", "hidden", "batch", "lr", "sg_scale",
             "sg_hidden", "bits", "threshold"),
-    settings=dict(bits=8, threshold=0.15, live_sequences=1600),
+    settings=dict(bits=4, threshold=0.15, live_sequences=3200),
     quick=dict(n_seeds=2, truncations=[2, 4], sequences=1280, live_sequences=160),
     resolve=lambda p: _resolve(p),
 )  # fmt: skip
@@ -80,13 +81,29 @@ def run(p: SimpleNamespace, method: str, T: int | None, seed: int, sequences: in
     )  # fmt: skip
 
 
+def _run(args: tuple) -> dict:  # a worker's task: run() on one torch thread
+    return run(*args)
+
+
 def train_all(p: SimpleNamespace) -> Logs:
-    """Every method at every T, and the ceiling, on every seed: the curricula's logs."""
-    logs: Logs = {(CEILING, None): [run(p, CEILING, None, s, p.sequences) for s in p.seeds]}
-    for T in p.truncations:
-        for method in METHODS:
-            logs[method, T] = [run(p, method, T, s, p.sequences) for s in p.seeds]
-    return logs
+    """Every method at every T, and the ceiling, on every seed: the curricula's logs, one run
+    per core in the package's worker pool (:func:`synthgrad.parallel.pool`; each run's numbers
+    are those of the same run alone)."""
+    keys = [(CEILING, None)] + [(m, T) for T in p.truncations for m in METHODS]
+    tasks = [
+        (SimpleNamespace(**_settings(p)), m, T, s, p.sequences) for m, T in keys for s in p.seeds
+    ]
+    workers = min(len(tasks), os.cpu_count() or 1)
+    with parallel.pool(workers) as pool:
+        done = list(pool.map(_run, tasks))
+    n = len(p.seeds)
+    return {key: done[i * n : (i + 1) * n] for i, key in enumerate(keys)}
+
+
+def _settings(p: SimpleNamespace) -> dict[str, Any]:
+    """What a run needs of ``p`` (plain values, sent to the workers)."""
+    names = ("hidden", "batch", "lr", "sg_scale", "sg_hidden", "threshold", "bits")
+    return {k: getattr(p, k) for k in names}
 
 
 def scores(logs: Logs, threshold: float) -> dict[tuple[str, int | None], np.ndarray]:

@@ -1,0 +1,103 @@
+"""Making the results store's runs: what ``make paper`` does (:mod:`synthgrad.paper` is its
+command line). :func:`todo` lists what is missing, corrupt or stale, :func:`make` runs it and
+saves each run as soon as it finishes (:func:`synthgrad.store.save`), :func:`spot_check`
+re-runs the first steps of a stored run to check it against the file. The store's format, its
+provenance and the status of each run are in :mod:`synthgrad.store`."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import platform
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Executor
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .store import Experiment, load, read_manifest, registration, run_status, save, store_dir
+from .sweep import run_each, run_task
+
+
+def spot_check(
+    experiment: Experiment,
+    label: str,
+    steps: int = 20,
+    root: Path | None = None,
+    device: str | None = None,
+    graph: bool = False,
+) -> float:
+    """Re-run the first ``steps`` steps of a stored run here (on the CPU, or on ``device``,
+    replayed from a CUDA graph if ``graph``) and return the largest relative difference of the
+    per-step training loss from the stored one. A run made on another device differs by float
+    rounding only (about 1e-5 after a few steps); an altered store by much more. Raises if the
+    run is not in the store or is corrupt."""
+    root = root or store_dir()
+    status = run_status(experiment, label, root)
+    if status not in ("ok", "stale"):
+        raise ValueError(f"{experiment.name} / {label} is {status}: nothing to check")
+    stored = load(experiment, root).runs[label]
+    fresh = run_task(experiment.runs[label], device=device, steps=steps, graph=graph)
+    a, b = stored.train["loss"][:steps], fresh.train["loss"][:steps]
+    return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-12)))
+
+
+def todo(experiment: Experiment, root: Path | None = None, match: Sequence[str] = ()) -> list[str]:
+    """The labels ``make paper`` would run: missing, corrupt or stale (and, if ``match`` is
+    given, matching one of its shell patterns, e.g. ``tanh/3/*``)."""
+    manifest = read_manifest(experiment.name, root or store_dir())
+    return [label for label in experiment.runs
+            if run_status(experiment, label, root, manifest) != "ok"
+            and (not match or any(fnmatch.fnmatchcase(label, m) for m in match))]  # fmt: skip
+
+
+def make(
+    experiments: Iterable[Experiment],
+    device: str = "cpu",
+    executor: Executor | None = None,
+    root: Path | None = None,
+    log: Callable[[str], None] = print,
+    graph: bool = True,
+    match: Sequence[str] = (),
+    workers: int | None = None,
+) -> None:
+    """Run what is missing, corrupt or stale, saving each run as soon as it finishes. On a GPU
+    (``device="cuda"``) the runs go one after another on it, each step replayed from a CUDA
+    graph unless ``graph=False`` (chapter 3's runs, of the convergence runner, run eagerly);
+    on the CPU they go to ``executor`` (default: one local process per core, one torch thread
+    each; ``workers`` of them). ``match``: only the labels matching one of these patterns."""
+    root = root or store_dir()
+    for experiment in experiments:
+        name = experiment.name
+        labels = todo(experiment, root, match)
+        registered = registration(experiment, root) if experiment.plan and labels else None
+        log(f"{name}: {len(labels)} of {len(experiment.runs)} runs to make"
+            + (f" ({len(experiment.pending)} pending)" if experiment.pending else ""))  # fmt: skip
+        if device != "cpu":
+            for label in labels:
+                run = experiment.runs[label]
+                graphed = graph and device.startswith("cuda") and run.runner == "fit"
+                try:
+                    history = run_task(run, device=device, graph=graphed, progress=None)
+                except RuntimeError as error:  # (not a diverged run: those are marked)
+                    if not graphed:
+                        raise
+                    log(f"  {label}: the CUDA graph failed ({error}); trained eagerly instead")
+                    history = run_task(run, device=device, progress=None)
+                save(experiment, label, history, _device_name(device), root, registered)
+                seconds = history.settings["seconds"]
+                log(f"  {label}: {seconds:.0f} s ({history.settings.get('step', 'eager')})")
+            continue
+        tasks = [experiment.runs[label] for label in labels]
+        for i, history in run_each(tasks, executor, workers):
+            save(experiment, labels[i], history, cpu_name(), root, registered)
+            log(f"  {labels[i]}: {history.settings['seconds']:.0f} s")
+
+
+def cpu_name() -> str:
+    return f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
+
+
+def _device_name(device: str) -> str:
+    return torch.cuda.get_device_name(device) if device.startswith("cuda") else cpu_name()
