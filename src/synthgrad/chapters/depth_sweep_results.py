@@ -82,7 +82,7 @@ def claims(sweep: Sweep | None, threshold: float) -> list[ledger.Claim]:
         out.append(ledger.Claim(
             f"C5.4p{tag}",
             f"Backprop weight norms rise slowly towards the output; SG weight norms start high and decrease towards the output ({name}, at the paper's width and depth).",
-            f"registered sweep, {name}: per seed, the slope of the batch-norm-folded weight norm against the layer index over hidden layers 2 to L",
+            f"registered sweep, {name}: per seed, the slope of the batch-norm-folded weight norm against the layer index over hidden layers 2 to L (the plan registered these measurements, not this claim: it was written before any of the sweep's runs had finished, in the commit after the plan's)",
             f"95% interval of the slope above 0 for backprop and below 0 for the middle SG, at the deepest depth made ({max(depths)})",
             ledger.judge(
                 {d: norm_pattern(sweep.slopes[act, d, "backprop"], sweep.slopes[act, d, SG])
