@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.patches import FancyBboxPatch
+from matplotlib.ticker import MaxNLocator
 
 from .. import recurrent
 from .in_time import CEILING, COLOURS, METHODS, Logs, run
@@ -27,24 +28,30 @@ def figure_window(T: int = 3, windows: int = 3) -> plt.Figure:
         ax.plot(t, 0, "o", ms=13, color="white", mec="k", zorder=3)
         ax.text(t, 0, "h", ha="center", va="center", fontsize=8, zorder=4)
         if t + 1 < steps:
-            ax.annotate("", (t + 0.8, 0), (t + 0.2, 0), arrowprops=dict(arrowstyle="->", lw=1))
+            ax.annotate(
+                "", (t + 0.8, 0), (t + 0.2, 0), arrowprops=dict(arrowstyle="->", color="k", lw=1)
+            )
             if (t + 1) % T:  # the true gradient, inside a window
                 ax.annotate("", (t + 0.2, -0.35), (t + 0.8, -0.35),
-                            arrowprops=dict(arrowstyle="->", color="C0", lw=1.5))  # fmt: skip
+                            arrowprops=dict(arrowstyle="->", color="tab:blue", lw=1.5))  # fmt: skip
     for w in range(windows - 1):
         end, nxt = (w + 1) * T - 1, (w + 1) * T
         box = FancyBboxPatch((end - 0.05, 0.7), 1.1, 0.45, boxstyle="round,pad=0.05",
-                             fc="mistyrose", ec="C3")  # fmt: skip
+                             fc="mistyrose", ec="tab:red")  # fmt: skip
         ax.add_patch(box)
-        ax.text(end + 0.5, 0.92, "SG", ha="center", va="center", fontsize=9, color="C3")
+        ax.text(end + 0.5, 0.92, "SG", ha="center", va="center", fontsize=9, color="tab:red")
         ax.annotate("", (end, 0.25), (end + 0.3, 0.68),
-                    arrowprops=dict(arrowstyle="->", color="C3", lw=1.5))  # fmt: skip
+                    arrowprops=dict(arrowstyle="->", color="tab:red", lw=1.5))  # fmt: skip
         ax.annotate("", (end + 0.7, 0.68), (nxt, 0.25),
-                    arrowprops=dict(arrowstyle="->", color="C2", lw=1.2, ls="--"))  # fmt: skip
-    ax.plot([], [], color="C0", label="true gradient, inside a window (truncated BPTT)")
-    ax.plot([], [], color="C3", label="SG's prediction, injected at the window's end (DNI)")
+                    arrowprops=dict(arrowstyle="->", color="tab:green", lw=1.2, ls="--"))  # fmt: skip
+    ax.plot([], [], color="tab:blue", label="true gradient, inside a window (truncated BPTT)")
+    ax.plot([], [], color="tab:red", label="SG's prediction, injected at the window's end (DNI)")
     ax.plot(
-        [], [], color="C2", ls="--", label="SG's target: the gradient at the next window's start"
+        [],
+        [],
+        color="tab:green",
+        ls="--",
+        label="SG's target: the gradient at the next window's start",
     )
     ax.legend(loc="lower center", bbox_to_anchor=(0.5, -0.55), ncol=2, fontsize=8, frameon=False)
     ax.set_xlim(-0.7, steps - 0.3)
@@ -79,7 +86,7 @@ def figure_longest(score: Mapping, p: SimpleNamespace) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(5.5, 3.4))
     ts = np.array(p.truncations)
     ceiling = score[CEILING, None]
-    ax.axhspan(np.nanmin(ceiling), np.nanmax(ceiling), color=COLOURS[CEILING], alpha=0.2,
+    ax.axhspan(np.nanmin(ceiling) - 0.1, np.nanmax(ceiling) + 0.1, color=COLOURS[CEILING], alpha=0.3,
                label=f"{CEILING} (no truncation), seeds' range")  # fmt: skip
     for i, method in enumerate(METHODS):
         values = np.stack([score[method, T] for T in p.truncations])  # (T, seed)
@@ -92,6 +99,7 @@ def figure_longest(score: Mapping, p: SimpleNamespace) -> plt.Figure:
     ax.set_xticks(ts, [str(t) for t in ts])
     ax.set_xlabel("truncation T (steps per window)")
     ax.set_ylabel("longest Copy length solved")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
