@@ -103,3 +103,25 @@ def test_no_claim_without_runs_and_the_figure_draws_every_layer():
     assert len(fig.axes) == 4 and len(fig.axes[0].lines) == 3  # three methods' folded norms
     np.testing.assert_allclose(fig.axes[-1].lines[0].get_ydata(), 0.5)  # the SG's alignment
     assert R.figure_layers(s, "tanh", 6) is None
+
+
+def test_the_collapse_table_reads_the_every_layer_sg_at_each_depth():
+    """Per depth with an every-layer SG run: its accuracy beside backprop's, and the lowest and
+    top hidden layer's alignment at the first evaluation after the start and at the end."""
+    runs = {}
+    for depth in (6, 20):
+        runs[f"relu/{depth}/backprop"] = run(depth, "backprop", 0.97, 0.05)
+        every = run(depth, R.EVERY, 0.90, 0.0)
+        every.evals["align_0"][1] = 0.01  # the lowest layer: no signal yet at the first evaluation
+        every.evals[f"align_{depth - 1}"][-5:] = 0.8
+        runs[f"relu/{depth}/{R.EVERY}"] = every
+    stored = store.Stored(D.final_experiment(), runs, dict.fromkeys(runs, "ok"),
+                          dict.fromkeys(runs, {"device": "CPU", "commit": "abc"}))  # fmt: skip
+    table = R.collapse_table(R.values(stored, threshold=0.3), "relu")
+    assert list(table.index) == [6, 20]
+    first = f"cosine, layer 1, step {STEPS // (EVALS - 1)}"
+    assert table.loc[20, first] == pytest.approx(0.01)
+    assert table.loc[20, "cosine, top layer, end"] == pytest.approx(0.8)
+    assert table.loc[6, "every-layer SG: accuracy"] == pytest.approx(0.904)
+    assert table.loc[6, "backprop: accuracy"] == pytest.approx(0.974)
+    assert R.collapse_table(R.values(stored, threshold=0.3), "tanh") is None

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 
 from .. import analysis, ledger, representations, store
 from ..train import History
@@ -50,6 +51,8 @@ class Sweep:
     layers: dict[tuple[str, Label], np.ndarray] = field(default_factory=dict)
     align: dict[Label, np.ndarray] = field(default_factory=dict)
     slopes: dict[Label, np.ndarray] = field(default_factory=dict)
+    first_align: dict[Label, np.ndarray] = field(default_factory=dict)  # at the first evaluation
+    first_step: int = 0  # the step of the first evaluation after the start
 
 
 def values(stored: store.Stored, threshold: float) -> Sweep:
@@ -61,6 +64,11 @@ def values(stored: store.Stored, threshold: float) -> Sweep:
             out.layers[kind, (a, d, m)] = layer_values(h, kind, d + 1)
         if m in (SG, EVERY):
             out.align[a, d, m] = layer_values(h, "align", d)
+            first = 1 if len(h.eval_steps) > 1 else 0  # evaluation 0 is at the start: 0
+            out.first_align[a, d, m] = np.stack(
+                [np.asarray(h.evals[f"align_{k}"][first], dtype=float) for k in range(d)], 1
+            )
+            out.first_step = int(h.eval_steps[first])
         if m in ("backprop", SG) and d >= 3:
             out.slopes[a, d, m] = representations.slope(out.layers["norm_bn", (a, d, m)][:, 1:d])
     return out
@@ -137,6 +145,33 @@ def figure_layers(sweep: Sweep, activation: str, depth: int) -> plt.Figure | Non
     )
     fig.tight_layout()
     return fig
+
+
+def collapse_table(sweep: Sweep, activation: str) -> pd.DataFrame | None:
+    """Where the SG after every layer loses against backprop, and how: per depth made, the
+    test accuracy of backprop and of the every-layer SG (mean of the last evaluations, mean over
+    seeds), and under the every-layer SG the lowest and the top hidden layer's cosine with the
+    true gradient at the first evaluation after the start and at the end, and how far the
+    first and the output layer moved from initialisation (mean over seeds). None where no
+    every-layer run is made."""
+    rows = {}
+    for a, d, m in sorted(sweep.align):
+        if (a, m) != (activation, EVERY):
+            continue
+        first, end = sweep.first_align[a, d, m].mean(0), sweep.align[a, d, m].mean(0)
+        moved = sweep.layers["moved", (a, d, m)].mean(0)
+        bp = sweep.paper.acc.get((a, d, "backprop"))
+        rows[d] = {
+            "backprop: accuracy": np.nan if bp is None else float(bp.mean()),
+            "every-layer SG: accuracy": float(sweep.paper.acc[a, d, m].mean()),
+            f"cosine, layer 1, step {sweep.first_step}": first[0],
+            f"cosine, top layer, step {sweep.first_step}": first[-1],
+            "cosine, layer 1, end": end[0],
+            "cosine, top layer, end": end[-1],
+            "moved, layer 1": moved[0],
+            "moved, output layer": moved[-1],
+        }
+    return pd.DataFrame(rows).T.rename_axis("hidden layers") if rows else None
 
 
 def _band(ax: plt.Axes, per_seed: np.ndarray, label: str) -> None:
