@@ -11,7 +11,7 @@ from synthgrad.chapters import in_time as it
 NAN, INF = float("nan"), float("inf")
 P = SimpleNamespace(
     truncations=[2, 4], sequences=25600, hidden=128, batch=32, seeds=[0, 1, 2, 3, 4],
-    live_sequences=1600,
+    live_sequences=1600, probe_every=50,
 )  # fmt: skip
 EXACT = recurrent.Identities(zero_sg=0.0, oracle=1e-7, truncated=3e-2)
 
@@ -96,3 +96,12 @@ def test_the_score_table_names_diverged_seeds_and_the_ceiling():
     table = it.score_table(score(dni={2: [3.0, 4.0, 4.0, 3.0, NAN]}), P)
     assert table.loc["T = 2", "DNI"] == "3, 4, 4, 3, diverged"
     assert table.loc["no truncation", it.CEILING] == "5, 5, 5, 5, 5"
+
+
+def test_the_sgs_last_probe_is_read_per_seed_at_the_shortest_truncation():
+    logs = {("DNI", T): [{"probe_batch": [0, 50], "sg_cosine": [0.0, c]} for c in (0.2, 0.4)]
+            for T in P.truncations}  # fmt: skip
+    batches, cos = it.sg_cosine(logs, 4)
+    assert list(batches) == [0, 50] and cos.shape == (2, 2)
+    n = it.numbers(EXACT, score(), P, logs)
+    assert (n["cosine_T"], n["cosine_end"]) == (2, pytest.approx(0.3))

@@ -141,3 +141,35 @@ def test_the_identities_the_chapter_reports():
 def test_a_diverged_curriculum_scores_nan():
     assert R.longest_solved({"n": [1, 2, 2], "error": [0.1, float("nan"), 0.2]}) != 2
     assert math.isnan(R.longest_solved({"n": [1, 2], "error": [0.1, float("inf")]}))
+
+
+def test_the_sg_alignment_probe_is_one_for_an_sg_that_predicts_the_true_future_gradient():
+    """A zero SG has cosine 0 with anything (by the eps convention); the probe leaves no
+    gradient behind; an SG whose prediction is exactly the true future gradient scores 1."""
+    xs, ys = problem()
+    m, sg = model(), R.StateSG(HIDDEN)
+    assert R.sg_alignment(m, sg, xs, squared(ys), T) == 0.0
+    assert all(p.grad is None or not p.grad.any() for p in m.parameters())
+    _, future = R.full_bptt(model(), xs, squared(ys), T)
+
+    class Oracle(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = 0
+
+        def forward(self, state):
+            g = future[self.w]
+            self.w += 1
+            return g
+
+    assert R.sg_alignment(m, Oracle(), xs, squared(ys), T) == pytest.approx(1.0, abs=1e-6)
+    assert math.isnan(R.sg_alignment(m, sg, xs, squared(ys), STEPS))  # one window
+    log = R.copy_curriculum("dni", 2, sequences=8 * 4, hidden=8, batch=8, probe_every=2)
+    assert log["probe_batch"] == [0, 2] and len(log["sg_cosine"]) == 2
+
+
+def test_probing_the_sg_does_not_change_the_training():
+    kw = dict(sequences=8 * 4, hidden=8, batch=8)
+    plain = R.copy_curriculum("dni", 2, **kw)
+    probed = R.copy_curriculum("dni", 2, probe_every=1, **kw)
+    assert plain["error"] == probed["error"] and len(probed["sg_cosine"]) == 4

@@ -179,6 +179,28 @@ def next_length(n: int, error: float, threshold: float = 0.15) -> int:
     return n + 1 if error < threshold else n
 
 
+def sg_alignment(model: Recurrent, sg: StateSG, xs: torch.Tensor, loss: Loss, length: int) -> float:
+    """How well the SG predicts the true future gradient now: at each window boundary but the
+    last, the cosine (per example, over ``(h, c)`` together) between the SG's prediction at the
+    window's end state and the true gradient of every later loss there (full BPTT over the
+    whole sequence, :func:`full_bptt`), averaged over examples and boundaries. Leaves the
+    model's gradients as it found them (zero). NaN where the sequence has one window."""
+    cuts = windows(len(xs), length)
+    if len(cuts) < 2:
+        return float("nan")
+    _, future = full_bptt(model, xs, loss, length)
+    model.zero_grad()
+    cosines = []
+    with torch.no_grad():
+        state = model.initial(xs.shape[1])
+        for w, cut in enumerate(cuts[:-1]):
+            _, state = model.run(xs[cut], state)
+            pred = torch.cat(sg(state), -1)
+            true = torch.cat(future[w], -1)
+            cosines.append(torch.nn.functional.cosine_similarity(pred, true, dim=-1, eps=1e-12))
+    return float(torch.stack(cosines).mean())
+
+
 def copy_curriculum(
     method: str,
     length: int,
@@ -191,12 +213,15 @@ def copy_curriculum(
     sg_hidden: int = 0,
     threshold: float = 0.15,
     bits: int = 8,
+    probe_every: int = 0,
 ) -> dict[str, list[float]]:
     """Train an LSTM on Copy with the curriculum for ``sequences`` sequences in all (batches of
     ``batch``), by ``method`` with windows of ``length`` steps (``"full"``: no truncation), Adam
     at ``lr`` for the model and the SG. Returns per batch the task's length ``n`` and the error
     in bits per sequence (and the SG's mean regression loss for DNI); the score is
-    :func:`longest_solved`."""
+    :func:`longest_solved`. For DNI with ``probe_every`` > 0, also every ``probe_every``
+    batches (before that batch's updates) the SG's alignment with the true future gradient on
+    the batch (:func:`sg_alignment`): ``probe_batch`` and ``sg_cosine``."""
     from .data.sequences import bits_per_sequence, copy_task
 
     if method not in METHODS:
@@ -210,7 +235,8 @@ def copy_curriculum(
         opt.step()
         opt.zero_grad()
 
-    log: dict[str, list[float]] = {"n": [], "error": [], "sg_loss": []}
+    log: dict[str, list[float]] = {"n": [], "error": [], "sg_loss": [], "probe_batch": [],
+                                   "sg_cosine": []}  # fmt: skip
     n = 1
     for k in range(max(1, sequences // batch)):
         task = copy_task(n, batch, bits=bits, seed=seed * 1_000_003 + k)
@@ -220,6 +246,9 @@ def copy_curriculum(
             return bits_per_sequence(out, part)
 
         window = len(task.xs) if method == "full" else length
+        if sg is not None and probe_every and k % probe_every == 0:
+            log["probe_batch"].append(k)
+            log["sg_cosine"].append(sg_alignment(model, sg, task.xs, loss, window))
         got = train_sequence(model, task.xs, loss, window, step, sg=sg, scale=scale)
         error = float(got["loss"])
         log["n"].append(n)

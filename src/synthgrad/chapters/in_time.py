@@ -32,9 +32,10 @@ INTERFACE = Interface(
         "sg_scale": P.number(0, 10), "sg_hidden": P.integer(0, 4096), "quick": P.flag(),
     },
     record=("seed", "n_seeds", "truncations", "sequences", "hidden", "batch", "lr", "sg_scale",
-            "sg_hidden", "bits", "threshold"),
-    settings=dict(bits=4, threshold=0.15, live_sequences=3200),
-    quick=dict(n_seeds=2, truncations=[2, 4], sequences=1280, live_sequences=160),
+            "sg_hidden", "bits", "threshold", "probe_every"),
+    settings=dict(bits=4, threshold=0.15, live_sequences=3200, probe_every=50),
+    quick=dict(n_seeds=2, truncations=[2, 4], sequences=1280, live_sequences=160,
+               probe_every=10),
     resolve=lambda p: _resolve(p),
 )  # fmt: skip
 
@@ -78,6 +79,7 @@ def run(p: SimpleNamespace, method: str, T: int | None, seed: int, sequences: in
     return recurrent.copy_curriculum(
         key, T or 1, sequences, seed=seed, hidden=p.hidden, batch=p.batch, lr=p.lr,
         scale=p.sg_scale, sg_hidden=p.sg_hidden, threshold=p.threshold, bits=p.bits,
+        probe_every=p.probe_every,
     )  # fmt: skip
 
 
@@ -102,7 +104,7 @@ def train_all(p: SimpleNamespace) -> Logs:
 
 def _settings(p: SimpleNamespace) -> dict[str, Any]:
     """What a run needs of ``p`` (plain values, sent to the workers)."""
-    names = ("hidden", "batch", "lr", "sg_scale", "sg_hidden", "threshold", "bits")
+    names = ("hidden", "batch", "lr", "sg_scale", "sg_hidden", "threshold", "bits", "probe_every")
     return {k: getattr(p, k) for k in names}
 
 
@@ -129,8 +131,11 @@ def _seeds(v: np.ndarray) -> str:
     return ", ".join("diverged" if np.isnan(x) else f"{x:.0f}" for x in v)
 
 
-def numbers(identity: recurrent.Identities, score: Mapping, p: SimpleNamespace) -> dict[str, Any]:
-    """The numbers the chapter's prose quotes."""
+def numbers(
+    identity: recurrent.Identities, score: Mapping, p: SimpleNamespace, logs: Logs | None = None
+) -> dict[str, Any]:
+    """The numbers the chapter's prose quotes (``logs``: the SG's last probe per T, mean over
+    seeds)."""
     out: dict[str, Any] = {
         "zero_sg": identity.zero_sg,
         "oracle": identity.oracle,
@@ -140,11 +145,22 @@ def numbers(identity: recurrent.Identities, score: Mapping, p: SimpleNamespace) 
         "n_seeds": len(p.seeds),
         "sequences": p.sequences,
         "live_sequences": p.live_sequences,
+        "probe_every": p.probe_every,
     }
+    if logs is not None:  # at the shortest truncation (Figure 4 draws every T)
+        out["cosine_T"] = min(p.truncations)
+        out["cosine_end"] = float(np.nanmean(sg_cosine(logs, out["cosine_T"])[1][:, -1]))
     for T in p.truncations:
         for method, key in METHODS.items():
             out[f"{key}_{T}_median"] = float(np.median(score[method, T]))
     return out
+
+
+def sg_cosine(logs: Logs, T: int) -> tuple[np.ndarray, np.ndarray]:
+    """DNI's probes at truncation ``T``: the batches probed and, per seed (rows), the SG's
+    cosine with the true future gradient there (:func:`synthgrad.recurrent.sg_alignment`)."""
+    runs = logs["DNI", T]
+    return np.asarray(runs[0]["probe_batch"]), np.array([g["sg_cosine"] for g in runs])
 
 
 def claims(
@@ -203,6 +219,8 @@ def claims(
     ]  # fmt: skip
 
 
-def finish(p: SimpleNamespace, identity: recurrent.Identities, score: Mapping) -> pd.DataFrame:
+def finish(
+    p: SimpleNamespace, identity: recurrent.Identities, score: Mapping, logs: Logs
+) -> pd.DataFrame:
     """The chapter's ledger and claims table."""
-    return chapters.finish(p, claims(identity, score, p), numbers(identity, score, p))
+    return chapters.finish(p, claims(identity, score, p), numbers(identity, score, p, logs))

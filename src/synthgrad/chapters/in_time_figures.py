@@ -11,7 +11,7 @@ from matplotlib.patches import FancyBboxPatch
 from matplotlib.ticker import MaxNLocator
 
 from .. import recurrent
-from .in_time import CEILING, COLOURS, METHODS, Logs, run
+from .in_time import CEILING, COLOURS, METHODS, Logs, run, sg_cosine
 
 
 def figure_window(T: int = 3, windows: int = 3) -> plt.Figure:
@@ -100,6 +100,26 @@ def figure_longest(score: Mapping, p: SimpleNamespace) -> plt.Figure:
     ax.set_xlabel("truncation T (steps per window)")
     ax.set_ylabel("longest Copy length solved")
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def figure_sg(logs: Logs, p: SimpleNamespace) -> plt.Figure:
+    """Figure 4: DNI's SG against the true future gradient during training, per T: the cosine
+    between its prediction at each window's end and the gradient of every later loss there
+    (mean over seeds; band: lowest to highest seed)."""
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    for T in p.truncations:
+        batches, cos = sg_cosine(logs, T)
+        seen = p.batch * (batches + 1)
+        (line,) = ax.plot(seen, np.nanmean(cos, 0), label=f"T = {T}")
+        ax.fill_between(seen, np.nanmin(cos, 0), np.nanmax(cos, 0), color=line.get_color(),
+                        alpha=0.2, lw=0)  # fmt: skip
+    ax.axhline(0, color="k", lw=0.6)
+    ax.set_xlabel("sequences seen")
+    ax.set_ylabel("cosine, SG against true future gradient")
+    ax.set_ylim(-1.05, 1.05)
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
