@@ -13,7 +13,6 @@ cell is pending until its rate is chosen.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import pandas as pd
 
 from .. import analysis, store
 from ..sweep import Task
+from . import registered
 
 SELECT, FINAL = "05_full_mnist_select", "05_full_mnist"
 PLAN_FILE = f"{FINAL}/PLAN.md"  # under the store's root
@@ -88,15 +88,15 @@ def _plan() -> str:
 def plan_text() -> str:
     """The registered plan, from the constants that run it: ``store/05_full_mnist/PLAN.md``
     must hold exactly this before a run is made (and the page shows it)."""
-    return "# Registered plan: chapter 5's depth sweep on full MNIST\n\n" + _plan()
+    return registered.plan_text(GRID)
 
 
 def select_label(cell: Cell, rate: float) -> str:
-    return f"{cell[0]}/{cell[1]}/{cell[2]}/lr {rate:g}"
+    return registered.select_label(cell, rate)
 
 
 def final_label(cell: Cell) -> str:
-    return f"{cell[0]}/{cell[1]}/{cell[2]}"
+    return registered.final_label(cell)
 
 
 def _task(cell: Cell, rate: float, seeds: tuple[int, ...], scale: str) -> Task:
@@ -109,118 +109,54 @@ def _task(cell: Cell, rate: float, seeds: tuple[int, ...], scale: str) -> Task:
     return Task("mnist", fit, {"scale": scale})
 
 
+GRID = registered.Grid(
+    select=SELECT, final=FINAL, chapter="05_representations",
+    title="chapter 5's depth sweep on full MNIST", cells=CELLS,
+    columns=("activation", "depth", "method"), task=_task, plan=_plan, rates=RATES,
+    extension=EXTENSION, select_seed=SELECT_SEED, seeds=SEEDS, tie=TIE,
+    describe_select=(
+        f"Learning-rate selection for the registered depth sweep: {len(CELLS)} cells, each "
+        f"at {', '.join(f'{r:g}' for r in RATES)} on seed {SELECT_SEED}, scored on 10,000 "
+        "held-out training images."),
+    describe_final=(
+        f"The registered depth sweep on full MNIST: {', '.join(ACTIVATIONS)} MLPs of "
+        f"{', '.join(map(str, sorted(DEPTHS)))} hidden layers of {WIDTH} units with batch "
+        f"norm, {len(METHODS)} methods, each at the learning rate chosen on the validation "
+        f"split; seeds {SEEDS[0]}-{SEEDS[-1]}, scored on the official test images."),
+    budget=(f"{STEPS:,} steps ({EPOCHS} epochs of {N_TRAIN:,} images), fixed before any run "
+            f"(store/{PLAN_FILE})."),
+    scale_select="full MNIST, learning-rate selection (validation split)",
+    scale_final=(f"full MNIST, width {WIDTH}, {min(DEPTHS)} to {max(DEPTHS)} hidden layers, "
+                 f"{EPOCHS} epochs, {len(SEEDS)} seeds, registered"),
+)  # fmt: skip
+
+
 def choose_rate(scores: Mapping[float, float]) -> tuple[float | None, float | None]:
-    """The registered rule, from each tried rate's validation score (NaN: diverged):
-    ``(chosen rate, None)``, or ``(None, rate to try first)`` when the grid must be extended,
-    or ``(None, None)`` while a rate of the grid is not tried yet."""
-    if not set(RATES) <= set(scores):
-        return None, None
-    finite = {r: s for r, s in scores.items() if math.isfinite(s)}
-    if finite:
-        best = max(finite.values())
-        chosen = min(r for r, s in finite.items() if s > best - TIE)
-    else:
-        chosen = None
-    edge = min(RATES) if chosen is None else chosen
-    extension = EXTENSION.get(edge)
-    if extension is not None and extension not in scores:
-        return None, extension
-    return (min(scores) if chosen is None else chosen), None
-
-
-def _scores(root: Path | None = None) -> dict[Cell, dict[float, float]]:
-    """Each cell's validation score per rate, from the selection runs that are current (made
-    by this code, under the plan's registration)."""
-    every = {select_label(c, r): (c, r) for c in CELLS for r in (*RATES, *EXTENSION.values())}
-    probe = store.Experiment(SELECT, "05_representations", "", "",
-                             {label: _task(c, r, (SELECT_SEED,), "full-validation")
-                              for label, (c, r) in every.items()},
-                             plan=PLAN_FILE, plan_text=plan_text())  # fmt: skip
-    out: dict[Cell, dict[float, float]] = {c: {} for c in CELLS}
-    for label, end in store.end_values(probe, "test_acc", analysis.LAST, root).items():
-        cell, rate = every[label]
-        out[cell][rate] = float(end[0])
-    return out
+    """The registered rule (:func:`.registered.choose_rate`) on this grid."""
+    return registered.choose_rate(GRID, scores)
 
 
 def chosen_rates(root: Path | None = None) -> dict[Cell, float]:
     """The learning rate the rule chose for each cell whose selection is complete."""
-    choices = {c: choose_rate(s) for c, s in _scores(root).items()}
-    return {c: rate for c, (rate, _) in choices.items() if rate is not None}
+    return registered.chosen_rates(GRID, root)  # type: ignore[return-value]
 
 
 def selection_table(root: Path | None = None) -> pd.DataFrame | None:
-    """Per cell whose selection has begun: each rate's validation accuracy (mean of the last
-    evaluations; NaN: diverged; blank: not tried) and the rate the rule chose (blank while it
-    waits). None before any selection run."""
-    rates = sorted({*RATES, *EXTENSION.values()})
-    rows = []
-    for (activation, depth, method), scores in _scores(root).items():
-        if scores:
-            chosen, _ = choose_rate(scores)
-            rows.append({"activation": activation, "depth": depth, "method": method,
-                         **{f"lr {r:g}": scores.get(r, "") for r in rates},
-                         "chosen": "" if chosen is None else f"{chosen:g}"})  # fmt: skip
-    if not rows:
-        return None
-    table = pd.DataFrame(rows).set_index(["activation", "depth", "method"])
-    tried = [c for c in table.columns if c == "chosen" or (table[c] != "").any()]
-    return table[tried]
+    """Each cell's validation accuracy per rate and the rate chosen (:mod:`.registered`)."""
+    return registered.selection_table(GRID, root)
 
 
 def selection_experiment(root: Path | None = None) -> store.Experiment:
-    """The selection runs: every cell at every rate of the grid, plus each extension the rule
-    has asked for so far."""
-    runs = {}
-    scores = _scores(root)
-    for cell in CELLS:
-        rates = list(RATES)
-        _, extension = choose_rate(scores[cell])
-        rates += [r for r in EXTENSION.values() if r in scores[cell] or r == extension]
-        for rate in rates:
-            runs[select_label(cell, rate)] = _task(cell, rate, (SELECT_SEED,), "full-validation")
-    return store.Experiment(
-        SELECT, "05_representations",
-        f"Learning-rate selection for the registered depth sweep: {len(CELLS)} cells, each "
-        f"at {', '.join(f'{r:g}' for r in RATES)} on seed {SELECT_SEED}, scored on 10,000 "
-        "held-out training images.",
-        f"{STEPS:,} steps ({EPOCHS} epochs of {N_TRAIN:,} images), fixed before any run "
-        f"(store/{PLAN_FILE}).",
-        runs, "full MNIST, learning-rate selection (validation split)",
-        plan=PLAN_FILE, plan_text=plan_text(),
-    )  # fmt: skip
+    """The selection runs: every cell at every rate, plus the extensions asked for so far."""
+    return registered.selection_experiment(GRID, root)
 
 
 def final_experiment(root: Path | None = None) -> store.Experiment:
     """The reported runs: each cell whose rate is chosen, on seeds :data:`SEEDS`; the others
     pending."""
-    rates = chosen_rates(root)
-    return store.Experiment(
-        FINAL, "05_representations",
-        f"The registered depth sweep on full MNIST: {', '.join(ACTIVATIONS)} MLPs of "
-        f"{', '.join(map(str, sorted(DEPTHS)))} hidden layers of {WIDTH} units with batch "
-        f"norm, {len(METHODS)} methods, each at the learning rate chosen on the validation "
-        f"split; seeds {SEEDS[0]}-{SEEDS[-1]}, scored on the official test images.",
-        f"{STEPS:,} steps ({EPOCHS} epochs of {N_TRAIN:,} images), fixed before any run "
-        f"(store/{PLAN_FILE}).",
-        {final_label(c): _task(c, rates[c], SEEDS, "full-test") for c in CELLS if c in rates},
-        f"full MNIST, width {WIDTH}, {min(DEPTHS)} to {max(DEPTHS)} hidden layers, "
-        f"{EPOCHS} epochs, {len(SEEDS)} seeds, registered",
-        pending=tuple(final_label(c) for c in CELLS if c not in rates),
-        plan=PLAN_FILE, plan_text=plan_text(),
-    )  # fmt: skip
+    return registered.final_experiment(GRID, root)
 
 
 def page_text(root: Path | None = None) -> str:
     """The plan and how far the store has carried it out, for the chapter's page."""
-    select, final = selection_experiment(root), final_experiment(root)
-    made = {e.name: sum(s == "ok" for s in store.load(e, root).status.values())
-            for e in (select, final)}  # fmt: skip
-    return (
-        "**Registered plan**, fixed before any run:\n\n"
-        + _plan()
-        + f"\n**Made so far**: {made[SELECT]} of {len(select.runs)} selection runs, "
-        f"{made[FINAL]} of {len(CELLS)} reported cells ({len(final.pending)} waiting for their "
-        "learning rate). `make paper EXPERIMENT=05_full_mnist_select` then "
-        "`make paper EXPERIMENT=05_full_mnist` makes the rest, resumably.\n"
-    )
+    return registered.page_text(GRID, root)
