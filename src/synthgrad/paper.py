@@ -20,7 +20,7 @@ from collections.abc import Callable
 import torch
 
 from . import making, store
-from .chapters import convergence, depth_sweep, primer, representations_store
+from .chapters import convergence, depth_sweep, dni_table, primer, representations_store
 
 # each experiment's grid, built from what the store holds now (chapter 5's registered sweep
 # grows with its selection runs), in the order make paper makes them
@@ -30,6 +30,8 @@ BUILDERS: dict[str, Callable[[], store.Experiment]] = {
     representations_store.EXPERIMENT.name: lambda: representations_store.EXPERIMENT,
     depth_sweep.SELECT: depth_sweep.selection_experiment,
     depth_sweep.FINAL: depth_sweep.final_experiment,
+    dni_table.SELECT: dni_table.selection_experiment,
+    dni_table.FINAL: dni_table.final_experiment,
 }
 EXPERIMENTS: dict[str, store.Experiment] = {name: build() for name, build in BUILDERS.items()}
 GROWS = 3  # passes over a grid: its runs, the extensions they ask for, and a last check

@@ -1,0 +1,115 @@
+"""Chapter 1's DNI table on full MNIST, registered before any run (issue 25): the DNI paper's
+MNIST comparison (an SG after every hidden layer, with and without the label, against
+backprop) at 3 to 6 hidden layers, on the training split and the budget of chapter 5's
+registered sweep, with its rule for choosing each learning rate (:mod:`.registered`).
+
+The sweep already makes backprop and the every-layer cDNI SG at 3 and 6 hidden layers with the
+same network, data, budget, rates and seeds, so those four cells are read from it
+(:data:`FROM_SWEEP`) and this grid makes the rest: DNI (no label) and the control at 3 and 6,
+all four methods at 4 and 5. Each cell is a ``(activation, depth, method)`` with the sweep's
+labels (``relu/4/backprop``), so that the table reads one kind of label from both.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from .. import analysis, store
+from ..sweep import Task
+from . import depth_sweep, registered
+
+SELECT, FINAL = "01_dni_full_select", "01_dni_full"
+DEPTHS = (3, 4, 5, 6)
+CDNI, DNI = "SG every layer, cDNI", "SG every layer, DNI"
+METHODS = {  # name on the page -> (rule, conditioned)
+    "backprop": ("backprop", False),
+    CDNI: ("sg_every", True),
+    DNI: ("sg_every", False),
+    analysis.CONTROL_EVERY: ("frozen_every", False),
+}
+FROM_SWEEP = [("relu", d, m) for d in (3, 6) for m in ("backprop", CDNI)]  # made by the sweep
+ORDER = (4, 5, 3, 6)  # the order of making: the depths with nothing made yet first
+CELLS = [("relu", d, m) for d in ORDER for m in METHODS if ("relu", d, m) not in FROM_SWEEP]
+S = depth_sweep  # the budget, split, rates and seeds are the sweep's
+
+
+def _task(cell: registered.Cell, rate: float, seeds: tuple[int, ...], scale: str) -> Task:
+    """A run of the grid: the sweep's network and budget (:func:`.depth_sweep._task`'s
+    settings) with this grid's rules."""
+    activation, depth, method = cell
+    rule, conditioned = METHODS[method]
+    fit = dict(seeds=list(seeds), rule=rule, conditioned=conditioned, hidden=[S.WIDTH] * depth,
+               batch_norm=True, activation=activation, steps=S.STEPS, lr=rate,
+               batch_size=S.BATCH, eval_every=S.EVAL_EVERY, norms=True,
+               align_examples=0 if rule == "frozen_every" else S.ALIGN)  # fmt: skip
+    return Task("mnist", fit, {"scale": scale})
+
+
+def _plan() -> str:
+    """The plan's points, as a Markdown list."""
+    rates = ", ".join(f"{r:g}" for r in S.RATES)
+    return (
+        "- **Question**: the DNI paper's MNIST table: with a synthetic "
+        "gradient after every hidden layer, does cDNI (the SG also sees the label) train an "
+        "MLP to about backprop's error, and does DNI (no label) do worse? Chapter 1's C1.4p, "
+        "until now judged on 8,000 images cut from the test set.\n"
+        f"- **Data, budget, learning rates, seeds, device**: exactly those of chapter 5's "
+        f"registered sweep (`store/{S.PLAN_FILE}`): {S.N_TRAIN:,} training images, 10,000 "
+        f"held-out training images to choose rates, the official test images to report; "
+        f"{S.EPOCHS} epochs ({S.STEPS:,} steps of {S.BATCH}), Adam; {rates} on seed "
+        f"{S.SELECT_SEED} with the same rule and extension; seeds "
+        f"{', '.join(map(str, S.SEEDS))} reported, the mean of the last {analysis.LAST} "
+        "evaluations; CPU, one thread per run.\n"
+        f"- **Networks**: {', '.join(map(str, DEPTHS))} hidden layers of {S.WIDTH} ReLU units "
+        "with batch norm.\n"
+        f"- **Methods**: {'; '.join(METHODS)} (the control: no hidden layer learns, only the "
+        "output layer; it receives no SG signal, so its alignment is not recorded).\n"
+        "- **Cells from the sweep**: backprop and the every-layer cDNI SG at 3 and 6 hidden "
+        "layers are the sweep's own cells (the same runs); this grid makes the other "
+        f"{len(CELLS)}.\n"
+        "- **Verdict**: C1.4p by chapter 1's rule, at every depth where all four are made: "
+        "per seed (paired) cDNI minus backprop above -1 percentage point, cDNI minus DNI above "
+        "0, cDNI minus the control above +1 point (95% t-intervals over the five seeds).\n"
+        "- **Order**: 4 and 5 hidden layers (all four methods), then DNI and the control at 3 "
+        "and 6.\n"
+    )
+
+
+GRID = registered.Grid(
+    select=SELECT, final=FINAL, chapter="01_primer",
+    title="chapter 1's DNI table on full MNIST", cells=CELLS,
+    columns=("activation", "depth", "method"), task=_task, plan=_plan, rates=S.RATES,
+    extension=S.EXTENSION, select_seed=S.SELECT_SEED, seeds=S.SEEDS, tie=S.TIE,
+    describe_select=(
+        f"Learning-rate selection for the registered DNI table: {len(CELLS)} cells, each at "
+        f"{', '.join(f'{r:g}' for r in S.RATES)} on seed {S.SELECT_SEED}, scored on 10,000 "
+        "held-out training images."),
+    describe_final=(
+        "The registered DNI table on full MNIST: ReLU MLPs of 3 to 6 hidden layers of "
+        f"{S.WIDTH} units with batch norm; backprop, an SG after every layer with (cDNI) and "
+        "without (DNI) the label, and the control; each at the rate chosen on the validation "
+        "split; backprop and cDNI at 3 and 6 layers are the depth sweep's."),
+    budget=(f"{S.STEPS:,} steps ({S.EPOCHS} epochs of {S.N_TRAIN:,} images), fixed before any "
+            f"run (store/{FINAL}/PLAN.md)."),
+    scale_select="full MNIST, learning-rate selection (validation split)",
+    scale_final=(f"full MNIST, width {S.WIDTH}, 3 to 6 hidden layers, {S.EPOCHS} epochs, "
+                 f"{len(S.SEEDS)} seeds, registered"),
+)  # fmt: skip
+
+
+def selection_experiment(root: Path | None = None) -> store.Experiment:
+    return registered.selection_experiment(GRID, root)
+
+
+def final_experiment(root: Path | None = None) -> store.Experiment:
+    return registered.final_experiment(GRID, root)
+
+
+def selection_table(root: Path | None = None) -> pd.DataFrame | None:
+    return registered.selection_table(GRID, root)
+
+
+def page_text(root: Path | None = None) -> str:
+    return registered.page_text(GRID, root)

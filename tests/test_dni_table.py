@@ -1,0 +1,37 @@
+"""Chapter 1's DNI table on full MNIST (issue 25), registered before any run: its grid, its
+plan, and the cells it shares with chapter 5's registered sweep."""
+
+from synthgrad import paper, store
+from synthgrad.chapters import depth_sweep as S
+from synthgrad.chapters import dni_table as T
+from synthgrad.chapters import registered as R
+
+
+def test_the_cells_the_sweep_makes_are_not_made_twice_and_are_the_same_runs():
+    """Backprop and cDNI at 3 and 6 layers come from the sweep: this grid's own task for
+    them would be the sweep's run exactly (same settings, seeds and data)."""
+    assert not set(T.FROM_SWEEP) & set(T.CELLS)
+    assert len(T.CELLS) == 4 * len(T.DEPTHS) - len(T.FROM_SWEEP) == 12
+    for cell in T.FROM_SWEEP:
+        assert cell in S.CELLS
+        assert T._task(cell, 1e-3, S.SEEDS, "full-test") == S._task(
+            cell, 1e-3, S.SEEDS, "full-test"
+        )
+    made_first = {d for _, d, _ in T.CELLS[:8]}
+    assert made_first == {4, 5}  # the plan's order: the depths with nothing made yet first
+
+
+def test_the_controls_record_no_alignment_and_the_methods_are_the_dni_papers():
+    control = T._task(("relu", 4, T.analysis.CONTROL_EVERY), 1e-3, (0,), "full-test")
+    assert control.fit["rule"] == "frozen_every" and control.fit["align_examples"] == 0
+    dni = T._task(("relu", 4, T.DNI), 1e-3, (0,), "full-test")
+    assert dni.fit["rule"] == "sg_every" and dni.fit["conditioned"] is False
+
+
+def test_the_registered_plan_is_the_one_the_code_runs_and_make_paper_knows_the_grid():
+    assert (store.store_dir() / T.GRID.plan_file).read_text() == R.plan_text(T.GRID)
+    assert T.SELECT in paper.BUILDERS and T.FINAL in paper.BUILDERS
+    select, final = T.selection_experiment(), T.final_experiment()
+    assert len(select.runs) >= 3 * len(T.CELLS)
+    assert set(final.runs) | set(final.pending) == {R.final_label(c) for c in T.CELLS}
+    assert "Registered plan" in T.page_text() and "01_dni_full_select" in T.page_text()
