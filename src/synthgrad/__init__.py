@@ -3,7 +3,7 @@
 Four layers; a module imports only from its own layer and the ones listed before it
 (:data:`LAYERS`; tested):
 
-- **core**: ``data`` (the Dataset type, seeded synthetic problems, MNIST from the verified IDX
+- **core**: ``data`` (the Dataset type, seeded synthetic problems, chapter 8's sequence tasks and text corpora, MNIST from the verified IDX
   files), ``models`` (seed-batched networks), ``sg`` (synthetic-gradient modules), ``rules``
   (learning rules, built by name with ``rules.make_rule``; the signal each layer receives),
   ``losses``, ``train`` (the one training loop), ``blocks`` (a grid of learning rates as one
