@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -327,3 +328,72 @@ def check_identities(
     return Identities(
         zero, _relative(grads(full), grads(oracle)), _relative(grads(full), grads(truncated))
     )
+
+
+def language_model(
+    method: str,
+    length: int,
+    text: Any,
+    chars: int,
+    seed: int = 0,
+    hidden: int = 128,
+    batch: int = 32,
+    lr: float = 3e-3,
+    scale: float = 0.1,
+    sg_hidden: int = 0,
+    eval_every: int = 100,
+    eval_steps: int = 100,
+) -> dict[str, list[float]]:
+    """Character-level language modelling of ``text`` (a :class:`synthgrad.data.text.Text`):
+    an LSTM reads ``batch`` contiguous streams of its training part, ``chars`` characters
+    each, predicting every next character, trained by truncated BPTT (``"bptt"``) or DNI
+    (``"dni"``) over windows of ``length`` steps, the state carried across every cut (one
+    sequence: :func:`train_sequence`). Every ``eval_every`` windows (and at the end), the
+    held-out bits per character on ``eval_steps`` steps of ``batch`` validation streams,
+    from a zero state. Returns ``chars_seen`` (per stream x ``batch``), ``seconds`` (of
+    training, evaluations excluded) and ``valid_bpc`` at each evaluation."""
+    import time
+
+    from .data.text import streams
+
+    if method not in ("bptt", "dni"):
+        raise ValueError(f"method must be 'bptt' or 'dni', got {method!r}")
+    torch.manual_seed(seed)
+    model = Recurrent(text.vocab, hidden, text.vocab)
+    sg = StateSG(hidden, sg_hidden) if method == "dni" else None
+    opt = torch.optim.Adam(parameters(model, sg), lr=lr)
+    ids = streams(text.train, batch)[: chars + 1]
+    valid = streams(text.valid, batch)[: eval_steps + 1]
+    eye = torch.eye(text.vocab)
+
+    def bits(out: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        flat = out.reshape(-1, text.vocab)
+        return nn.functional.cross_entropy(flat, targets.reshape(-1)) / math.log(2)
+
+    def evaluate() -> float:
+        with torch.no_grad():
+            out, _ = model.run(eye[valid[:-1]], model.initial(batch))
+            return float(bits(out, valid[1:]))
+
+    log: dict[str, list[float]] = {"chars_seen": [0.0], "seconds": [0.0], "valid_bpc": [evaluate()]}
+    clock = {"windows": 0, "seconds": 0.0, "since": time.perf_counter()}
+
+    def step() -> None:
+        opt.step()
+        opt.zero_grad()
+        clock["windows"] += 1
+        if clock["windows"] % eval_every == 0:
+            clock["seconds"] += time.perf_counter() - clock["since"]
+            log["chars_seen"].append(float(min(clock["windows"] * length, chars) * batch))
+            log["seconds"].append(clock["seconds"])
+            log["valid_bpc"].append(evaluate())
+            clock["since"] = time.perf_counter()
+
+    train_sequence(model, eye[ids[:-1]], lambda out, cut: bits(out, ids[1:][cut]), length, step,
+                   sg=sg, scale=scale)  # fmt: skip
+    if clock["windows"] % eval_every:
+        clock["seconds"] += time.perf_counter() - clock["since"]
+        log["chars_seen"].append(float(chars * batch))
+        log["seconds"].append(clock["seconds"])
+        log["valid_bpc"].append(evaluate())
+    return log

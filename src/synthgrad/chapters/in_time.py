@@ -10,6 +10,7 @@ is scored by the longest Copy length it solved within a fixed budget of sequence
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from types import SimpleNamespace
@@ -20,22 +21,26 @@ import pandas as pd
 
 from .. import chapters, ledger, parallel, recurrent, stats
 from .. import params as P
+from ..data import text
 from . import Interface
 
 INTERFACE = Interface(
     defaults={"seed": 0, "n_seeds": 5, "truncations": "2,4", "sequences": 38400, "hidden": 128,
-        "batch": 32, "lr": 0.01, "sg_scale": 0.1, "sg_hidden": 0, "quick": False},
+        "batch": 32, "lr": 0.01, "sg_scale": 0.1, "sg_hidden": 0, "corpus": "moby-dick",
+        "lm_chars": 1500, "quick": False},
     specs={
         "seed": P.integer(0), "n_seeds": P.integer(1, 20),
         "truncations": P.ints(1, 64, max_len=6), "sequences": P.integer(1),
         "hidden": P.integer(2, 1024), "batch": P.integer(1, 1024), "lr": P.positive(),
-        "sg_scale": P.number(0, 10), "sg_hidden": P.integer(0, 4096), "quick": P.flag(),
+        "sg_scale": P.number(0, 10), "sg_hidden": P.integer(0, 4096),
+        "corpus": P.choice("moby-dick", "ptb"), "lm_chars": P.integer(10), "quick": P.flag(),
     },
     record=("seed", "n_seeds", "truncations", "sequences", "hidden", "batch", "lr", "sg_scale",
-            "sg_hidden", "bits", "threshold", "probe_every"),
-    settings=dict(bits=4, threshold=0.15, live_sequences=3200, probe_every=50),
+            "sg_hidden", "bits", "threshold", "probe_every", "corpus", "lm_chars", "lm_lr"),
+    settings=dict(bits=4, threshold=0.15, live_sequences=3200, probe_every=50, lm_lr=3e-3,
+                  lm_eval_every=100),
     quick=dict(n_seeds=2, truncations=[2, 4], sequences=1280, live_sequences=160,
-               probe_every=10),
+               probe_every=10, lm_chars=100, lm_eval_every=20),
     resolve=lambda p: _resolve(p),
 )  # fmt: skip
 
@@ -43,9 +48,9 @@ INTERFACE = Interface(
 METHODS = {"truncated BPTT": "bptt", "DNI": "dni"}
 CEILING = "full BPTT"  # no truncation: the ceiling, one run per seed
 COLOURS = {"truncated BPTT": "C0", "DNI": "C3", CEILING: "0.4"}
-CLAIM_IDS = ("C8.1", "C8.2", "C8.3")
+CLAIM_IDS = ("C8.1", "C8.2", "C8.3", "C8.4")
 IN_PART: tuple[str, ...] = ()  # C8.3 is about every T: it holds at all or not at all
-PAIRED = ("C8.3",)
+PAIRED = ("C8.3", "C8.4")
 ORACLE_TOL, APART = 1e-5, 1e-3  # the oracle identity: float rounding; truncated BPTT: apart
 
 
@@ -102,6 +107,43 @@ def train_all(p: SimpleNamespace) -> Logs:
     return {key: done[i * n : (i + 1) * n] for i, key in enumerate(keys)}
 
 
+LM = dict[tuple[str, int], list[dict[str, list[float]]]]  # (method, T) -> per seed
+
+
+def _lm(args: tuple) -> dict:  # a worker's task: one language model on one torch thread
+    corpus, method, T, seed, q = args
+    return recurrent.language_model(
+        METHODS[method], T, _text(corpus), q["lm_chars"], seed=seed, hidden=q["hidden"],
+        batch=q["batch"], lr=q["lm_lr"], scale=q["sg_scale"], sg_hidden=q["sg_hidden"],
+        eval_every=q["lm_eval_every"],
+    )  # fmt: skip
+
+
+@functools.cache
+def _text(name: str) -> Any:
+    return text.corpus(name)
+
+
+def train_lm(p: SimpleNamespace) -> LM:
+    """Character-level language models of ``p.corpus``: every method at every T on every seed
+    (:func:`synthgrad.recurrent.language_model`), one run per core. Raises the loader's clear
+    error where the corpus cannot be had (offline without a copy, or Penn Treebank)."""
+    _text(p.corpus)  # here first: a missing corpus stops the chapter with its own message
+    q = {k: getattr(p, k) for k in ("lm_chars", "hidden", "batch", "lm_lr", "sg_scale",
+                                     "sg_hidden", "lm_eval_every")}  # fmt: skip
+    keys = [(m, T) for T in p.truncations for m in METHODS]
+    tasks = [(p.corpus, m, T, s, q) for m, T in keys for s in p.seeds]
+    with parallel.pool(min(len(tasks), os.cpu_count() or 1)) as pool:
+        done = list(pool.map(_lm, tasks))
+    n = len(p.seeds)
+    return {key: done[i * n : (i + 1) * n] for i, key in enumerate(keys)}
+
+
+def lm_final(lm: LM) -> dict[tuple[str, int], np.ndarray]:
+    """Per (method, T), each seed's held-out bits per character at the end (NaN: diverged)."""
+    return {k: np.array([g["valid_bpc"][-1] for g in v], dtype=float) for k, v in lm.items()}
+
+
 def _settings(p: SimpleNamespace) -> dict[str, Any]:
     """What a run needs of ``p`` (plain values, sent to the workers)."""
     names = ("hidden", "batch", "lr", "sg_scale", "sg_hidden", "threshold", "bits", "probe_every")
@@ -132,10 +174,14 @@ def _seeds(v: np.ndarray) -> str:
 
 
 def numbers(
-    identity: recurrent.Identities, score: Mapping, p: SimpleNamespace, logs: Logs | None = None
+    identity: recurrent.Identities,
+    score: Mapping,
+    p: SimpleNamespace,
+    logs: Logs | None = None,
+    bpc: Mapping[tuple[str, int], np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """The numbers the chapter's prose quotes (``logs``: the SG's last probe per T, mean over
-    seeds)."""
+    seeds; ``bpc``: each method's median held-out bits per character at the shortest T)."""
     out: dict[str, Any] = {
         "zero_sg": identity.zero_sg,
         "oracle": identity.oracle,
@@ -146,7 +192,14 @@ def numbers(
         "sequences": p.sequences,
         "live_sequences": p.live_sequences,
         "probe_every": p.probe_every,
+        "lm_eval_every": p.lm_eval_every,
+        "lm_lr": p.lm_lr,
     }
+    if bpc is not None:
+        T = min(p.truncations)
+        out["bpc_T"] = T
+        out["bpc_bptt"] = float(np.median(bpc["truncated BPTT", T]))
+        out["bpc_dni"] = float(np.median(bpc["DNI", T]))
     if logs is not None:  # at the shortest truncation (Figure 4 draws every T)
         out["cosine_T"] = min(p.truncations)
         out["cosine_end"] = float(np.nanmean(sg_cosine(logs, out["cosine_T"])[1][:, -1]))
@@ -166,6 +219,7 @@ def sg_cosine(logs: Logs, T: int) -> tuple[np.ndarray, np.ndarray]:
 def claims(
     identity: recurrent.Identities,
     score: Mapping[tuple[str, int | None], np.ndarray],
+    bpc: Mapping[tuple[str, int], np.ndarray],
     p: SimpleNamespace,
 ) -> list[ledger.Claim]:
     """C8.1 and C8.2 (the identities) and C8.3 (DNI against truncated BPTT at every T, paired
@@ -174,6 +228,10 @@ def claims(
         f"book run (small version): Copy, LSTM {p.hidden}, batches of {p.batch}, "
         f"{p.sequences:,} sequences, T in {p.truncations}, {len(p.seeds)} seeds"
     )
+    lower = {  # held-out bits per character: lower is better
+        f"T = {T}": stats.paired(bpc["DNI", T], bpc["truncated BPTT", T], higher=False)
+        for T in p.truncations
+    }
     beyond = {
         f"T = {T}": stats.paired(score["DNI", T], score["truncated BPTT", T], lost="diverged")
         for T in p.truncations
@@ -216,11 +274,29 @@ def claims(
             source="DNI paper",
             scale=scale_here,
         ),
+        ledger.Claim(
+            "C8.4",
+            "On character-level language modelling, DNI's held-out bits per character are lower than truncated BPTT's with the same T.",
+            f"per seed (paired), held-out bits per character after {p.lm_chars:,} characters per stream ({p.batch} streams of {p.corpus}): truncated BPTT minus DNI with the same T, at every T",
+            "95% interval above 0 at every T",
+            ledger.judge(
+                lower,
+                decides=list(lower),
+                regime="DNI lower at {held}; not shown at {failed}",
+            ),
+            {f"T={T}": {"dni": bpc["DNI", T], "bptt": bpc["truncated BPTT", T]} for T in p.truncations},
+            source="DNI paper",
+            scale=(f"book run (small version): {p.corpus}, LSTM {p.hidden}, {p.batch} streams x "
+                   f"{p.lm_chars:,} characters, T in {p.truncations}, {len(p.seeds)} seeds"),
+        ),
     ]  # fmt: skip
 
 
 def finish(
-    p: SimpleNamespace, identity: recurrent.Identities, score: Mapping, logs: Logs
+    p: SimpleNamespace, identity: recurrent.Identities, score: Mapping, logs: Logs, lm: LM
 ) -> pd.DataFrame:
     """The chapter's ledger and claims table."""
-    return chapters.finish(p, claims(identity, score, p), numbers(identity, score, p, logs))
+    bpc = lm_final(lm)
+    return chapters.finish(
+        p, claims(identity, score, bpc, p), numbers(identity, score, p, logs, bpc)
+    )

@@ -11,7 +11,7 @@ from matplotlib.patches import FancyBboxPatch
 from matplotlib.ticker import MaxNLocator
 
 from .. import recurrent
-from .in_time import CEILING, COLOURS, METHODS, Logs, run, sg_cosine
+from .in_time import CEILING, COLOURS, LM, METHODS, Logs, run, sg_cosine
 
 
 def figure_window(T: int = 3, windows: int = 3) -> plt.Figure:
@@ -120,6 +120,28 @@ def figure_sg(logs: Logs, p: SimpleNamespace) -> plt.Figure:
     ax.set_xlabel("sequences seen")
     ax.set_ylabel("cosine, SG against true future gradient")
     ax.set_ylim(-1.05, 1.05)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def figure_lm(lm: LM, p: SimpleNamespace) -> plt.Figure:
+    """Figure 5: held-out bits per character against characters seen (left) and against the
+    seconds of training (right), per method and T (mean over seeds; band: lowest to highest
+    seed on the left)."""
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 3.6), sharey=True)
+    styles = {T: s for T, s in zip(p.truncations, ("-", "--", ":", "-.", "-", "--"), strict=False)}
+    for (method, T), runs in lm.items():
+        seen = np.asarray(runs[0]["chars_seen"])
+        bpc = np.array([g["valid_bpc"] for g in runs])
+        secs = np.array([g["seconds"] for g in runs]).mean(0)
+        label = f"{method}, T = {T}"
+        ax.plot(seen, bpc.mean(0), styles[T], color=COLOURS[method], label=label)
+        ax.fill_between(seen, bpc.min(0), bpc.max(0), color=COLOURS[method], alpha=0.15, lw=0)
+        bx.plot(secs, bpc.mean(0), styles[T], color=COLOURS[method], label=label)
+    ax.set_xlabel("training characters seen (all streams)")
+    bx.set_xlabel("seconds of training (one core, evaluations excluded)")
+    ax.set_ylabel(f"held-out bits per character ({p.corpus})")
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

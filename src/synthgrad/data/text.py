@@ -22,6 +22,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .idx import DataError, checkout_data_dir
@@ -147,10 +148,12 @@ def corpus(name: str = "moby-dick", download: bool = True) -> Text:
     a = int(len(text) * SPLIT[0])
     b = a + int(len(text) * SPLIT[1])
     chars = "".join(sorted(set(text[:a])))
-    index = {c: i for i, c in enumerate(chars)}
+    points = np.array([ord(c) for c in chars], dtype=np.int64)  # sorted: ord is monotone
 
     def ids(part: str) -> torch.Tensor:
-        return torch.tensor([index.get(c, len(chars)) for c in part], dtype=torch.long)
+        code = np.frombuffer(part.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
+        at = np.clip(np.searchsorted(points, code), 0, len(points) - 1)
+        return torch.from_numpy(np.where(points[at] == code, at, len(chars)))
 
     return Text(name, chars, ids(text[:a]), ids(text[a:b]), ids(text[b:]), CORPORA[name].about)
 
