@@ -4,15 +4,17 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import torch
 
-from synthgrad import recurrent
+from synthgrad import chapters, params, recurrent
 from synthgrad.chapters import in_time as it
+from synthgrad.data.text import Text
 
 NAN, INF = float("nan"), float("inf")
 P = SimpleNamespace(
     truncations=[2, 4], sequences=25600, hidden=128, batch=32, seeds=[0, 1, 2, 3, 4],
     live_sequences=1600, probe_every=50, lm_chars=1500, corpus="moby-dick", lm_eval_every=100,
-    lm_lr=3e-3,
+    lm_lr=3e-3, lm_eval_steps=100,
 )  # fmt: skip
 EXACT = recurrent.Identities(zero_sg=0.0, oracle=1e-7, truncated=3e-2)
 
@@ -133,5 +135,20 @@ def test_c8_4_fails_where_dni_is_not_lower_at_some_truncation():
 def test_c8_4_a_diverged_dni_seed_counts_against_it():
     got = verdicts(b=bpc(dni={2: [3.3, 3.3, 3.3, 3.3, NAN]}))["C8.4"]
     assert got.status == "does not hold" and "diverged on seed(s) 4" in got.interval
-    final = it.lm_final({("DNI", 2): [{"valid_bpc": [6.0, 3.4]}, {"valid_bpc": [6.0, NAN]}]})
-    assert final["DNI", 2][0] == 3.4 and np.isnan(final["DNI", 2][1])
+    curve = [6.0, 5.0, 4.0, 3.5, 3.4, 3.3, 3.2]
+    final = it.lm_final({("DNI", 2): [{"valid_bpc": curve}, {"valid_bpc": [*curve[:-1], NAN]}]})
+    assert final["DNI", 2][0] == pytest.approx(3.48)  # the mean of the last five evaluations
+    assert np.isnan(final["DNI", 2][1])
+
+
+def test_a_corpus_the_book_cannot_have_or_too_short_for_the_streams_stops_before_any_work(
+    monkeypatch,
+):
+    values = {**chapters.interface("08_in_time").defaults, "corpus": "ptb"}
+    with pytest.raises(params.ParameterError, match="Penn Treebank"):
+        chapters.setup("08_in_time", values)
+    ids = torch.arange(300) % 5
+    monkeypatch.setattr(it, "_text", lambda name: Text(name, "abcd", ids, ids[:100], ids[:50], ""))
+    short = SimpleNamespace(corpus="tiny", batch=4, lm_chars=100, lm_eval_steps=10)
+    with pytest.raises(params.ParameterError, match="gives 4 streams of 75 characters, 101 needed"):
+        it.load_corpus(short)

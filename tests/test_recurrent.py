@@ -139,7 +139,7 @@ def test_the_identities_the_chapter_reports():
 
 
 def test_a_diverged_curriculum_scores_nan():
-    assert R.longest_solved({"n": [1, 2, 2], "error": [0.1, float("nan"), 0.2]}) != 2
+    assert math.isnan(R.longest_solved({"n": [1, 2, 2], "error": [0.1, float("nan"), 0.2]}))
     assert math.isnan(R.longest_solved({"n": [1, 2], "error": [0.1, float("inf")]}))
 
 
@@ -173,3 +173,20 @@ def test_probing_the_sg_does_not_change_the_training():
     plain = R.copy_curriculum("dni", 2, **kw)
     probed = R.copy_curriculum("dni", 2, probe_every=1, **kw)
     assert plain["error"] == probed["error"] and len(probed["sg_cosine"]) == 4
+
+
+def test_the_language_model_reads_streams_and_evaluates_on_a_fixed_clock():
+    """A tiny text: the runs see every character once per stream, evaluate at the start, every
+    eval_every characters and at the end; a text too short for the streams is a clear error."""
+    from synthgrad.data.text import Text
+
+    ids = torch.arange(400) % 5
+    text = Text("tiny", "abcd", ids, ids[:200], ids[:50], "a pattern")
+    for method, T in (("bptt", 5), ("dni", 2)):  # windows that end at every 10 characters
+        log = R.language_model(method, T, text, 30, hidden=8, batch=4, eval_every=10,
+                               eval_steps=8)  # fmt: skip
+        assert log["chars_seen"] == [0.0, 40.0, 80.0, 120.0]
+        assert len(log["valid_bpc"]) == 4 and log["seconds"][0] == 0.0
+        assert log["valid_bpc"][-1] < log["valid_bpc"][0]  # a pattern of period 5 is learnt
+    with pytest.raises(ValueError, match="streams of 100 characters; 101 are needed"):
+        R.language_model("bptt", 2, text, 100, batch=4)

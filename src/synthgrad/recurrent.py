@@ -348,16 +348,22 @@ def language_model(
     an LSTM reads ``batch`` contiguous streams of its training part, ``chars`` characters
     each, predicting every next character, trained by truncated BPTT (``"bptt"``) or DNI
     (``"dni"``) over windows of ``length`` steps, the state carried across every cut (one
-    sequence: :func:`train_sequence`). Every ``eval_every`` windows (and at the end), the
-    held-out bits per character on ``eval_steps`` steps of ``batch`` validation streams,
-    from a zero state. Returns ``chars_seen`` (per stream x ``batch``), ``seconds`` (of
-    training, evaluations excluded) and ``valid_bpc`` at each evaluation."""
+    sequence: :func:`train_sequence`). At the start, then each time another ``eval_every``
+    characters per stream are done (and at the end), the held-out bits per character on
+    ``eval_steps`` steps of ``batch`` validation streams, from a zero state. Returns
+    ``chars_seen`` (all streams), ``seconds`` (of training, evaluations excluded) and
+    ``valid_bpc`` at each evaluation. ValueError where the text is too short for the streams."""
     import time
 
     from .data.text import streams
 
     if method not in ("bptt", "dni"):
         raise ValueError(f"method must be 'bptt' or 'dni', got {method!r}")
+    for part, need in (("training", chars + 1), ("validation", eval_steps + 1)):
+        have = len(getattr(text, "train" if part == "training" else "valid")) // batch
+        if have < need:
+            raise ValueError(f"the {part} text gives {batch} streams of {have} characters; "
+                             f"{need} are needed: fewer streams (batch) or characters")  # fmt: skip
     torch.manual_seed(seed)
     model = Recurrent(text.vocab, hidden, text.vocab)
     sg = StateSG(hidden, sg_hidden) if method == "dni" else None
@@ -376,24 +382,23 @@ def language_model(
             return float(bits(out, valid[1:]))
 
     log: dict[str, list[float]] = {"chars_seen": [0.0], "seconds": [0.0], "valid_bpc": [evaluate()]}
-    clock = {"windows": 0, "seconds": 0.0, "since": time.perf_counter()}
+    clock = {"done": 0, "seconds": 0.0, "since": time.perf_counter()}
+
+    def record() -> None:
+        clock["seconds"] += time.perf_counter() - clock["since"]
+        log["chars_seen"].append(float(clock["done"] * batch))
+        log["seconds"].append(clock["seconds"])
+        log["valid_bpc"].append(evaluate())
+        clock["since"] = time.perf_counter()
 
     def step() -> None:
         opt.step()
         opt.zero_grad()
-        clock["windows"] += 1
-        if clock["windows"] % eval_every == 0:
-            clock["seconds"] += time.perf_counter() - clock["since"]
-            log["chars_seen"].append(float(min(clock["windows"] * length, chars) * batch))
-            log["seconds"].append(clock["seconds"])
-            log["valid_bpc"].append(evaluate())
-            clock["since"] = time.perf_counter()
+        before, clock["done"] = clock["done"], min(clock["done"] + length, chars)
+        if clock["done"] // eval_every > before // eval_every and clock["done"] < chars:
+            record()
 
     train_sequence(model, eye[ids[:-1]], lambda out, cut: bits(out, ids[1:][cut]), length, step,
                    sg=sg, scale=scale)  # fmt: skip
-    if clock["windows"] % eval_every:
-        clock["seconds"] += time.perf_counter() - clock["since"]
-        log["chars_seen"].append(float(chars * batch))
-        log["seconds"].append(clock["seconds"])
-        log["valid_bpc"].append(evaluate())
+    record()  # the end
     return log

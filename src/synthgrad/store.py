@@ -39,7 +39,7 @@ import pandas as pd
 import torch
 
 from .provenance import source_hash
-from .registration import NotRegistered, check, registered_under  # noqa: F401 (make raises it)
+from .registration import NotRegistered, check, registered_under  # noqa: F401 (making.make raises it)
 from .sweep import Task
 from .train import History
 

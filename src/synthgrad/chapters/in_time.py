@@ -1,11 +1,13 @@
-"""Chapter 8: synthetic gradients in time (the DNI paper's section 3.1, in the small).
+"""Chapter 8: synthetic gradients in time (the DNI paper's recurrent experiments, in the small).
 
 An LSTM learns the Copy task under a curriculum, by truncated BPTT over windows of ``T`` steps,
 by DNI (truncated BPTT plus a synthetic gradient for the state at each window's end,
 :mod:`synthgrad.recurrent`) and, as the ceiling, by full BPTT over the whole sequence. A run
-is scored by the longest Copy length it solved within a fixed budget of sequences. The runs
-(:func:`train_all`), the scores (:func:`scores`), the numbers the prose quotes and the claims
-(:func:`claims`, decided on plain arrays so that tests can decide them without training).
+is scored by the longest Copy length it solved within a fixed budget of sequences. Then both
+methods model a book's characters (:func:`train_lm`, scored in held-out bits per character:
+:func:`lm_final`). The runs (:func:`train_all`), the scores (:func:`scores`), the numbers the
+prose quotes and the claims (:func:`claims`, decided on plain arrays so that tests can decide
+them without training).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import chapters, ledger, parallel, recurrent, stats
+from .. import analysis, chapters, ledger, parallel, recurrent, stats
 from .. import params as P
 from ..data import text
 from . import Interface
@@ -36,11 +38,12 @@ INTERFACE = Interface(
         "corpus": P.choice("moby-dick", "ptb"), "lm_chars": P.integer(10), "quick": P.flag(),
     },
     record=("seed", "n_seeds", "truncations", "sequences", "hidden", "batch", "lr", "sg_scale",
-            "sg_hidden", "bits", "threshold", "probe_every", "corpus", "lm_chars", "lm_lr"),
+            "sg_hidden", "bits", "threshold", "probe_every", "corpus", "lm_chars", "lm_lr",
+            "lm_eval_every", "lm_eval_steps"),
     settings=dict(bits=4, threshold=0.15, live_sequences=3200, probe_every=50, lm_lr=3e-3,
-                  lm_eval_every=100),
+                  lm_eval_every=100, lm_eval_steps=100),
     quick=dict(n_seeds=2, truncations=[2, 4], sequences=1280, live_sequences=160,
-               probe_every=10, lm_chars=100, lm_eval_every=20),
+               probe_every=10, lm_chars=100, lm_eval_every=20, lm_eval_steps=20),
     resolve=lambda p: _resolve(p),
 )  # fmt: skip
 
@@ -55,12 +58,31 @@ ORACLE_TOL, APART = 1e-5, 1e-3  # the oracle identity: float rounding; truncated
 
 
 def _resolve(p: SimpleNamespace) -> None:
-    """The truncations as a sorted list without repeats; the budget at least one batch."""
+    """The truncations as a sorted list without repeats; the budget at least one batch; a
+    corpus the book can have (Penn Treebank: not available, said before any work)."""
     p.truncations = sorted(set(P.as_ints(p.truncations)))
+    bad = []
     if p.sequences < p.batch:
-        raise P.ParameterError(
-            f"invalid parameter(s): sequences = {p.sequences} is less than one batch of {p.batch}"
-        )
+        bad.append(f"sequences = {p.sequences} is less than one batch of {p.batch}")
+    if p.corpus in text.NOT_HERE:
+        bad.append(f"corpus = {p.corpus!r}: {text.NOT_HERE[p.corpus]}")
+    if bad:
+        raise P.ParameterError("invalid parameter(s): " + "; ".join(bad))
+
+
+def load_corpus(p: SimpleNamespace) -> Any:
+    """The corpus of section (d), fetched and verified now (before any training: a corpus
+    that cannot be had stops the chapter with the loader's message), and checked to be long
+    enough for ``batch`` streams of ``lm_chars`` characters and the validation streams."""
+    corpus = _text(p.corpus)
+    for part, have, need in (("training", len(corpus.train), p.lm_chars + 1),
+                             ("validation", len(corpus.valid), p.lm_eval_steps + 1)):  # fmt: skip
+        if have // p.batch < need:
+            raise P.ParameterError(
+                f"invalid parameter(s): the {part} text of {p.corpus} gives {p.batch} streams "
+                f"of {have // p.batch} characters, {need} needed: a smaller batch or lm_chars"
+            )
+    return corpus
 
 
 def describe(p: SimpleNamespace) -> str:
@@ -115,7 +137,7 @@ def _lm(args: tuple) -> dict:  # a worker's task: one language model on one torc
     return recurrent.language_model(
         METHODS[method], T, _text(corpus), q["lm_chars"], seed=seed, hidden=q["hidden"],
         batch=q["batch"], lr=q["lm_lr"], scale=q["sg_scale"], sg_hidden=q["sg_hidden"],
-        eval_every=q["lm_eval_every"],
+        eval_every=q["lm_eval_every"], eval_steps=q["lm_eval_steps"],
     )  # fmt: skip
 
 
@@ -126,11 +148,11 @@ def _text(name: str) -> Any:
 
 def train_lm(p: SimpleNamespace) -> LM:
     """Character-level language models of ``p.corpus``: every method at every T on every seed
-    (:func:`synthgrad.recurrent.language_model`), one run per core. Raises the loader's clear
-    error where the corpus cannot be had (offline without a copy, or Penn Treebank)."""
-    _text(p.corpus)  # here first: a missing corpus stops the chapter with its own message
+    (:func:`synthgrad.recurrent.language_model`), one run per core (the corpus checked first:
+    :func:`load_corpus`)."""
+    load_corpus(p)
     q = {k: getattr(p, k) for k in ("lm_chars", "hidden", "batch", "lm_lr", "sg_scale",
-                                     "sg_hidden", "lm_eval_every")}  # fmt: skip
+                                     "sg_hidden", "lm_eval_every", "lm_eval_steps")}  # fmt: skip
     keys = [(m, T) for T in p.truncations for m in METHODS]
     tasks = [(p.corpus, m, T, s, q) for m, T in keys for s in p.seeds]
     with parallel.pool(min(len(tasks), os.cpu_count() or 1)) as pool:
@@ -140,8 +162,11 @@ def train_lm(p: SimpleNamespace) -> LM:
 
 
 def lm_final(lm: LM) -> dict[tuple[str, int], np.ndarray]:
-    """Per (method, T), each seed's held-out bits per character at the end (NaN: diverged)."""
-    return {k: np.array([g["valid_bpc"][-1] for g in v], dtype=float) for k, v in lm.items()}
+    """Per (method, T), each seed's held-out bits per character at the end: the mean of its
+    last :data:`synthgrad.analysis.LAST` evaluations, so that one evaluation does not decide
+    (NaN: the run diverged)."""
+    return {k: np.array([np.mean(g["valid_bpc"][-analysis.LAST :]) for g in v], dtype=float)
+            for k, v in lm.items()}  # fmt: skip
 
 
 def _settings(p: SimpleNamespace) -> dict[str, Any]:
@@ -193,7 +218,10 @@ def numbers(
         "live_sequences": p.live_sequences,
         "probe_every": p.probe_every,
         "lm_eval_every": p.lm_eval_every,
+        "lm_eval_steps": p.lm_eval_steps,
         "lm_lr": p.lm_lr,
+        "identity_sequences": identity.sequences,
+        "last": analysis.LAST,
     }
     if bpc is not None:
         T = min(p.truncations)
@@ -202,7 +230,7 @@ def numbers(
         out["bpc_dni"] = float(np.median(bpc["DNI", T]))
     if logs is not None:  # at the shortest truncation (Figure 4 draws every T)
         out["cosine_T"] = min(p.truncations)
-        out["cosine_end"] = float(np.nanmean(sg_cosine(logs, out["cosine_T"])[1][:, -1]))
+        out["cosine_end"] = float(np.mean(sg_cosine(logs, out["cosine_T"])[1][:, -1]))
     for T in p.truncations:
         for method, key in METHODS.items():
             out[f"{key}_{T}_median"] = float(np.median(score[method, T]))
@@ -222,8 +250,8 @@ def claims(
     bpc: Mapping[tuple[str, int], np.ndarray],
     p: SimpleNamespace,
 ) -> list[ledger.Claim]:
-    """C8.1 and C8.2 (the identities) and C8.3 (DNI against truncated BPTT at every T, paired
-    per seed)."""
+    """C8.1 and C8.2 (the identities), C8.3 (Copy) and C8.4 (language modelling): DNI against
+    truncated BPTT at every T, paired per seed."""
     scale_here = (
         f"book run (small version): Copy, LSTM {p.hidden}, batches of {p.batch}, "
         f"{p.sequences:,} sequences, T in {p.truncations}, {len(p.seeds)} seeds"
@@ -277,7 +305,7 @@ def claims(
         ledger.Claim(
             "C8.4",
             "On character-level language modelling, DNI's held-out bits per character are lower than truncated BPTT's with the same T.",
-            f"per seed (paired), held-out bits per character after {p.lm_chars:,} characters per stream ({p.batch} streams of {p.corpus}): truncated BPTT minus DNI with the same T, at every T",
+            f"per seed (paired), held-out bits per character (the mean of the last {analysis.LAST} evaluations) after {p.lm_chars:,} characters per stream ({p.batch} streams of {p.corpus}): truncated BPTT minus DNI with the same T, at every T",
             "95% interval above 0 at every T",
             ledger.judge(
                 lower,

@@ -1,4 +1,5 @@
-"""Chapter 8's figures and widgets: the mechanism, the curricula and the longest lengths."""
+"""Chapter 8's figures and widgets: the mechanism, the Copy curricula and the longest lengths,
+the SG against the true future gradient, and the language models' bits per character."""
 
 from __future__ import annotations
 
@@ -81,20 +82,29 @@ def figure_curricula(logs: Logs, p: SimpleNamespace) -> plt.Figure:
 
 
 def figure_longest(score: Mapping, p: SimpleNamespace) -> plt.Figure:
-    """Figure 3: the longest length solved against T, per method (dots: seeds; line: median),
-    the ceiling as a band from its lowest to highest seed."""
+    """Figure 3: the longest length solved against T, per method (dots: seeds; line: median;
+    a diverged seed: a cross at 0, and no median there), the ceiling as a band from its lowest
+    to highest seed."""
     fig, ax = plt.subplots(figsize=(5.5, 3.4))
     ts = np.array(p.truncations)
     ceiling = score[CEILING, None]
-    ax.axhspan(np.nanmin(ceiling) - 0.1, np.nanmax(ceiling) + 0.1, color=COLOURS[CEILING], alpha=0.3,
-               label=f"{CEILING} (no truncation), seeds' range")  # fmt: skip
+    if np.isfinite(ceiling).any():
+        ok = ceiling[np.isfinite(ceiling)]
+        ax.axhspan(ok.min() - 0.1, ok.max() + 0.1, color=COLOURS[CEILING], alpha=0.3,
+                   label=f"{CEILING} (no truncation), seeds' range")  # fmt: skip
+    lost = False
     for i, method in enumerate(METHODS):
         values = np.stack([score[method, T] for T in p.truncations])  # (T, seed)
         jitter = (i - 0.5) * 0.08 * ts
         for k, T in enumerate(ts):
-            ax.plot(np.full(values.shape[1], T) + jitter[k], values[k], "o", ms=4,
-                    color=COLOURS[method], alpha=0.6)  # fmt: skip
-        ax.plot(ts, np.nanmedian(values, 1), "-", color=COLOURS[method], label=method)
+            x = np.full(values.shape[1], T) + jitter[k]
+            gone = ~np.isfinite(values[k])
+            ax.plot(x[~gone], values[k][~gone], "o", ms=4, color=COLOURS[method], alpha=0.6)
+            ax.plot(x[gone], np.zeros(gone.sum()), "x", ms=6, color=COLOURS[method])
+            lost |= bool(gone.any())
+        ax.plot(ts, np.median(values, 1), "-", color=COLOURS[method], label=method)
+    if lost or not np.isfinite(ceiling).all():
+        ax.plot([], [], "x", color="k", label="a diverged seed (at 0)")
     ax.set_xscale("log", base=2)
     ax.set_xticks(ts, [str(t) for t in ts])
     ax.set_xlabel("truncation T (steps per window)")
@@ -108,14 +118,14 @@ def figure_longest(score: Mapping, p: SimpleNamespace) -> plt.Figure:
 def figure_sg(logs: Logs, p: SimpleNamespace) -> plt.Figure:
     """Figure 4: DNI's SG against the true future gradient during training, per T: the cosine
     between its prediction at each window's end and the gradient of every later loss there
-    (mean over seeds; band: lowest to highest seed)."""
+    (mean over seeds; band: lowest to highest seed; a probe where the sequence had one window,
+    or where a seed had diverged, leaves a gap)."""
     fig, ax = plt.subplots(figsize=(6, 3.4))
     for T in p.truncations:
         batches, cos = sg_cosine(logs, T)
-        seen = p.batch * (batches + 1)
-        (line,) = ax.plot(seen, np.nanmean(cos, 0), label=f"T = {T}")
-        ax.fill_between(seen, np.nanmin(cos, 0), np.nanmax(cos, 0), color=line.get_color(),
-                        alpha=0.2, lw=0)  # fmt: skip
+        seen = p.batch * batches  # the probe comes before the batch's update
+        (line,) = ax.plot(seen, cos.mean(0), label=f"T = {T}")
+        ax.fill_between(seen, cos.min(0), cos.max(0), color=line.get_color(), alpha=0.2, lw=0)
     ax.axhline(0, color="k", lw=0.6)
     ax.set_xlabel("sequences seen")
     ax.set_ylabel("cosine, SG against true future gradient")
@@ -170,7 +180,7 @@ def widget_panel(logs: Logs, p: SimpleNamespace, T: int, method: str) -> tuple[p
     ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     got = [recurrent.longest_solved(g, p.threshold) for g in logs[method, T]]
-    per_seed = ", ".join(f"{x:g}" for x in got)
+    per_seed = ", ".join("diverged" if np.isnan(x) else f"{x:g}" for x in got)
     return fig, f"{method}, T = {T}: longest length solved per seed {per_seed}"
 
 
@@ -186,4 +196,5 @@ def live_panel(p: SimpleNamespace, T: int, method: str, sg_hidden: int) -> tuple
     ax.set_ylabel("error, bits per sequence")
     ax.set_title(f"{method}, T = {T}")
     fig.tight_layout()
-    return fig, f"longest length solved: {recurrent.longest_solved(log, p.threshold):g}"
+    got = recurrent.longest_solved(log, p.threshold)
+    return fig, f"longest length solved: {'diverged' if np.isnan(got) else f'{got:g}'}"

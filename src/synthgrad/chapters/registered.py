@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,7 @@ class Grid:
     task: Callable[[Cell, float, tuple[int, ...], str], Task]
     plan: Callable[[], str]
     rates: tuple[float, ...] = (3e-4, 1e-3, 3e-3)
-    extension: Mapping[float, float] = None  # type: ignore[assignment]  # edge -> beyond it
+    extension: Mapping[float, float] = field(default_factory=dict)  # edge -> beyond it
     select_seed: int = 100
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     tie: float = 0.5 / 10_000  # half an image of the 10,000 held out

@@ -109,13 +109,13 @@ def predicted_time(
     predicted throughput; ``band`` (the lowest and highest predicted / measured throughput here)
     carries the model's measured error into the prediction: its ``low`` and ``high`` columns.
     Assumes a schedule needs as many steps at every ``K`` as here (DNI, with more SGs, may need
-    more); inf where the median seed never got there."""
+    more); inf where the median seed never got there, NaN where it was not measured."""
     measured = {BP_DEVICE: BP1}
     rows = []
     for name in curve:
-        steps = float(np.median(reach_steps[measured.get(name, name)]))
+        steps = float(np.median(reach_steps[measured.get(name, name)]))  # NaN: unmeasured
         for k, speed in curve[name].items():
-            seconds = steps * batch_size / speed if np.isfinite(steps) else float("inf")
+            seconds = float("inf") if steps == float("inf") else steps * batch_size / speed
             rows.append({"K": k, "schedule": name, "seconds": seconds,
                          "low": seconds * band[0], "high": seconds * band[1]})  # fmt: skip
     return pd.DataFrame(rows).set_index(["K", "schedule"])
@@ -186,7 +186,8 @@ def sooner_pipeline(reach_s: pd.DataFrame) -> pd.Series:
 
 
 def _sooner(dni: np.ndarray, backprop: np.ndarray) -> stats.Paired:
-    """Fewer seconds to the target accuracy for DNI than for backprop, paired per seed."""
+    """Fewer seconds to the target accuracy for DNI than for a baseline (backprop, the sooner
+    pipeline), paired per seed."""
     return stats.paired(dni, backprop, higher=False, lost="never reached the target")
 
 

