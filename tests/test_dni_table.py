@@ -35,3 +35,23 @@ def test_the_registered_plan_is_the_one_the_code_runs_and_make_paper_knows_the_g
     assert len(select.runs) >= 3 * len(T.CELLS)
     assert set(final.runs) | set(final.pending) == {R.final_label(c) for c in T.CELLS}
     assert "Registered plan" in T.page_text() and "01_dni_full_select" in T.page_text()
+
+
+def test_the_registered_table_reads_both_stores_in_chapter_1s_form(tmp_path, monkeypatch):
+    """Made runs of this grid and of the sweep's four cells, under chapter 1's names."""
+    import numpy as np
+
+    def ends(experiment, metric, last, root):
+        if experiment.name == T.FINAL:
+            return {"relu/4/SG every layer, DNI": np.array([0.9, 0.91])}
+        if experiment.name == S.FINAL:
+            return {"relu/3/backprop": np.array([0.97, 0.98]), "relu/20/backprop": np.array([0.5])}
+        return {}  # no selection run
+
+    monkeypatch.setattr(store, "end_values", ends)
+    got = T.accuracy(tmp_path)
+    assert set(got) == {(4, "DNI"), (3, "backprop")}  # depth 20 is not the table's
+    assert list(got[4, "DNI"]) == [0.9, 0.91]
+    assert T.complete_depths(got) == []
+    full = {(5, m): np.ones(2) for m in T.SHORT.values()} | got
+    assert T.complete_depths(full) == [5]

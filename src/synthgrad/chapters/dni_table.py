@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .. import analysis, store
@@ -97,6 +98,33 @@ GRID = registered.Grid(
     scale_final=(f"full MNIST, width {S.WIDTH}, 3 to 6 hidden layers, {S.EPOCHS} epochs, "
                  f"{len(S.SEEDS)} seeds, registered"),
 )  # fmt: skip
+
+
+# the names chapter 1's table and C1.4p use
+SHORT = {"backprop": "backprop", CDNI: "cDNI", DNI: "DNI",
+         analysis.CONTROL_EVERY: analysis.CONTROL_EVERY}  # fmt: skip
+
+
+def accuracy(root: Path | None = None) -> dict[tuple[int, str], np.ndarray]:
+    """The registered table made so far, in chapter 1's form: per (hidden layers, method) each
+    seed's test accuracy, the mean of its last evaluations (NaN: diverged), from this grid's
+    reported runs and the sweep's four (only runs made by the current code)."""
+    out = {}
+    for experiment, cells in (
+        (final_experiment(root), CELLS),
+        (S.final_experiment(root), FROM_SWEEP),
+    ):
+        ends = store.end_values(experiment, "test_acc", analysis.LAST, root)
+        for _, depth, method in cells:
+            label = registered.final_label(("relu", depth, method))
+            if label in ends:
+                out[depth, SHORT[method]] = ends[label]
+    return out
+
+
+def complete_depths(acc: dict[tuple[int, str], np.ndarray]) -> list[int]:
+    """The depths where all four methods are made (where C1.4p can be judged)."""
+    return sorted({d for d, _ in acc if all((d, m) in acc for m in SHORT.values())})
 
 
 def selection_experiment(root: Path | None = None) -> store.Experiment:
