@@ -55,3 +55,14 @@ def test_the_registered_table_reads_both_stores_in_chapter_1s_form(tmp_path, mon
     assert T.complete_depths(got) == []
     full = {(5, m): np.ones(2) for m in T.SHORT.values()} | got
     assert T.complete_depths(full) == [5]
+
+
+def test_c1_4p_moves_to_the_registered_table_once_every_depth_is_made():
+    import numpy as np
+
+    from synthgrad.chapters import primer
+
+    full = {(d, m): np.ones(5) for d in (3, 4, 5, 6) for m in primer.STORED}
+    assert primer.dni_evidence(None, full, "registered") == (full, "registered")
+    part = {k: v for k, v in full.items() if k != (6, "DNI")}
+    assert primer.dni_evidence(None, part, "registered") == ({}, "")  # the earlier store's
