@@ -166,11 +166,18 @@ def final_experiment(grid: Grid, root: Path | None = None) -> store.Experiment:
     )  # fmt: skip
 
 
+def _made(experiment: store.Experiment, root: Path | None) -> int:
+    """How many of the experiment's runs are made and current (their status alone: no run is
+    decoded)."""
+    manifest = store.read_manifest(experiment.name, root or store.store_dir())
+    return sum(store.run_status(experiment, label, root, manifest) == "ok"
+               for label in experiment.runs)  # fmt: skip
+
+
 def page_text(grid: Grid, root: Path | None = None) -> str:
     """The plan and how far the store has carried it out, for the chapter's page."""
     select, final = selection_experiment(grid, root), final_experiment(grid, root)
-    made = {e.name: sum(s == "ok" for s in store.load(e, root).status.values())
-            for e in (select, final)}  # fmt: skip
+    made = {e.name: _made(e, root) for e in (select, final)}
     return (
         "**Registered plan**, fixed before any run:\n\n"
         + grid.plan()
