@@ -75,7 +75,7 @@ def _git(cwd, *args):
 
 def _registered(root, text: str | None = None) -> str:
     """A scratch store whose plan file (``text``, default the plan) is committed: the commit."""
-    plan = root / D.PLAN_FILE
+    plan = root / D.GRID.plan_file
     plan.parent.mkdir(parents=True, exist_ok=True)
     plan.write_text(D.plan_text() if text is None else text)
     if not (root / ".git").exists():
@@ -123,7 +123,7 @@ def test_no_run_is_made_before_the_plan_is_committed_as_written(tmp_path, monkey
     with pytest.raises(store.NotRegistered, match="missing"):
         store.registration(experiment, tmp_path)
     _git(tmp_path, "init", "-q")
-    plan = tmp_path / D.PLAN_FILE
+    plan = tmp_path / D.GRID.plan_file
     plan.parent.mkdir()
     plan.write_text(D.plan_text())
     with pytest.raises(store.NotRegistered, match="commit"):
@@ -152,7 +152,7 @@ def test_no_run_is_made_before_the_plan_is_committed_as_written(tmp_path, monkey
 
 
 def test_the_registered_plan_is_the_one_the_code_runs():
-    assert (store.store_dir() / D.PLAN_FILE).read_text() == D.plan_text()
+    assert (store.store_dir() / D.GRID.plan_file).read_text() == D.plan_text()
 
 
 def test_every_stored_run_of_the_sweep_descends_from_its_registration():

@@ -14,7 +14,7 @@ def test_the_cells_the_sweep_makes_are_not_made_twice_and_are_the_same_runs():
     assert len(T.CELLS) == 4 * len(T.DEPTHS) - len(T.FROM_SWEEP) == 12
     for cell in T.FROM_SWEEP:
         assert cell in S.CELLS
-        assert T._task(cell, 1e-3, S.SEEDS, "full-test") == S._task(
+        assert T.GRID.task(cell, 1e-3, S.SEEDS, "full-test") == S.GRID.task(
             cell, 1e-3, S.SEEDS, "full-test"
         )
     made_first = {d for _, d, _ in T.CELLS[:8]}
@@ -22,9 +22,9 @@ def test_the_cells_the_sweep_makes_are_not_made_twice_and_are_the_same_runs():
 
 
 def test_the_controls_record_no_alignment_and_the_methods_are_the_dni_papers():
-    control = T._task(("relu", 4, T.analysis.CONTROL_EVERY), 1e-3, (0,), "full-test")
+    control = T.GRID.task(("relu", 4, T.analysis.CONTROL_EVERY), 1e-3, (0,), "full-test")
     assert control.fit["rule"] == "frozen_every" and control.fit["align_examples"] == 0
-    dni = T._task(("relu", 4, T.DNI), 1e-3, (0,), "full-test")
+    dni = T.GRID.task(("relu", 4, T.DNI), 1e-3, (0,), "full-test")
     assert dni.fit["rule"] == "sg_every" and dni.fit["conditioned"] is False
 
 

@@ -19,11 +19,9 @@ from pathlib import Path
 import pandas as pd
 
 from .. import analysis, store
-from ..sweep import Task
 from . import registered
 
 SELECT, FINAL = "05_full_mnist_select", "05_full_mnist"
-PLAN_FILE = f"{FINAL}/PLAN.md"  # under the store's root
 ACTIVATIONS = ("relu", "tanh")
 NAMES = {"relu": "ReLU", "tanh": "tanh"}
 DEPTHS = (6, 20, 50, 3, 12)  # the order of making: the most informative first
@@ -99,20 +97,12 @@ def final_label(cell: Cell) -> str:
     return registered.final_label(cell)
 
 
-def _task(cell: Cell, rate: float, seeds: tuple[int, ...], scale: str) -> Task:
-    activation, depth, method = cell
-    rule, conditioned = METHODS[method]
-    fit = dict(seeds=list(seeds), rule=rule, conditioned=conditioned, hidden=[WIDTH] * depth,
-               batch_norm=True, activation=activation, steps=STEPS, lr=rate, batch_size=BATCH,
-               eval_every=EVAL_EVERY, norms=True,
-               align_examples=0 if rule == "frozen_middle" else ALIGN)  # fmt: skip
-    return Task("mnist", fit, {"scale": scale})
-
-
 GRID = registered.Grid(
     select=SELECT, final=FINAL, chapter="05_representations",
     title="chapter 5's depth sweep on full MNIST", cells=CELLS,
-    columns=("activation", "depth", "method"), task=_task, plan=_plan, rates=RATES,
+    columns=("activation", "depth", "method"), task=registered.mlp_task(
+        METHODS, width=WIDTH, steps=STEPS, batch=BATCH, eval_every=EVAL_EVERY, align=ALIGN),
+    plan=_plan, rates=RATES,
     extension=EXTENSION, select_seed=SELECT_SEED, seeds=SEEDS, tie=TIE,
     describe_select=(
         f"Learning-rate selection for the registered depth sweep: {len(CELLS)} cells, each "
@@ -124,7 +114,7 @@ GRID = registered.Grid(
         f"norm, {len(METHODS)} methods, each at the learning rate chosen on the validation "
         f"split; seeds {SEEDS[0]}-{SEEDS[-1]}, scored on the official test images."),
     budget=(f"{STEPS:,} steps ({EPOCHS} epochs of {N_TRAIN:,} images), fixed before any run "
-            f"(store/{PLAN_FILE})."),
+            f"(store/{FINAL}/PLAN.md)."),
     scale_select="full MNIST, learning-rate selection (validation split)",
     scale_final=(f"full MNIST, width {WIDTH}, {min(DEPTHS)} to {max(DEPTHS)} hidden layers, "
                  f"{EPOCHS} epochs, {len(SEEDS)} seeds, registered"),

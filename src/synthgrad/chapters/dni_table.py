@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 
 from .. import analysis, store
-from ..sweep import Task
 from . import depth_sweep, registered
 
 SELECT, FINAL = "01_dni_full_select", "01_dni_full"
@@ -36,18 +35,6 @@ CELLS = [("relu", d, m) for d in ORDER for m in METHODS if ("relu", d, m) not in
 S = depth_sweep  # the budget, split, rates and seeds are the sweep's
 
 
-def _task(cell: registered.Cell, rate: float, seeds: tuple[int, ...], scale: str) -> Task:
-    """A run of the grid: the sweep's network and budget (:func:`.depth_sweep._task`'s
-    settings) with this grid's rules."""
-    activation, depth, method = cell
-    rule, conditioned = METHODS[method]
-    fit = dict(seeds=list(seeds), rule=rule, conditioned=conditioned, hidden=[S.WIDTH] * depth,
-               batch_norm=True, activation=activation, steps=S.STEPS, lr=rate,
-               batch_size=S.BATCH, eval_every=S.EVAL_EVERY, norms=True,
-               align_examples=0 if rule == "frozen_every" else S.ALIGN)  # fmt: skip
-    return Task("mnist", fit, {"scale": scale})
-
-
 def _plan() -> str:
     """The plan's points, as a Markdown list."""
     rates = ", ".join(f"{r:g}" for r in S.RATES)
@@ -57,7 +44,7 @@ def _plan() -> str:
         "MLP to about backprop's error, and does DNI (no label) do worse? Chapter 1's C1.4p, "
         "until now judged on 8,000 images cut from the test set.\n"
         f"- **Data, budget, learning rates, seeds, device**: exactly those of chapter 5's "
-        f"registered sweep (`store/{S.PLAN_FILE}`): {S.N_TRAIN:,} training images, 10,000 "
+        f"registered sweep (`store/{S.GRID.plan_file}`): {S.N_TRAIN:,} training images, 10,000 "
         f"held-out training images to choose rates, the official test images to report; "
         f"{S.EPOCHS} epochs ({S.STEPS:,} steps of {S.BATCH}), Adam; {rates} on seed "
         f"{S.SELECT_SEED} with the same rule and extension; seeds "
@@ -81,7 +68,10 @@ def _plan() -> str:
 GRID = registered.Grid(
     select=SELECT, final=FINAL, chapter="01_primer",
     title="chapter 1's DNI table on full MNIST", cells=CELLS,
-    columns=("activation", "depth", "method"), task=_task, plan=_plan, rates=S.RATES,
+    columns=("activation", "depth", "method"), task=registered.mlp_task(
+        METHODS, width=S.WIDTH, steps=S.STEPS, batch=S.BATCH, eval_every=S.EVAL_EVERY,
+        align=S.ALIGN),
+    plan=_plan, rates=S.RATES,
     extension=S.EXTENSION, select_seed=S.SELECT_SEED, seeds=S.SEEDS, tie=S.TIE,
     describe_select=(
         f"Learning-rate selection for the registered DNI table: {len(CELLS)} cells, each at "

@@ -58,6 +58,33 @@ class Grid:
         return f"{self.final}/PLAN.md"  # under the store's root
 
 
+def mlp_task(
+    methods: Mapping[str, tuple[str, bool]],
+    *,
+    width: int,
+    steps: int,
+    batch: int,
+    eval_every: int,
+    align: int,
+) -> Callable[[Cell, float, tuple[int, ...], str], Task]:
+    """The ``task`` of a grid of batch-norm MLPs on full MNIST whose cells are ``(activation,
+    hidden layers, method)``; ``methods`` maps a method's name on the page to its ``(rule,
+    conditioned)``. Every run records its weight norms and, but for a control (a ``frozen_``
+    rule: its hidden layers get no signal), each layer's signal against the true gradient on
+    ``align`` training examples."""
+
+    def task(cell: Cell, rate: float, seeds: tuple[int, ...], scale: str) -> Task:
+        activation, depth, method = cell
+        rule, conditioned = methods[method]
+        fit = dict(seeds=list(seeds), rule=rule, conditioned=conditioned, hidden=[width] * depth,
+                   batch_norm=True, activation=activation, steps=steps, lr=rate,
+                   batch_size=batch, eval_every=eval_every, norms=True,
+                   align_examples=0 if rule.startswith("frozen_") else align)  # fmt: skip
+        return Task("mnist", fit, {"scale": scale})
+
+    return task
+
+
 def plan_text(grid: Grid) -> str:
     """The registered plan: ``store/<final>/PLAN.md`` must hold exactly this."""
     return f"# Registered plan: {grid.title}\n\n" + grid.plan()
