@@ -69,7 +69,7 @@ def test_dni_with_an_oracle_and_one_update_is_full_bptt():
     truncated BPTT's differs (the test can fail)."""
     xs, ys = problem()
     full = model()
-    total, future = R.full_bptt(full, xs, squared(ys), T)
+    total, future, _ = R.full_bptt(full, xs, squared(ys), T)
     oracle, truncated = model(), model()
     got = R.train_sequence(oracle, xs, squared(ys), T, oracle=lambda w: future[w])
     R.train_sequence(truncated, xs, squared(ys), T)
@@ -150,7 +150,7 @@ def test_the_sg_alignment_probe_is_one_for_an_sg_that_predicts_the_true_future_g
     m, sg = model(), R.StateSG(HIDDEN)
     assert R.sg_alignment(m, sg, xs, squared(ys), T) == 0.0
     assert all(p.grad is None or not p.grad.any() for p in m.parameters())
-    _, future = R.full_bptt(model(), xs, squared(ys), T)
+    _, future, _ = R.full_bptt(model(), xs, squared(ys), T)
 
     class Oracle(torch.nn.Module):
         def __init__(self):

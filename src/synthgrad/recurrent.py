@@ -86,10 +86,11 @@ def _leaf(state: State) -> State:
 
 def full_bptt(
     model: Recurrent, xs: torch.Tensor, loss: Loss, length: int
-) -> tuple[torch.Tensor, list[State]]:
+) -> tuple[torch.Tensor, list[State], list[State]]:
     """Fill the model's gradients with full BPTT over the whole sequence (the sum of every
     window's loss) and return that loss and, per window, the true gradient of every later loss
-    with respect to its end state (what an oracle SG would predict)."""
+    with respect to its end state (what an oracle SG would predict) and that end state
+    (detached)."""
     cuts = windows(len(xs), length)
     state, carried, total = model.initial(xs.shape[1]), [], 0.0
     for cut in cuts:
@@ -104,7 +105,8 @@ def full_bptt(
         carried.append(state)
     total.backward()
     future = [(h.grad, c.grad) for h, c in carried[:-1]]
-    return total.detach(), [*future, tuple(torch.zeros_like(s) for s in carried[-1])]
+    ends = [tuple(s.detach() for s in state) for state in carried]
+    return total.detach(), [*future, tuple(torch.zeros_like(s) for s in carried[-1])], ends
 
 
 def train_sequence(
@@ -171,6 +173,24 @@ def parameters(*modules: nn.Module | None) -> Sequence[nn.Parameter]:
     return [p for m in modules if m is not None for p in m.parameters()]
 
 
+def _trainer(
+    method: str, seed: int, sizes: tuple[int, int, int], sg_hidden: int, lr: float
+) -> tuple[Recurrent, StateSG | None, Callable[[], None]]:
+    """What a training run starts from: torch seeded with ``seed`` (a seed gives the same
+    initial weights), an LSTM of ``sizes`` (inputs, hidden, outputs), its SG for DNI, and the
+    step of one Adam at ``lr`` for both (the update, then zeroed gradients)."""
+    torch.manual_seed(seed)
+    model = Recurrent(*sizes)
+    sg = StateSG(sizes[1], sg_hidden) if method == "dni" else None
+    opt = torch.optim.Adam(parameters(model, sg), lr=lr)
+
+    def step() -> None:
+        opt.step()
+        opt.zero_grad()
+
+    return model, sg, step
+
+
 METHODS = ("bptt", "dni", "full")  # truncated BPTT, DNI on the state, full BPTT (the reference)
 
 
@@ -189,14 +209,12 @@ def sg_alignment(model: Recurrent, sg: StateSG, xs: torch.Tensor, loss: Loss, le
     cuts = windows(len(xs), length)
     if len(cuts) < 2:
         return float("nan")
-    _, future = full_bptt(model, xs, loss, length)
+    _, future, ends = full_bptt(model, xs, loss, length)
     model.zero_grad()
     cosines = []
     with torch.no_grad():
-        state = model.initial(xs.shape[1])
-        for w, cut in enumerate(cuts[:-1]):
-            _, state = model.run(xs[cut], state)
-            pred = torch.cat(sg(state), -1)
+        for w in range(len(cuts) - 1):
+            pred = torch.cat(sg(ends[w]), -1)
             true = torch.cat(future[w], -1)
             cosines.append(torch.nn.functional.cosine_similarity(pred, true, dim=-1, eps=1e-12))
     return float(torch.stack(cosines).mean())
@@ -227,15 +245,7 @@ def copy_curriculum(
 
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
-    torch.manual_seed(seed)
-    model = Recurrent(bits + 2, hidden, bits + 1)
-    sg = StateSG(hidden, sg_hidden) if method == "dni" else None
-    opt = torch.optim.Adam(parameters(model, sg), lr=lr)
-
-    def step() -> None:
-        opt.step()
-        opt.zero_grad()
-
+    model, sg, step = _trainer(method, seed, (bits + 2, hidden, bits + 1), sg_hidden, lr)
     log: dict[str, list[float]] = {"n": [], "error": [], "sg_loss": [], "probe_batch": [],
                                    "sg_cosine": []}  # fmt: skip
     n = 1
@@ -318,7 +328,7 @@ def check_identities(
         pairs = zip(bptt.parameters(), dni.parameters(), strict=True)
         zero = max(float((p - q).abs().max()) for p, q in pairs)
     full, oracle, truncated = model(), model(), model()
-    _, future = full_bptt(full, xs, loss, length)
+    _, future, _ = full_bptt(full, xs, loss, length)
     train_sequence(oracle, xs, loss, length, oracle=lambda w: future[w])
     train_sequence(truncated, xs, loss, length)
 
@@ -364,10 +374,7 @@ def language_model(
         if have < need:
             raise ValueError(f"the {part} text gives {batch} streams of {have} characters; "
                              f"{need} are needed: fewer streams (batch) or characters")  # fmt: skip
-    torch.manual_seed(seed)
-    model = Recurrent(text.vocab, hidden, text.vocab)
-    sg = StateSG(hidden, sg_hidden) if method == "dni" else None
-    opt = torch.optim.Adam(parameters(model, sg), lr=lr)
+    model, sg, update = _trainer(method, seed, (text.vocab, hidden, text.vocab), sg_hidden, lr)
     ids = streams(text.train, batch)[: chars + 1]
     valid = streams(text.valid, batch)[: eval_steps + 1]
     eye = torch.eye(text.vocab)
@@ -392,8 +399,7 @@ def language_model(
         clock["since"] = time.perf_counter()
 
     def step() -> None:
-        opt.step()
-        opt.zero_grad()
+        update()
         before, clock["done"] = clock["done"], min(clock["done"] + length, chars)
         if clock["done"] // eval_every > before // eval_every and clock["done"] < chars:
             record()

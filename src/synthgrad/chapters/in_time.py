@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import SimpleNamespace
 from typing import Any
 
@@ -99,34 +99,39 @@ def describe(p: SimpleNamespace) -> str:
 Logs = dict[tuple[str, int | None], list[dict[str, list[float]]]]  # (method, T) -> per seed
 
 
-def run(p: SimpleNamespace, method: str, T: int | None, seed: int, sequences: int) -> dict:
-    """One curriculum: ``method`` (a name of :data:`METHODS` or :data:`CEILING`) at
-    truncation ``T`` on ``seed``, for ``sequences`` sequences."""
+def _copy(args: tuple) -> dict:  # a worker's task: one curriculum on one torch thread
+    """One Copy curriculum: ``method`` (a name of :data:`METHODS` or :data:`CEILING`) at
+    truncation ``T`` on ``seed`` with the settings ``q`` (:func:`_settings`)."""
+    method, T, seed, q = args
     key = "full" if method == CEILING else METHODS[method]
     return recurrent.copy_curriculum(
-        key, T or 1, sequences, seed=seed, hidden=p.hidden, batch=p.batch, lr=p.lr,
-        scale=p.sg_scale, sg_hidden=p.sg_hidden, threshold=p.threshold, bits=p.bits,
-        probe_every=p.probe_every,
+        key, T or 1, q["sequences"], seed=seed, hidden=q["hidden"], batch=q["batch"],
+        lr=q["lr"], scale=q["sg_scale"], sg_hidden=q["sg_hidden"], threshold=q["threshold"],
+        bits=q["bits"], probe_every=q["probe_every"],
     )  # fmt: skip
 
 
-def _run(args: tuple) -> dict:  # a worker's task: run() on one torch thread
-    return run(*args)
+def run(p: SimpleNamespace, method: str, T: int | None, seed: int, sequences: int) -> dict:
+    """One curriculum of ``sequences`` sequences with ``p``'s settings (the live widget's)."""
+    return _copy((method, T, seed, {**_settings(p), "sequences": sequences}))
+
+
+def _every_seed(work: Callable[[tuple], dict], keys: list, p: SimpleNamespace) -> dict:
+    """``work((*key, seed, settings))`` for every key and seed of ``p``, one run per core in
+    the package's worker pool (:func:`synthgrad.parallel.pool`; each run's numbers are those
+    of the same run alone): key -> the runs' results, per seed."""
+    q = _settings(p)
+    tasks = [(*key, s, q) for key in keys for s in p.seeds]
+    with parallel.pool(min(len(tasks), os.cpu_count() or 1)) as pool:
+        done = list(pool.map(work, tasks))
+    n = len(p.seeds)
+    return {key: done[i * n : (i + 1) * n] for i, key in enumerate(keys)}
 
 
 def train_all(p: SimpleNamespace) -> Logs:
-    """Every method at every T, and the ceiling, on every seed: the curricula's logs, one run
-    per core in the package's worker pool (:func:`synthgrad.parallel.pool`; each run's numbers
-    are those of the same run alone)."""
+    """Every method at every T, and the ceiling, on every seed: the curricula's logs."""
     keys = [(CEILING, None)] + [(m, T) for T in p.truncations for m in METHODS]
-    tasks = [
-        (SimpleNamespace(**_settings(p)), m, T, s, p.sequences) for m, T in keys for s in p.seeds
-    ]
-    workers = min(len(tasks), os.cpu_count() or 1)
-    with parallel.pool(workers) as pool:
-        done = list(pool.map(_run, tasks))
-    n = len(p.seeds)
-    return {key: done[i * n : (i + 1) * n] for i, key in enumerate(keys)}
+    return _every_seed(_copy, keys, p)
 
 
 LM = dict[tuple[str, int], list[dict[str, list[float]]]]  # (method, T) -> per seed
@@ -148,17 +153,10 @@ def _text(name: str) -> Any:
 
 def train_lm(p: SimpleNamespace) -> LM:
     """Character-level language models of ``p.corpus``: every method at every T on every seed
-    (:func:`synthgrad.recurrent.language_model`), one run per core (the corpus checked first:
-    :func:`load_corpus`)."""
+    (:func:`synthgrad.recurrent.language_model`; the corpus checked first: :func:`load_corpus`)."""
     load_corpus(p)
-    q = {k: getattr(p, k) for k in ("lm_chars", "hidden", "batch", "lm_lr", "sg_scale",
-                                     "sg_hidden", "lm_eval_every", "lm_eval_steps")}  # fmt: skip
-    keys = [(m, T) for T in p.truncations for m in METHODS]
-    tasks = [(p.corpus, m, T, s, q) for m, T in keys for s in p.seeds]
-    with parallel.pool(min(len(tasks), os.cpu_count() or 1)) as pool:
-        done = list(pool.map(_lm, tasks))
-    n = len(p.seeds)
-    return {key: done[i * n : (i + 1) * n] for i, key in enumerate(keys)}
+    keys = [(p.corpus, m, T) for T in p.truncations for m in METHODS]
+    return {key[1:]: runs for key, runs in _every_seed(_lm, keys, p).items()}
 
 
 def lm_final(lm: LM) -> dict[tuple[str, int], np.ndarray]:
@@ -171,7 +169,8 @@ def lm_final(lm: LM) -> dict[tuple[str, int], np.ndarray]:
 
 def _settings(p: SimpleNamespace) -> dict[str, Any]:
     """What a run needs of ``p`` (plain values, sent to the workers)."""
-    names = ("hidden", "batch", "lr", "sg_scale", "sg_hidden", "threshold", "bits", "probe_every")
+    names = ("sequences", "hidden", "batch", "lr", "sg_scale", "sg_hidden", "threshold", "bits",
+             "probe_every", "lm_chars", "lm_lr", "lm_eval_every", "lm_eval_steps")  # fmt: skip
     return {k: getattr(p, k) for k in names}
 
 
