@@ -239,9 +239,10 @@ def test_paper_status_as_json_gives_every_grid_run_a_state(capsys):
 
     paper.main(["status", "--json"])
     states = json.loads(capsys.readouterr().out)
-    assert set(states) == set(paper.EXPERIMENTS)
+    experiments = paper.experiments()
+    assert set(states) == set(experiments)
     for name, runs in states.items():
-        experiment = paper.EXPERIMENTS[name]
+        experiment = experiments[name]
         assert set(runs) == set(experiment.runs) | set(experiment.pending)
         assert set(runs.values()) <= {
             "ok",

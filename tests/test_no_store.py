@@ -25,7 +25,7 @@ def empty(tmp_path, experiment):
 
 
 def test_every_experiment_without_a_store_says_how_to_make_it(tmp_path):
-    for experiment in paper.EXPERIMENTS.values():
+    for experiment in paper.experiments().values():
         empty(tmp_path, experiment)
 
 

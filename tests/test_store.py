@@ -108,7 +108,7 @@ def test_the_spot_check_catches_an_altered_store(tiny):
 
 def test_no_store_says_how_to_make_one(tmp_path, monkeypatch):
     monkeypatch.setenv(store.STORE_ENV, str(tmp_path))
-    stored = store.load(paper.EXPERIMENTS["05_depth_sweep"])
+    stored = store.load(paper.experiments()["05_depth_sweep"])
     assert not stored.runs and "make paper" in stored.note()
 
 
@@ -117,12 +117,12 @@ def test_the_repository_store_is_sound_and_reproduces_on_this_cpu():
     """Every manifest's runs are intact (none corrupt), and the first steps of the smallest
     stored run, re-run here on the CPU, match the stored ones to float tolerance (a GPU-made
     store differs from a CPU run by rounding only)."""
-    checked = False
+    checked, experiments = False, paper.experiments()
     for path in sorted(store.store_dir().glob("*/manifest.json")):
         name = path.parent.name
         manifest = json.loads(path.read_text())
         assert manifest["runs"], name
-        experiment = paper.EXPERIMENTS[name]
+        experiment = experiments[name]
         for label in manifest["runs"]:
             assert store.run_status(experiment, label) in ("ok", "stale"), (name, label)
         if not checked:

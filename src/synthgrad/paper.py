@@ -1,7 +1,7 @@
 """``make paper``: the paper-scale results store's command line, over the chapters' grids.
 
 Each chapter that draws the store declares its grid in its own module (``EXPERIMENT``);
-this module, in the top layer, collects them (:data:`EXPERIMENTS`) and makes or checks them
+this module, in the top layer, collects them (:data:`BUILDERS`, :func:`experiments`) and makes or checks them
 with :mod:`synthgrad.store`::
 
     python -m synthgrad.paper status                 # every run: ok, stale, corrupt, missing,
@@ -33,14 +33,21 @@ BUILDERS: dict[str, Callable[[], store.Experiment]] = {
     dni_table.SELECT: dni_table.selection_experiment,
     dni_table.FINAL: dni_table.final_experiment,
 }
-EXPERIMENTS: dict[str, store.Experiment] = {name: build() for name, build in BUILDERS.items()}
+
+
+def experiments() -> dict[str, store.Experiment]:
+    """Every experiment as the store now makes it (built when asked, not at import: the
+    registered grids read their selection runs)."""
+    return {name: build() for name, build in BUILDERS.items()}
+
+
 GROWS = 3  # passes over a grid: its runs, the extensions they ask for, and a last check
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="make or check the paper-scale results store")
     parser.add_argument("command", choices=("make", "status"))
-    parser.add_argument("--experiment", action="append", choices=sorted(EXPERIMENTS))
+    parser.add_argument("--experiment", action="append", choices=sorted(BUILDERS))
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--scheduler", help="a dask scheduler address to run CPU runs on")
     parser.add_argument("--eager", action="store_true",
@@ -57,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
     names = [name for name in BUILDERS if name in (args.experiment or BUILDERS)]
     if args.command == "status":
         states = {}
-        for experiment in (EXPERIMENTS[name] for name in names):
+        for experiment in (BUILDERS[name]() for name in names):
             manifest = store.read_manifest(experiment.name)
             states[experiment.name] = {
                 label: store.run_status(experiment, label, manifest=manifest)
