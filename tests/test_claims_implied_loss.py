@@ -71,7 +71,7 @@ def test_three_seeds_or_a_late_peak_decide_nothing():
         assert claim.status == "inconclusive", profile
         assert claim.decide == "the agreement still rises at the end of the budget: a longer run"
     claim = verdicts(correlations(*[LATE] * 8))["C4.2"]
-    assert claim.decide.startswith("the end lies within the noise of the first half's best")
+    assert "the end lies within the noise of the first half's best" in claim.decide
 
 
 @pytest.mark.claim("C4.1", "in part")

@@ -83,7 +83,7 @@ def test_c8_2_fails_off_float_rounding_or_when_it_holds_trivially():
 def test_c8_3_is_about_every_truncation():
     """DNI ahead at T = 2 but level at T = 4: it does not hold (no "in part")."""
     tied = verdicts(s=score(dni={4: np.ones(5)}, bptt={4: np.ones(5)}))["C8.3"]
-    assert tied.status == "inconclusive" and "every seed tied at T = 4" in tied.decide
+    assert tied.status == "inconclusive" and "every seed tied" in tied.decide
     level = np.array([1.0, 2.0, 1.0, 2.0, 1.0])
     got = verdicts(s=score(dni={4: level}, bptt={4: level[::-1]}))["C8.3"]
     assert got.status in ("does not hold", "inconclusive")

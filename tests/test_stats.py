@@ -44,6 +44,9 @@ def test_noise_and_few_seeds_are_inconclusive():
     few = stats.paired(CLEAR[:3], np.zeros(3))  # clear, but three seeds: inconclusive by rule
     assert few.outcome == "inconclusive" and "fewer than 5 seeds" in few.why
     assert stats.paired([0.1], [0.0]).outcome == "inconclusive"
+    tied = stats.paired([2.0] * 5, [2.0] * 5)  # a tie on every seed says so
+    assert tied.outcome == "inconclusive" and "every seed tied" in tied.why
+    assert stats.paired([2.0] * 5, [2.0] * 5, margin=-1.0).outcome == "holds"  # within the margin
     with pytest.raises(ValueError, match="one per seed"):
         stats.paired([0.1, 0.2], [0.0])
 

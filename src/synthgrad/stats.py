@@ -114,6 +114,8 @@ def paired(
         outcome = "fails"  # smaller than the margin the claim states
     else:
         outcome = "inconclusive"
+        if not d.any():  # integer measures (lengths, steps) can tie: no spread to decide on
+            why = "; ".join(filter(None, [why, "every seed tied (a difference of exactly 0)"]))
     return Paired(tuple(d), low, high, margin, outcome, why)
 
 
