@@ -291,6 +291,15 @@ class Identities:
     oracle: float
     truncated: float
     sequences: int = 3
+    steps: int = 12  # the problem: its length, the windows', the LSTM's width and the batch
+    length: int = 4
+    hidden: int = 8
+    batch: int = 4
+
+    @property
+    def problem(self) -> str:
+        return (f"a random regression problem: {self.steps} steps, windows of {self.length}, "
+                f"LSTM {self.hidden}, batch {self.batch}")  # fmt: skip
 
 
 def _relative(a: Sequence[torch.Tensor], b: Sequence[torch.Tensor]) -> float:
@@ -313,6 +322,7 @@ def check_identities(
         torch.manual_seed(seed)
         return Recurrent(3, hidden, 2)
 
+    sequences = 3
     bptt, dni, sg = model(), model(), StateSG(hidden)  # the SG is never stepped: it stays zero
     for m, kw in ((bptt, {}), (dni, {"sg": sg})):
         opt = torch.optim.Adam(m.parameters(), lr=1e-2)
@@ -322,7 +332,7 @@ def check_identities(
             opt.zero_grad()
             sg.zero_grad()
 
-        for _ in range(3):
+        for _ in range(sequences):
             train_sequence(m, xs, loss, length, step, **kw)
     with torch.no_grad():
         pairs = zip(bptt.parameters(), dni.parameters(), strict=True)
@@ -336,8 +346,9 @@ def check_identities(
         return [p.grad for p in m.parameters()]
 
     return Identities(
-        zero, _relative(grads(full), grads(oracle)), _relative(grads(full), grads(truncated))
-    )
+        zero, _relative(grads(full), grads(oracle)), _relative(grads(full), grads(truncated)),
+        sequences, steps, length, hidden, batch,
+    )  # fmt: skip
 
 
 def language_model(

@@ -220,8 +220,18 @@ def numbers(
         "lm_eval_steps": p.lm_eval_steps,
         "lm_lr": p.lm_lr,
         "identity_sequences": identity.sequences,
+        "identity_steps": identity.steps,
+        "identity_length": identity.length,
+        "identity_hidden": identity.hidden,
         "last": analysis.LAST,
     }
+    d, fixed = INTERFACE.defaults, INTERFACE.settings  # the settings paragraph: the defaults
+    out |= {
+        "default_bits": fixed["bits"], "default_hidden": d["hidden"], "default_batch": d["batch"],
+        "default_lr": d["lr"], "default_truncations": " and ".join(d["truncations"].split(",")),
+        "default_sequences": f"{d['sequences']:,}",
+        "default_batches": f"{d['sequences'] // d['batch']:,}",
+    }  # fmt: skip
     if bpc is not None:
         T = min(p.truncations)
         out["bpc_T"] = T
@@ -273,7 +283,7 @@ def claims(
             {"max_abs_difference": identity.zero_sg},
             source="this book",
             kind="identity check",
-            scale="a random regression problem: 12 steps, windows of 4, LSTM 8, batch 4",
+            scale=identity.problem,
         ),
         ledger.Claim(
             "C8.2",
@@ -284,7 +294,7 @@ def claims(
             {"oracle": identity.oracle, "truncated": identity.truncated},
             source="this book",
             kind="identity check",
-            scale="a random regression problem: 12 steps, windows of 4, LSTM 8, batch 4",
+            scale=identity.problem,
         ),
         ledger.Claim(
             "C8.3",
@@ -295,7 +305,7 @@ def claims(
                 beyond,
                 decides=list(beyond),  # every T decides: no "in part"
                 regime="DNI solves longer copies at {held}; not shown at {failed}",
-                decide="more seeds, or a budget long enough for the lengths to differ",
+                decide="a budget long enough for the lengths to differ",
             ),
             {f"T={T}": {"dni": score["DNI", T], "bptt": score["truncated BPTT", T]}
              for T in p.truncations} | {"full_bptt": score[CEILING, None]},
