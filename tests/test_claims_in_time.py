@@ -117,13 +117,42 @@ def test_the_score_table_names_diverged_seeds_and_the_ceiling():
     assert table.loc["no truncation", it.CEILING] == "5, 5, 5, 5, 5"
 
 
+def curricula(cosines=(0.2, 0.4)):
+    """Constructed logs, two seeds: every run learns length 1 for 2 batches, then length 2
+    (error 3 bits for truncated BPTT, 1 for DNI); the ceiling moves on to 3; DNI's SG probed
+    twice, ending at ``cosines``."""
+
+    def log(errors, n=(1, 1, 2, 2, 2), cos=None):
+        return {"n": list(n), "error": [0.1, 0.1, *errors], "probe_batch": [0, 50] if cos is not None else [],
+                "sg_cosine": [0.0, cos] if cos is not None else []}  # fmt: skip
+
+    logs = {(it.CEILING, None): [log([0.1, 1.0, 1.0], n=(1, 1, 2, 3, 3))] * 2}
+    for T in P.truncations:
+        logs["truncated BPTT", T] = [log([3.0, 3.0, 3.0])] * 2
+        logs["DNI", T] = [log([1.0, 1.0, 1.0], cos=c) for c in cosines]
+    return logs
+
+
 def test_the_sgs_last_probe_is_read_per_seed_at_the_shortest_truncation():
-    logs = {("DNI", T): [{"probe_batch": [0, 50], "sg_cosine": [0.0, c]} for c in (0.2, 0.4)]
-            for T in P.truncations}  # fmt: skip
+    logs = curricula()
     batches, cos = it.sg_cosine(logs, 4)
     assert list(batches) == [0, 50] and cos.shape == (2, 2)
     n = it.numbers(EXACT, score(), P, logs)
     assert (n["cosine_T"], n["cosine_end"]) == (2, pytest.approx(0.3))
+    assert (n["stuck_T"], n["stuck_dni_error"], n["stuck_bptt_error"]) == (4, 1.0, 3.0)
+    assert (n["stuck_cos_min"], n["stuck_cos_max"]) == (0.2, 0.4)
+
+
+def test_the_table_of_where_runs_ended_reads_each_seed():
+    table = it.where_stuck(curricula(cosines=(0.05, float("nan"))), last=2)
+    dni = table.loc["DNI, T = 4"]
+    assert dni["learning at the end"] == "2, 2" and dni["batches there"] == "3, 3"
+    assert dni["error, last 2 batches"] == "1.00, 1.00"
+    assert dni["SG cosine, last probe"] == "0.05, nan"
+    # Copy of length n has 2n + 1 steps: at T = 2 none fits one window, at T = 4 length 1 does
+    assert table.loc["truncated BPTT, T = 2", "fits one window up to length"] == "0"
+    assert table.loc["DNI, T = 4", "fits one window up to length"] == "1"
+    assert table.loc[it.CEILING, "learning at the end"] == "3, 3"
 
 
 @pytest.mark.claim("C8.4", "fails")

@@ -54,7 +54,8 @@ COLOURS = {"truncated BPTT": "C0", "DNI": "C3", CEILING: "0.4"}
 CLAIM_IDS = ("C8.1", "C8.2", "C8.3", "C8.4")
 IN_PART: tuple[str, ...] = ()  # C8.3 is about every T: it holds at all or not at all
 PAIRED = ("C8.3", "C8.4")
-ORACLE_TOL, APART = 1e-5, 1e-3  # the oracle identity: float rounding; truncated BPTT: apart
+ORACLE_TOL, APART = 1e-5, 1e-3
+STUCK_LAST = 100  # batches: where a run ended, its error over its last batches (Table 3)  # the oracle identity: float rounding; truncated BPTT: apart
 
 
 def _resolve(p: SimpleNamespace) -> None:
@@ -193,6 +194,38 @@ def score_table(
     return pd.DataFrame(rows).T.fillna("")
 
 
+def _error_at_end(log: dict[str, list[float]], last: int) -> float:
+    """A curriculum's mean error over its last ``last`` batches at the length it ended on."""
+    end = log["n"][-1]
+    return float(
+        np.mean([e for n, e in zip(log["n"], log["error"], strict=True) if n == end][-last:])
+    )
+
+
+def where_stuck(logs: Logs, last: int = STUCK_LAST) -> pd.DataFrame:
+    """Where each run ended and how close it came there (the diagnosis of a tie): per method
+    and T (rows), each seed's length being learned at the end, the batches spent on it, the
+    error (bits per sequence) over its last ``last`` batches at that length, and, for
+    DNI, the SG's cosine with the true future gradient at its last probe. A length whose whole
+    sequence (2n + 1 steps) fits in one window of T is the same update for all three methods:
+    a comparison at T is decided at the longer lengths."""
+    rows = {}
+    for (method, T), runs in logs.items():
+        ends = [int(g["n"][-1]) for g in runs]
+        row = {
+            "learning at the end": ", ".join(map(str, ends)),
+            "batches there": ", ".join(str(sum(n == e for n in g["n"])) for g, e in zip(runs, ends, strict=True)),
+            f"error, last {last} batches": ", ".join(f"{_error_at_end(g, last):.2f}" for g in runs),
+            "fits one window up to length": "any" if T is None else str((T - 1) // 2),
+        }  # fmt: skip
+        if method == "DNI":
+            row["SG cosine, last probe"] = ", ".join(
+                f"{g['sg_cosine'][-1]:.2f}" if g["sg_cosine"] else "-" for g in runs
+            )
+        rows[method if T is None else f"{method}, T = {T}"] = row
+    return pd.DataFrame(rows).T.fillna("")
+
+
 def _seeds(v: np.ndarray) -> str:
     return ", ".join("diverged" if np.isnan(x) else f"{x:.0f}" for x in v)
 
@@ -240,6 +273,12 @@ def numbers(
     if logs is not None:  # at the shortest truncation (Figure 4 draws every T)
         out["cosine_T"] = min(p.truncations)
         out["cosine_end"] = float(np.mean(sg_cosine(logs, out["cosine_T"])[1][:, -1]))
+        T = out["stuck_T"] = max(p.truncations)  # where each run ended: Table 3's last rows
+        for method, key in METHODS.items():
+            end = [_error_at_end(g, STUCK_LAST) for g in logs[method, T]]
+            out[f"stuck_{key}_error"] = float(np.median(end))
+        cosines = sg_cosine(logs, T)[1][:, -1]
+        out["stuck_cos_min"], out["stuck_cos_max"] = float(cosines.min()), float(cosines.max())
     for T in p.truncations:
         for method, key in METHODS.items():
             out[f"{key}_{T}_median"] = float(np.median(score[method, T]))
