@@ -125,3 +125,19 @@ def test_the_collapse_table_reads_the_every_layer_sg_at_each_depth():
     assert table.loc[6, "every-layer SG: accuracy"] == pytest.approx(0.904)
     assert table.loc[6, "backprop: accuracy"] == pytest.approx(0.974)
     assert R.collapse_table(R.values(stored, threshold=0.3), "tanh") is None
+
+
+def test_the_ledger_moves_to_the_sweep_only_once_every_cell_of_the_plan_is_made():
+    """C5.1p and C5.2p are decided on the earlier store until every registered cell is made."""
+    from synthgrad.chapters.representations_store import Paper
+
+    earlier = Paper(acc={("relu", 3, "backprop"): np.ones(3)}, scale="earlier store")
+    made = {cell: np.ones(5) for cell in D.CELLS}
+    full = R.Sweep(Paper(acc=made, scale="registered"))
+    got, words = R.ledger_evidence(earlier, full)
+    assert got is full.paper and "registered sweep" in words and R.complete(full)
+    one_short = R.Sweep(Paper(acc={k: v for k, v in made.items() if k != D.CELLS[-1]}))
+    got, words = R.ledger_evidence(earlier, one_short)
+    assert got is earlier and "earlier store" in words and not R.complete(one_short)
+    assert R.ledger_evidence(earlier, None)[0] is earlier
+    assert R.ledger_evidence(None, None)[0] is None

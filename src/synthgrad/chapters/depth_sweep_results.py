@@ -24,7 +24,7 @@ import pandas as pd
 from .. import analysis, ledger, representations, store
 from ..train import History
 from . import representations_store as paper_store
-from .depth_sweep import final_experiment
+from .depth_sweep import CELLS, final_experiment
 from .representations_claims import norm_pattern
 
 SG, EVERY = paper_store.SG, paper_store.EVERY
@@ -113,6 +113,26 @@ def made_so_far(threshold: float, root: Path | None = None) -> Sweep | None:
     stored = store.load(final_experiment(root), root)
     stored.runs = {k: h for k, h in stored.runs.items() if stored.status[k] == "ok"}
     return values(stored, threshold) if stored.runs else None
+
+
+def complete(sweep: Sweep | None) -> bool:
+    """Whether every reported cell of the registered plan is made (and current)."""
+    return sweep is not None and all(cell in sweep.paper.acc for cell in CELLS)
+
+
+def ledger_evidence(
+    earlier: paper_store.Paper | None, sweep: Sweep | None
+) -> tuple[paper_store.Paper | None, str]:
+    """What the ledger's C5.1p and C5.2p (and tanh's) are decided on, and the page's words for
+    it: the registered sweep once every cell of its plan is made (the plan names these claims;
+    C5.4p, which it does not, is shown beside them and never recorded), else the earlier
+    store."""
+    if complete(sweep):
+        return sweep.paper, "the registered sweep (section a3), every cell of its plan made"
+    return earlier, (
+        "the earlier store (Figure 2b) until every cell of the registered sweep (section a3) is "
+        "made, when the sweep's replace them"
+    )
 
 
 def deepest(sweep: Sweep, activation: str) -> int | None:

@@ -25,7 +25,7 @@ from ..data import Dataset
 from ..models import Net
 from ..params import ParameterError
 from ..train import History
-from . import MNIST_QUICK, Interface
+from . import MNIST_QUICK, Interface, depth_sweep_results
 from . import representations_store as paper_store
 from .representations_claims import Sweep, Wide, claims, numbers
 from .representations_claims import matched_gap as matched_gap  # the figures' table
@@ -269,8 +269,17 @@ def wide_values(
 
 
 def finish(
-    p: SimpleNamespace, s: Sweep, w: Wide, paper: paper_store.Paper | None = None
+    p: SimpleNamespace,
+    s: Sweep,
+    w: Wide,
+    paper: paper_store.Paper | None = None,
+    registered: depth_sweep_results.Sweep | None = None,
 ) -> pd.DataFrame:
     """The chapter's last cell: its claims and numbers from the sweep, section (c2) and the
-    store, the ledger written and every number glued; returns the claims table."""
-    return chapters.finish(p, claims(p, s, w, paper), numbers(p, s, w, paper))
+    store (C5.1p and C5.2p on :func:`.depth_sweep_results.ledger_evidence`: the registered
+    sweep once it is complete), the ledger written and every number glued; returns the claims
+    table."""
+    evidence, source = depth_sweep_results.ledger_evidence(paper, registered)
+    return chapters.finish(
+        p, claims(p, s, w, evidence), numbers(p, s, w, paper) | {"paper_source": source}
+    )
