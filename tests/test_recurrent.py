@@ -129,6 +129,24 @@ def test_the_curriculum_lengthens_the_task_below_the_threshold():
         R.copy_curriculum("rtrl", 2, sequences=8)
 
 
+def test_repeat_copys_curriculum_adds_repeats_up_to_the_vectors_then_a_vector():
+    steps, state = [], (1, 1)
+    for _ in range(5):
+        state = R.next_repeat(*state, error=0.1)
+        steps.append(state)
+    assert steps == [(2, 1), (2, 2), (3, 2), (3, 3), (4, 3)]
+    assert R.next_repeat(3, 2, 0.15) == (3, 2) and R.next_repeat(3, 2, float("nan")) == (3, 2)
+    # scored by the output's length, vectors times repeats
+    log = {"n": [1, 2, 2, 3], "repeats": [1, 1, 2, 2], "error": [0.1, 0.1, 0.1, 0.3]}
+    assert R.longest_solved(log) == 4
+    assert math.isnan(R.longest_solved({**log, "error": [0.1, 0.1, float("inf"), 0.1]}))
+    got = R.copy_curriculum("dni", 2, sequences=8 * 3, hidden=8, batch=8, bits=3, repeat=True)
+    assert got["repeats"] == [1, 1, 1] and got["n"] == [1, 1, 1]  # nothing solved in 3 batches
+    again = R.copy_curriculum("dni", 2, sequences=8 * 3, hidden=8, batch=8, bits=3, repeat=True)
+    assert again == got  # a seed gives the same run
+    assert "repeats" not in R.copy_curriculum("bptt", 2, sequences=8, hidden=8, batch=8)
+
+
 def test_the_identities_the_chapter_reports():
     """What chapter 8 quotes: DNI with a zero SG is truncated BPTT exactly; the oracle's
     gradient is full BPTT's to float rounding, truncated BPTT's is not."""
