@@ -141,3 +141,21 @@ def test_the_ledger_moves_to_the_sweep_only_once_every_cell_of_the_plan_is_made(
     assert got is earlier and "earlier store" in words and not R.complete(one_short)
     assert R.ledger_evidence(earlier, None)[0] is earlier
     assert R.ledger_evidence(None, None)[0] is None
+
+
+def test_chapter_5s_last_cell_decides_on_the_sweep_and_quotes_the_earlier_store(monkeypatch):
+    """representations.finish: the claims get the evidence ledger_evidence picks, the prose's
+    numbers the earlier store (its own section), plus which one decided."""
+    from synthgrad import chapters
+    from synthgrad.chapters import representations as ch5
+    from synthgrad.chapters.representations_store import Paper
+
+    seen = {}
+    monkeypatch.setattr(ch5, "claims", lambda p, s, w, paper: seen.setdefault("claims", paper))
+    monkeypatch.setattr(ch5, "numbers", lambda p, s, w, paper: {"paper": paper})
+    monkeypatch.setattr(chapters, "finish", lambda p, claims, numbers: numbers)
+    earlier = Paper(scale="earlier store")
+    full = R.Sweep(Paper(acc={cell: np.ones(5) for cell in D.CELLS}, scale="registered"))
+    got = ch5.finish(None, None, None, earlier, full)
+    assert seen["claims"] is full.paper and got["paper"] is earlier
+    assert "registered sweep" in got["paper_source"]

@@ -70,8 +70,11 @@ def test_three_seeds_or_a_late_peak_decide_nothing():
         claim = verdicts(correlations(*[profile] * 8))["C4.2"]
         assert claim.status == "inconclusive", profile
         assert claim.decide == "the agreement still rises at the end of the budget: a longer run"
-    claim = verdicts(correlations(*[LATE] * 8))["C4.2"]
-    assert "the end lies within the noise of the first half's best" in claim.decide
+    claim = verdicts(correlations(*[LATE] * 8))["C4.2"]  # eight identical seeds: a tie
+    assert claim.decide == (
+        "every seed tied (a difference of exactly 0); the end lies within the noise of the "
+        "first half's best: a longer run, to see whether the agreement keeps falling"
+    )
 
 
 @pytest.mark.claim("C4.1", "in part")

@@ -14,7 +14,7 @@ NAN, INF = float("nan"), float("inf")
 P = SimpleNamespace(
     truncations=[2, 4], sequences=25600, hidden=128, batch=32, seeds=[0, 1, 2, 3, 4],
     live_sequences=1600, probe_every=50, lm_chars=1500, corpus="moby-dick", lm_eval_every=100,
-    lm_lr=3e-3, lm_eval_steps=100,
+    lm_lr=3e-3, lm_eval_steps=100, bits=4, threshold=0.15,
 )  # fmt: skip
 EXACT = recurrent.Identities(zero_sg=0.0, oracle=1e-7, truncated=3e-2)
 
@@ -84,6 +84,7 @@ def test_c8_3_is_about_every_truncation():
     """DNI ahead at T = 2 but level at T = 4: it does not hold (no "in part")."""
     tied = verdicts(s=score(dni={4: np.ones(5)}, bptt={4: np.ones(5)}))["C8.3"]
     assert tied.status == "inconclusive" and "every seed tied" in tied.decide
+    assert "a budget long enough for the lengths to differ at T = 4" in tied.decide
     level = np.array([1.0, 2.0, 1.0, 2.0, 1.0])
     got = verdicts(s=score(dni={4: level}, bptt={4: level[::-1]}))["C8.3"]
     assert got.status in ("does not hold", "inconclusive")
@@ -108,6 +109,10 @@ def test_c8_3_two_seeds_decide_nothing():
     s = {k: v[:2] for k, v in score().items()}
     got = verdicts(s=s, p=two, b={k: v[:2] for k, v in bpc().items()})
     assert got["C8.3"].status == "inconclusive" and "fewer than 5 seeds" in got["C8.3"].decide
+    assert "budget" not in got["C8.3"].decide  # no tie: the lengths already differ
+    tied = {k: np.ones(2) for k in s}
+    decide = verdicts(s=tied, p=two, b={k: v[:2] for k, v in bpc().items()})["C8.3"].decide
+    assert decide.count("fewer than 5 seeds") == 1 and "every seed tied" in decide  # each once
     assert got["C8.4"].status == "inconclusive"
 
 
@@ -117,19 +122,19 @@ def test_the_score_table_names_diverged_seeds_and_the_ceiling():
     assert table.loc["no truncation", it.CEILING] == "5, 5, 5, 5, 5"
 
 
-def curricula(cosines=(0.2, 0.4)):
+def curricula(cosines=(0.2, 0.4), dni_errors=(1.0, 2.0, 0.5)):
     """Constructed logs, two seeds: every run learns length 1 for 2 batches, then length 2
-    (error 3 bits for truncated BPTT, 1 for DNI); the ceiling moves on to 3; DNI's SG probed
-    twice, ending at ``cosines``."""
+    (errors 3, 4, 2 bits for truncated BPTT, ``dni_errors`` for DNI); the ceiling moves on to
+    3; DNI's SG probed twice, ending at ``cosines`` (None: never probed)."""
 
     def log(errors, n=(1, 1, 2, 2, 2), cos=None):
         return {"n": list(n), "error": [0.1, 0.1, *errors], "probe_batch": [0, 50] if cos is not None else [],
                 "sg_cosine": [0.0, cos] if cos is not None else []}  # fmt: skip
 
-    logs = {(it.CEILING, None): [log([0.1, 1.0, 1.0], n=(1, 1, 2, 3, 3))] * 2}
+    logs = {(it.CEILING, None): [log([0.1, 1.0, 2.0], n=(1, 1, 2, 3, 3))] * 2}
     for T in P.truncations:
-        logs["truncated BPTT", T] = [log([3.0, 3.0, 3.0])] * 2
-        logs["DNI", T] = [log([1.0, 1.0, 1.0], cos=c) for c in cosines]
+        logs["truncated BPTT", T] = [log([3.0, 4.0, 2.0])] * 2
+        logs["DNI", T] = [log(dni_errors, cos=c) for c in cosines]
     return logs
 
 
@@ -139,20 +144,43 @@ def test_the_sgs_last_probe_is_read_per_seed_at_the_shortest_truncation():
     assert list(batches) == [0, 50] and cos.shape == (2, 2)
     n = it.numbers(EXACT, score(), P, logs)
     assert (n["cosine_T"], n["cosine_end"]) == (2, pytest.approx(0.3))
-    assert (n["stuck_T"], n["stuck_dni_error"], n["stuck_bptt_error"]) == (4, 1.0, 3.0)
-    assert (n["stuck_cos_min"], n["stuck_cos_max"]) == (0.2, 0.4)
+    assert n["stuck_T"] == 4
+    assert n["stuck_text"] == (
+        "every run of both methods ended learning length 2; over its last 100 batches there, "
+        "the median seed's error is 1.17 bits per sequence for DNI against 3.00 bits per "
+        "sequence for truncated BPTT; the SG's last cosine with the true future gradient "
+        "ranges from 0.20 to 0.40 over the seeds"
+    )
 
 
 def test_the_table_of_where_runs_ended_reads_each_seed():
-    table = it.where_stuck(curricula(cosines=(0.05, float("nan"))), last=2)
+    table = it.where_stuck(curricula(cosines=(0.05, 0.3)), last=2)
     dni = table.loc["DNI, T = 4"]
     assert dni["learning at the end"] == "2, 2" and dni["batches there"] == "3, 3"
-    assert dni["error, last 2 batches"] == "1.00, 1.00"
-    assert dni["SG cosine, last probe"] == "0.05, nan"
+    assert dni["error, last 2 batches"] == "1.25, 1.25"  # the last two at length 2: 2.0, 0.5
+    assert dni["SG cosine, last probe"] == "0.05, 0.30"
     # Copy of length n has 2n + 1 steps: at T = 2 none fits one window, at T = 4 length 1 does
     assert table.loc["truncated BPTT, T = 2", "fits one window up to length"] == "0"
     assert table.loc["DNI, T = 4", "fits one window up to length"] == "1"
     assert table.loc[it.CEILING, "learning at the end"] == "3, 3"
+
+
+def test_a_diverged_or_unprobed_run_is_named_in_table_3_and_its_text():
+    logs = curricula(cosines=(0.05, None), dni_errors=(1.0, float("nan"), 0.5))
+    dni = it.where_stuck(logs).loc["DNI, T = 4"]
+    assert dni["error, last 100 batches"] == "diverged, diverged"
+    assert dni["SG cosine, last probe"] == "0.05, n/a"
+    text = it.stuck_text(logs, 4)
+    assert "DNI diverged on seed(s) 0, 1 against 3.00 bits per sequence" in text
+    assert "from 0.05 to 0.05 over the seeds probed across a boundary (not seed(s) 1)" in text
+    unprobed = it.stuck_text(curricula(cosines=(None, None)), 4)
+    assert "crossed no window boundary on any seed" in unprobed
+    logs["DNI", 4][0] = {**logs["DNI", 4][0], "n": [1, 1, 2, 3, 3]}
+    assert "the runs ended learning lengths 3, 2 (DNI); 2, 2 (truncated BPTT)" in it.stuck_text(
+        logs, 4
+    )
+    with pytest.raises(ValueError, match="Copy runs"):
+        it.where_stuck({("DNI", 2): [{**logs["DNI", 2][0], "repeats": [1] * 5}]})
 
 
 @pytest.mark.claim("C8.4", "fails")
@@ -183,3 +211,18 @@ def test_a_corpus_the_book_cannot_have_or_too_short_for_the_streams_stops_before
     short = SimpleNamespace(corpus="tiny", batch=4, lm_chars=100, lm_eval_steps=10)
     with pytest.raises(params.ParameterError, match="gives 4 streams of 75 characters, 101 needed"):
         it.load_corpus(short)
+
+
+@pytest.mark.processes
+def test_the_worker_pool_returns_every_run_under_its_key_in_seed_order():
+    """in_time.train_all: each (method, T) gets its seeds' runs in order, each the same run
+    as alone (a run of one process, chapter 8's live widget's path)."""
+    tiny = SimpleNamespace(**{**vars(P), "truncations": [2], "seeds": [0, 1], "sequences": 8,
+                              "batch": 4, "hidden": 4, "lr": 0.01, "sg_scale": 0.1,
+                              "sg_hidden": 0, "probe_every": 1})  # fmt: skip
+    logs = it.train_all(tiny)
+    assert list(logs) == [(it.CEILING, None), ("truncated BPTT", 2), ("DNI", 2)]
+    for (method, T), runs in logs.items():
+        assert len(runs) == 2
+        for seed, got in zip(tiny.seeds, runs, strict=True):
+            assert repr(got) == repr(it.run(tiny, method, T, seed, tiny.sequences))  # NaN too

@@ -47,6 +47,8 @@ def test_noise_and_few_seeds_are_inconclusive():
     tied = stats.paired([2.0] * 5, [2.0] * 5)  # a tie on every seed says so
     assert tied.outcome == "inconclusive" and "every seed tied" in tied.why
     assert stats.paired([2.0] * 5, [2.0] * 5, margin=-1.0).outcome == "holds"  # within the margin
+    few_tied = stats.paired([2.0] * 3, [2.0] * 3)  # three seeds: inconclusive by rule, and tied
+    assert "fewer than 5 seeds" in few_tied.why and "every seed tied" in few_tied.why
     with pytest.raises(ValueError, match="one per seed"):
         stats.paired([0.1, 0.2], [0.0])
 

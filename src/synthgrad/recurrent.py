@@ -314,8 +314,8 @@ class Identities:
     oracle: float
     truncated: float
     sequences: int = 3
-    steps: int = 12  # the problem: its length, the windows', the LSTM's width and the batch
-    length: int = 4
+    steps: int = 12  # the problem (check_identities' defaults): its length, the windows', the
+    length: int = 4  # LSTM's width and the batch
     hidden: int = 8
     batch: int = 4
 

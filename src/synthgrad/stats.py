@@ -83,7 +83,8 @@ def paired(
     better; otherwise smaller is, e.g. a loss or an error). ``a`` and ``b`` are per-seed values
     of the claim's method and of its baseline, in the same seed order. A non-finite value is a
     seed that was lost; ``lost`` says how in the reason (e.g. "never reached the threshold" for
-    steps to a threshold that are infinite)."""
+    steps to a threshold that are infinite). An inconclusive comparison whose every kept seed
+    differs by exactly 0 says so in its reason ("every seed tied")."""
     a, b = np.asarray(a, dtype=float).ravel(), np.asarray(b, dtype=float).ravel()
     if a.shape != b.shape:
         raise ValueError(f"paired values need one per seed on both sides: {a.size} and {b.size}")
@@ -114,8 +115,8 @@ def paired(
         outcome = "fails"  # smaller than the margin the claim states
     else:
         outcome = "inconclusive"
-        if not d.any():  # integer measures (lengths, steps) can tie: no spread to decide on
-            why = "; ".join(filter(None, [why, "every seed tied (a difference of exactly 0)"]))
+    if outcome == "inconclusive" and not d.any():  # integer measures (lengths, steps) can tie
+        why = "; ".join(filter(None, [why, "every seed tied (a difference of exactly 0)"]))
     return Paired(tuple(d), low, high, margin, outcome, why)
 
 

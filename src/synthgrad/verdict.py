@@ -120,7 +120,8 @@ def judge(
     comparisons = {k: v for k, v in table.items() if isinstance(v, Paired | Joint | Slope | Band)}
     interval = "; ".join((f"{k}: " if k != "" else "") + v.text() for k, v in comparisons.items())
     if status == "inconclusive" and not moving:  # the comparisons' reasons first, then decide
-        reasons = sorted({v.why for v in comparisons.values() if v.outcome == "inconclusive"})
+        reasons = sorted({reason for v in comparisons.values() if v.outcome == "inconclusive"
+                          for reason in v.why.split("; ")})  # fmt: skip
         decide = "; ".join([*(r for r in reasons if r), *([decide] if decide else [])])
         decide = decide or "an interval clear of the margin"
     elif status != "inconclusive":

@@ -131,7 +131,7 @@ def ledger_evidence(
         return sweep.paper, "the registered sweep (section a3), every cell of its plan made"
     return earlier, (
         "the earlier store (Figure 2b) until every cell of the registered sweep (section a3) is "
-        "made, when the sweep's replace them"
+        "made; then on the sweep"
     )
 
 

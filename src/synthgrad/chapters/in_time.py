@@ -54,8 +54,8 @@ COLOURS = {"truncated BPTT": "C0", "DNI": "C3", CEILING: "0.4"}
 CLAIM_IDS = ("C8.1", "C8.2", "C8.3", "C8.4")
 IN_PART: tuple[str, ...] = ()  # C8.3 is about every T: it holds at all or not at all
 PAIRED = ("C8.3", "C8.4")
-ORACLE_TOL, APART = 1e-5, 1e-3
-STUCK_LAST = 100  # batches: where a run ended, its error over its last batches (Table 3)  # the oracle identity: float rounding; truncated BPTT: apart
+ORACLE_TOL, APART = 1e-5, 1e-3  # the oracle identity: float rounding; truncated BPTT: apart
+STUCK_LAST = 100  # batches: where a run ended, its error over its last batches (Table 3)
 
 
 def _resolve(p: SimpleNamespace) -> None:
@@ -195,35 +195,79 @@ def score_table(
 
 
 def _error_at_end(log: dict[str, list[float]], last: int) -> float:
-    """A curriculum's mean error over its last ``last`` batches at the length it ended on."""
+    """A curriculum's mean error over its last ``last`` batches at the length it ended on
+    (NaN: the run diverged, its error became NaN or inf somewhere)."""
+    if not np.isfinite(log["error"]).all():
+        return float("nan")
     end = log["n"][-1]
     return float(
         np.mean([e for n, e in zip(log["n"], log["error"], strict=True) if n == end][-last:])
     )
 
 
+def _last_cosine(log: dict[str, list[float]]) -> float:
+    """A DNI run's SG cosine at its last probe (NaN: none, or its sequence fit one window)."""
+    return float(log["sg_cosine"][-1]) if log["sg_cosine"] else float("nan")
+
+
+def _values(v: list[float], missing: str) -> str:
+    return ", ".join(missing if not np.isfinite(x) else f"{x:.2f}" for x in v)
+
+
 def where_stuck(logs: Logs, last: int = STUCK_LAST) -> pd.DataFrame:
-    """Where each run ended and how close it came there (the diagnosis of a tie): per method
-    and T (rows), each seed's length being learned at the end, the batches spent on it, the
-    error (bits per sequence) over its last ``last`` batches at that length, and, for
-    DNI, the SG's cosine with the true future gradient at its last probe. A length whose whole
-    sequence (2n + 1 steps) fits in one window of T is the same update for all three methods:
-    a comparison at T is decided at the longer lengths."""
+    """Where each Copy run ended and how close it came there (the diagnosis of a tie): per
+    method and T (rows), each seed's length being learned at the end, the batches spent on it,
+    the error (bits per sequence) over its last ``last`` batches at that length ("diverged":
+    its error became NaN or inf), the longest length whose whole sequence (2n + 1 steps) fits
+    in one window of T (there all three methods make the same update, so a comparison at T is
+    decided at the longer lengths), and, for DNI, the SG's cosine with the true future gradient
+    at its last probe ("n/a": no probe, or its sequence fit one window)."""
     rows = {}
     for (method, T), runs in logs.items():
+        if any("repeats" in g for g in runs):
+            raise ValueError("Table 3 reads Copy runs: a Repeat Copy sequence is not 2n + 1 steps")
         ends = [int(g["n"][-1]) for g in runs]
         row = {
             "learning at the end": ", ".join(map(str, ends)),
             "batches there": ", ".join(str(sum(n == e for n in g["n"])) for g, e in zip(runs, ends, strict=True)),
-            f"error, last {last} batches": ", ".join(f"{_error_at_end(g, last):.2f}" for g in runs),
+            f"error, last {last} batches": _values([_error_at_end(g, last) for g in runs], "diverged"),
             "fits one window up to length": "any" if T is None else str((T - 1) // 2),
         }  # fmt: skip
         if method == "DNI":
-            row["SG cosine, last probe"] = ", ".join(
-                f"{g['sg_cosine'][-1]:.2f}" if g["sg_cosine"] else "-" for g in runs
-            )
+            row["SG cosine, last probe"] = _values([_last_cosine(g) for g in runs], "n/a")
         rows[method if T is None else f"{method}, T = {T}"] = row
     return pd.DataFrame(rows).T.fillna("")
+
+
+def stuck_text(logs: Logs, T: int, last: int = STUCK_LAST) -> str:
+    """Table 3 at truncation ``T`` in words, for the page: where each method's runs ended, the
+    median seed's error there (or which seeds diverged), and the range of the SG's last cosine
+    (naming seeds without one)."""
+    ends = {m: [int(g["n"][-1]) for g in logs[m, T]] for m in ("DNI", "truncated BPTT")}
+    if len({e for v in ends.values() for e in v}) == 1:
+        where = f"every run of both methods ended learning length {ends['DNI'][0]}"
+    else:
+        where = "the runs ended learning lengths " + "; ".join(
+            f"{', '.join(map(str, v))} ({m})" for m, v in ends.items()
+        )
+    errors = []
+    for m in ("DNI", "truncated BPTT"):
+        e = np.array([_error_at_end(g, last) for g in logs[m, T]])
+        gone = np.flatnonzero(~np.isfinite(e))
+        errors.append(f"{m} diverged on seed(s) {ledger.listing(gone)}" if gone.size
+                      else f"{np.median(e):.2f} bits per sequence for {m}")  # fmt: skip
+    cos = np.array([_last_cosine(g) for g in logs["DNI", T]])
+    ok = np.isfinite(cos)
+    if not ok.any():
+        cosine = "the SG's last probe crossed no window boundary on any seed"
+    else:
+        cosine = f"the SG's last cosine with the true future gradient ranges from {cos[ok].min():.2f} to {cos[ok].max():.2f}"
+        if not ok.all():
+            cosine += f" over the seeds probed across a boundary (not seed(s) {ledger.listing(np.flatnonzero(~ok))})"
+        else:
+            cosine += " over the seeds"
+    return (f"{where}; over its last {last} batches there, the median seed's error is "
+            f"{' against '.join(errors)}; {cosine}")  # fmt: skip
 
 
 def _seeds(v: np.ndarray) -> str:
@@ -237,8 +281,11 @@ def numbers(
     logs: Logs | None = None,
     bpc: Mapping[tuple[str, int], np.ndarray] | None = None,
 ) -> dict[str, Any]:
-    """The numbers the chapter's prose quotes (``logs``: the SG's last probe per T, mean over
-    seeds; ``bpc``: each method's median held-out bits per character at the shortest T)."""
+    """The numbers the chapter's prose quotes: the identities, the ceiling and each method's
+    median length per T, this run's settings and the chapter's defaults (``default_*``, for
+    the settings paragraph); with ``logs``, the SG's last probe at the shortest T (mean over
+    seeds) and Table 3 at the longest in words (``stuck_text``); with ``bpc``, each method's
+    median held-out bits per character at the shortest T."""
     out: dict[str, Any] = {
         "zero_sg": identity.zero_sg,
         "oracle": identity.oracle,
@@ -252,6 +299,8 @@ def numbers(
         "lm_eval_every": p.lm_eval_every,
         "lm_eval_steps": p.lm_eval_steps,
         "lm_lr": p.lm_lr,
+        "bits": p.bits,
+        "threshold": p.threshold,
         "identity_sequences": identity.sequences,
         "identity_steps": identity.steps,
         "identity_length": identity.length,
@@ -261,7 +310,7 @@ def numbers(
     d, fixed = INTERFACE.defaults, INTERFACE.settings  # the settings paragraph: the defaults
     out |= {
         "default_bits": fixed["bits"], "default_hidden": d["hidden"], "default_batch": d["batch"],
-        "default_lr": d["lr"], "default_truncations": " and ".join(d["truncations"].split(",")),
+        "default_lr": d["lr"], "default_truncations": ledger.listing(d["truncations"].split(",")),
         "default_sequences": f"{d['sequences']:,}",
         "default_batches": f"{d['sequences'] // d['batch']:,}",
     }  # fmt: skip
@@ -273,12 +322,8 @@ def numbers(
     if logs is not None:  # at the shortest truncation (Figure 4 draws every T)
         out["cosine_T"] = min(p.truncations)
         out["cosine_end"] = float(np.mean(sg_cosine(logs, out["cosine_T"])[1][:, -1]))
-        T = out["stuck_T"] = max(p.truncations)  # where each run ended: Table 3's last rows
-        for method, key in METHODS.items():
-            end = [_error_at_end(g, STUCK_LAST) for g in logs[method, T]]
-            out[f"stuck_{key}_error"] = float(np.median(end))
-        cosines = sg_cosine(logs, T)[1][:, -1]
-        out["stuck_cos_min"], out["stuck_cos_max"] = float(cosines.min()), float(cosines.max())
+        out["stuck_T"] = max(p.truncations)  # where each run ended: Table 3's last rows
+        out["stuck_text"] = stuck_text(logs, out["stuck_T"])
     for T in p.truncations:
         for method, key in METHODS.items():
             out[f"{key}_{T}_median"] = float(np.median(score[method, T]))
@@ -344,7 +389,11 @@ def claims(
                 beyond,
                 decides=list(beyond),  # every T decides: no "in part"
                 regime="DNI solves longer copies at {held}; not shown at {failed}",
-                decide="a budget long enough for the lengths to differ",
+                decide="; ".join(
+                    f"a budget long enough for the lengths to differ at T = {T}"
+                    for T in p.truncations
+                    if np.array_equal(score["DNI", T], score["truncated BPTT", T])
+                ),
             ),
             {f"T={T}": {"dni": score["DNI", T], "bptt": score["truncated BPTT", T]}
              for T in p.truncations} | {"full_bptt": score[CEILING, None]},

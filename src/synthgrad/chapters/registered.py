@@ -70,8 +70,8 @@ def mlp_task(
     """The ``task`` of a grid of batch-norm MLPs on full MNIST whose cells are ``(activation,
     hidden layers, method)``; ``methods`` maps a method's name on the page to its ``(rule,
     conditioned)``. Every run records its weight norms and, but for a control (a ``frozen_``
-    rule: its hidden layers get no signal), each layer's signal against the true gradient on
-    ``align`` training examples."""
+    rule: the layers it freezes get no signal), each layer's signal against the true gradient
+    on ``align`` training examples."""
 
     def task(cell: Cell, rate: float, seeds: tuple[int, ...], scale: str) -> Task:
         activation, depth, method = cell
