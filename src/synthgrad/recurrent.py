@@ -181,7 +181,7 @@ def _trainer(
     step of one Adam at ``lr`` for both (the update, then zeroed gradients)."""
     torch.manual_seed(seed)
     model = Recurrent(*sizes)
-    sg = StateSG(sizes[1], sg_hidden) if method == "dni" else None
+    sg = StateSG(sizes[1], sg_hidden) if method in ("dni", "bp_lambda") else None
     opt = torch.optim.Adam(parameters(model, sg), lr=lr)
 
     def step() -> None:
@@ -191,7 +191,8 @@ def _trainer(
     return model, sg, step
 
 
-METHODS = ("bptt", "dni", "full")  # truncated BPTT, DNI on the state, full BPTT (the reference)
+# truncated BPTT, DNI on the state, full BPTT (the reference), BP(lambda) (:mod:`.bp_lambda`)
+METHODS = ("bptt", "dni", "full", "bp_lambda")
 
 
 def next_length(n: int, error: float, threshold: float = 0.15) -> int:
@@ -243,6 +244,8 @@ def copy_curriculum(
     bits: int = 8,
     probe_every: int = 0,
     repeat: bool = False,
+    lam: float = 1.0,
+    gamma: float = 0.9,
 ) -> dict[str, list[float]]:
     """Train an LSTM on Copy (``repeat``: Repeat Copy, whose curriculum is :func:`next_repeat`
     and whose log also has ``repeats``) with the curriculum for ``sequences`` sequences in all (batches of
@@ -251,7 +254,10 @@ def copy_curriculum(
     in bits per sequence (and the SG's mean regression loss for DNI); the score is
     :func:`longest_solved`. For DNI with ``probe_every`` > 0, also every ``probe_every``
     batches (before that batch's updates) the SG's alignment with the true future gradient on
-    the batch (:func:`sg_alignment`): ``probe_batch`` and ``sg_cosine``."""
+    the batch (:func:`sg_alignment`): ``probe_batch`` and ``sg_cosine``. ``"bp_lambda"``
+    learns one step at a time, its SG from lambda-returns (``lam``, ``gamma``:
+    :func:`synthgrad.bp_lambda.bp_lambda_sequence`), one update per batch; ``length`` is
+    unused."""
     from .data.sequences import bits_per_sequence, copy_task
 
     if method not in METHODS:
@@ -268,11 +274,17 @@ def copy_curriculum(
             part = type(task)(task.xs[cut], task.ys[cut], task.mask[cut], task.scored)
             return bits_per_sequence(out, part)
 
-        window = len(task.xs) if method == "full" else length
+        window = {"full": len(task.xs), "bp_lambda": 1}.get(method, length)
         if sg is not None and probe_every and k % probe_every == 0:
             log["probe_batch"].append(k)
             log["sg_cosine"].append(sg_alignment(model, sg, task.xs, loss, window))
-        got = train_sequence(model, task.xs, loss, window, step, sg=sg, scale=scale)
+        if method == "bp_lambda":
+            from .bp_lambda import bp_lambda_sequence
+
+            got = bp_lambda_sequence(model, task.xs, loss, sg, lam, gamma, scale)
+            step()
+        else:
+            got = train_sequence(model, task.xs, loss, window, step, sg=sg, scale=scale)
         error = float(got["loss"])
         log["n"].append(n)
         log["error"].append(error)

@@ -1,0 +1,58 @@
+"""BP(lambda) (chapter 8, issue 26): its lambda-return target pinned down at both ends, lambda
+= 1 (the true future gradient, full BPTT's) and lambda = 0 (DNI's bootstrapping at T = 1)."""
+
+import pytest
+import torch
+from test_recurrent import BATCH, HIDDEN, grads, model, problem, squared
+
+from synthgrad import recurrent as R
+from synthgrad.bp_lambda import bp_lambda_sequence
+
+
+def random_sg(seed: int = 1) -> R.StateSG:
+    """An SG whose prediction is not zero (a zero one would make lambda moot)."""
+    torch.manual_seed(seed)
+    sg = R.StateSG(HIDDEN)
+    with torch.no_grad():
+        for p in sg.parameters():
+            p.normal_(0.0, 0.3)
+    return sg
+
+
+def test_lambda_one_without_discount_targets_the_true_future_gradient():
+    xs, ys = problem()
+    _, future, _ = R.full_bptt(model(), xs, squared(ys), 1)  # windows of one step
+    got = bp_lambda_sequence(model(), xs, squared(ys), random_sg(), lam=1.0, gamma=1.0)
+    assert len(got["targets"]) == len(xs) - 1
+    for target, true in zip(got["targets"], future[:-1], strict=True):
+        for a, b in zip(target, true, strict=True):
+            torch.testing.assert_close(a, BATCH * b, rtol=1e-5, atol=1e-6)
+    discounted = bp_lambda_sequence(model(), xs, squared(ys), random_sg(), lam=1.0, gamma=0.5)
+    assert not torch.allclose(discounted["targets"][0][0], got["targets"][0][0])  # can fail
+
+
+def test_lambda_zero_is_dnis_bootstrapping_one_step_at_a_time():
+    """The same model and SG gradients as DNI with windows of one step, its gradients
+    accumulated, when gamma is DNI's scale; with lambda > 0 the SG's differ."""
+    xs, ys = problem()
+    dni, dni_sg = model(), random_sg()
+    want = R.train_sequence(dni, xs, squared(ys), 1, sg=dni_sg, scale=0.3)
+    bp, bp_sg = model(), random_sg()
+    got = bp_lambda_sequence(bp, xs, squared(ys), bp_sg, lam=0.0, gamma=0.3, scale=0.3)
+    torch.testing.assert_close(got["loss"], want["loss"])
+    torch.testing.assert_close(got["sg_loss"], want["sg_loss"], rtol=1e-5, atol=1e-6)
+    for a, b in zip(grads(dni) + grads(dni_sg), grads(bp) + grads(bp_sg), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    other_sg = random_sg()
+    bp_lambda_sequence(model(), xs, squared(ys), other_sg, lam=0.8, gamma=0.3, scale=0.3)
+    assert not all(torch.allclose(a, b) for a, b in zip(grads(other_sg), grads(bp_sg), strict=True))
+
+
+def test_bp_lambda_refuses_nonsense_and_trains_a_copy_curriculum():
+    xs, ys = problem()
+    with pytest.raises(ValueError, match="lambda"):
+        bp_lambda_sequence(model(), xs, squared(ys), random_sg(), lam=1.5)
+    run = dict(sequences=8 * 3, hidden=8, batch=8, bits=3, probe_every=2, lam=0.5)
+    log = R.copy_curriculum("bp_lambda", 1, **run)
+    assert len(log["error"]) == 3 and len(log["sg_cosine"]) == 2
+    assert repr(log) == repr(R.copy_curriculum("bp_lambda", 1, **run))  # a seed, the same run
