@@ -5,6 +5,7 @@ import pytest
 import torch
 from test_recurrent import BATCH, HIDDEN, grads, model, problem, squared
 
+from synthgrad import curricula as C
 from synthgrad import recurrent as R
 from synthgrad.bp_lambda import bp_lambda_sequence
 
@@ -53,6 +54,6 @@ def test_bp_lambda_refuses_nonsense_and_trains_a_copy_curriculum():
     with pytest.raises(ValueError, match="lambda"):
         bp_lambda_sequence(model(), xs, squared(ys), random_sg(), lam=1.5)
     run = dict(sequences=8 * 3, hidden=8, batch=8, bits=3, probe_every=2, lam=0.5)
-    log = R.copy_curriculum("bp_lambda", 1, **run)
+    log = C.copy_curriculum("bp_lambda", 1, **run)
     assert len(log["error"]) == 3 and len(log["sg_cosine"]) == 2
-    assert repr(log) == repr(R.copy_curriculum("bp_lambda", 1, **run))  # a seed, the same run
+    assert repr(log) == repr(C.copy_curriculum("bp_lambda", 1, **run))  # a seed, the same run

@@ -6,6 +6,7 @@ import math
 import pytest
 import torch
 
+from synthgrad import curricula as C
 from synthgrad import recurrent as R
 
 STEPS, BATCH, D_IN, HIDDEN, D_OUT, T = 12, 4, 3, 8, 2, 4
@@ -119,32 +120,32 @@ def test_the_sg_scale_multiplies_what_is_injected():
 
 
 def test_the_curriculum_lengthens_the_task_below_the_threshold():
-    assert R.next_length(4, 0.1) == 5 and R.next_length(4, 0.2) == 4
-    assert R.next_length(4, 0.15) == 4  # (strictly below)
-    log = R.copy_curriculum("dni", 2, sequences=8 * 4, hidden=8, batch=8)
+    assert C.next_length(4, 0.1) == 5 and C.next_length(4, 0.2) == 4
+    assert C.next_length(4, 0.15) == 4  # (strictly below)
+    log = C.copy_curriculum("dni", 2, sequences=8 * 4, hidden=8, batch=8)
     assert log["n"] == [1, 1, 1, 1] and len(log["error"]) == 4
-    assert R.longest_solved({"n": [1, 2, 2, 3], "error": [0.1, 0.3, 0.1, 0.2]}) == 2
-    assert R.longest_solved(log) == 0
+    assert C.longest_solved({"n": [1, 2, 2, 3], "error": [0.1, 0.3, 0.1, 0.2]}) == 2
+    assert C.longest_solved(log) == 0
     with pytest.raises(ValueError, match="method"):
-        R.copy_curriculum("rtrl", 2, sequences=8)
+        C.copy_curriculum("rtrl", 2, sequences=8)
 
 
 def test_repeat_copys_curriculum_adds_repeats_up_to_the_vectors_then_a_vector():
     steps, state = [], (1, 1)
     for _ in range(5):
-        state = R.next_repeat(*state, error=0.1)
+        state = C.next_repeat(*state, error=0.1)
         steps.append(state)
     assert steps == [(2, 1), (2, 2), (3, 2), (3, 3), (4, 3)]
-    assert R.next_repeat(3, 2, 0.15) == (3, 2) and R.next_repeat(3, 2, float("nan")) == (3, 2)
+    assert C.next_repeat(3, 2, 0.15) == (3, 2) and C.next_repeat(3, 2, float("nan")) == (3, 2)
     # scored by the output's length, vectors times repeats
     log = {"n": [1, 2, 2, 3], "repeats": [1, 1, 2, 2], "error": [0.1, 0.1, 0.1, 0.3]}
-    assert R.longest_solved(log) == 4
-    assert math.isnan(R.longest_solved({**log, "error": [0.1, 0.1, float("inf"), 0.1]}))
-    got = R.copy_curriculum("dni", 2, sequences=8 * 3, hidden=8, batch=8, bits=3, repeat=True)
+    assert C.longest_solved(log) == 4
+    assert math.isnan(C.longest_solved({**log, "error": [0.1, 0.1, float("inf"), 0.1]}))
+    got = C.copy_curriculum("dni", 2, sequences=8 * 3, hidden=8, batch=8, bits=3, repeat=True)
     assert got["repeats"] == [1, 1, 1] and got["n"] == [1, 1, 1]  # nothing solved in 3 batches
-    again = R.copy_curriculum("dni", 2, sequences=8 * 3, hidden=8, batch=8, bits=3, repeat=True)
+    again = C.copy_curriculum("dni", 2, sequences=8 * 3, hidden=8, batch=8, bits=3, repeat=True)
     assert again == got  # a seed gives the same run
-    assert "repeats" not in R.copy_curriculum("bptt", 2, sequences=8, hidden=8, batch=8)
+    assert "repeats" not in C.copy_curriculum("bptt", 2, sequences=8, hidden=8, batch=8)
 
 
 def test_the_identities_the_chapter_reports():
@@ -157,8 +158,8 @@ def test_the_identities_the_chapter_reports():
 
 
 def test_a_diverged_curriculum_scores_nan():
-    assert math.isnan(R.longest_solved({"n": [1, 2, 2], "error": [0.1, float("nan"), 0.2]}))
-    assert math.isnan(R.longest_solved({"n": [1, 2], "error": [0.1, float("inf")]}))
+    assert math.isnan(C.longest_solved({"n": [1, 2, 2], "error": [0.1, float("nan"), 0.2]}))
+    assert math.isnan(C.longest_solved({"n": [1, 2], "error": [0.1, float("inf")]}))
 
 
 def test_the_sg_alignment_probe_is_one_for_an_sg_that_predicts_the_true_future_gradient():
@@ -182,14 +183,14 @@ def test_the_sg_alignment_probe_is_one_for_an_sg_that_predicts_the_true_future_g
 
     assert R.sg_alignment(m, Oracle(), xs, squared(ys), T) == pytest.approx(1.0, abs=1e-6)
     assert math.isnan(R.sg_alignment(m, sg, xs, squared(ys), STEPS))  # one window
-    log = R.copy_curriculum("dni", 2, sequences=8 * 4, hidden=8, batch=8, probe_every=2)
+    log = C.copy_curriculum("dni", 2, sequences=8 * 4, hidden=8, batch=8, probe_every=2)
     assert log["probe_batch"] == [0, 2] and len(log["sg_cosine"]) == 2
 
 
 def test_probing_the_sg_does_not_change_the_training():
     kw = dict(sequences=8 * 4, hidden=8, batch=8)
-    plain = R.copy_curriculum("dni", 2, **kw)
-    probed = R.copy_curriculum("dni", 2, probe_every=1, **kw)
+    plain = C.copy_curriculum("dni", 2, **kw)
+    probed = C.copy_curriculum("dni", 2, probe_every=1, **kw)
     assert plain["error"] == probed["error"] and len(probed["sg_cosine"]) == 4
 
 

@@ -31,6 +31,7 @@ NAME = PACKAGE.name
 ROOTS = {
     "fit": ("train:fit", *(f"data:{name}" for name in LOADERS)),
     "convergence": ("convergence:train_on", "convergence:make_problem"),
+    "copy": ("curricula:fit_copy",),
 }
 STEP_ROOTS = {"eager": (), "CUDA graph": ("graphs:Graphed",)}
 

@@ -191,25 +191,6 @@ def _trainer(
     return model, sg, step
 
 
-# truncated BPTT, DNI on the state, full BPTT (the reference), BP(lambda) (:mod:`.bp_lambda`)
-METHODS = ("bptt", "dni", "full", "bp_lambda")
-
-
-def next_length(n: int, error: float, threshold: float = 0.15) -> int:
-    """The curriculum: one vector more once the error (bits per sequence) is below
-    ``threshold`` (0.15 bits, the threshold the DNI reimplementations attribute to the paper)."""
-    return n + 1 if error < threshold else n
-
-
-def next_repeat(n: int, repeats: int, error: float, threshold: float = 0.15) -> tuple[int, int]:
-    """Repeat Copy's curriculum, ``(n, repeats)`` starting at (1, 1): once a batch's error is
-    below ``threshold``, one repeat more while the repeats are fewer than the vectors, else one
-    vector more (neuralml/bp_lambda's rule; the DNI paper's own could not be read here)."""
-    if not error < threshold:  # NaN included: a diverged batch never moves the curriculum on
-        return n, repeats
-    return (n, repeats + 1) if repeats < n else (n + 1, repeats)
-
-
 def sg_alignment(model: Recurrent, sg: StateSG, xs: torch.Tensor, loss: Loss, length: int) -> float:
     """How well the SG predicts the true future gradient now: at each window boundary but the
     last, the cosine (per example, over ``(h, c)`` together) between the SG's prediction at the
@@ -228,89 +209,6 @@ def sg_alignment(model: Recurrent, sg: StateSG, xs: torch.Tensor, loss: Loss, le
             true = torch.cat(future[w], -1)
             cosines.append(torch.nn.functional.cosine_similarity(pred, true, dim=-1, eps=1e-12))
     return float(torch.stack(cosines).mean())
-
-
-def copy_curriculum(
-    method: str,
-    length: int,
-    sequences: int,
-    seed: int = 0,
-    hidden: int = 256,
-    batch: int = 256,
-    lr: float = 1e-3,
-    scale: float = 0.1,
-    sg_hidden: int = 0,
-    threshold: float = 0.15,
-    bits: int = 8,
-    probe_every: int = 0,
-    repeat: bool = False,
-    lam: float = 1.0,
-    gamma: float = 0.9,
-) -> dict[str, list[float]]:
-    """Train an LSTM on Copy (``repeat``: Repeat Copy, whose curriculum is :func:`next_repeat`
-    and whose log also has ``repeats``) with the curriculum for ``sequences`` sequences in all (batches of
-    ``batch``), by ``method`` with windows of ``length`` steps (``"full"``: no truncation), Adam
-    at ``lr`` for the model and the SG. Returns per batch the task's length ``n`` and the error
-    in bits per sequence (and the SG's mean regression loss for DNI); the score is
-    :func:`longest_solved`. For DNI with ``probe_every`` > 0, also every ``probe_every``
-    batches (before that batch's updates) the SG's alignment with the true future gradient on
-    the batch (:func:`sg_alignment`): ``probe_batch`` and ``sg_cosine``. ``"bp_lambda"``
-    learns one step at a time, its SG from lambda-returns (``lam``, ``gamma``:
-    :func:`synthgrad.bp_lambda.bp_lambda_sequence`), one update per batch; ``length`` is
-    unused."""
-    from .data.sequences import bits_per_sequence, copy_task
-
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
-    model, sg, step = _trainer(method, seed, (bits + 2, hidden, bits + 1), sg_hidden, lr)
-    log: dict[str, list[float]] = {"n": [], "error": [], "sg_loss": [], "probe_batch": [],
-                                   "sg_cosine": []} | ({"repeats": []} if repeat else {})  # fmt: skip
-    n, repeats = 1, 1
-    for k in range(max(1, sequences // batch)):
-        task = copy_task(n, batch, repeats=repeats if repeat else None, bits=bits,
-                         seed=seed * 1_000_003 + k)  # fmt: skip
-
-        def loss(out: torch.Tensor, cut: slice, task=task) -> torch.Tensor:
-            part = type(task)(task.xs[cut], task.ys[cut], task.mask[cut], task.scored)
-            return bits_per_sequence(out, part)
-
-        window = {"full": len(task.xs), "bp_lambda": 1}.get(method, length)
-        if sg is not None and probe_every and k % probe_every == 0:
-            log["probe_batch"].append(k)
-            log["sg_cosine"].append(sg_alignment(model, sg, task.xs, loss, window))
-        if method == "bp_lambda":
-            from .bp_lambda import bp_lambda_sequence
-
-            got = bp_lambda_sequence(model, task.xs, loss, sg, lam, gamma, scale)
-            step()
-        else:
-            got = train_sequence(model, task.xs, loss, window, step, sg=sg, scale=scale)
-        error = float(got["loss"])
-        log["n"].append(n)
-        log["error"].append(error)
-        log["sg_loss"].append(float(got["sg_loss"].mean()) if len(got["sg_loss"]) else float("nan"))
-        if repeat:
-            log["repeats"].append(repeats)
-            n, repeats = next_repeat(n, repeats, error, threshold)
-        else:
-            n = next_length(n, error, threshold)
-    return log
-
-
-def longest_solved(log: dict[str, list[float]], threshold: float = 0.15) -> float:
-    """The longest task length whose error fell below ``threshold`` in a curriculum's log
-    (0: none; NaN: the run diverged, its error became NaN or inf, which counts against it).
-    For Repeat Copy (a log with ``repeats``) a task's length is its output's, ``n`` vectors
-    times ``repeats``."""
-    if not all(math.isfinite(e) for e in log["error"]):
-        return float("nan")
-    lengths = (
-        [n * r for n, r in zip(log["n"], log["repeats"], strict=True)]
-        if "repeats" in log
-        else log["n"]
-    )
-    solved = [n for n, e in zip(lengths, log["error"], strict=True) if e < threshold]
-    return int(max(solved, default=0))
 
 
 @dataclass(frozen=True)

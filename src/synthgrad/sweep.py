@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from . import convergence, graphs, parallel
+from . import convergence, curricula, graphs, parallel
 from . import data as D
 from .train import History, fit
 
@@ -33,7 +33,9 @@ DATASETS = D.LOADERS
 NEEDS = {  # the keyword arguments each runner must be given
     "fit": {"seeds", "rule", "hidden", "steps", "lr"},
     "convergence": {"seeds", "method", "depth", "width", "steps", "lr"},
+    "copy": {"seeds", "method", "length", "steps", "lr"},
 }
+CURRICULA = ("copy", "repeat_copy")  # the copy runner's tasks (chapter 8)
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,8 @@ class Task:
     arguments of :func:`synthgrad.train.fit`. With ``runner="convergence"`` (chapter 3):
     ``dataset`` is ``"problem"``, ``dataset_kwargs`` go to
     :func:`synthgrad.convergence.make_problem` and ``fit`` to
-    :func:`synthgrad.convergence.train_on`."""
+    :func:`synthgrad.convergence.train_on`. With ``runner="copy"`` (chapter 8): ``dataset`` is
+    ``"copy"`` or ``"repeat_copy"`` and ``fit`` goes to :func:`synthgrad.curricula.fit_copy`."""
 
     dataset: str
     fit: dict[str, Any]
@@ -53,7 +56,7 @@ class Task:
     def __post_init__(self) -> None:
         if self.runner not in NEEDS:
             raise ValueError(f"unknown runner {self.runner!r}; known: {', '.join(NEEDS)}")
-        known = DATASETS if self.runner == "fit" else ("problem",)
+        known = {"fit": DATASETS, "convergence": ("problem",), "copy": CURRICULA}[self.runner]
         if self.dataset not in known:
             raise ValueError(f"unknown dataset {self.dataset!r}; known: {', '.join(known)}")
         missing = NEEDS[self.runner] - set(self.fit)
@@ -93,6 +96,8 @@ def run_task(
     try:
         if task.runner == "convergence":
             return convergence.train_on(convergence.make_problem(**task.dataset_kwargs), **kwargs)
+        if task.runner == "copy":
+            return curricula.fit_copy(repeat=task.dataset == "repeat_copy", **kwargs)
         dataset = _load(task.dataset, tuple(sorted(task.dataset_kwargs.items())))
         hidden = kwargs["hidden"]
         desc = f"{len(hidden)} x {hidden[0] if hidden else 0}, {kwargs['rule']}"

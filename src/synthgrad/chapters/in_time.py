@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import analysis, chapters, ledger, parallel, recurrent, stats
+from .. import analysis, chapters, curricula, ledger, parallel, recurrent, stats
 from .. import params as P
 from ..data import text
 from . import Interface
@@ -47,7 +47,7 @@ INTERFACE = Interface(
     resolve=lambda p: _resolve(p),
 )  # fmt: skip
 
-# the methods compared at each truncation T: name on the page -> recurrent.copy_curriculum's
+# the methods compared at each truncation T: name on the page -> curricula.copy_curriculum's
 METHODS = {"truncated BPTT": "bptt", "DNI": "dni"}
 CEILING = "full BPTT"  # no truncation: the ceiling, one run per seed
 COLOURS = {"truncated BPTT": "C0", "DNI": "C3", CEILING: "0.4"}
@@ -105,7 +105,7 @@ def _copy(args: tuple) -> dict:  # a worker's task: one curriculum on one torch 
     truncation ``T`` on ``seed`` with the settings ``q`` (:func:`_settings`)."""
     method, T, seed, q = args
     key = "full" if method == CEILING else METHODS[method]
-    return recurrent.copy_curriculum(
+    return curricula.copy_curriculum(
         key, T or 1, q["sequences"], seed=seed, hidden=q["hidden"], batch=q["batch"],
         lr=q["lr"], scale=q["sg_scale"], sg_hidden=q["sg_hidden"], threshold=q["threshold"],
         bits=q["bits"], probe_every=q["probe_every"],
@@ -178,7 +178,7 @@ def _settings(p: SimpleNamespace) -> dict[str, Any]:
 def scores(logs: Logs, threshold: float) -> dict[tuple[str, int | None], np.ndarray]:
     """Per (method, T), each seed's longest Copy length solved (NaN: the run diverged)."""
     return {
-        k: np.array([recurrent.longest_solved(g, threshold) for g in v]) for k, v in logs.items()
+        k: np.array([curricula.longest_solved(g, threshold) for g in v]) for k, v in logs.items()
     }
 
 

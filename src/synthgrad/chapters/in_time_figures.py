@@ -11,7 +11,7 @@ import numpy as np
 from matplotlib.patches import FancyBboxPatch
 from matplotlib.ticker import MaxNLocator
 
-from .. import recurrent
+from .. import curricula
 from .in_time import CEILING, COLOURS, LM, METHODS, Logs, run, sg_cosine
 
 
@@ -179,7 +179,7 @@ def widget_panel(logs: Logs, p: SimpleNamespace, T: int, method: str) -> tuple[p
     ax.set_title(f"{method}, T = {T}")
     ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
-    got = [recurrent.longest_solved(g, p.threshold) for g in logs[method, T]]
+    got = [curricula.longest_solved(g, p.threshold) for g in logs[method, T]]
     per_seed = ", ".join("diverged" if np.isnan(x) else f"{x:g}" for x in got)
     return fig, f"{method}, T = {T}: longest length solved per seed {per_seed}"
 
@@ -196,5 +196,5 @@ def live_panel(p: SimpleNamespace, T: int, method: str, sg_hidden: int) -> tuple
     ax.set_ylabel("error, bits per sequence")
     ax.set_title(f"{method}, T = {T}")
     fig.tight_layout()
-    got = recurrent.longest_solved(log, p.threshold)
+    got = curricula.longest_solved(log, p.threshold)
     return fig, f"longest length solved: {'diverged' if np.isnan(got) else f'{got:g}'}"
