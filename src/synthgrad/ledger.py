@@ -28,7 +28,7 @@ from .verdict import listing as listing
 
 RESULTS_ENV = "SYNTHGRAD_RESULTS"
 FIELDS = ("id", "claim", "measured", "criterion", "status", "holds", "evidence")
-SOURCES = ("paper", "DNI paper", "this book")
+SOURCES = ("paper", "DNI paper", "BP(lambda) paper", "this book")
 KINDS = ("empirical test", "identity check")
 SCHEMA = 1  # the version of the ledger's JSON layout, its "schema" field (the site serves it)
 

@@ -20,7 +20,14 @@ from collections.abc import Callable
 import torch
 
 from . import making, store
-from .chapters import convergence, depth_sweep, dni_table, primer, representations_store
+from .chapters import (
+    convergence,
+    depth_sweep,
+    dni_table,
+    in_time_store,
+    primer,
+    representations_store,
+)  # fmt: skip
 
 # each experiment's grid, built from what the store holds now (chapter 5's registered sweep
 # grows with its selection runs), in the order make paper makes them
@@ -32,6 +39,7 @@ BUILDERS: dict[str, Callable[[], store.Experiment]] = {
     depth_sweep.FINAL: depth_sweep.final_experiment,
     dni_table.SELECT: dni_table.selection_experiment,
     dni_table.FINAL: dni_table.final_experiment,
+    in_time_store.NAME: lambda: in_time_store.EXPERIMENT,
 }
 
 

@@ -34,7 +34,7 @@ CLAIM_FIELDS = {
     "decide": "for an inconclusive verdict, what would decide it.",
     "evidence": "the numbers behind the verdict, named as the chapter names them (null for a "
     "value that is not finite, e.g. from a diverged run).",
-    "source": "whose claim it is: the paper, the DNI paper or this book.",
+    "source": "whose claim it is: the paper, the DNI paper, the BP(lambda) paper or this book.",
     "kind": "*empirical test*, or *identity check* (an exact equality verified numerically).",
     "scale": "for a verdict measured elsewhere than the chapter's own run (the results store): "
     "what it was measured at, and where; empty for the chapter's own run.",

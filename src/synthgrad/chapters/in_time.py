@@ -24,7 +24,7 @@ import pandas as pd
 from .. import analysis, chapters, curricula, ledger, parallel, recurrent, stats
 from .. import params as P
 from ..data import text
-from . import Interface
+from . import Interface, in_time_store
 
 INTERFACE = Interface(
     defaults={"seed": 0, "n_seeds": 5, "truncations": "2,4", "sequences": 38400, "hidden": 128,
@@ -51,9 +51,9 @@ INTERFACE = Interface(
 METHODS = {"truncated BPTT": "bptt", "DNI": "dni"}
 CEILING = "full BPTT"  # no truncation: the ceiling, one run per seed
 COLOURS = {"truncated BPTT": "C0", "DNI": "C3", CEILING: "0.4"}
-CLAIM_IDS = ("C8.1", "C8.2", "C8.3", "C8.4")
+CLAIM_IDS = ("C8.1", "C8.2", "C8.3", "C8.4", "C8.3p", "C8.3p-repeat", "C8.5p")  # p: the store
 IN_PART: tuple[str, ...] = ()  # C8.3 is about every T: it holds at all or not at all
-PAIRED = ("C8.3", "C8.4")
+PAIRED = ("C8.3", "C8.4", "C8.3p", "C8.3p-repeat", "C8.5p")
 ORACLE_TOL, APART = 1e-5, 1e-3  # the oracle identity: float rounding; truncated BPTT: apart
 STUCK_LAST = 100  # batches: where a run ended, its error over its last batches (Table 3)
 
@@ -419,10 +419,15 @@ def claims(
 
 
 def finish(
-    p: SimpleNamespace, identity: recurrent.Identities, score: Mapping, logs: Logs, lm: LM
+    p: SimpleNamespace,
+    identity: recurrent.Identities,
+    score: Mapping,
+    logs: Logs,
+    lm: LM,
+    stored: Mapping[str, np.ndarray] | None = None,
 ) -> pd.DataFrame:
-    """The chapter's ledger and claims table."""
+    """The chapter's ledger and claims table: the book run's claims, and the registered
+    store's (``stored``: :func:`.in_time_store.scores`) where every run they need is made."""
     bpc = lm_final(lm)
-    return chapters.finish(
-        p, claims(identity, score, bpc, p), numbers(identity, score, p, logs, bpc)
-    )
+    every = claims(identity, score, bpc, p) + in_time_store.claims(dict(stored or {}))
+    return chapters.finish(p, every, numbers(identity, score, p, logs, bpc))

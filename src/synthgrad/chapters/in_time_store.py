@@ -1,0 +1,169 @@
+"""Chapter 8's grid in the results store, registered before any of its runs (issue 26): Copy
+and Repeat Copy at every truncation the DNI paper reports, DNI and truncated BPTT at each, BP
+(lambda) at two values of lambda, full BPTT as the ceiling, five seeds, a budget four times the
+book run's. The plan (:func:`plan_text`) is ``store/08_copy/PLAN.md``, committed before ``make
+paper`` makes a run (:func:`synthgrad.store.registration`). Once every run of a task is made,
+its claims (:func:`claims`) join the chapter's ledger as the verdicts of record (C8.3 of the
+book's run becomes the small version)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .. import curricula, ledger, stats, store
+from ..sweep import Task
+
+NAME = "08_copy"
+PLAN_FILE = f"{NAME}/PLAN.md"  # under the store's root
+TASKS = {"copy": "Copy", "repeat_copy": "Repeat Copy"}  # the runner's dataset -> page name
+TRUNCATIONS = (2, 3, 4, 5, 8)
+LAMBDAS = (0.0, 1.0)
+SEEDS = (0, 1, 2, 3, 4)
+BATCHES, EVAL_EVERY = 4_800, 100  # four times the book run's 1,200 batches
+SETTINGS = dict(batch=32, hidden=128, lr=0.01, bits=4, threshold=0.15, sg_hidden=0)
+DNI_SCALE = 0.1  # DNI's SG output where injected (the chapter's, after the reimplementations)
+BP_GAMMA, BP_SCALE = 0.9, 1.0  # BP(lambda)'s discount and injection (neuralml/bp_lambda's)
+CEILING, BPTT, DNI = "full BPTT", "truncated BPTT", "DNI"
+
+
+def bp_name(lam: float) -> str:
+    return f"BP(lambda) {lam:g}"
+
+
+def _task(task: str, method: str, length: int, **extra: float) -> Task:
+    fit = dict(seeds=list(SEEDS), method=method, length=length, steps=BATCHES,
+               eval_every=EVAL_EVERY, **SETTINGS, **extra)  # fmt: skip
+    return Task(task, fit, runner="copy")
+
+
+def _runs() -> dict[str, Task]:
+    """Every run, in the order of making: Copy first, then Repeat Copy."""
+    runs = {}
+    for task in TASKS:
+        runs[f"{task}/no truncation/{CEILING}"] = _task(task, "full", 1)
+        for T in TRUNCATIONS:
+            runs[f"{task}/T {T}/{BPTT}"] = _task(task, "bptt", T)
+            runs[f"{task}/T {T}/{DNI}"] = _task(task, "dni", T, scale=DNI_SCALE)
+        for lam in LAMBDAS:
+            runs[f"{task}/one step/{bp_name(lam)}"] = _task(
+                task, "bp_lambda", 1, lam=lam, gamma=BP_GAMMA, scale=BP_SCALE
+            )
+    return runs
+
+
+def plan_text() -> str:
+    """The registered plan: ``store/08_copy/PLAN.md`` must hold exactly this."""
+    s = SETTINGS
+    return (
+        "# Registered plan: chapter 8's Copy and Repeat Copy in the store\n\n"
+        "- **Question**: the DNI paper's recurrent result at every truncation it reports: "
+        "does DNI's synthetic gradient at each window's end let an LSTM trained with "
+        "truncation T learn longer copies than truncated BPTT with the same T? And BP(lambda)'s: "
+        "does learning the same SG from lambda-returns (lambda = 1) beat one-step bootstrapping "
+        "(lambda = 0)?\n"
+        f"- **Tasks**: Copy and Repeat Copy (`synthgrad.curricula.copy_curriculum`) of "
+        f"{s['bits']}-bit vectors, each with its curriculum (Copy: one vector more; Repeat "
+        "Copy: one repeat more while the repeats are fewer than the vectors, else one vector "
+        f"more), moving on once a batch's error is below {s['threshold']:g} bits per sequence; "
+        "a run's score is the longest length it solved within the budget (Repeat Copy: vectors "
+        "times repeats); a run whose error becomes NaN or inf scores as diverged.\n"
+        f"- **Methods**: full BPTT (the ceiling); truncated BPTT and DNI at T = "
+        f"{', '.join(map(str, TRUNCATIONS))} (DNI: a linear SG on (h, c), last layer zero, its "
+        f"output scaled by {DNI_SCALE:g} where injected); BP(lambda) at lambda = "
+        f"{' and '.join(f'{x:g}' for x in LAMBDAS)} (one step per window, gamma = "
+        f"{BP_GAMMA:g}, its SG's output injected at {BP_SCALE:g}, one update per batch).\n"
+        f"- **Network and optimiser**: an LSTM of {s['hidden']} units and a linear read-out, "
+        f"batches of {s['batch']}, one Adam at {s['lr']:g} for the LSTM, its read-out and the "
+        "SG (the book run's settings).\n"
+        f"- **Budget**: {BATCHES:,} batches ({BATCHES * s['batch']:,} sequences) per run, four "
+        "times the book run's, fixed before any run; the SG probed against the true future "
+        f"gradient every {EVAL_EVERY} batches.\n"
+        f"- **Seeds**: {', '.join(map(str, SEEDS))} for every method; CPU, one torch thread.\n"
+        "- **Verdicts** (paired over the seeds, two-sided 95% t-interval, a diverged seed of "
+        "the claim's method counting against it): **C8.3p** (Copy) and **C8.3p-repeat** "
+        "(Repeat Copy): DNI's score minus truncated BPTT's at the same T above 0 at every T; "
+        "**C8.5p**: BP(lambda)'s score at lambda = 1 minus at lambda = 0 above 0 on both tasks. "
+        "They are the verdicts of record once every run of their task is made; the book run's "
+        "C8.3 becomes the small version. Full BPTT's scores are reported beside them.\n"
+        "- **Order**: Copy, then Repeat Copy; within each, the ceiling, then T from 2 to 8, "
+        "then BP(lambda).\n"
+    )
+
+
+EXPERIMENT = store.Experiment(
+    name=NAME,
+    chapter="08_in_time",
+    description=(
+        "Chapter 8's registered grid: Copy and Repeat Copy, truncated BPTT and DNI at T = "
+        f"{', '.join(map(str, TRUNCATIONS))}, BP(lambda) at lambda = 0 and 1, full BPTT, "
+        f"{len(SEEDS)} seeds."
+    ),
+    budget=f"{BATCHES:,} batches per run, four times the book run's, fixed before any run "
+    f"(store/{PLAN_FILE}).",
+    runs=_runs(),
+    scale=(
+        f"Copy and Repeat Copy, LSTM {SETTINGS['hidden']}, batches of {SETTINGS['batch']}, "
+        f"{BATCHES:,} batches, {len(SEEDS)} seeds, registered"
+    ),  # fmt: skip
+    plan=PLAN_FILE,
+    plan_text=plan_text(),
+)
+
+
+def page_text(root: Path | None = None) -> str:
+    """The plan and how much of it is made, for the chapter's page."""
+    manifest = store.read_manifest(NAME, root or store.store_dir())
+    made = sum(store.run_status(EXPERIMENT, k, root, manifest) == "ok" for k in EXPERIMENT.runs)
+    return (f"{plan_text()}\n**Made so far**: {made} of {len(EXPERIMENT.runs)} runs "
+            f"(`make paper EXPERIMENT={NAME}`).")  # fmt: skip
+
+
+def scores(stored: store.Stored) -> dict[str, np.ndarray]:
+    """Per run made and current, each seed's score (NaN: diverged)."""
+    return {k: curricula.scores(h) for k, h in stored.runs.items() if stored.status[k] == "ok"}
+
+
+def claims(score: dict[str, np.ndarray]) -> list[ledger.Claim]:
+    """C8.3p, C8.3p-repeat and C8.5p (the plan's verdicts), each once every run it needs is
+    made (``score``: :func:`scores`)."""
+    out = []
+    scale = EXPERIMENT.scale
+    for task, tag in (("copy", ""), ("repeat_copy", "-repeat")):
+        pairs = {T: (f"{task}/T {T}/{DNI}", f"{task}/T {T}/{BPTT}") for T in TRUNCATIONS}
+        if not all(a in score and b in score for a, b in pairs.values()):
+            continue
+        out.append(ledger.Claim(
+            f"C8.3p{tag}",
+            f"DNI extends the time dependencies an RNN trained with truncation T can learn beyond those truncated BPTT learns at the same T ({TASKS[task]}).",
+            f"registered store, {TASKS[task]}: per seed (paired), the longest length solved within {BATCHES:,} batches, DNI minus truncated BPTT with the same T, at every T",
+            "95% interval above 0 at every T",
+            ledger.judge(
+                {f"T = {T}": stats.paired(score[a], score[b]) for T, (a, b) in pairs.items()},
+                decides=[f"T = {T}" for T in TRUNCATIONS],
+                regime="DNI solves longer at {held}; not shown at {failed}",
+            ),
+            {f"T={T}": {"dni": score[a], "bptt": score[b]} for T, (a, b) in pairs.items()}
+            | {"full_bptt": score.get(f"{task}/no truncation/{CEILING}")},
+            source="DNI paper",
+            scale=scale,
+        ))  # fmt: skip
+    one, zero = bp_name(LAMBDAS[1]), bp_name(LAMBDAS[0])
+    labels = {TASKS[t]: (f"{t}/one step/{one}", f"{t}/one step/{zero}") for t in TASKS}
+    if all(a in score and b in score for a, b in labels.values()):
+        out.append(ledger.Claim(
+            "C8.5p",
+            "Learning the state's SG from lambda-returns (BP(lambda), lambda = 1) lets an RNN trained one step at a time learn longer dependencies than learning it by one-step bootstrapping (lambda = 0).",
+            f"registered store: per seed (paired), the longest length solved within {BATCHES:,} batches, BP(lambda) at lambda = 1 minus at lambda = 0, on Copy and on Repeat Copy",
+            "95% interval above 0 on both tasks",
+            ledger.judge(
+                {name: stats.paired(score[a], score[b]) for name, (a, b) in labels.items()},
+                decides=list(labels),
+                regime="longer with lambda = 1 on {held}; not shown on {failed}",
+            ),
+            {name: {"lambda_1": score[a], "lambda_0": score[b]} for name, (a, b) in labels.items()},
+            source="BP(lambda) paper",
+            scale=scale,
+        ))  # fmt: skip
+    return out
