@@ -264,6 +264,19 @@ def test_the_store_claims_hold_where_the_registered_grid_meets_them():
     gone = ("repeat_copy/T 8/DNI", f"repeat_copy/one step/{it.in_time_store.bp_name(0)}")
     partial = {k: v for k, v in stored().items() if k not in gone}
     assert set(store_verdicts(partial)) == {"C8.3p"}
+    no_ceiling = {k: v for k, v in stored().items() if k != "copy/no truncation/full BPTT"}
+    assert "C8.3p" not in store_verdicts(no_ceiling)  # its evidence reports the ceiling
+
+
+def test_the_store_scores_leave_out_a_stale_run():
+    from synthgrad import store
+
+    S = it.in_time_store
+    log = {"n": [1, 2], "error": [0.1, 0.1], "sg_loss": [0.0, 0.0], "probe_batch": [],
+           "sg_cosine": []}  # fmt: skip
+    h = C.history([log], [0], eval_every=1, threshold=0.15)
+    stored = store.Stored(S.EXPERIMENT, {"a": h, "b": h}, {"a": "ok", "b": "stale"}, {})
+    assert list(S.scores(stored)) == ["a"] and S.scores(stored)["a"][0] == 2
 
 
 @pytest.mark.claim("C8.3p", "fails")

@@ -53,3 +53,20 @@ def test_the_copy_runner_makes_a_stored_run_that_reads_back_and_spot_checks(tmp_
         sweep.Task("mnist", dict(task.fit), runner="copy")
     with pytest.raises(ValueError, match="steps"):
         C.fit_copy([0], "bptt", 2, steps=0, lr=0.01)
+
+
+def test_make_paper_trains_copy_runs_on_the_cpu_whatever_the_device(tmp_path, monkeypatch):
+    """On a GPU machine (``--device cuda``) the copy runner's runs still go to the CPU pool
+    and are recorded as made on the CPU."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from synthgrad import making
+
+    task = sweep.Task("copy", {"seeds": [0], "method": "bptt", "length": 2, "steps": 2,
+                               "lr": 0.01, "batch": 2, "hidden": 4, "bits": 2}, runner="copy")  # fmt: skip
+    exp = store.Experiment("08_test", "08_in_time", "a test", "2 batches", {"bptt": task})
+    monkeypatch.setattr(making, "_device_name", lambda device: "a GPU")
+    making.make([exp], device="cuda:0", executor=ThreadPoolExecutor(1), root=tmp_path,
+                log=lambda _: None)  # fmt: skip
+    entry = store.read_manifest("08_test", tmp_path)["runs"]["bptt"]
+    assert entry["provenance"]["device"] == making.cpu_name()

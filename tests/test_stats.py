@@ -148,7 +148,7 @@ def test_the_book_run_is_the_small_version_where_the_store_measures_the_claim():
     )
     assert [c.decided_by for c in claims] == ["C9.1p", "", ""]
     text = ledger.table(claims).loc["C9.1", "verdict"]
-    assert text == "small version: holds [verdict of record: C9.1p, at the paper's scale]"
+    assert text == "small version: holds [verdict of record: C9.1p, in the results store]"
 
 
 def test_the_claims_table_says_whether_a_fresh_seed_agreed(tmp_path, monkeypatch):

@@ -15,8 +15,11 @@ as its scale (tested: the same updates); ``lambda = 1`` with ``gamma = 1`` is th
 of every later loss, full BPTT's (tested). The reference code learns the same target online,
 with eligibility traces; with the SG's weights fixed over a sequence, as there (one optimiser
 step per sequence), the traces' summed update is this target's (the forward view of
-TD(lambda)), computed here by one backward sweep of vector-Jacobian products. Its code's
-settings that this module takes as defaults: ``gamma = 0.9``, the SG's output injected unscaled.
+TD(lambda); exact without the reference's clipping of each SG update to norm 1, which is not
+done here), computed here by one backward sweep of vector-Jacobian products. The reference's
+LSTM also learns from one-step derivatives (its eligibility vectors decayed to zero) with the
+SG's prediction added; its copy configuration's settings taken as defaults here: ``gamma =
+0.9``, the SG's output injected unscaled.
 """
 
 from __future__ import annotations

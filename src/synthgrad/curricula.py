@@ -24,7 +24,7 @@ import torch
 
 from .bp_lambda import bp_lambda_sequence
 from .data.sequences import bits_per_sequence, copy_task
-from .recurrent import _trainer, sg_alignment, train_sequence
+from .recurrent import SG_METHODS, _trainer, sg_alignment, train_sequence
 from .train import History
 
 # truncated BPTT, DNI on the state, full BPTT (the reference), BP(lambda) (:mod:`.bp_lambda`)
@@ -67,8 +67,8 @@ def copy_curriculum(
     and whose log also has ``repeats``) with the curriculum for ``sequences`` sequences in all (batches of
     ``batch``), by ``method`` with windows of ``length`` steps (``"full"``: no truncation), Adam
     at ``lr`` for the model and the SG. Returns per batch the task's length ``n`` and the error
-    in bits per sequence (and the SG's mean regression loss for DNI); the score is
-    :func:`longest_solved`. For DNI with ``probe_every`` > 0, also every ``probe_every``
+    in bits per sequence (and the SG's mean regression loss where there is one); the score is
+    :func:`longest_solved`. With an SG (DNI, BP(lambda)) and ``probe_every`` > 0, also every ``probe_every``
     batches (before that batch's updates) the SG's alignment with the true future gradient on
     the batch (:func:`sg_alignment`): ``probe_batch`` and ``sg_cosine``. ``"bp_lambda"``
     learns one step at a time, its SG from lambda-returns (``lam``, ``gamma``:
@@ -123,9 +123,6 @@ def longest_solved(log: dict[str, list[float]], threshold: float = 0.15) -> floa
     )
     solved = [n for n, e in zip(lengths, log["error"], strict=True) if e < threshold]
     return int(max(solved, default=0))
-
-
-SG_METHODS = ("dni", "bp_lambda")  # the methods with an SG to probe
 
 
 def fit_copy(

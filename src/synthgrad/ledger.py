@@ -42,8 +42,8 @@ class Claim:
     ``interval`` (the 95% intervals of its paired comparisons) and ``decide`` (what would decide
     an inconclusive one) are read from it, and ``holds``, ``partly`` and ``regime`` are set from
     it (``holds`` True for "holds" alone). A bool (with ``partly`` and ``regime``) is the
-    two-status shorthand. ``source`` says whose claim it is (the paper's, the DNI paper's or
-    this book's own) and ``kind`` whether it is an empirical test or an identity check (an exact
+    two-status shorthand. ``source`` says whose claim it is (the paper's, the DNI paper's, the
+    BP(lambda) paper's or this book's own) and ``kind`` whether it is an empirical test or an identity check (an exact
     equality verified numerically). ``scale`` is set for a verdict measured elsewhere than the
     chapter's own run (the paper-scale store): what it was measured at and where it comes
     from. ``decided_by`` names the claim whose verdict is of record where the store measures
@@ -104,7 +104,7 @@ def verdict_text(status: str, regime: str = "", decide: str = "", decided_by: st
     text = ("small version: " if decided_by else "") + status + (f": {regime}" if regime else "")
     text += f" (would decide: {decide})" if decide else ""
     return text + (
-        f" [verdict of record: {decided_by}, at the paper's scale]" if decided_by else ""
+        f" [verdict of record: {decided_by}, in the results store]" if decided_by else ""
     )
 
 

@@ -52,6 +52,9 @@ def todo(experiment: Experiment, root: Path | None = None, match: Sequence[str] 
             and (not match or any(fnmatch.fnmatchcase(label, m) for m in match))]  # fmt: skip
 
 
+CPU_RUNNERS = ("copy",)  # runners that train on the CPU whatever the device (chapter 8's LSTMs)
+
+
 def make(
     experiments: Iterable[Experiment],
     device: str = "cpu",
@@ -66,7 +69,8 @@ def make(
     (``device="cuda"``) the runs go one after another on it, each step replayed from a CUDA
     graph unless ``graph=False`` (chapter 3's runs, of the convergence runner, run eagerly);
     on the CPU they go to ``executor`` (default: one local process per core, one torch thread
-    each; ``workers`` of them). ``match``: only the labels matching one of these patterns."""
+    each; ``workers`` of them), as do the runs of a CPU runner (:data:`CPU_RUNNERS`) on any
+    device. ``match``: only the labels matching one of these patterns."""
     root = root or store_dir()
     for experiment in experiments:
         name = experiment.name
@@ -74,8 +78,11 @@ def make(
         registered = registration(experiment, root) if experiment.plan and labels else None
         log(f"{name}: {len(labels)} of {len(experiment.runs)} runs to make"
             + (f" ({len(experiment.pending)} pending)" if experiment.pending else ""))  # fmt: skip
-        if device != "cpu":
-            for label in labels:
+        on_device = [] if device == "cpu" else [
+            label for label in labels if experiment.runs[label].runner not in CPU_RUNNERS
+        ]  # fmt: skip
+        if on_device:
+            for label in on_device:
                 run = experiment.runs[label]
                 graphed = graph and device.startswith("cuda") and run.runner == "fit"
                 try:
@@ -88,11 +95,11 @@ def make(
                 save(experiment, label, history, _device_name(device), root, registered)
                 seconds = history.settings["seconds"]
                 log(f"  {label}: {seconds:.0f} s ({history.settings.get('step', 'eager')})")
-            continue
-        tasks = [experiment.runs[label] for label in labels]
+        on_cpu = [label for label in labels if label not in on_device]
+        tasks = [experiment.runs[label] for label in on_cpu]
         for i, history in run_each(tasks, executor, workers):
-            save(experiment, labels[i], history, cpu_name(), root, registered)
-            log(f"  {labels[i]}: {history.settings['seconds']:.0f} s")
+            save(experiment, on_cpu[i], history, cpu_name(), root, registered)
+            log(f"  {on_cpu[i]}: {history.settings['seconds']:.0f} s")
 
 
 def cpu_name() -> str:

@@ -173,6 +173,9 @@ def parameters(*modules: nn.Module | None) -> Sequence[nn.Parameter]:
     return [p for m in modules if m is not None for p in m.parameters()]
 
 
+SG_METHODS = ("dni", "bp_lambda")  # the methods that train a synthetic gradient
+
+
 def _trainer(
     method: str, seed: int, sizes: tuple[int, int, int], sg_hidden: int, lr: float
 ) -> tuple[Recurrent, StateSG | None, Callable[[], None]]:
@@ -181,7 +184,7 @@ def _trainer(
     step of one Adam at ``lr`` for both (the update, then zeroed gradients)."""
     torch.manual_seed(seed)
     model = Recurrent(*sizes)
-    sg = StateSG(sizes[1], sg_hidden) if method in ("dni", "bp_lambda") else None
+    sg = StateSG(sizes[1], sg_hidden) if method in SG_METHODS else None
     opt = torch.optim.Adam(parameters(model, sg), lr=lr)
 
     def step() -> None:
