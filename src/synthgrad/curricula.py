@@ -168,8 +168,8 @@ def history(
     """Curricula's logs (one per seed, the same number of batches) as one History."""
     steps = len(logs[0]["error"])
     keys = ["n", "sg_loss"] + (["repeats"] if "repeats" in logs[0] else [])
-    train = {"loss": np.array([g["error"] for g in logs], dtype=float).T}
-    train |= {k: np.array([g[k] for g in logs], dtype=float).T for k in keys}
+    per_batch = {"loss": np.array([g["error"] for g in logs], dtype=float).T}
+    per_batch |= {k: np.array([g[k] for g in logs], dtype=float).T for k in keys}
     at = sorted({*range(eval_every, steps, eval_every), steps})
     evals: dict[str, list[list[float]]] = {"solved": [], "length": [], "sg_cosine": []}
     for e in at:
@@ -181,7 +181,7 @@ def history(
     return History(
         seeds=list(seeds),
         steps=np.arange(1, steps + 1),
-        train=train,
+        train=per_batch,
         eval_steps=np.array(at),
         evals={k: np.array(v, dtype=float) for k, v in evals.items()},
         diverged_at=np.array(diverged),
