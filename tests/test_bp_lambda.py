@@ -10,10 +10,10 @@ from synthgrad import recurrent as R
 from synthgrad.bp_lambda import bp_lambda_sequence
 
 
-def random_sg(seed: int = 1) -> R.StateSG:
+def random_sg(seed: int = 1, hidden: int = HIDDEN) -> R.StateSG:
     """An SG whose prediction is not zero (a zero one would make lambda moot)."""
     torch.manual_seed(seed)
-    sg = R.StateSG(HIDDEN)
+    sg = R.StateSG(hidden)
     with torch.no_grad():
         for p in sg.parameters():
             p.normal_(0.0, 0.3)
@@ -57,3 +57,39 @@ def test_bp_lambda_refuses_nonsense_and_trains_a_copy_curriculum():
     log = C.copy_curriculum("bp_lambda", 1, **run)
     assert len(log["error"]) == 3 and len(log["sg_cosine"]) == 2
     assert repr(log) == repr(C.copy_curriculum("bp_lambda", 1, **run))  # a seed, the same run
+
+
+def test_a_lambda_between_the_ends_is_the_lambda_return_by_explicit_jacobians():
+    """lambda = 0.6, gamma = 0.8 on a tiny problem: the targets equal the recursion computed
+    with each step's Jacobian written out as a matrix (not vector-Jacobian products)."""
+    torch.manual_seed(0)
+    steps, d_in, hidden = 5, 2, 3
+    xs, ys = torch.randn(steps, 1, d_in), torch.randn(steps, 1, 2)
+    net = R.Recurrent(d_in, hidden, 2)
+    sg = random_sg(hidden=hidden)
+    lam, gamma = 0.6, 0.8
+    got = bp_lambda_sequence(net, xs, squared(ys), sg, lam=lam, gamma=gamma)["targets"]
+    # the forward states, and per step the Jacobian of s_t = (h_t, c_t) in s_{t-1} and the
+    # loss's gradient on s_t (on h: the read-out reads h)
+    s, states = torch.zeros(1, 2 * hidden), []
+    for t in range(steps):
+        states.append(s)
+        s = torch.cat(net.cell(xs[t], (s[:, :hidden], s[:, hidden:])), -1).detach()
+    states.append(s)
+
+    def step(t):
+        return lambda v: torch.cat(net.cell(xs[t], (v[:, :hidden], v[:, hidden:])), -1)
+
+    def sg_at(v):
+        with torch.no_grad():
+            return torch.cat(sg((v[:, :hidden], v[:, hidden:])), -1)
+
+    G = torch.zeros(1, 2 * hidden)
+    for t in range(steps - 1, 0, -1):  # states[t + 1] is s_t, states[t] is s_{t-1}
+        J = torch.autograd.functional.jacobian(step(t), states[t])[0, :, 0, :]
+        h = states[t + 1][:, :hidden].clone().requires_grad_(True)
+        (g_h,) = torch.autograd.grad(squared(ys)(net.readout(h)[None], slice(t, t + 1)), h)
+        g = torch.cat([g_h, torch.zeros_like(g_h)], -1)
+        later = sg_at(states[t + 1]) if t < steps - 1 else torch.zeros_like(g)
+        G = (g + gamma * ((1 - lam) * later + lam * G)) @ J
+        torch.testing.assert_close(torch.cat(got[t - 1], -1), G, rtol=1e-4, atol=1e-6)
