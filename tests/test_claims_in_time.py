@@ -332,3 +332,20 @@ def test_the_store_grid_is_registered_and_make_paper_knows_it():
     book = verdicts()["C8.3"]
     labelled = it.ledger.label_small_versions([book, store_verdicts(stored())["C8.3p"]])
     assert labelled[0].decided_by == "C8.3p"
+
+
+def test_the_live_widget_runs_every_task_and_method_it_offers():
+    """chapter 8's live widget (JupyterLab): each task and method, BP(lambda) included."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from synthgrad.chapters import in_time_figures as figures
+
+    tiny = SimpleNamespace(seed=0, live_sequences=8, hidden=4, batch=4, lr=0.01, sg_scale=0.1,
+                           threshold=0.15, bits=2)  # fmt: skip
+    for task in it.TASKS:
+        for method in it.LIVE_METHODS:
+            fig, text = figures.live_panel(tiny, task, 2, method, 0)
+            assert text.startswith("longest length solved: ") and fig.axes
+    log = it.live_run(tiny, "Repeat Copy", it.BP_LAMBDA, 2, 0)
+    assert "repeats" in log and len(log["error"]) == 2

@@ -50,7 +50,8 @@ INTERFACE = Interface(
 # the methods compared at each truncation T: name on the page -> curricula.copy_curriculum's
 METHODS = {"truncated BPTT": "bptt", "DNI": "dni"}
 CEILING = "full BPTT"  # no truncation: the ceiling, one run per seed
-COLOURS = {"truncated BPTT": "C0", "DNI": "C3", CEILING: "0.4"}
+BP_LAMBDA = "BP(λ), λ = 1"  # the live widget's BP(lambda): one step at a time, no T
+COLOURS = {"truncated BPTT": "C0", "DNI": "C3", CEILING: "0.4", BP_LAMBDA: "C2"}
 CLAIM_IDS = ("C8.1", "C8.2", "C8.3", "C8.4", "C8.3p", "C8.3p-repeat", "C8.5p")  # p: the store
 IN_PART: tuple[str, ...] = ()  # C8.3 is about every T: it holds at all or not at all
 PAIRED = ("C8.3", "C8.4", "C8.3p", "C8.3p-repeat", "C8.5p")
@@ -115,6 +116,23 @@ def _copy(args: tuple) -> dict:  # a worker's task: one curriculum on one torch 
 def run(p: SimpleNamespace, method: str, T: int | None, seed: int, sequences: int) -> dict:
     """One curriculum of ``sequences`` sequences with ``p``'s settings (the live widget's)."""
     return _copy((method, T, seed, {**_settings(p), "sequences": sequences}))
+
+
+LIVE_METHODS = {**METHODS, BP_LAMBDA: "bp_lambda"}  # the live widget's methods
+TASKS = {"Copy": False, "Repeat Copy": True}  # the live widget's tasks: name -> repeat?
+
+
+def live_run(p: SimpleNamespace, task: str, method: str, T: int, sg_hidden: int) -> dict:
+    """The live widget's run: one seed, ``p.live_sequences`` sequences of ``task`` by
+    ``method`` (a name of :data:`LIVE_METHODS`; BP(lambda) learns one step at a time, with the
+    registered grid's gamma and injection, so ``T`` does not apply to it)."""
+    key = LIVE_METHODS[method]
+    extra = ({"lam": 1.0, "gamma": in_time_store.BP_GAMMA, "scale": in_time_store.BP_SCALE}
+             if key == "bp_lambda" else {"scale": p.sg_scale})  # fmt: skip
+    return curricula.copy_curriculum(
+        key, T, p.live_sequences, seed=p.seed, hidden=p.hidden, batch=p.batch, lr=p.lr,
+        sg_hidden=sg_hidden, threshold=p.threshold, bits=p.bits, repeat=TASKS[task], **extra,
+    )  # fmt: skip
 
 
 def _every_seed(work: Callable[[tuple], dict], keys: list, p: SimpleNamespace) -> dict:

@@ -12,7 +12,7 @@ from matplotlib.patches import FancyBboxPatch
 from matplotlib.ticker import MaxNLocator
 
 from .. import curricula
-from .in_time import CEILING, COLOURS, LM, METHODS, Logs, run, sg_cosine
+from .in_time import BP_LAMBDA, CEILING, COLOURS, LM, METHODS, Logs, live_run, sg_cosine
 
 
 def figure_window(T: int = 3, windows: int = 3) -> plt.Figure:
@@ -184,17 +184,19 @@ def widget_panel(logs: Logs, p: SimpleNamespace, T: int, method: str) -> tuple[p
     return fig, f"{method}, T = {T}: longest length solved per seed {per_seed}"
 
 
-def live_panel(p: SimpleNamespace, T: int, method: str, sg_hidden: int) -> tuple[plt.Figure, str]:
-    """The live widget (JupyterLab): one seed, ``p.live_sequences`` sequences, retrained."""
-    q = SimpleNamespace(**{**vars(p), "sg_hidden": sg_hidden})
-    log = run(q, method, T, p.seed, p.live_sequences)
+def live_panel(
+    p: SimpleNamespace, task: str, T: int, method: str, sg_hidden: int
+) -> tuple[plt.Figure, str]:
+    """The live widget (JupyterLab): one seed, ``p.live_sequences`` sequences, retrained
+    (:func:`.in_time.live_run`)."""
+    log = live_run(p, task, method, T, sg_hidden)
     fig, ax = plt.subplots(figsize=(6, 3.2))
     ax.plot(p.batch * (np.arange(len(log["n"])) + 1), log["error"], color=COLOURS[method])
     ax.axhline(p.threshold, color="k", lw=0.6, ls=":")
     ax.set_yscale("log")
     ax.set_xlabel("sequences seen")
     ax.set_ylabel("error, bits per sequence")
-    ax.set_title(f"{method}, T = {T}")
+    ax.set_title(f"{task}, {method}" + ("" if method == BP_LAMBDA else f", T = {T}"))
     fig.tight_layout()
     got = curricula.longest_solved(log, p.threshold)
     return fig, f"longest length solved: {'diverged' if np.isnan(got) else f'{got:g}'}"
