@@ -349,3 +349,11 @@ def test_the_live_widget_runs_every_task_and_method_it_offers():
             assert text.startswith("longest length solved: ") and fig.axes
     log = it.live_run(tiny, "Repeat Copy", it.BP_LAMBDA, 2, 0)
     assert "repeats" in log and len(log["error"]) == 2
+
+
+def test_the_live_widgets_controls_are_the_tasks_and_methods_it_runs():
+    from synthgrad.chapters import in_time_figures as figures
+
+    assert figures.LIVE_GRID["task"] == list(it.TASKS)
+    assert figures.LIVE_GRID["method"] == list(it.LIVE_METHODS)
+    assert set(figures.LIVE_LABELS) == set(figures.LIVE_GRID)

@@ -184,6 +184,16 @@ def widget_panel(logs: Logs, p: SimpleNamespace, T: int, method: str) -> tuple[p
     return fig, f"{method}, T = {T}: longest length solved per seed {per_seed}"
 
 
+LIVE_GRID = {"task": ["Copy", "Repeat Copy"], "T": [2, 3, 4, 8],
+             "method": ["truncated BPTT", "DNI", BP_LAMBDA], "sg_hidden": [0, 64, 256]}  # fmt: skip
+LIVE_LABELS = {
+    "task": "task",
+    "T": "truncation T",
+    "method": "method",
+    "sg_hidden": "SG hidden units",
+}
+
+
 def live_panel(
     p: SimpleNamespace, task: str, T: int, method: str, sg_hidden: int
 ) -> tuple[plt.Figure, str]:
