@@ -362,8 +362,9 @@ def run(build: Path, cold: bool = False, book: bool = True, gpu_only: bool = Fal
         wall = build / "book-seconds"
         if default and wall.exists():  # CI's make book is cold: it executes every chapter
             minutes = float(wall.read_text()) / 60
+            goal = 14 if "08_in_time" in default else 12  # issue 23: 14 once chapter 8 joins
             rows.append(_row(f"make book, last run, wall clock ({len(default)} chapters, two at a "
-                             "time)", minutes, "min", "<= 12 (cold)", minutes <= 12))  # fmt: skip
+                             "time)", minutes, "min", f"<= {goal} (cold)", minutes <= goal))  # fmt: skip
         if (build / "html" / "index.html").exists():
             sec = make_book_seconds()
             rows.append(_row("make book, nothing changed", sec, "s", "< 60", sec < 60))
