@@ -134,7 +134,9 @@ def test_joint_training_at_several_rates_is_each_rate_run_on_its_own():
     assert ends.shape == (2 * len(starts), 2) and not h.diverged.any()
     for j, r in enumerate(rates):
         alone, _ = C.joint_training(d, starts, "none", (1, 8), 200, r)
-        torch.testing.assert_close(ends[j * 9 : (j + 1) * 9], alone, rtol=1e-4, atol=1e-6)
+        # float rounding that differs with the batch's shape (AVX2 and AVX-512 kernels sum in
+        # other orders) grows along a trajectory at the large rate: 5e-4 at one start on AVX2
+        torch.testing.assert_close(ends[j * 9 : (j + 1) * 9], alone, rtol=1e-3, atol=1e-3)
     assert not torch.allclose(ends[:9], ends[9:])
 
 

@@ -56,6 +56,29 @@ def test_a_store_is_made_once_and_read_back(tiny):
     assert "From the results store" in stored.note()
 
 
+def test_decoded_runs_are_cached_by_content_and_a_bad_cache_file_is_decoded_again(
+    tiny, tmp_path, monkeypatch
+):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv(store.CACHE_ENV, str(cache))
+    fresh = store.load(TINY).runs["sg_middle"]
+    files = sorted(cache.glob("*.npz"))
+    assert len(files) == len(TINY.runs)  # one per run, named by its content
+    cached = store.load(TINY).runs["sg_middle"]
+    for name, values in fresh.evals.items():
+        np.testing.assert_array_equal(cached.evals[name], values)
+    np.testing.assert_array_equal(cached.train["loss"], fresh.train["loss"])
+    assert cached.seeds == fresh.seeds == [0, 1]
+    for f in files:
+        f.write_bytes(b"not an npz file")
+    again = store.load(TINY).runs["sg_middle"]
+    np.testing.assert_array_equal(again.train["loss"], fresh.train["loss"])
+    # an empty $SYNTHGRAD_CACHE turns the cache off: runs are decoded from their files
+    monkeypatch.setenv(store.CACHE_ENV, "")
+    assert store.cache_dir() is None
+    assert len(store.load(TINY).runs) == len(TINY.runs)
+
+
 def test_corrupt_and_stale_runs_are_told_apart(tiny):
     manifest_path = tiny / TINY.name / "manifest.json"
     manifest = json.loads(manifest_path.read_text())

@@ -45,6 +45,7 @@ from .train import History
 
 PACKAGE = Path(__file__).resolve().parent
 STORE_ENV = "SYNTHGRAD_STORE"
+CACHE_ENV = "SYNTHGRAD_CACHE"
 
 
 def store_dir() -> Path:
@@ -185,8 +186,53 @@ def save(experiment: Experiment, label: str, history: History, device: str,
 # ---- reading ---------------------------------------------------------------------------------
 
 
+def cache_dir() -> Path | None:
+    """Where decoded runs are kept between builds: ``$SYNTHGRAD_CACHE`` (empty: no cache), or
+    ``~/.cache/synthgrad/runs``. Parsing a large run's CSV is most of a chapter's time on a
+    complete store; its arrays, keyed by the file's SHA-256, load in milliseconds."""
+    where = os.environ.get(CACHE_ENV)
+    if where == "":
+        return None
+    return Path(where) if where else Path.home() / ".cache" / "synthgrad" / "runs"
+
+
 def decode(payload: bytes, entry: dict[str, Any]) -> History:
-    """A stored run back as a :class:`~synthgrad.train.History`."""
+    """A stored run back as a :class:`~synthgrad.train.History`, from the cache of decoded runs
+    where it is there (:func:`cache_dir`; a file that cannot be read is decoded afresh)."""
+    columns = entry["train_metrics"] + ["|"] + entry["eval_metrics"]
+    key = hashlib.sha256(payload + "\0".join(columns).encode()).hexdigest()
+    where = cache_dir()
+    cached = where / f"{key}.npz" if where else None
+    arrays = None
+    if cached is not None and cached.exists():
+        try:
+            with np.load(cached) as f:
+                arrays = {k: f[k] for k in f.files}
+        except (OSError, ValueError, EOFError):
+            arrays = None  # a half-written or damaged cache file: decode the run again
+    if arrays is None:
+        arrays = _decode_arrays(payload, entry)
+        if cached is not None:
+            try:
+                cached.parent.mkdir(parents=True, exist_ok=True)
+                buffer = io.BytesIO()
+                np.savez(buffer, **arrays)
+                _write_atomic(cached, buffer.getvalue())
+            except OSError:
+                pass  # a read-only home: the cache is an optimisation, never a requirement
+    return History(
+        seeds=arrays["seeds"].tolist(),
+        steps=arrays["steps"],
+        train={c: arrays[f"train/{c}"] for c in entry["train_metrics"]},
+        eval_steps=arrays["eval_steps"],
+        evals={c: arrays[f"eval/{c}"] for c in entry["eval_metrics"]},
+        diverged_at=np.asarray(entry["diverged_at"]),
+        settings={"stored": entry["run"]},
+    )
+
+
+def _decode_arrays(payload: bytes, entry: dict[str, Any]) -> dict[str, np.ndarray]:
+    """A run's file parsed into the arrays of its history (steps x seeds per metric)."""
     df = pd.read_csv(io.BytesIO(gzip.decompress(payload)))
     seeds = sorted(df["seed"].unique().tolist())
 
@@ -196,15 +242,11 @@ def decode(payload: bytes, entry: dict[str, Any]) -> History:
 
     train_steps = np.sort(df.loc[df[entry["train_metrics"][0]].notna(), "step"].unique())
     eval_steps = np.sort(df.loc[df[entry["eval_metrics"][0]].notna(), "step"].unique())
-    return History(
-        seeds=seeds,
-        steps=train_steps,
-        train=table(entry["train_metrics"], train_steps),
-        eval_steps=eval_steps,
-        evals=table(entry["eval_metrics"], eval_steps),
-        diverged_at=np.asarray(entry["diverged_at"]),
-        settings={"stored": entry["run"]},
-    )
+    train = table(entry["train_metrics"], train_steps)
+    evals = table(entry["eval_metrics"], eval_steps)
+    return {"seeds": np.asarray(seeds), "steps": train_steps, "eval_steps": eval_steps,
+            **{f"train/{c}": v for c, v in train.items()},
+            **{f"eval/{c}": v for c, v in evals.items()}}  # fmt: skip
 
 
 def run_status(experiment: Experiment, label: str, root: Path | None = None, manifest=None) -> str:

@@ -12,7 +12,8 @@ from matplotlib.patches import FancyBboxPatch
 from matplotlib.ticker import MaxNLocator
 
 from .. import curricula
-from .in_time import BP_LAMBDA, CEILING, COLOURS, LM, METHODS, Logs, live_run, sg_cosine
+from .in_time import BP_LAMBDA, COLOURS, live_run
+from .in_time_claims import CEILING, LM, METHODS, Logs, sg_cosine
 
 
 def figure_window(T: int = 3, windows: int = 3) -> plt.Figure:
