@@ -266,6 +266,7 @@ def test_the_store_claims_hold_where_the_registered_grid_meets_them():
     assert set(store_verdicts(partial)) == {"C8.3p"}
     no_ceiling = {k: v for k, v in stored().items() if k != "copy/no truncation/full BPTT"}
     assert "C8.3p" not in store_verdicts(no_ceiling)  # its evidence reports the ceiling
+    assert "C8.5p" in store_verdicts(no_ceiling)  # as registered: BP(lambda)'s runs alone
 
 
 def test_the_store_scores_leave_out_a_stale_run():
@@ -328,6 +329,8 @@ def test_the_store_grid_is_registered_and_make_paper_knows_it():
     dni = S.EXPERIMENT.runs["copy/T 3/DNI"].fit
     assert (dni["method"], dni["length"], dni["scale"]) == ("dni", 3, S.DNI_SCALE)
     assert "Made so far" in S.page_text()
+    empty = store.store_dir().parent / "no-store-here"
+    assert f"**Made so far**: 0 of {len(S.EXPERIMENT.runs)} runs" in S.page_text(empty)
     # the book run's C8.3 is the small version once the store's C8.3p is in the ledger
     book = verdicts()["C8.3"]
     labelled = it.ledger.label_small_versions([book, store_verdicts(stored())["C8.3p"]])

@@ -29,6 +29,9 @@ from .train import History
 
 # truncated BPTT, DNI on the state, full BPTT (the reference), BP(lambda) (:mod:`.bp_lambda`)
 METHODS = ("bptt", "dni", "full", "bp_lambda")
+# the SG's output where injected, by default: DNI's scaled down (the chapter's, after the
+# reimplementations), BP(lambda)'s unscaled (:mod:`.bp_lambda`)
+SCALE = {"dni": 0.1, "bp_lambda": 1.0}
 
 
 def next_length(n: int, error: float, threshold: float = 0.15) -> int:
@@ -54,7 +57,7 @@ def copy_curriculum(
     hidden: int = 256,
     batch: int = 256,
     lr: float = 1e-3,
-    scale: float = 0.1,
+    scale: float | None = None,
     sg_hidden: int = 0,
     threshold: float = 0.15,
     bits: int = 8,
@@ -73,9 +76,10 @@ def copy_curriculum(
     the batch (:func:`sg_alignment`): ``probe_batch`` and ``sg_cosine``. ``"bp_lambda"``
     learns one step at a time, its SG from lambda-returns (``lam``, ``gamma``:
     :func:`synthgrad.bp_lambda.bp_lambda_sequence`), one update per batch; ``length`` is
-    unused."""
+    unused. ``scale``: the SG's output where injected (None: the method's :data:`SCALE`)."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    scale = SCALE.get(method, 0.0) if scale is None else scale
     model, sg, step = _trainer(method, seed, (bits + 2, hidden, bits + 1), sg_hidden, lr)
     log: dict[str, list[float]] = {"n": [], "error": [], "sg_loss": [], "probe_batch": [],
                                    "sg_cosine": []} | ({"repeats": []} if repeat else {})  # fmt: skip
@@ -135,7 +139,7 @@ def fit_copy(
     hidden: int = 128,
     bits: int = 4,
     threshold: float = 0.15,
-    scale: float = 0.1,
+    scale: float | None = None,
     sg_hidden: int = 0,
     eval_every: int = 100,
     repeat: bool = False,
