@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .store import Experiment, load, read_manifest, registration, run_status, save, store_dir
+from .store import Experiment, load, registration, run_status, save, statuses, store_dir
 from .sweep import run_each, run_task
 
 
@@ -46,9 +46,7 @@ def spot_check(
 def todo(experiment: Experiment, root: Path | None = None, match: Sequence[str] = ()) -> list[str]:
     """The labels ``make paper`` would run: missing, corrupt or stale (and, if ``match`` is
     given, matching one of its shell patterns, e.g. ``tanh/3/*``)."""
-    manifest = read_manifest(experiment.name, root or store_dir())
-    return [label for label in experiment.runs
-            if run_status(experiment, label, root, manifest) != "ok"
+    return [label for label, status in statuses(experiment, root).items() if status != "ok"
             and (not match or any(fnmatch.fnmatchcase(label, m) for m in match))]  # fmt: skip
 
 
@@ -81,20 +79,19 @@ def make(
         on_device = [] if device == "cpu" else [
             label for label in labels if experiment.runs[label].runner not in CPU_RUNNERS
         ]  # fmt: skip
-        if on_device:
-            for label in on_device:
-                run = experiment.runs[label]
-                graphed = graph and device.startswith("cuda") and run.runner == "fit"
-                try:
-                    history = run_task(run, device=device, graph=graphed, progress=None)
-                except RuntimeError as error:  # (not a diverged run: those are marked)
-                    if not graphed:
-                        raise
-                    log(f"  {label}: the CUDA graph failed ({error}); trained eagerly instead")
-                    history = run_task(run, device=device, progress=None)
-                save(experiment, label, history, _device_name(device), root, registered)
-                seconds = history.settings["seconds"]
-                log(f"  {label}: {seconds:.0f} s ({history.settings.get('step', 'eager')})")
+        for label in on_device:
+            run = experiment.runs[label]
+            graphed = graph and device.startswith("cuda") and run.runner == "fit"
+            try:
+                history = run_task(run, device=device, graph=graphed, progress=None)
+            except RuntimeError as error:  # (not a diverged run: those are marked)
+                if not graphed:
+                    raise
+                log(f"  {label}: the CUDA graph failed ({error}); trained eagerly instead")
+                history = run_task(run, device=device, progress=None)
+            save(experiment, label, history, _device_name(device), root, registered)
+            seconds = history.settings["seconds"]
+            log(f"  {label}: {seconds:.0f} s ({history.settings.get('step', 'eager')})")
         on_cpu = [label for label in labels if label not in on_device]
         tasks = [experiment.runs[label] for label in on_cpu]
         for i, history in run_each(tasks, executor, workers):

@@ -73,11 +73,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "status":
         states = {}
         for experiment in (BUILDERS[name]() for name in names):
-            manifest = store.read_manifest(experiment.name)
-            states[experiment.name] = {
-                label: store.run_status(experiment, label, manifest=manifest)
-                for label in experiment.runs
-            } | dict.fromkeys(experiment.pending, "pending")
+            states[experiment.name] = store.statuses(experiment) | dict.fromkeys(
+                experiment.pending, "pending"
+            )
         if args.json:
             print(json.dumps(states, indent=1))
             return

@@ -276,6 +276,12 @@ def run_status(experiment: Experiment, label: str, root: Path | None = None, man
     return "ok"
 
 
+def statuses(experiment: Experiment, root: Path | None = None) -> dict[str, str]:
+    """Every run's :func:`run_status`, the manifest read once (no run is decoded)."""
+    manifest = read_manifest(experiment.name, root or store_dir())
+    return {label: run_status(experiment, label, root, manifest) for label in experiment.runs}
+
+
 @dataclass
 class Stored:
     """What a chapter draws: the runs that are there (``ok`` or ``stale``) as histories, every
@@ -375,9 +381,9 @@ def load(experiment: Experiment, root: Path | None = None) -> Stored:
     root = root or store_dir()
     name = experiment.name
     manifest = read_manifest(name, root)
-    runs, status, provenance = {}, {}, {}
+    status = statuses(experiment, root)
+    runs, provenance = {}, {}
     for label in experiment.runs:
-        status[label] = run_status(experiment, label, root, manifest)
         if status[label] in ("ok", "stale"):
             entry = manifest["runs"][label]
             runs[label] = decode((root / name / entry["file"]).read_bytes(), entry)

@@ -120,8 +120,7 @@ EXPERIMENT = store.Experiment(
 
 def page_text(root: Path | None = None) -> str:
     """The plan and how much of it is made, for the chapter's page."""
-    manifest = store.read_manifest(NAME, root or store.store_dir())
-    made = sum(store.run_status(EXPERIMENT, k, root, manifest) == "ok" for k in EXPERIMENT.runs)
+    made = list(store.statuses(EXPERIMENT, root).values()).count("ok")
     return (f"{plan_text()}\n**Made so far**: {made} of {len(EXPERIMENT.runs)} runs "
             f"(`make paper EXPERIMENT={NAME}`).")  # fmt: skip
 

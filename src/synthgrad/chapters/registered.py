@@ -196,9 +196,7 @@ def final_experiment(grid: Grid, root: Path | None = None) -> store.Experiment:
 def _made(experiment: store.Experiment, root: Path | None) -> int:
     """How many of the experiment's runs are made and current (their status alone: no run is
     decoded)."""
-    manifest = store.read_manifest(experiment.name, root or store.store_dir())
-    return sum(store.run_status(experiment, label, root, manifest) == "ok"
-               for label in experiment.runs)  # fmt: skip
+    return list(store.statuses(experiment, root).values()).count("ok")
 
 
 def page_text(grid: Grid, root: Path | None = None) -> str:
