@@ -217,7 +217,7 @@ def test_a_corpus_the_book_cannot_have_or_too_short_for_the_streams_stops_before
 @pytest.mark.processes
 def test_the_worker_pool_returns_every_run_under_its_key_in_seed_order():
     """in_time.train_all: each (method, T) gets its seeds' runs in order, each the same run
-    as alone (a run of one process, chapter 8's live widget's path)."""
+    as alone (in_time.run: one curriculum in this process)."""
     tiny = SimpleNamespace(**{**vars(P), "truncations": [2], "seeds": [0, 1], "sequences": 8,
                               "batch": 4, "hidden": 4, "lr": 0.01, "sg_scale": 0.1,
                               "sg_hidden": 0, "probe_every": 1})  # fmt: skip
