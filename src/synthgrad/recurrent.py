@@ -226,11 +226,11 @@ class Identities:
     zero_sg: float
     oracle: float
     truncated: float
-    sequences: int = 3
-    steps: int = 12  # the problem (check_identities' defaults): its length, the windows', the
-    length: int = 4  # LSTM's width and the batch
-    hidden: int = 8
-    batch: int = 4
+    sequences: int  # the problem: sequences of Adam, its length, the windows', the LSTM's
+    steps: int  # width and the batch
+    length: int
+    hidden: int
+    batch: int
 
     @property
     def problem(self) -> str:
@@ -282,8 +282,9 @@ def check_identities(
         return [p.grad for p in m.parameters()]
 
     return Identities(
-        zero, _relative(grads(full), grads(oracle)), _relative(grads(full), grads(truncated)),
-        sequences, steps, length, hidden, batch,
+        zero_sg=zero, oracle=_relative(grads(full), grads(oracle)),
+        truncated=_relative(grads(full), grads(truncated)),
+        sequences=sequences, steps=steps, length=length, hidden=hidden, batch=batch,
     )  # fmt: skip
 
 
