@@ -368,3 +368,26 @@ def test_the_live_widgets_controls_are_the_tasks_and_methods_it_runs():
     assert figures.LIVE_GRID["task"] == list(it.TASKS)
     assert figures.LIVE_GRID["method"] == list(it.LIVE_METHODS)
     assert set(figures.LIVE_LABELS) == set(figures.LIVE_GRID)
+
+
+def test_the_store_grid_is_tabled_as_made_and_drawn_per_complete_task():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from synthgrad.chapters import in_time_figures as figures
+
+    S = it.in_time_store
+    made = stored(dni={("copy", 2): [3.0, 4.0, np.nan, 3.0, 3.0]})
+    table = S.table(made)
+    assert table.loc["Copy, T = 2", "DNI"] == "3, 4, diverged, 3, 3"
+    assert table.loc["Repeat Copy, no truncation", "full BPTT"] == "7, 7, 8, 7, 7"
+    assert table.loc["Copy, one step", "BP(lambda) 1"] == "3, 3, 4, 3, 3"
+    assert len(table) == 2 * (1 + len(S.TRUNCATIONS) + 1)
+    fig = figures.figure_store(made)
+    assert [ax.get_title() for ax in fig.axes] == ["Copy", "Repeat Copy"]
+    del made["repeat_copy/T 8/DNI"]
+    assert S.table(made).loc["Repeat Copy, T = 8", "DNI"] == "not made"
+    assert S.as_book(made, "repeat_copy") is None
+    assert S.as_book(made, "copy")["DNI", 2][0] == 3.0
+    assert [ax.get_title() for ax in figures.figure_store(made).axes] == ["Copy"]
+    assert figures.figure_store({}) is None

@@ -51,8 +51,8 @@ def score_table(
     cell: the seeds' values."""
     rows = {}
     for T in p.truncations:
-        rows[f"T = {T}"] = {m: _seeds(score[m, T]) for m in METHODS}
-    rows["no truncation"] = {CEILING: _seeds(score[CEILING, None])}
+        rows[f"T = {T}"] = {m: seed_values(score[m, T]) for m in METHODS}
+    rows["no truncation"] = {CEILING: seed_values(score[CEILING, None])}
     return pd.DataFrame(rows).T.fillna("")
 
 
@@ -132,7 +132,8 @@ def stuck_text(logs: Logs, T: int, last: int = STUCK_LAST) -> str:
             f"{' against '.join(errors)}; {cosine}")  # fmt: skip
 
 
-def _seeds(v: np.ndarray) -> str:
+def seed_values(v: np.ndarray) -> str:
+    """Each seed's score, in seed order, for a table ("diverged": NaN)."""
     return ", ".join("diverged" if np.isnan(x) else f"{x:.0f}" for x in v)
 
 

@@ -3,7 +3,7 @@ the SG against the true future gradient, and the language models' bits per chara
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import SimpleNamespace
 
 import matplotlib.pyplot as plt
@@ -12,6 +12,7 @@ from matplotlib.patches import FancyBboxPatch
 from matplotlib.ticker import MaxNLocator
 
 from .. import curricula
+from . import in_time_store
 from .in_time import BP_LAMBDA, COLOURS, live_run
 from .in_time_claims import CEILING, LM, METHODS, Logs, sg_cosine
 
@@ -87,7 +88,28 @@ def figure_longest(score: Mapping, p: SimpleNamespace) -> plt.Figure:
     a diverged seed: a cross at 0, and no median there), the ceiling as a band from its lowest
     to highest seed."""
     fig, ax = plt.subplots(figsize=(5.5, 3.4))
-    ts = np.array(p.truncations)
+    _longest(ax, score, p.truncations, "Copy")
+    fig.tight_layout()
+    return fig
+
+
+def figure_store(score: dict[str, np.ndarray]) -> plt.Figure | None:
+    """Figure 6: Figure 3 for the registered grid (``score``: :func:`.in_time_store.scores`),
+    a panel per task whose runs are all made (None while no task's are)."""
+    tasks = {name: got for task, name in in_time_store.TASKS.items()
+             if (got := in_time_store.as_book(score, task)) is not None}  # fmt: skip
+    if not tasks:
+        return None
+    fig, axes = plt.subplots(1, len(tasks), figsize=(5.5 * len(tasks), 3.4), squeeze=False)
+    for ax, (name, got) in zip(axes[0], tasks.items(), strict=True):
+        _longest(ax, got, in_time_store.TRUNCATIONS, name)
+        ax.set_title(name, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _longest(ax: plt.Axes, score: Mapping, truncations: Sequence[int], task: str) -> None:
+    ts = np.array(truncations)
     ceiling = score[CEILING, None]
     if np.isfinite(ceiling).any():
         ok = ceiling[np.isfinite(ceiling)]
@@ -95,7 +117,7 @@ def figure_longest(score: Mapping, p: SimpleNamespace) -> plt.Figure:
                    label=f"{CEILING} (no truncation), seeds' range")  # fmt: skip
     lost = False
     for i, method in enumerate(METHODS):
-        values = np.stack([score[method, T] for T in p.truncations])  # (T, seed)
+        values = np.stack([score[method, T] for T in truncations])  # (T, seed)
         jitter = (i - 0.5) * 0.08 * ts
         for k, T in enumerate(ts):
             x = np.full(values.shape[1], T) + jitter[k]
@@ -109,11 +131,9 @@ def figure_longest(score: Mapping, p: SimpleNamespace) -> plt.Figure:
     ax.set_xscale("log", base=2)
     ax.set_xticks(ts, [str(t) for t in ts])
     ax.set_xlabel("truncation T (steps per window)")
-    ax.set_ylabel("longest Copy length solved")
+    ax.set_ylabel(f"longest {task} length solved")
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
 
 
 def figure_sg(logs: Logs, p: SimpleNamespace) -> plt.Figure:

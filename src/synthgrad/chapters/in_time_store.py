@@ -11,9 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from .. import curricula, ledger, stats, store
 from ..sweep import Task
+from .in_time_claims import seed_values
 
 NAME = "08_copy"
 PLAN_FILE = f"{NAME}/PLAN.md"  # under the store's root
@@ -173,3 +175,34 @@ def claims(score: dict[str, np.ndarray]) -> list[ledger.Claim]:
             scale=scale,
         ))  # fmt: skip
     return out
+
+
+def table(score: dict[str, np.ndarray]) -> pd.DataFrame:
+    """The grid's scores as made so far (``score``: :func:`scores`): a row per task and T (and
+    the ceiling's and BP(lambda)'s rows), a column per method; each cell the seeds' longest
+    lengths in seed order ("not made": the run is not in the store, or not current)."""
+    rows = {}
+    for task, name in TASKS.items():
+
+        def cell(label: str) -> str:
+            return seed_values(score[label]) if label in score else "not made"
+
+        rows[f"{name}, no truncation"] = {CEILING: cell(f"{task}/no truncation/{CEILING}")}
+        for T in TRUNCATIONS:
+            rows[f"{name}, T = {T}"] = {m: cell(f"{task}/T {T}/{m}") for m in (BPTT, DNI)}
+        rows[f"{name}, one step"] = {bp_name(x): cell(f"{task}/one step/{bp_name(x)}")
+                                     for x in LAMBDAS}  # fmt: skip
+    return pd.DataFrame(rows).T.fillna("")
+
+
+def as_book(
+    score: dict[str, np.ndarray], task: str
+) -> dict[tuple[str, int | None], np.ndarray] | None:
+    """One task's truncated runs and ceiling keyed as the book run's scores are (``(method,
+    T)``; the ceiling ``(CEILING, None)``), for its figure; None until every one is made."""
+    labels = {(CEILING, None): f"{task}/no truncation/{CEILING}"} | {
+        (m, T): f"{task}/T {T}/{m}" for T in TRUNCATIONS for m in (BPTT, DNI)
+    }
+    if not all(label in score for label in labels.values()):
+        return None
+    return {key: score[label] for key, label in labels.items()}
