@@ -11,7 +11,8 @@ from synthgrad.chapters import convergence as chapter
 
 INF, NAN = float("inf"), float("nan")
 SEEDS = (0, 1, 2)
-FINAL = {"converged": 1e-3, "converging": 0.02, "stalled": 0.05, "diverged": INF}
+FINAL = {"converged": 1e-3, "converging": 0.02, "stalled": 0.05, "diverged": INF,
+         "oscillating": 0.03, "rising": 0.08}  # fmt: skip
 
 
 def rows(outcomes, tracking=0.1, **keys):
@@ -273,6 +274,7 @@ def test_c3_2b_is_decided_on_the_growth_of_the_gap_with_the_budget():
 
 
 @pytest.mark.claim("C3.2b", "in part")
+@pytest.mark.claim("C3.2b", "inconclusive")
 def test_c3_2b_on_three_seeds_is_inconclusive_by_rule():
     three = {(w, d, m): v[:3] for (w, d, m), v in _all_losses().items()}
     v = judged(measures(separable=three))["C3.2b"]
@@ -450,3 +452,25 @@ def test_c3_2bp_holds_in_part_where_one_dimension_is_undecided():
         "holds in part",
         "the SG's loss ends above backprop's; the gap grows in 2-D; not shown in 100-D",
     )
+
+
+@pytest.mark.claim("C3.2bp", "inconclusive")
+def test_c3_2bp_is_inconclusive_where_no_dimension_is_decided():
+    swing = np.exp([1, -1] * 4)
+    noisy = {("late", d, "linear SG"): 6e-4 * SPREAD[::-1] * swing for d in ("2", "100")}
+    claim = judged(measures(), long(noisy))["C3.2bp"]
+    assert claim.status == "inconclusive"
+
+
+def test_an_oscillating_or_rising_seed_is_not_converging_and_counts_against_the_claims():
+    """BOOK.md section 6's one tolerance: a run that rose and fell in the second half of its
+    budget (oscillating), or rose (rising), has not converged, whatever its final distance."""
+    for outcome in ("oscillating", "rising"):
+        assert V.share(rows(["converged", outcome, "converging"])) == "2/3"
+        claim = judged(measures({DEEP_MSE: ["converged", outcome, "converged"]}))["C3.1"]
+        assert claim.status == "holds in part" and "5/6 with Adam" in claim.regime
+        assert status(measures({MATCHED: ["converged", outcome, "converged"]}), "C3.4") == (
+            "does not hold"
+        )
+        run = "squared error: linear SG"
+        assert status(measures(), "C3.1p", long(deep={run: [outcome] * 3})) == "does not hold"

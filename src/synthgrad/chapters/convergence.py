@@ -72,6 +72,7 @@ IN_PART = (
     "C3.2bp",
     "C3.3p",
 )  # claims that can hold in part
+PAIRED = ("C3.2b", "C3.2bp")  # decided on paired intervals: undecided (inconclusive) on noise
 
 
 # the grid of this chapter in the results store (make paper)
