@@ -163,15 +163,18 @@ def test_the_claims_table_says_whether_a_fresh_seed_agreed(tmp_path, monkeypatch
     ledger.write("09_test", rerun, {"seed": 1000, "n_seeds": 3}, quick=False)
     got = ledger.fresh("09_test", tmp_path / "fresh")
     assert got == {
-        "C9.1": ("holds", "seeds 1000-1002"),
-        "C9.2": ("does not hold", "seeds 1000-1002"),
+        "C9.1": ("holds", "seeds 1000-1002", "x"),
+        "C9.2": ("does not hold", "seeds 1000-1002", "x"),
     }
     column = ledger.table(claims, got)["fresh seed"].tolist()
     assert column == ["agrees (seeds 1000-1002)", "differs: does not hold (seeds 1000-1002)"]
     assert ledger.fresh("09_other", tmp_path / "fresh") == {}
-    assert ledger.agreement("holds", ("holds", "seeds 1000-1002"), "results store: x") == (
+    assert ledger.agreement("holds", ("holds", "seeds 1000-1002", "x"), "results store: x") == (
         "the store's runs (not rerun)"
     )
+    # a rerun that judged another criterion than the claim's now is stale, not an agreement
+    changed = [ledger.Claim("C9.1", "x", "x", "y", ledger.judge(True))]
+    assert ledger.table(changed, got)["fresh seed"].iloc[0].startswith("stale: the rerun judged")
     assert "fresh seed" not in ledger.table(claims).columns
 
 

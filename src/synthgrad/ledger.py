@@ -133,9 +133,10 @@ def fresh_dir() -> Path:
     return Path(os.environ.get(FRESH_ENV, default))
 
 
-def fresh(chapter: str, directory: Path | None = None) -> dict[str, tuple[str, str]]:
-    """Per claim id, the status the chapter's rerun with a fresh seed gave, and its seeds
-    (``"holds (seeds 1000-1002)"``); empty where the chapter has no such rerun."""
+def fresh(chapter: str, directory: Path | None = None) -> dict[str, tuple[str, str, str]]:
+    """Per claim id, the status the chapter's rerun with a fresh seed gave, its seeds
+    (``"seeds 1000-1002"``) and the criterion it judged; empty where the chapter has no such
+    rerun."""
     path = (directory or fresh_dir()) / f"{chapter}.json"
     if not path.exists():
         return {}
@@ -143,18 +144,23 @@ def fresh(chapter: str, directory: Path | None = None) -> dict[str, tuple[str, s
     check(doc)
     p = doc["parameters"]
     seeds = f"seeds {p['seed']}-{p['seed'] + p.get('n_seeds', 1) - 1}" if "seed" in p else ""
-    return {c["id"]: (c["status"], seeds) for c in doc["claims"]}
+    return {c["id"]: (c["status"], seeds, c["criterion"]) for c in doc["claims"]}
 
 
-def agreement(status: str, rerun: tuple[str, str] | None, scale: str = "") -> str:
+def agreement(
+    status: str, rerun: tuple[str, str, str] | None, scale: str = "", criterion: str = ""
+) -> str:
     """The claims table's fresh-seed column: whether the rerun gave the same status. A verdict
     from the results store (``scale`` names it) is not the chapter's run: no seed of the
-    chapter's changes it."""
+    chapter's changes it; a rerun that judged another ``criterion`` than the claim's now is
+    stale, not compared."""
     if scale and not scale.startswith("book run"):
         return "the store's runs (not rerun)"
     if rerun is None:
         return "not rerun"
-    other, seeds = rerun
+    other, seeds, judged = rerun
+    if criterion and judged != criterion:
+        return "stale: the rerun judged an earlier criterion (`make fresh FORCE=1`)"
     return ("agrees" if other == status else f"differs: {other}") + (f" ({seeds})" if seeds else "")
 
 
@@ -172,7 +178,11 @@ def table(
             "verdict": verdict_text(c.status, c.regime, c.decide, c.decided_by),
             "95% interval": c.interval,
             "tag": f"{c.source}, {c.kind}",
-            **({"fresh seed": agreement(c.status, rerun.get(c.id), c.scale)} if rerun else {}),
+            **(
+                {"fresh seed": agreement(c.status, rerun.get(c.id), c.scale, c.criterion)}
+                if rerun
+                else {}
+            ),  # fmt: skip
         }
         for c in claims
     ]
@@ -309,9 +319,11 @@ def read_all(directory: Path | None = None) -> pd.DataFrame:
                     "95% interval": c.get("interval", ""),
                     "tag": f"{c.get('source', 'paper')}, {c.get('kind', 'empirical test')}",
                     "scale": c.get("scale") or f"book run: {scale(doc['parameters'])}",
-                    "fresh seed": agreement(c["status"], rerun.get(c["id"]), c.get("scale", ""))
+                    "fresh seed": agreement(
+                        c["status"], rerun.get(c["id"]), c.get("scale", ""), c["criterion"]
+                    )
                     if not doc["quick"]
-                    else "",
+                    else "",  # fmt: skip
                 }
             )
     return pd.DataFrame(rows)
