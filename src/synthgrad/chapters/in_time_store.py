@@ -181,12 +181,12 @@ def table(score: dict[str, np.ndarray]) -> pd.DataFrame:
     """The grid's scores as made so far (``score``: :func:`scores`): a row per task and T (and
     the ceiling's and BP(lambda)'s rows), a column per method; each cell the seeds' longest
     lengths in seed order ("not made": the run is not in the store, or not current)."""
+
+    def cell(label: str) -> str:
+        return seed_values(score[label]) if label in score else "not made"
+
     rows = {}
     for task, name in TASKS.items():
-
-        def cell(label: str) -> str:
-            return seed_values(score[label]) if label in score else "not made"
-
         rows[f"{name}, no truncation"] = {CEILING: cell(f"{task}/no truncation/{CEILING}")}
         for T in TRUNCATIONS:
             rows[f"{name}, T = {T}"] = {m: cell(f"{task}/T {T}/{m}") for m in (BPTT, DNI)}
