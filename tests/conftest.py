@@ -27,6 +27,13 @@ CHROMIUM_ARGS = [
 SCREENSHOTS = ROOT / "_build" / "screenshots"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _cache_of_this_session(tmp_path_factory):
+    """Decoded store runs cached in this session's own folder, never in the user's cache (a
+    test must not read what older code left there)."""
+    os.environ["SYNTHGRAD_CACHE"] = str(tmp_path_factory.mktemp("decoded-runs"))
+
+
 def make(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(["make", "-C", str(ROOT), *args], capture_output=True, text=True)
 

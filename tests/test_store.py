@@ -69,10 +69,18 @@ def test_decoded_runs_are_cached_by_content_and_a_bad_cache_file_is_decoded_agai
         np.testing.assert_array_equal(cached.evals[name], values)
     np.testing.assert_array_equal(cached.train["loss"], fresh.train["loss"])
     assert cached.seeds == fresh.seeds == [0, 1]
-    for f in files:
-        f.write_bytes(b"not an npz file")
-    again = store.load(TINY).runs["sg_middle"]
-    np.testing.assert_array_equal(again.train["loss"], fresh.train["loss"])
+    for f in files:  # a foreign file, a truncated one: each decoded again from the run
+        for damaged in (b"not an npz file", f.read_bytes()[:200]):
+            f.write_bytes(damaged)
+            again = store.load(TINY).runs["sg_middle"]
+            np.testing.assert_array_equal(again.train["loss"], fresh.train["loss"])
+    # the key is the file's content, the metric lists its manifest entry names, the decoder's
+    entry = {"train_metrics": ["loss"], "eval_metrics": ["test_acc"]}
+    key = store._cache_key(b"x", entry)
+    assert key != store._cache_key(b"y", entry)
+    assert key != store._cache_key(b"x", {**entry, "eval_metrics": ["test_acc", "test_loss"]})
+    monkeypatch.setattr(store, "DECODE_VERSION", store.DECODE_VERSION + 1)
+    assert key != store._cache_key(b"x", entry)
     # an empty $SYNTHGRAD_CACHE turns the cache off: runs are decoded from their files
     monkeypatch.setenv(store.CACHE_ENV, "")
     assert store.cache_dir() is None

@@ -160,7 +160,7 @@ def agreement(
         return "not rerun"
     other, seeds, judged = rerun
     if criterion and judged != criterion:
-        return "stale: the rerun judged an earlier criterion (`make fresh FORCE=1`)"
+        return "stale: the rerun judged another criterion (`make fresh FORCE=1`)"
     return ("agrees" if other == status else f"differs: {other}") + (f" ({seeds})" if seeds else "")
 
 

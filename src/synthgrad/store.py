@@ -30,6 +30,8 @@ import json
 import os
 import platform
 import subprocess
+import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -119,10 +121,17 @@ def read_manifest(name: str, root: Path | None = None) -> dict[str, Any]:
 
 
 def _write_atomic(path: Path, payload: bytes) -> None:
+    """``payload`` to ``path`` through a temporary file of this writer's own in the same
+    folder: a reader sees the old file or the new one, never half of one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_bytes(payload)
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _file_name(label: str) -> str:
@@ -193,23 +202,39 @@ def cache_dir() -> Path | None:
     where = os.environ.get(CACHE_ENV)
     if where == "":
         return None
-    return Path(where) if where else Path.home() / ".cache" / "synthgrad" / "runs"
+    if where:
+        return Path(where)
+    try:
+        return Path.home() / ".cache" / "synthgrad" / "runs"
+    except RuntimeError:  # no home folder (a container's arbitrary user): no cache
+        return None
+
+
+DECODE_VERSION = 1  # a change to how a run's file is decoded: raise it, and old cache files go
+
+
+def _cache_key(payload: bytes, entry: dict[str, Any]) -> str:
+    """What a decoded run depends on: its file, the metric lists its manifest entry names, and
+    the decoder's version."""
+    parts = [hashlib.sha256(payload).hexdigest(), entry["train_metrics"], entry["eval_metrics"],
+             DECODE_VERSION]  # fmt: skip
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 
 def decode(payload: bytes, entry: dict[str, Any]) -> History:
     """A stored run back as a :class:`~synthgrad.train.History`, from the cache of decoded runs
     where it is there (:func:`cache_dir`; a file that cannot be read is decoded afresh)."""
-    columns = entry["train_metrics"] + ["|"] + entry["eval_metrics"]
-    key = hashlib.sha256(payload + "\0".join(columns).encode()).hexdigest()
     where = cache_dir()
-    cached = where / f"{key}.npz" if where else None
+    cached = where / f"{_cache_key(payload, entry)}.npz" if where else None
     arrays = None
     if cached is not None and cached.exists():
+        names = ["seeds", "steps", "eval_steps", *(f"train/{c}" for c in entry["train_metrics"]),
+                 *(f"eval/{c}" for c in entry["eval_metrics"])]  # fmt: skip
         try:
             with np.load(cached) as f:
-                arrays = {k: f[k] for k in f.files}
-        except (OSError, ValueError, EOFError):
-            arrays = None  # a half-written or damaged cache file: decode the run again
+                arrays = {k: f[k] for k in names}
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile):
+            arrays = None  # a damaged or foreign cache file: decode the run again
     if arrays is None:
         arrays = _decode_arrays(payload, entry)
         if cached is not None:
@@ -276,10 +301,17 @@ def run_status(experiment: Experiment, label: str, root: Path | None = None, man
     return "ok"
 
 
-def statuses(experiment: Experiment, root: Path | None = None) -> dict[str, str]:
+def statuses(
+    experiment: Experiment, root: Path | None = None, manifest: dict[str, Any] | None = None
+) -> dict[str, str]:
     """Every run's :func:`run_status`, the manifest read once (no run is decoded)."""
-    manifest = read_manifest(experiment.name, root or store_dir())
+    manifest = manifest or read_manifest(experiment.name, root or store_dir())
     return {label: run_status(experiment, label, root, manifest) for label in experiment.runs}
+
+
+def made(experiment: Experiment, root: Path | None = None) -> int:
+    """How many of the experiment's runs are made and current."""
+    return list(statuses(experiment, root).values()).count("ok")
 
 
 @dataclass
@@ -381,7 +413,7 @@ def load(experiment: Experiment, root: Path | None = None) -> Stored:
     root = root or store_dir()
     name = experiment.name
     manifest = read_manifest(name, root)
-    status = statuses(experiment, root)
+    status = statuses(experiment, root, manifest)
     runs, provenance = {}, {}
     for label in experiment.runs:
         if status[label] in ("ok", "stale"):

@@ -5,9 +5,10 @@ by DNI (truncated BPTT plus a synthetic gradient for the state at each window's 
 :mod:`synthgrad.recurrent`) and, as the ceiling, by full BPTT over the whole sequence. A run
 is scored by the longest Copy length it solved within a fixed budget of sequences. Then both
 methods model a book's characters (:func:`train_lm`, scored in held-out bits per character:
-:func:`lm_final`). The runs (:func:`train_all`), the scores (:func:`scores`), the numbers the
-prose quotes and the claims (:func:`claims`) are in :mod:`synthgrad.chapters.in_time_claims`,
-decided on plain arrays so that tests can decide them without training.
+:func:`lm_final`). The runs are here (:func:`train_all`, :func:`train_lm`); the scores
+(:func:`scores`), the numbers the prose quotes and the claims (:func:`claims`) are in
+:mod:`synthgrad.chapters.in_time_claims`, decided on plain arrays so that tests can decide them
+without training.
 """
 
 from __future__ import annotations

@@ -145,9 +145,9 @@ def numbers(
     bpc: Mapping[tuple[str, int], np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """The numbers the chapter's prose quotes: the identities, the ceiling and each method's
-    median length per T and this run's settings; with ``logs``, the SG's last probe at the shortest T (mean over
-    seeds) and Table 3 at the longest in words (``stuck_text``); with ``bpc``, each method's
-    median held-out bits per character at the shortest T."""
+    median length per T and this run's settings; with ``logs``, the SG's last probe at the
+    shortest T (mean over seeds) and Table 3 at the longest in words (``stuck_text``); with
+    ``bpc``, each method's median held-out bits per character at the shortest T."""
     out: dict[str, Any] = {
         "zero_sg": identity.zero_sg,
         "oracle": identity.oracle,

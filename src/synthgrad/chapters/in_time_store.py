@@ -34,6 +34,14 @@ def bp_name(lam: float) -> str:
     return f"BP(lambda) {lam:g}"
 
 
+def label(task: str, method: str, T: int | None = None) -> str:
+    """A run's label: ``copy/T 3/DNI``; the ceiling's ``copy/no truncation/full BPTT``,
+    BP(lambda)'s ``copy/one step/BP(lambda) 1``."""
+    where = ("no truncation" if method == CEILING
+             else "one step" if method.startswith("BP(lambda)") else f"T {T}")  # fmt: skip
+    return f"{task}/{where}/{method}"
+
+
 def _task(task: str, method: str, length: int, **extra: float) -> Task:
     fit = dict(seeds=list(SEEDS), method=method, length=length, steps=BATCHES,
                eval_every=EVAL_EVERY, **SETTINGS, **extra)  # fmt: skip
@@ -44,12 +52,12 @@ def _runs() -> dict[str, Task]:
     """Every run, in the order of making: Copy first, then Repeat Copy."""
     runs = {}
     for task in TASKS:
-        runs[f"{task}/no truncation/{CEILING}"] = _task(task, "full", 1)
+        runs[label(task, CEILING)] = _task(task, "full", 1)
         for T in TRUNCATIONS:
-            runs[f"{task}/T {T}/{BPTT}"] = _task(task, "bptt", T)
-            runs[f"{task}/T {T}/{DNI}"] = _task(task, "dni", T, scale=DNI_SCALE)
+            runs[label(task, BPTT, T)] = _task(task, "bptt", T)
+            runs[label(task, DNI, T)] = _task(task, "dni", T, scale=DNI_SCALE)
         for lam in LAMBDAS:
-            runs[f"{task}/one step/{bp_name(lam)}"] = _task(
+            runs[label(task, bp_name(lam))] = _task(
                 task, "bp_lambda", 1, lam=lam, gamma=BP_GAMMA, scale=BP_SCALE
             )
     return runs
@@ -122,7 +130,7 @@ EXPERIMENT = store.Experiment(
 
 def page_text(root: Path | None = None) -> str:
     """The plan and how much of it is made, for the chapter's page."""
-    made = list(store.statuses(EXPERIMENT, root).values()).count("ok")
+    made = store.made(EXPERIMENT, root)
     return (f"{plan_text()}\n**Made so far**: {made} of {len(EXPERIMENT.runs)} runs "
             f"(`make paper EXPERIMENT={NAME}`).")  # fmt: skip
 
@@ -138,9 +146,9 @@ def claims(score: dict[str, np.ndarray]) -> list[ledger.Claim]:
     out = []
     scale = EXPERIMENT.scale
     for task, tag in (("copy", ""), ("repeat_copy", "-repeat")):
-        pairs = {T: (f"{task}/T {T}/{DNI}", f"{task}/T {T}/{BPTT}") for T in TRUNCATIONS}
-        ceiling = f"{task}/no truncation/{CEILING}"
-        if ceiling not in score or not all(a in score and b in score for a, b in pairs.values()):
+        pairs = {T: (label(task, DNI, T), label(task, BPTT, T)) for T in TRUNCATIONS}
+        ceiling = label(task, CEILING)
+        if as_book(score, task) is None:  # every truncated run and the ceiling, or no verdict
             continue
         out.append(ledger.Claim(
             f"C8.3p{tag}",
@@ -158,7 +166,7 @@ def claims(score: dict[str, np.ndarray]) -> list[ledger.Claim]:
             scale=scale,
         ))  # fmt: skip
     one, zero = bp_name(LAMBDAS[1]), bp_name(LAMBDAS[0])
-    labels = {TASKS[t]: (f"{t}/one step/{one}", f"{t}/one step/{zero}") for t in TASKS}
+    labels = {TASKS[t]: (label(t, one), label(t, zero)) for t in TASKS}
     if all(a in score and b in score for a, b in labels.values()):
         out.append(ledger.Claim(
             "C8.5p",
@@ -187,10 +195,10 @@ def table(score: dict[str, np.ndarray]) -> pd.DataFrame:
 
     rows = {}
     for task, name in TASKS.items():
-        rows[f"{name}, no truncation"] = {CEILING: cell(f"{task}/no truncation/{CEILING}")}
+        rows[f"{name}, no truncation"] = {CEILING: cell(label(task, CEILING))}
         for T in TRUNCATIONS:
-            rows[f"{name}, T = {T}"] = {m: cell(f"{task}/T {T}/{m}") for m in (BPTT, DNI)}
-        rows[f"{name}, one step"] = {bp_name(x): cell(f"{task}/one step/{bp_name(x)}")
+            rows[f"{name}, T = {T}"] = {m: cell(label(task, m, T)) for m in (BPTT, DNI)}
+        rows[f"{name}, one step"] = {bp_name(x): cell(label(task, bp_name(x)))
                                      for x in LAMBDAS}  # fmt: skip
     return pd.DataFrame(rows).T.fillna("")
 
@@ -200,8 +208,8 @@ def as_book(
 ) -> dict[tuple[str, int | None], np.ndarray] | None:
     """One task's truncated runs and ceiling keyed as the book run's scores are (``(method,
     T)``; the ceiling ``(CEILING, None)``), for its figure; None until every one is made."""
-    labels = {(CEILING, None): f"{task}/no truncation/{CEILING}"} | {
-        (m, T): f"{task}/T {T}/{m}" for T in TRUNCATIONS for m in (BPTT, DNI)
+    labels = {(CEILING, None): label(task, CEILING)} | {
+        (m, T): label(task, m, T) for T in TRUNCATIONS for m in (BPTT, DNI)
     }
     if not all(label in score for label in labels.values()):
         return None

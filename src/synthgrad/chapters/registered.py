@@ -193,16 +193,10 @@ def final_experiment(grid: Grid, root: Path | None = None) -> store.Experiment:
     )  # fmt: skip
 
 
-def _made(experiment: store.Experiment, root: Path | None) -> int:
-    """How many of the experiment's runs are made and current (their status alone: no run is
-    decoded)."""
-    return list(store.statuses(experiment, root).values()).count("ok")
-
-
 def page_text(grid: Grid, root: Path | None = None) -> str:
     """The plan and how far the store has carried it out, for the chapter's page."""
     select, final = selection_experiment(grid, root), final_experiment(grid, root)
-    made = {e.name: _made(e, root) for e in (select, final)}
+    made = {e.name: store.made(e, root) for e in (select, final)}
     return (
         "**Registered plan**, fixed before any run:\n\n"
         + grid.plan()
