@@ -28,7 +28,16 @@ from ..models import mlp
 from ..rules.update_error import UpdateError
 from ..train import History, train
 from . import Interface
-from .convergence_claims import DEEP, DIMS, TRACKING_MODES, Long, Measures, claims, numbers
+from .convergence_claims import (
+    DEEP,
+    DIMS,
+    GD_REFERENCE,
+    TRACKING_MODES,
+    Long,
+    Measures,
+    claims,
+    numbers,
+)
 from .convergence_claims import diagnosis_counts as diagnosis_counts  # the notebook's table
 
 INTERFACE = Interface(
@@ -156,7 +165,8 @@ def train_diagnosis(
     p: SimpleNamespace,
 ) -> dict[str, History]:
     """(a2): the deep linear network (squared error, 100-D) under each setting of
-    :func:`synthgrad.convergence.diagnosis` (Adam reuses (a)'s run), and backprop's run."""
+    :func:`synthgrad.convergence.diagnosis` (Adam reuses (a)'s run), and backprop's runs, with
+    Adam ((a)'s) and with the diagnosis's plain gradient descent (:data:`GD_REFERENCE`)."""
     conditions = cv.diagnosis(p.lr, p.sgd_lr)
     diag = {
         name: runs[DEEP, 100, "linear SG"]
@@ -168,6 +178,10 @@ def train_diagnosis(
         for name, kw in conditions.items()
     }  # fmt: skip
     diag["backprop (Adam)"] = runs[DEEP, 100, "backprop"]
+    diag[GD_REFERENCE] = cv.train_on(  # is the budget enough for gradient descent at all?
+        problems["mse", 100], p.depth, p.width, seeds=p.seeds, steps=p.steps,
+        eval_every=eval_every(p), method="backprop", lr=p.sgd_lr, optimizer="sgd",
+    )  # fmt: skip
     return diag
 
 

@@ -23,6 +23,7 @@ from .. import convergence as cv
 
 DEEP = "deep linear network, squared error"  # the model the diagnosis varies
 DIMS = (2, 100)
+GD_REFERENCE = "backprop (gradient descent)"  # the diagnosis's reference for its GD budget
 TRACKING_MODES = ("rotated", "biased", "per-example")  # the update errors of (b)
 # the store's experiment 03_long_budgets: its deep runs (label -> claim id, loss on the page)
 LONG_DEEP = {
@@ -145,6 +146,7 @@ def numbers(m: Measures) -> dict[str, Any]:
         "reference_worst": float(reference.final.max()),
         "gd_converged": diag_converged["gradient descent"],
         "gd_tracking": float(diag_tracking["gradient descent"]),
+        "gd_backprop_converged": diag_converged[GD_REFERENCE],
         "adam_converged": diag_converged["Adam"],
         "adam_tracking": float(diag_tracking["Adam"]),
         "fast_converged": diag_converged["Adam, SG 10x faster"],
