@@ -61,7 +61,8 @@ def measures(change=None, separable=None, tracking=None, phase=None, fixed=None)
                     rows(change.get((model, d, m), ok()), track, model=model, dim=d, method=m)
                 )
     settings = ["Adam", "Adam, SG 10x faster", "Adam, both 3x faster", "gradient descent",
-                analysis.CONTROL, "backprop (Adam)", chapter.GD_REFERENCE]  # fmt: skip
+                analysis.CONTROL, "backprop (Adam)", chapter.GD_REFERENCE,
+                "Adam" + chapter.IN_2D, "gradient descent" + chapter.IN_2D]  # fmt: skip
     diagnosis = [
         rows(change.get(("diagnosis", s), ok() if s != analysis.CONTROL else
                         ["stalled"] * 3), setting=s)
@@ -176,6 +177,14 @@ def test_numbers_on_constructed_outcomes():
     assert n["gd_backprop_converged"] == "3/3"
     stalled_gd = chapter.numbers(measures({("diagnosis", chapter.GD_REFERENCE): ["stalled"] * 3}))
     assert stalled_gd["gd_backprop_converged"] == "0/3"
+    assert (n["gd_2d_converged"], n["adam_2d_outcomes"]) == (
+        "3/3",
+        "converged, converged, converged",
+    )
+    flat = chapter.numbers(
+        measures({("diagnosis", "Adam (2-D)"): ["oscillating", "rising", "stalled"]})
+    )
+    assert flat["adam_2d_outcomes"] == "oscillating, rising, stalled"
     assert n["gd_tracking"] == pytest.approx(0.1)
     assert (n["mse_shallow"], n["mse_deep"], n["stalled_2d"]) == ("6/6", "4/6", "0/3")
     assert n["stalled_tracking"] == pytest.approx(0.1)

@@ -32,6 +32,7 @@ from .convergence_claims import (
     DEEP,
     DIMS,
     GD_REFERENCE,
+    IN_2D,
     TRACKING_MODES,
     Long,
     Measures,
@@ -166,7 +167,9 @@ def train_diagnosis(
 ) -> dict[str, History]:
     """(a2): the deep linear network (squared error, 100-D) under each setting of
     :func:`synthgrad.convergence.diagnosis` (Adam reuses (a)'s run), and backprop's runs, with
-    Adam ((a)'s) and with the diagnosis's plain gradient descent (:data:`GD_REFERENCE`)."""
+    Adam ((a)'s) and with the diagnosis's plain gradient descent (:data:`GD_REFERENCE`); and
+    the 2-D network with Adam ((a)'s) and with plain gradient descent (names ending
+    :data:`IN_2D`)."""
     conditions = cv.diagnosis(p.lr, p.sgd_lr)
     diag = {
         name: runs[DEEP, 100, "linear SG"]
@@ -181,6 +184,12 @@ def train_diagnosis(
     diag[GD_REFERENCE] = cv.train_on(  # is the budget enough for gradient descent at all?
         problems["mse", 100], p.depth, p.width, seeds=p.seeds, steps=p.steps,
         eval_every=eval_every(p), method="backprop", lr=p.sgd_lr, optimizer="sgd",
+    )  # fmt: skip
+    # the 2-D network, whose linear SG also fails with Adam in (a): does gradient descent help?
+    diag["Adam" + IN_2D] = runs[DEEP, 2, "linear SG"]
+    diag["gradient descent" + IN_2D] = cv.train_on(
+        problems["mse", 2], p.depth, p.width, seeds=p.seeds, steps=p.steps,
+        eval_every=eval_every(p), **conditions["gradient descent"],
     )  # fmt: skip
     return diag
 

@@ -24,6 +24,7 @@ from .. import convergence as cv
 DEEP = "deep linear network, squared error"  # the model the diagnosis varies
 DIMS = (2, 100)
 GD_REFERENCE = "backprop (gradient descent)"  # the diagnosis's reference for its GD budget
+IN_2D = " (2-D)"  # the diagnosis's 2-D rows: (a)'s Adam run, and plain gradient descent
 TRACKING_MODES = ("rotated", "biased", "per-example")  # the update errors of (b)
 # the store's experiment 03_long_budgets: its deep runs (label -> claim id, loss on the page)
 LONG_DEEP = {
@@ -147,6 +148,10 @@ def numbers(m: Measures) -> dict[str, Any]:
         "gd_converged": diag_converged["gradient descent"],
         "gd_tracking": float(diag_tracking["gradient descent"]),
         "gd_backprop_converged": diag_converged[GD_REFERENCE],
+        "gd_2d_converged": diag_converged["gradient descent" + IN_2D],
+        "adam_2d_outcomes": ", ".join(
+            m.diagnosis.loc[m.diagnosis.setting == "Adam" + IN_2D, "outcome"]
+        ),
         "adam_converged": diag_converged["Adam"],
         "adam_tracking": float(diag_tracking["Adam"]),
         "fast_converged": diag_converged["Adam, SG 10x faster"],

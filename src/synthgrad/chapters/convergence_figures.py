@@ -16,7 +16,7 @@ from pandas.io.formats.style import Styler
 from .. import analysis, implied, losses, plots, store
 from .. import convergence as cv
 from ..train import History
-from .convergence import MODELS, eval_every, long_deep
+from .convergence import IN_2D, MODELS, eval_every, long_deep
 
 # the widget: logistic regression (2-D) with each SG form against backprop
 FORMS = ["linear SG", "loss-matched SG"]
@@ -81,7 +81,9 @@ def table_fixed(fixed: pd.DataFrame) -> Styler:
 
 def figure_diagnosis(diag: Mapping[str, History]) -> plt.Figure:
     """Figure 2: the deep linear network (squared error, 100-D) under each setting of the
-    diagnosis: distance to the optimum and the SG's tracking error."""
+    diagnosis: distance to the optimum and the SG's tracking error (the 2-D rows of Table 2
+    are not drawn)."""
+    diag = {name: h for name, h in diag.items() if not name.endswith(IN_2D)}
     fig, axes = plt.subplots(1, 2, figsize=(14, 4.2), sharex=True)
     colours = plots.method_colours(diag)
     df = analysis.frames(diag)
