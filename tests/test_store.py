@@ -171,6 +171,38 @@ def test_runs_on_one_device_go_one_after_another(tmp_path, monkeypatch):
     assert store.load(TINY).complete
 
 
+@pytest.mark.processes
+def test_timed_runs_are_made_alone_in_this_process_and_stored_as_histories(tmp_path, monkeypatch):
+    """Chapter 7's runner (``schedules``): each timed run is made in this process before any
+    other, never sent to a pool; its held-out accuracy and seconds per evaluation come back
+    from the store, and a deterministic schedule's first steps reproduce."""
+    monkeypatch.setenv(store.STORE_ENV, str(tmp_path))
+    fit = dict(seeds=[0, 1], K=2, hidden=[16, 16], steps=6, batch_size=32, lr=1e-3,
+               eval_every=3, timeout_s=60.0)  # fmt: skip
+    timed = store.Experiment(
+        "99_timed", "99_test", "timed runs", "a few steps",
+        {s: store.Task("mnist", {**fit, "schedule": s}, {"scale": "small", "limit": 256},
+                       runner="schedules") for s in ("backprop", "dni_sync")},
+    )  # fmt: skip
+
+    class NoPool(ThreadPoolExecutor):
+        def submit(self, *args, **kwargs):
+            raise AssertionError("a timed run was sent to a pool")
+
+    said = []
+    making.make([timed], executor=NoPool(1), log=said.append)
+    assert sum("(alone)" in line for line in said) == 2
+    stored = store.load(timed)
+    assert stored.complete
+    for h in stored.runs.values():
+        assert list(h.eval_steps) == [0, 3, 6] and h.evals["seconds"].shape == (3, 2)
+        assert np.all(np.diff(h.evals["seconds"], axis=0) > 0)  # time moves on
+        assert np.all((h.evals["test_acc"] >= 0) & (h.evals["test_acc"] <= 1))
+    assert stored.provenance["dni_sync"]["source_hash"] == store.source_hash("schedules")
+    for label in timed.runs:
+        assert making.spot_check(timed, label, steps=3) < 1e-5, label
+
+
 def test_chapter_3_runs_are_stored_and_long_ones_thinned(tmp_path, monkeypatch):
     run = store.Task(
         "problem",

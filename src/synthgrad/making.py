@@ -51,6 +51,9 @@ def todo(experiment: Experiment, root: Path | None = None, match: Sequence[str] 
 
 
 CPU_RUNNERS = ("copy",)  # runners that train on the CPU whatever the device (chapter 8's LSTMs)
+# runners whose numbers are wall-clock times (chapter 7's stages, each in processes of its own):
+# made here, one at a time, before any other run of the call, so that nothing shares the cores
+EXCLUSIVE_RUNNERS = ("schedules",)
 
 
 def make(
@@ -68,7 +71,8 @@ def make(
     graph unless ``graph=False`` (chapter 3's runs, of the convergence runner, run eagerly);
     on the CPU they go to ``executor`` (default: one local process per core, one torch thread
     each; ``workers`` of them), as do the runs of a CPU runner (:data:`CPU_RUNNERS`) on any
-    device. ``match``: only the labels matching one of these patterns."""
+    device; timed runs (:data:`EXCLUSIVE_RUNNERS`) go first, one at a time in this process,
+    on the CPU. ``match``: only the labels matching one of these patterns."""
     root = root or store_dir()
     for experiment in experiments:
         name = experiment.name
@@ -76,6 +80,12 @@ def make(
         registered = registration(experiment, root) if experiment.plan and labels else None
         log(f"{name}: {len(labels)} of {len(experiment.runs)} runs to make"
             + (f" ({len(experiment.pending)} pending)" if experiment.pending else ""))  # fmt: skip
+        alone = [label for label in labels if experiment.runs[label].runner in EXCLUSIVE_RUNNERS]
+        for label in alone:  # in this process, before any pool starts: nothing else runs
+            history = run_task(experiment.runs[label])
+            save(experiment, label, history, cpu_name(), root, registered)
+            log(f"  {label}: {history.settings['seconds']:.0f} s (alone)")
+        labels = [label for label in labels if label not in alone]
         on_device = [] if device == "cpu" else [
             label for label in labels if experiment.runs[label].runner not in CPU_RUNNERS
         ]  # fmt: skip

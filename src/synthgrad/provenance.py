@@ -32,6 +32,7 @@ ROOTS = {
     "fit": ("train:fit", *(f"data:{name}" for name in LOADERS)),
     "convergence": ("convergence:train_on", "convergence:make_problem"),
     "copy": ("curricula:fit_copy",),
+    "schedules": ("decoupled.launch:fit_schedule", "data:mnist"),
 }
 STEP_ROOTS = {"eager": (), "CUDA graph": ("graphs:Graphed",)}
 

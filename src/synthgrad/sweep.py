@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from . import convergence, curricula, graphs, parallel
+from . import convergence, curricula, decoupled, graphs, parallel
 from . import data as D
 from .train import History, fit
 
@@ -34,8 +34,10 @@ NEEDS = {  # the keyword arguments each runner must be given
     "fit": {"seeds", "rule", "hidden", "steps", "lr"},
     "convergence": {"seeds", "method", "depth", "width", "steps", "lr"},
     "copy": {"seeds", "method", "length", "steps", "lr"},
+    "schedules": {"seeds", "schedule", "K", "hidden", "steps", "lr"},
 }
 CURRICULA = ("copy", "repeat_copy")  # the copy runner's tasks (chapter 8)
+TIMED = ("mnist",)  # the schedules runner's data (chapter 7's timed runs)
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,9 @@ class Task:
     ``dataset`` is ``"problem"``, ``dataset_kwargs`` go to
     :func:`synthgrad.convergence.make_problem` and ``fit`` to
     :func:`synthgrad.convergence.train_on`. With ``runner="copy"`` (chapter 8): ``dataset`` is
-    ``"copy"`` or ``"repeat_copy"`` and ``fit`` goes to :func:`synthgrad.curricula.fit_copy`."""
+    ``"copy"`` or ``"repeat_copy"`` and ``fit`` goes to :func:`synthgrad.curricula.fit_copy`.
+    With ``runner="schedules"`` (chapter 7's timed runs): ``dataset`` is ``"mnist"`` and
+    ``fit`` goes to :func:`synthgrad.decoupled.fit_schedule`."""
 
     dataset: str
     fit: dict[str, Any]
@@ -56,7 +60,8 @@ class Task:
     def __post_init__(self) -> None:
         if self.runner not in NEEDS:
             raise ValueError(f"unknown runner {self.runner!r}; known: {', '.join(NEEDS)}")
-        known = {"fit": DATASETS, "convergence": ("problem",), "copy": CURRICULA}[self.runner]
+        known = {"fit": DATASETS, "convergence": ("problem",), "copy": CURRICULA,
+                 "schedules": TIMED}[self.runner]  # fmt: skip
         if self.dataset not in known:
             raise ValueError(f"unknown dataset {self.dataset!r}; known: {', '.join(known)}")
         missing = NEEDS[self.runner] - set(self.fit)
@@ -99,6 +104,8 @@ def run_task(
         if task.runner == "copy":
             return curricula.fit_copy(repeat=task.dataset == "repeat_copy", **kwargs)
         dataset = _load(task.dataset, tuple(sorted(task.dataset_kwargs.items())))
+        if task.runner == "schedules":
+            return decoupled.fit_schedule(dataset, **kwargs)
         hidden = kwargs["hidden"]
         desc = f"{len(hidden)} x {hidden[0] if hidden else 0}, {kwargs['rule']}"
         kwargs = {"progress": progress, "desc": desc, "on_divergence": "mark", **kwargs}

@@ -20,7 +20,8 @@ schedule trains the same initial weights on the same minibatches:
   ``t+1``: numerically the package's single-process SG rule (tested), so the distributed code
   is shown to compute the package's algorithm.
 
-:func:`run` returns a :class:`Result`: wall-clock seconds, examples per second, per-stage
+:func:`run` returns a :class:`Result` (:func:`fit_schedule`: several seeds, as the results
+store's History): wall-clock seconds, examples per second, per-stage
 compute and waiting time, the SG targets' staleness and an accuracy-against-time trace.
 Evaluation stays off the clock: stages copy their parameters at evaluation steps and the
 parent evaluates the copies after the run. :func:`measure_costs` and :func:`predict` are a
@@ -39,7 +40,7 @@ cost model).
 
 from .config import PIPELINED, SCHEDULES, Config, Result, StageFailed, sg_positions, split_blocks
 from .costs import Costs, measure_costs, predict
-from .launch import run
+from .launch import fit_schedule, run
 
 __all__ = [
     "PIPELINED",
@@ -48,6 +49,7 @@ __all__ = [
     "Costs",
     "Result",
     "StageFailed",
+    "fit_schedule",
     "measure_costs",
     "predict",
     "run",

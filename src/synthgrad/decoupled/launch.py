@@ -1,16 +1,20 @@
 """The public entry point: :func:`run` one configuration on its stages and assemble the
-stages' logs into a :class:`Result`."""
+stages' logs into a :class:`Result`; :func:`fit_schedule`, the same over seeds as the results
+store's runner."""
 
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
 from ..data import Dataset
-from ..train import evaluate
+from ..train import History, evaluate
 from .config import Config, Result, StageFailed, build_net
 from .processes import spawn, torchrun, under_torchrun
 from .stages import PROGRAMS, backprop_stage
@@ -89,4 +93,36 @@ def assemble(config: Config, data: Dataset, outs: list[dict]) -> Result:
         losses=losses,
         net_state=net.state_dict(),
         sg_states=[out["sg_state"] for out in outs if out["sg_state"] is not None],
+    )
+
+
+def fit_schedule(
+    data: Dataset, seeds: Sequence[int], hidden: Sequence[int], **settings: Any
+) -> History:
+    """The results store's runner for timed runs (``runner="schedules"``): the
+    :class:`Config` of ``hidden`` and ``settings`` on each of ``seeds``, one after another,
+    as one History: per step the training loss; per evaluation the held-out accuracy and loss
+    and ``seconds``, the wall-clock time at which every stage had finished that step (the
+    evaluation is off the clock). A diverged seed is marked, not raised. Its numbers are
+    times: the store makes such runs one at a time with nothing else on the machine
+    (:data:`synthgrad.making.EXCLUSIVE_RUNNERS`)."""
+    start = time.perf_counter()
+    results = []
+    for seed in seeds:
+        result = run(Config(hidden=tuple(hidden), seed=seed, **settings), data)
+        if result is None:
+            raise RuntimeError("fit_schedule runs its stages itself, not under torchrun")
+        results.append(result)
+    config = results[0].config
+    return History(
+        seeds=list(seeds),
+        steps=np.arange(1, config.steps + 1),
+        train={"loss": np.array([r.losses for r in results], dtype=float).T},
+        eval_steps=np.array(config.eval_steps),
+        evals={
+            name: np.array([r.trace[name].to_numpy() for r in results], dtype=float).T
+            for name in ("test_acc", "test_loss", "seconds")
+        },  # fmt: skip
+        diverged_at=np.array([r.diverged_at for r in results]),
+        settings={"seconds": time.perf_counter() - start},
     )
