@@ -38,7 +38,7 @@ def test_chapter_1_without_a_store(tmp_path):
 
 def test_chapter_3_without_a_store(tmp_path):
     stored = empty(tmp_path, convergence.EXPERIMENT)
-    assert convergence.measure_long(stored) is None
+    assert convergence.measure_long(stored, convergence.INTERFACE.defaults["steps"]) is None
     assert conv_figures.figure_long(stored) is None and conv_figures.table_long(stored) is None
     ids = [c.id for c in convergence.claims(conv_cases.measures(), None)]
     assert ids and not [i for i in ids if PAPER_SCALE.fullmatch(i)]

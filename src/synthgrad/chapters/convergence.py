@@ -2,7 +2,8 @@
 
 The chapter's runs (the four models, the diagnosis of the deep linear network, separable
 labels, the controlled-error experiment, the phase diagram), their reduction to what its claims
-and numbers are decided on (:func:`measure`, :func:`measure_long`), and :func:`finish`. The
+and numbers are decided on (:func:`measure`; the store's, :func:`measure_long`, with its grid
+in :mod:`synthgrad.chapters.convergence_store`), and :func:`finish`. The
 claims, the numbers and the measures they read (:class:`Measures`, :class:`Long`) are in
 :mod:`synthgrad.chapters.convergence_claims`, imported here, so that the notebook and the tests
 find them on this module; its figures, tables and widget in
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import SimpleNamespace
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -34,12 +34,14 @@ from .convergence_claims import (
     GD_REFERENCE,
     IN_2D,
     TRACKING_MODES,
-    Long,
     Measures,
     claims,
     numbers,
 )
+from .convergence_claims import Long as Long  # the tests' constructed store measures
 from .convergence_claims import diagnosis_counts as diagnosis_counts  # the notebook's table
+from .convergence_store import EXPERIMENT as EXPERIMENT  # make paper's, the notebook's
+from .convergence_store import final_loss, long_numbers, measure_long
 
 INTERFACE = Interface(
     defaults={"seed": 0, "n_seeds": 3, "n_points": 500, "steps": 3000, "lr": 0.003,
@@ -83,47 +85,6 @@ IN_PART = (
     "C3.3p",
 )  # claims that can hold in part
 PAIRED = ("C3.2b", "C3.2bp")  # decided on paired intervals: undecided (inconclusive) on noise
-
-
-# the grid of this chapter in the results store (make paper)
-def _experiment() -> store.Experiment:
-    """Chapter 3 over 20,000 steps: does the linear SG on separable data diverge, and does the
-    deep linear network that stalls with Adam stay stalled?"""
-    seeds = list(range(8))  # 8 seeds (batched, cheap): a paired t-interval decides (BOOK.md 6)
-
-    def run(depth: int, method: str, **problem: Any) -> store.Task:
-        training = dict(depth=depth, width=16, method=method, seeds=seeds, steps=20_000, lr=3e-3)
-        return store.Task("problem", {**training, "eval_every": 200}, {**problem, "n": 500,
-                   "seed": seeds}, runner="convergence")  # fmt: skip
-
-    runs = {
-        f"separable/{d}/{method}": run(0, method, loss="log", d=d, separable=True)
-        for d in (2, 100)
-        for method in ("backprop", "linear SG", "loss-matched SG")
-    }
-    for loss, name in (("mse", "deep linear, squared error"), ("log", "deep linear, log loss")):
-        for method in ("backprop", "linear SG"):
-            runs[f"{name}/100/{method}"] = run(10, method, loss=loss, d=100)
-    return store.Experiment(
-        "03_long_budgets",
-        "03_convergence",
-        "Chapter 3's problems (500 examples, one draw per seed) trained for 20,000 full-batch "
-        "Adam steps at the chapter's learning rate 3e-3: logistic regression on separable "
-        "labels (2-D and 100-D; backprop, linear SG, loss-matched SG) and the deep linear "
-        "network of 10 layers of 16 in 100-D under both losses (backprop, linear SG); 8 seeds "
-        "(3 until 2026-11-30). Registered before the 8-seed runs were made: C3.2bp is decided, "
-        "per dimension, on the growth of the linear SG's training loss over backprop's between "
-        "3,000 steps (the chapter's budget) and 20,000, paired by seed (the 95% t-interval of "
-        "the log-ratio's growth above 0: holds; below: reversed).",
-        "20,000 steps: more than six times the chapter's 3,000, the length at which an "
-        "independent run saw the linear SG on separable data turn NaN. Small models: a CPU runs "
-        "them (a GPU would not be faster).",
-        runs,
-        "chapter 3's problems, 20,000 steps, 8 seeds",
-    )
-
-
-EXPERIMENT = _experiment()
 
 
 def eval_every(p: SimpleNamespace) -> int:
@@ -310,11 +271,6 @@ def fixed_points(
 # ---- what the claims and numbers are decided on ------------------------------------------------
 
 
-def final_loss(h: History) -> np.ndarray:
-    """Each seed's final training loss, infinite for a diverged seed."""
-    return np.where(h.diverged, np.inf, h.evals["train_loss"][-1])
-
-
 def halfway(h: History) -> History:
     """The run as it stood at its last evaluation at or before half its steps."""
     return h.upto(int(h.eval_steps[h.eval_steps <= h.eval_steps[-1] // 2][-1]))
@@ -337,15 +293,6 @@ def tracking_outcomes(tracking_runs: Mapping[tuple[str, float], History]) -> pd.
     largest = [np.max(h.evals["update_error"][len(h.eval_steps) // 2 :], axis=0)
                for h in tracking_runs.values()]  # fmt: skip
     return table.assign(update_error=np.concatenate(largest) if largest else [])
-
-
-def long_deep(stored: store.Stored) -> dict[str, History]:
-    """The store's deep linear network runs, keyed as :data:`LONG_DEEP`."""
-    return {
-        f"{k[0].removeprefix('deep linear, ')}: {k[2]}": h
-        for k, h in stored.by_part().items()
-        if k[0].startswith("deep")
-    }
 
 
 def measure(
@@ -371,27 +318,6 @@ def measure(
     )
 
 
-def measure_long(stored: store.Stored) -> Long | None:
-    """The store's runs reduced as :class:`Long` (None when the store holds none)."""
-    long = stored.by_part()
-    if not long:
-        return None
-    deep = long_deep(stored)
-    separable = {(k[1], k[2]): h for k, h in long.items() if k[0] == "separable"}
-    budget = INTERFACE.defaults["steps"]  # the chapter's: where C3.2bp's early ratio is read
-    return Long(
-        separable={k: final_loss(h) for k, h in separable.items()},
-        separable_early={k: final_loss(h.upto(budget)) for k, h in separable.items()},
-        diverged={
-            " ".join(k): h.diverged_at[h.diverged].tolist()
-            for k, h in long.items()
-            if h.diverged.any()
-        },
-        deep=cv.summary(deep, ["run"]) if deep else None,
-        scale=stored.scale(),
-    )
-
-
 def finish(
     p: SimpleNamespace,
     runs: Mapping[tuple, History],
@@ -406,29 +332,7 @@ def finish(
     store, the ledger written and every number glued; returns the claims table."""
     m = measure(p, runs, diag, sep_runs, tracking_runs, phase, fixed)
     n = numbers(m)
-    return chapters.finish(
-        p, claims(m, measure_long(stored), n), {**n, **long_numbers(stored), "n_seeds": p.n_seeds}
-    )
-
-
-def long_numbers(stored: store.Stored) -> dict[str, Any]:
-    """What the prose of (a5) quotes about the store's separable runs: its budget and seeds, the
-    chapter's default budget (where C3.2bp reads its early ratio), and per dimension the first
-    evaluation at which the linear SG's loss is above backprop's (median over seeds) and the
-    SG's relative tracking error then and at the end (NaN where the store lacks the runs)."""
-    fit = next(iter(EXPERIMENT.runs.values())).fit
-    out: dict[str, Any] = {"long_steps": fit["steps"], "long_seeds": len(fit["seeds"]),
-                           "long_early": INTERFACE.defaults["steps"]}  # fmt: skip
-    for d in DIMS:
-        sg, bp = (stored.runs.get(f"separable/{d}/{m}") for m in ("linear SG", "backprop"))
-        if sg is None or bp is None:
-            out |= {f"behind_{d}": float("nan"), f"track_behind_{d}": float("nan"),
-                    f"track_end_{d}": float("nan")}  # fmt: skip
-            continue
-        ratio = np.median(sg.evals["train_loss"] / bp.evals["train_loss"], axis=1)
-        track = np.median(sg.evals["tracking"], axis=1)
-        behind = np.flatnonzero(ratio > 1)
-        i = int(behind[0]) if behind.size else -1
-        out |= {f"behind_{d}": int(bp.eval_steps[i]) if behind.size else float("nan"),
-                f"track_behind_{d}": float(track[i]), f"track_end_{d}": float(track[-1])}  # fmt: skip
-    return out
+    budget = INTERFACE.defaults["steps"]  # where C3.2bp reads the store's early ratio
+    long = measure_long(stored, budget)
+    extra = {**long_numbers(stored, budget), "n_seeds": p.n_seeds}
+    return chapters.finish(p, claims(m, long, n), {**n, **extra})

@@ -16,7 +16,8 @@ from pandas.io.formats.style import Styler
 from .. import analysis, implied, losses, plots, store
 from .. import convergence as cv
 from ..train import History
-from .convergence import IN_2D, MODELS, eval_every, long_deep
+from .convergence import IN_2D, MODELS, eval_every
+from .convergence_store import long_deep
 
 # the widget: logistic regression (2-D) with each SG form against backprop
 FORMS = ["linear SG", "loss-matched SG"]
