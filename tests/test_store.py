@@ -5,7 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from synthgrad import making, paper, store, sweep
+from synthgrad import making, paper, runfile, store, sweep
 from synthgrad import provenance as prov
 
 TINY = store.Experiment(
@@ -60,7 +60,7 @@ def test_decoded_runs_are_cached_by_content_and_a_bad_cache_file_is_decoded_agai
     tiny, tmp_path, monkeypatch
 ):
     cache = tmp_path / "cache"
-    monkeypatch.setenv(store.CACHE_ENV, str(cache))
+    monkeypatch.setenv(runfile.CACHE_ENV, str(cache))
     fresh = store.load(TINY).runs["sg_middle"]
     files = sorted(cache.glob("*.npz"))
     assert len(files) == len(TINY.runs)  # one per run, named by its content
@@ -76,14 +76,14 @@ def test_decoded_runs_are_cached_by_content_and_a_bad_cache_file_is_decoded_agai
             np.testing.assert_array_equal(again.train["loss"], fresh.train["loss"])
     # the key is the file's content, the metric lists its manifest entry names, the decoder's
     entry = {"train_metrics": ["loss"], "eval_metrics": ["test_acc"]}
-    key = store._cache_key(b"x", entry)
-    assert key != store._cache_key(b"y", entry)
-    assert key != store._cache_key(b"x", {**entry, "eval_metrics": ["test_acc", "test_loss"]})
-    monkeypatch.setattr(store, "DECODE_VERSION", store.DECODE_VERSION + 1)
-    assert key != store._cache_key(b"x", entry)
+    key = runfile._cache_key(b"x", entry)
+    assert key != runfile._cache_key(b"y", entry)
+    assert key != runfile._cache_key(b"x", {**entry, "eval_metrics": ["test_acc", "test_loss"]})
+    monkeypatch.setattr(runfile, "DECODE_VERSION", runfile.DECODE_VERSION + 1)
+    assert key != runfile._cache_key(b"x", entry)
     # an empty $SYNTHGRAD_CACHE turns the cache off: runs are decoded from their files
-    monkeypatch.setenv(store.CACHE_ENV, "")
-    assert store.cache_dir() is None
+    monkeypatch.setenv(runfile.CACHE_ENV, "")
+    assert runfile.cache_dir() is None
     assert len(store.load(TINY).runs) == len(TINY.runs)
 
 
@@ -212,7 +212,7 @@ def test_chapter_3_runs_are_stored_and_long_ones_thinned(tmp_path, monkeypatch):
     )
     tiny = store.Experiment("99_conv", "99_test", "x", "x", {"linear SG": run})
     monkeypatch.setenv(store.STORE_ENV, str(tmp_path))
-    monkeypatch.setattr(store, "THIN_ABOVE", 50)  # 150 steps: 1 in 20 kept past step 100
+    monkeypatch.setattr(runfile, "THIN_ABOVE", 50)  # 150 steps: 1 in 20 kept past step 100
     making.make([tiny], device="cpu:0", log=lambda _: None)
     stored = store.load(tiny)
     assert stored.status == {"linear SG": "ok"}

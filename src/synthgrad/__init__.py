@@ -66,7 +66,7 @@ LAYERS = {  # layer -> its modules (a package's name covers its modules)
         "analysis",
     ),
     "tooling": (
-        "params", "stats", "verdict", "ledger", "plots", "widgets", "parallel", "sweep", "provenance", "registration", "store", "making",
+        "params", "stats", "verdict", "ledger", "plots", "widgets", "parallel", "sweep", "provenance", "registration", "runfile", "store", "making",
         "environment", "served_files", "verdict_changes", "build_status",
     ),
     "chapters": ("chapters", "paper"),
