@@ -19,7 +19,7 @@ Four layers; a module imports only from its own layer and the ones listed before
   t-interval), ``verdict`` (``judge``, the one verdict engine), ``ledger``
   (claims, their tables and JSON), ``plots``, ``widgets``, ``parallel`` (the one worker pool), ``sweep`` (runs
   as tasks for any executor), ``provenance`` (the hash of the code a stored run ran),
-  ``registration`` (plans committed before their runs), ``store`` (the paper-scale results store: its format, provenance and run status), ``making`` (making its runs: what ``make paper`` does), ``environment`` (versions), ``served_files``
+  ``registration`` (plans committed before their runs), ``runfile`` (a stored run's file, and the cache of decoded runs), ``store`` (the paper-scale results store: its manifests, provenance and run status), ``making`` (making its runs: what ``make paper`` does), ``environment`` (versions), ``served_files``
   (what each field of the files the site serves holds), ``verdict_changes``
   (the recorded changes of verdict, and a build's unrecorded ones), ``build_status`` (the
   site's "How this site was built" page);
