@@ -391,3 +391,36 @@ def test_the_store_grid_is_tabled_as_made_and_drawn_per_complete_task():
     assert S.as_book(made, "copy")["DNI", 2][0] == 3.0
     assert [ax.get_title() for ax in figures.figure_store(made).axes] == ["Copy"]
     assert figures.figure_store({}) is None
+
+
+def test_the_store_copy_runs_are_read_back_as_logs_for_table_3():
+    """in_time_store.copy_logs rebuilds the curricula's logs of the grid's Copy runs from the
+    store's histories (length and error per batch, the SG's cosine per probe), so Table 3
+    diagnoses the grid's ties as it does the book run's; nothing until every Copy run is ok."""
+    from synthgrad import curricula as Cu
+    from synthgrad import store
+
+    S = it.in_time_store
+
+    def run(errors, cosines):  # two seeds, 4 batches, an evaluation every 2 (probes at 0, 2)
+        logs = [{"n": [1, 1, 2, 2], "error": errors, "sg_loss": [0.0] * 4,
+                 "probe_batch": [0, 2], "sg_cosine": list(c)} for c in cosines]  # fmt: skip
+        return Cu.history(logs, [0, 1], eval_every=2, threshold=0.15)
+
+    runs = {name: run([0.1, 0.1, 3.0, 2.0], [(0.1, 0.5), (0.2, 0.6)])
+            for name in S._book_keys("copy").values()}  # fmt: skip
+    ok = store.Stored(S.EXPERIMENT, runs, dict.fromkeys(runs, "ok"), {})
+    logs = S.copy_logs(ok)
+    assert set(logs) == set(S._book_keys("copy"))
+    # the store keeps the probes taken at its evaluations (batch 2 here; batch 0 is not one)
+    assert logs["DNI", 8][1] == {"n": [1, 1, 2, 2], "error": [0.1, 0.1, 3.0, 2.0],
+                                 "sg_cosine": [0.6]}  # fmt: skip
+    table = it.where_stuck(logs, last=2)
+    assert table.loc["DNI, T = 8", "learning at the end"] == "2, 2"
+    assert table.loc["DNI, T = 8", "SG cosine, last probe"] == "0.50, 0.60"
+    n = S.numbers(ok)
+    assert n["store_stuck_T"] == 8 and n["store_stuck_text"].startswith(
+        "every run of both methods ended learning length 2"
+    )
+    stale = store.Stored(S.EXPERIMENT, runs, {**ok.status, S.label("copy", "DNI", 8): "stale"}, {})
+    assert S.copy_logs(stale) is None and S.numbers(stale)["store_stuck_text"] == "not yet made"

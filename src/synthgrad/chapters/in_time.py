@@ -19,10 +19,9 @@ from collections.abc import Callable, Mapping
 from types import SimpleNamespace
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from .. import chapters, curricula, ledger, parallel, recurrent
+from .. import chapters, curricula, ledger, parallel, recurrent, store
 from .. import params as P
 from ..data import text
 from . import Interface, in_time_store
@@ -195,13 +194,14 @@ def finish(
     score: Mapping,
     logs: Logs,
     lm: LM,
-    stored: Mapping[str, np.ndarray] | None = None,
+    paper: store.Stored,
 ) -> pd.DataFrame:
     """The chapter's ledger and claims table: the book run's claims, and the registered
-    store's (``stored``: :func:`.in_time_store.scores`) where every run they need is made."""
+    store's (``paper``: its grid as loaded) where every run they need is made."""
     bpc = lm_final(lm)
-    every = claims(identity, score, bpc, p) + in_time_store.claims(dict(stored or {}))
-    return chapters.finish(p, every, numbers(identity, score, p, logs, bpc) | _defaults())
+    every = claims(identity, score, bpc, p) + in_time_store.claims(in_time_store.scores(paper))
+    n = numbers(identity, score, p, logs, bpc) | in_time_store.numbers(paper) | _defaults()
+    return chapters.finish(p, every, n)
 
 
 def _defaults() -> dict[str, Any]:

@@ -9,13 +9,14 @@ book's run becomes the small version)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from .. import curricula, ledger, stats, store
 from ..sweep import Task
-from .in_time_claims import seed_values
+from .in_time_claims import Logs, seed_values, stuck_text
 
 NAME = "08_copy"
 PLAN_FILE = f"{NAME}/PLAN.md"  # under the store's root
@@ -203,14 +204,49 @@ def table(score: dict[str, np.ndarray]) -> pd.DataFrame:
     return pd.DataFrame(rows).T.fillna("")
 
 
+def _book_keys(task: str) -> dict[tuple[str, int | None], str]:
+    """One task's truncated runs and ceiling: the book run's key (``(method, T)``; the ceiling
+    ``(CEILING, None)``) -> the run's label here."""
+    return {(CEILING, None): label(task, CEILING)} | {
+        (m, T): label(task, m, T) for T in TRUNCATIONS for m in (BPTT, DNI)
+    }
+
+
 def as_book(
     score: dict[str, np.ndarray], task: str
 ) -> dict[tuple[str, int | None], np.ndarray] | None:
-    """One task's truncated runs and ceiling keyed as the book run's scores are (``(method,
-    T)``; the ceiling ``(CEILING, None)``), for its figure; None until every one is made."""
-    labels = {(CEILING, None): label(task, CEILING)} | {
-        (m, T): label(task, m, T) for T in TRUNCATIONS for m in (BPTT, DNI)
-    }
+    """One task's truncated runs and ceiling keyed as the book run's scores are, for its figure;
+    None until every one is made."""
+    labels = _book_keys(task)
     if not all(label in score for label in labels.values()):
         return None
     return {key: score[label] for key, label in labels.items()}
+
+
+def copy_logs(stored: store.Stored) -> Logs | None:
+    """The store's Copy runs (truncated and the ceiling) as the curricula's logs that Table 3
+    reads (:func:`.in_time_claims.where_stuck`, :func:`.in_time_claims.stuck_text`), keyed as
+    the book run's; None until every one is made and current. Per seed: each batch's length
+    ``n`` and error, and the SG's cosine at the probes the store keeps (those taken at its
+    evaluations; the last evaluation follows the last batch, so has none)."""
+    labels = _book_keys("copy")
+    if not all(stored.status.get(k) == "ok" for k in labels.values()):
+        return None
+    out: Logs = {}
+    for key, name in labels.items():
+        h = stored.runs[name]
+        probed = h.eval_steps < h.steps[-1]
+        out[key] = [{"n": h.train["n"][:, j].astype(int).tolist(),
+                     "error": h.train["loss"][:, j].tolist(),
+                     "sg_cosine": h.evals["sg_cosine"][probed, j].tolist()}
+                    for j in range(len(h.seeds))]  # fmt: skip
+    return out
+
+
+def numbers(stored: store.Stored) -> dict[str, Any]:
+    """What the prose says of the grid's Copy runs: Table 3's words at its longest truncation
+    (``store_stuck_T``, ``store_stuck_text``; "not yet made" until they are)."""
+    logs = copy_logs(stored)
+    T = max(TRUNCATIONS)
+    text = stuck_text(logs, T) if logs is not None else "not yet made"
+    return {"store_stuck_T": T, "store_stuck_text": text}
