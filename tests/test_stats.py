@@ -51,6 +51,11 @@ def test_noise_and_few_seeds_are_inconclusive():
     assert "fewer than 5 seeds" in few_tied.why and "every seed tied" in few_tied.why
     with pytest.raises(ValueError, match="one per seed"):
         stats.paired([0.1, 0.2], [0.0])
+    # a verdict undecided at one part by noise and at another by a tie names both
+    parts = {"T = 4": stats.paired(noise, np.zeros(8)), "T = 8": tied}
+    decide = ledger.judge(parts, decides=list(parts)).decide
+    assert decide == "an interval clear of the margin; every seed tied (a difference of exactly 0)"
+    assert ledger.judge({"T = 4": parts["T = 4"]}).decide == "an interval clear of the margin"
 
 
 def test_a_diverged_seed_of_the_claims_method_fails_and_of_the_baseline_is_named():

@@ -46,6 +46,9 @@ class Verdict:
         return self.status == "holds in part"
 
 
+CLEAR = "an interval clear of the margin"  # what decides a comparison that straddles it
+
+
 def judge(
     parts: Mapping[Any, Any] | Any,
     *,
@@ -121,9 +124,9 @@ def judge(
     interval = "; ".join((f"{k}: " if k != "" else "") + v.text() for k, v in comparisons.items())
     if status == "inconclusive" and not moving:  # the comparisons' reasons first, then decide
         reasons = sorted({reason for v in comparisons.values() if v.outcome == "inconclusive"
-                          for reason in v.why.split("; ")})  # fmt: skip
+                          for reason in (v.why or CLEAR).split("; ")})  # fmt: skip
         decide = "; ".join([*(r for r in reasons if r), *([decide] if decide else [])])
-        decide = decide or "an interval clear of the margin"
+        decide = decide or CLEAR
     elif status != "inconclusive":
         decide = ""
     empty = {none, "none", "neither"}
