@@ -188,10 +188,29 @@ def rerun(
 class Tanh:
     """(b): the exact SG update at w_true per SG class and problem (``fields``: absolute, and
     relative to its median size 10% of |w_true| away), and per start of joint training its
-    final loss, last-half loss ratio and distance to w_true (``final``)."""
+    final loss, last-half loss ratio, second-half peak loss (:func:`end_loss`) and distance to
+    w_true (``final``)."""
 
     fields: pd.DataFrame
     final: pd.DataFrame
+
+
+def end_loss(loss: np.ndarray, diverged: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per start, from the training loss of every step (steps, starts): the end loss, the
+    lowest over the last tenth of the budget (a window, BOOK.md section 6); its ratio to the
+    lowest over the tenth that ends at mid-training (its fall over the second half); and the
+    highest loss of the second half. Lowest over a window, not the last step's: near an exact
+    zero of the gradient Adam turns float32 rounding noise into steps of the learning rate's
+    size and leaves the point for a hundred steps or more, with backprop as with an SG, so one
+    step's loss is a draw from that cycle (it decided C2.3b differently on two CPUs); for a run
+    that falls steadily the two are the same. A run that diverged: infinite loss and ratio."""
+    steps = len(loss)
+    width, mid = max(1, -(-steps // 10)), max(1, steps // 2)
+    end = loss[-width:].min(axis=0)
+    ratio = end / loss[max(0, mid - width) : mid].min(axis=0)
+    peak = loss[steps // 2 :].max(axis=0)
+    bad = diverged | ~np.isfinite(end) | ~np.isfinite(peak)
+    return np.where(bad, np.inf, end), np.where(bad, np.inf, ratio), np.where(bad, np.inf, peak)
 
 
 def train_tanh(prob: Problems, p: SimpleNamespace) -> Tanh:
@@ -217,14 +236,15 @@ def train_tanh(prob: Problems, p: SimpleNamespace) -> Tanh:
             )
         for name, sg in TANH_TRAINED.items():
             ends, h = critical.joint_training(d, tanh_starts, "tanh", sg, p.steps, p.lr, p.sg_lr)
-            loss = h.train["loss"]
+            end, ratio, peak = end_loss(h.train["loss"], h.diverged)
             final.append(
                 pd.DataFrame(
                     {
                         "problem": problem,
                         "learning": name,
-                        "final loss": loss[-1],
-                        "last-half loss ratio": loss[-1] / loss[len(loss) // 2],
+                        "final loss": end,
+                        "last-half loss ratio": ratio,
+                        "second-half peak loss": peak,
                         "distance to w_true": optima.relative_distance(ends, w_true).numpy(),
                     }
                 )

@@ -84,8 +84,9 @@ def field_table(fields: pd.DataFrame) -> Styler:
 
 
 def figure_final_losses(final: pd.DataFrame) -> plt.Figure:
-    """Figure 2: final training loss of joint training from every start, per learning rule, on
-    the realisable and the noisy tanh problem (losses below 1e-16 drawn at 1e-16)."""
+    """Figure 2: final training loss (:func:`~.critical_points.end_loss`) of joint training from
+    every start, per learning rule, on the realisable and the noisy tanh problem (losses below
+    1e-16 drawn at 1e-16)."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), sharey=True)
     for ax, problem in zip(axes, ("realisable", "noisy"), strict=True):
         sub = final[final.problem == problem].copy()
