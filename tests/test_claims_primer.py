@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from synthgrad import analysis
+from synthgrad import analysis, ledger
 from synthgrad.chapters import primer
 
 NAN = float("nan")
@@ -163,3 +163,97 @@ def test_c1_4p_a_diverged_seed_counts_against_it():
 def test_no_store_no_paper_scale_claim():
     assert [c.id for c in primer.claims(accuracies(), {})] == ["C1.1", "C1.2", "C1.3"]
     assert "dni_margin_min" not in primer.numbers(accuracies(), {})
+
+
+def middle(change=None, n=8):
+    """The depth sweep's runs with one SG in the middle (per (depth, method), each seed's
+    accuracy): by default C1.1p holds (the SG a point below backprop, five above its control)."""
+    acc = {"backprop": 0.95, "SG middle, cDNI": 0.94, analysis.CONTROL: 0.89}
+    out = {(d, m): np.full(n, a) + (SPREAD[:n] if m == "SG middle, cDNI" else 0)
+           for d in (3, 6) for m, a in acc.items()}  # fmt: skip
+    out.update({k: np.asarray(v, dtype=float) for k, v in (change or {}).items()})
+    return out
+
+
+def stored(dni=None, mid=None):
+    """C1.1p-C1.3p's statuses on the store's two tables (by default every one holds)."""
+    found = primer.stored_claims(
+        table() if dni is None else dni, "scale", middle() if mid is None else mid, "scale"
+    )
+    return {c.id: c.status for c in found}
+
+
+@pytest.mark.claim("C1.1p", "holds")
+@pytest.mark.claim("C1.2p", "holds")
+@pytest.mark.claim("C1.3p", "holds")
+def test_the_verdicts_of_record_hold_on_stores_that_meet_the_book_runs_criteria():
+    claims = {c.id: c for c in primer.claims(accuracies(), table(), "s", middle(), "m")}
+    assert {k: claims[k].status for k in ("C1.1p", "C1.2p", "C1.3p")} == dict.fromkeys(
+        ("C1.1p", "C1.2p", "C1.3p"), "holds"
+    )
+    assert (
+        claims["C1.1p"].regime == "the store's complete depths: 3, 6 hidden layers; holds at 3, 6"
+    )
+    assert (claims["C1.1p"].scale, claims["C1.2p"].scale) == ("m", "s")
+    ledger.label_small_versions(list(claims.values()))
+    assert [claims[k].decided_by for k in ("C1.1", "C1.2", "C1.3")] == ["C1.1p", "C1.2p", "C1.3p"]
+    n = primer.numbers(
+        accuracies(), table(), middle(), {(3, "backprop"): [0.02], (3, "SG middle, cDNI"): [0.01]}
+    )
+    assert (n["middle_over_bp_min"], n["middle_over_bp_max"]) == (pytest.approx(-1.0),) * 2
+    assert n["middle_train_loss"] == "3 hidden layers: 0.010 against 0.020"
+
+
+@pytest.mark.claim("C1.1p", "in part")
+@pytest.mark.claim("C1.1p", "fails")
+def test_c1_1p_in_part_where_one_depth_falls_short_and_fails_near_its_control():
+    edge = middle({(6, "SG middle, cDNI"): 0.93 + 3 * SPREAD})  # about 2 points below at 6
+    assert stored(mid=edge)["C1.1p"] == "holds in part"
+    far = middle({(6, "SG middle, cDNI"): 0.92 + SPREAD})  # 3 points below backprop at 6
+    assert stored(mid=far)["C1.1p"] == "does not hold"
+    near = {(d, analysis.CONTROL): 0.935 + SPREAD / 4 for d in (3, 6)}
+    assert stored(mid=middle(near))["C1.1p"] == "does not hold"
+    incomplete = {k: v for k, v in middle().items() if k != (6, analysis.CONTROL)}
+    claim = {c.id: c for c in primer.stored_claims({}, "", incomplete, "m")}["C1.1p"]
+    assert claim.regime == "the store's complete depths: 3 hidden layers; holds at 3"
+    assert "C1.1p" not in stored(mid={})  # the store holds none of it: no claim
+
+
+@pytest.mark.claim("C1.2p", "in part")
+@pytest.mark.claim("C1.2p", "fails")
+@pytest.mark.claim("C1.3p", "in part")
+@pytest.mark.claim("C1.3p", "fails")
+def test_c1_2p_and_c1_3p_in_part_at_one_depth_and_fail_at_both():
+    weak = {(4, "cDNI"): 0.905 + SPREAD}  # half a point over its control, five under DNI's 0.95
+    assert stored(dni=table(weak)) | {} == {
+        "C1.1p": "holds",
+        "C1.2p": "holds in part",
+        "C1.3p": "does not hold",
+    }
+    level = {(d, "DNI"): 0.965 + SPREAD[::-1] for d in (3, 4)}  # as good as cDNI: undecided
+    assert stored(dni=table(level))["C1.3p"] == "inconclusive"
+    better = {(d, "DNI"): np.full(8, 0.97) for d in (3, 4)}
+    assert stored(dni=table(better))["C1.3p"] == "does not hold"
+    at_control = {(d, analysis.CONTROL_EVERY): 0.96 + SPREAD / 4 for d in (3, 4)}
+    assert stored(dni=table(at_control))["C1.2p"] == "does not hold"
+    assert stored(dni=table(weak | {(3, "DNI"): 0.96 + SPREAD}))["C1.3p"] == "does not hold"
+    assert stored(dni=table({(4, "DNI"): 0.965 + SPREAD[::-1]}))["C1.3p"] == "holds in part"
+
+
+@pytest.mark.claim("C1.1p", "diverged")
+@pytest.mark.claim("C1.2p", "diverged")
+@pytest.mark.claim("C1.3p", "diverged")
+def test_a_seed_the_stored_sg_lost_counts_against_each_verdict_of_record():
+    lost = stored(
+        dni=table({(3, "cDNI"): seeds(0.965, NAN)}),
+        mid=middle({(3, "SG middle, cDNI"): seeds(0.94, NAN)}),
+    )
+    assert lost == dict.fromkeys(("C1.1p", "C1.2p", "C1.3p"), "holds in part")
+
+
+@pytest.mark.claim("C1.1p", "inconclusive")
+@pytest.mark.claim("C1.2p", "inconclusive")
+@pytest.mark.claim("C1.3p", "inconclusive")
+def test_a_store_of_three_seeds_decides_no_verdict_of_record():
+    few = stored(dni=table(n=3), mid=middle(n=3))
+    assert few == dict.fromkeys(("C1.1p", "C1.2p", "C1.3p"), "inconclusive")

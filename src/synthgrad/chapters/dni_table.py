@@ -112,6 +112,37 @@ def accuracy(root: Path | None = None) -> dict[tuple[int, str], np.ndarray]:
     return out
 
 
+# C1.1p: one SG in the middle, read from chapter 5's registered sweep (the same networks, data,
+# budget, rate rule and seeds as this table) at its depths within the DNI paper's MNIST range
+MIDDLE = ("backprop", "SG middle, cDNI", analysis.CONTROL)  # the sweep's names, chapter 1's too
+MIDDLE_DEPTHS = (3, 6)
+MIDDLE_SCALE = (
+    f"full MNIST, width {S.WIDTH}, ReLU, {' and '.join(map(str, MIDDLE_DEPTHS))} hidden layers, "
+    f"{S.EPOCHS} epochs, {len(S.SEEDS)} seeds: chapter 5's registered sweep"
+)
+
+
+def middle_accuracy(root: Path | None = None) -> dict[tuple[int, str], np.ndarray]:
+    """The sweep's ReLU runs of :data:`MIDDLE` at :data:`MIDDLE_DEPTHS` made so far: per
+    (hidden layers, method) each seed's test accuracy, the mean of its last evaluations (NaN:
+    diverged; only runs made by the current code)."""
+    return _middle("test_acc", analysis.LAST, root)
+
+
+def middle_train_loss(root: Path | None = None) -> dict[tuple[int, str], np.ndarray]:
+    """As :func:`middle_accuracy`, each seed's training loss over the last tenth of the budget:
+    whether a method that ends above another on held-out data also fits the training data
+    better."""
+    return _middle("loss", S.STEPS // 10, root)
+
+
+def _middle(metric: str, last: int, root: Path | None) -> dict[tuple[int, str], np.ndarray]:
+    ends = store.end_values(S.final_experiment(root), metric, last, root)
+    cells = [(d, m) for d in MIDDLE_DEPTHS for m in MIDDLE]
+    labels = {cell: registered.final_label(("relu", *cell)) for cell in cells}
+    return {cell: ends[label] for cell, label in labels.items() if label in ends}
+
+
 def complete_depths(acc: dict[tuple[int, str], np.ndarray]) -> list[int]:
     """The depths where all four methods are made (where C1.4p can be judged)."""
     return sorted({d for d, _ in acc if all((d, m) in acc for m in SHORT.values())})

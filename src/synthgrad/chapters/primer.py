@@ -15,7 +15,9 @@ from .. import analysis, chapters, ledger, parallel, plots, stats, store, sweep,
 from .. import params as P
 from ..data import Dataset
 from ..train import History
+from ..verdict import Verdict
 from . import MNIST_QUICK, Interface
+from .dni_table import MIDDLE, MIDDLE_SCALE
 
 INTERFACE = Interface(
     defaults={"seed": 0, "n_seeds": 3, "steps": 1200, "batch_size": 256, "lr": 0.0003,
@@ -53,8 +55,8 @@ CONTROL = {
 STORED_METHODS = {"backprop": ("backprop", False), "DNI": ("sg_every", False),
                   "cDNI": ("sg_every", True), analysis.CONTROL_EVERY: ("frozen_every", False)}  # fmt: skip
 STORED = tuple(STORED_METHODS)
-CLAIM_IDS = ("C1.1", "C1.2", "C1.3", "C1.4p")
-IN_PART = ("C1.3", "C1.4p")  # claims that can hold in part
+CLAIM_IDS = ("C1.1", "C1.2", "C1.3", "C1.4p", "C1.1p", "C1.2p", "C1.3p")
+IN_PART = ("C1.3", "C1.4p", "C1.1p", "C1.2p", "C1.3p")  # claims that can hold in part
 PAIRED = CLAIM_IDS  # claims decided on seed-paired intervals (BOOK.md section 6)
 
 
@@ -206,7 +208,7 @@ def dni_table(dni_acc: Mapping[tuple[int, str], np.ndarray]) -> Styler | None:
 def _dni(dni_acc: Mapping[tuple[int, str], np.ndarray]) -> dict[str, Any]:
     """What C1.4p decides on: the depths the store holds in full, the mean error of each run (a
     diverged seed makes its mean NaN), and cDNI minus its control per seed (points)."""
-    depths = sorted({d for d, _ in dni_acc if all((d, m) in dni_acc for m in STORED)})
+    depths = _complete(dni_acc, STORED)
     mean_error = {
         (d, m): float(np.mean(100 * (1 - np.asarray(acc))))
         for (d, m), acc in sorted(dni_acc.items())
@@ -224,10 +226,15 @@ def _paired(acc: Mapping[str, np.ndarray]) -> tuple[dict, dict]:
 
 
 def numbers(
-    acc: Mapping[str, np.ndarray], dni_acc: Mapping[tuple[int, str], np.ndarray] | None = None
-) -> dict[str, float]:
+    acc: Mapping[str, np.ndarray],
+    dni_acc: Mapping[tuple[int, str], np.ndarray] | None = None,
+    middle: Mapping[tuple[int, str], np.ndarray] | None = None,
+    middle_loss: Mapping[tuple[int, str], np.ndarray] | None = None,
+) -> dict[str, Any]:
     """The numbers the chapter's prose quotes, from each method's final held-out accuracy per
-    seed (``acc``) and the store's table (``dni_acc``, :func:`stored_accuracy`)."""
+    seed (``acc``), the store's table (``dni_acc``, :func:`stored_accuracy`) and the depth
+    sweep's runs with one SG in the middle (``middle``; ``middle_loss``: their training loss,
+    :func:`.dni_table.middle_train_loss`)."""
     mean = {name: float(np.mean(v)) for name, v in acc.items()}
     over, gain = _paired(acc)
     out = {
@@ -248,6 +255,20 @@ def numbers(
         over_dni = _dni(dni_acc)["over"].values()
         out["dni_margin_min"] = min((float(v.min()) for v in over_dni), default=float("nan"))
         out["dni_margin_max"] = max((float(v.max()) for v in over_dni), default=float("nan"))
+    if depths := _complete(middle or {}, MIDDLE):
+        over_bp = [
+            100 * float(np.mean(middle[d, MIDDLE[1]] - middle[d, MIDDLE[0]])) for d in depths
+        ]
+        out["middle_over_bp_min"], out["middle_over_bp_max"] = min(over_bp), max(over_bp)
+        loss = {k: float(np.mean(v)) for k, v in (middle_loss or {}).items()}
+        out["middle_train_loss"] = (
+            "; ".join(
+                f"{d} hidden layers: {loss[d, MIDDLE[1]]:.3f} against {loss[d, MIDDLE[0]]:.3f}"
+                for d in depths
+                if (d, MIDDLE[0]) in loss and (d, MIDDLE[1]) in loss
+            )
+            or "(not in the store)"
+        )
     return out
 
 
@@ -255,9 +276,13 @@ def claims(
     acc: Mapping[str, np.ndarray],
     dni_acc: Mapping[tuple[int, str], np.ndarray] | None = None,
     dni_scale: str = "",
+    middle: Mapping[tuple[int, str], np.ndarray] | None = None,
+    middle_scale: str = "",
 ) -> list[ledger.Claim]:
     """The chapter's claims from each method's final held-out accuracy per seed (``acc``, keyed
-    as :data:`METHODS`) and, where the store holds it, the DNI paper's table (``dni_acc``)."""
+    as :data:`METHODS`) and, where the store holds them, the DNI paper's table (``dni_acc``) and
+    the depth sweep's runs with one SG in the middle (``middle``): C1.4p and the verdicts of
+    record of C1.1-C1.3 (:func:`stored_claims`)."""
     gap_middle = float(np.mean(acc["backprop"]) - np.mean(acc["SG middle, cDNI"]))
     over, gain = _paired(acc)
     sg, every = acc["SG middle, cDNI"], acc["SG every layer, cDNI"]
@@ -313,7 +338,91 @@ def claims(
     ]
     if dni_acc:
         out.append(claim_dni_table(dni_acc, dni_scale))
+    return out + stored_claims(dni_acc or {}, dni_scale, middle or {}, middle_scale)
+
+
+def _complete(acc: Mapping[tuple[int, str], np.ndarray], methods: tuple[str, ...]) -> list[int]:
+    """The depths of a stored table (per (depth, method)) where every one of ``methods`` is made."""
+    return sorted({d for d, _ in acc if all((d, m) in acc for m in methods)})
+
+
+def stored_claims(
+    dni_acc: Mapping[tuple[int, str], np.ndarray],
+    dni_scale: str,
+    middle: Mapping[tuple[int, str], np.ndarray],
+    middle_scale: str,
+) -> list[ledger.Claim]:
+    """C1.1p, C1.2p, C1.3p: the verdicts of record of C1.1-C1.3 (BOOK.md section 6, "which run
+    decides"), by the book run's own criteria, on the store's paper-scale runs at 5 seeds: one
+    SG in the middle (``middle``: the depth sweep's, :func:`.dni_table.middle_accuracy`) and an
+    SG after every layer (``dni_acc``: the DNI table, :func:`dni_evidence`); each at every depth
+    the store holds in full, and only where it does."""
+    out = []
+    mid = dict(zip(("backprop", "SG", "control"), MIDDLE, strict=True))
+    if depths := _complete(middle, MIDDLE):
+        ends = {(d, k): middle[d, m] for d in depths for k, m in mid.items()}
+        out.append(
+            ledger.Claim(
+                "C1.1p",
+                "One SG in the middle of an MNIST MLP reaches held-out accuracy close to backprop's (at the paper's scale).",
+                "paper-scale store, final held-out accuracy paired per seed at each depth it holds: SG middle (cDNI) minus backprop; SG middle minus its control (layers below the SG frozen)",
+                "as C1.1: 95% interval of SG minus backprop above -2 percentage points, and of SG minus its control above +1 point, at every such depth",
+                _by_depth(
+                    {
+                        d: stats.all_of(
+                            backprop=stats.paired(ends[d, "SG"], ends[d, "backprop"], margin=-0.02),
+                            control=stats.paired(ends[d, "SG"], ends[d, "control"], margin=0.01),
+                        )
+                        for d in depths
+                    }
+                ),
+                {f"{d} {k}": ends[d, k] for d in depths for k in mid},
+                source="DNI paper",
+                scale=middle_scale,
+            )
+        )
+    if depths := _complete(dni_acc, STORED):
+        every = {d: dni_acc[d, "cDNI"] for d in depths}
+        out += [
+            ledger.Claim(
+                "C1.2p",
+                "SGs after every hidden layer, with bootstrapped targets, still train the network (at the paper's scale).",
+                "paper-scale store, at each depth it holds in full: final held-out accuracy of SG every layer (cDNI) minus its control (no hidden layer learns), paired per seed",
+                "as C1.2: 95% interval above +1 percentage point, at every such depth",
+                _by_depth(
+                    {
+                        d: stats.paired(every[d], dni_acc[d, analysis.CONTROL_EVERY], margin=0.01)
+                        for d in depths
+                    }
+                ),
+                {f"{d} cDNI": every[d] for d in depths}
+                | {f"{d} control": dni_acc[d, analysis.CONTROL_EVERY] for d in depths},
+                source="DNI paper",
+                scale=dni_scale,
+            ),
+            ledger.Claim(
+                "C1.3p",
+                "Conditioning the SG on the label (cDNI) helps compared with an unconditioned SG (SG after every layer, at the paper's scale; the store has no unconditioned SG in the middle, so that placement is the book run's alone).",
+                "paper-scale store, at each depth it holds in full: final held-out accuracy, SG every layer, cDNI minus DNI, paired per seed",
+                "as C1.3: 95% interval above 0, at every such depth",
+                _by_depth({d: stats.paired(every[d], dni_acc[d, "DNI"]) for d in depths}),
+                {f"{d} cDNI": every[d] for d in depths}
+                | {f"{d} DNI": dni_acc[d, "DNI"] for d in depths},
+                source="DNI paper",
+                scale=dni_scale,
+            ),
+        ]
     return out
+
+
+def _by_depth(parts: Mapping[int, Any]) -> Verdict:
+    """A stored claim judged at each depth the store holds in full (C1.1p-C1.4p): it holds in
+    part where some depths hold, and the page names them."""
+    return ledger.judge(
+        parts,
+        regime="the store's complete depths: {depths} hidden layers; holds at {held}; not shown at {failed}",
+        depths=ledger.listing(list(parts)),
+    )
 
 
 def claim_dni_table(dni_acc: Mapping[tuple[int, str], np.ndarray], scale: str) -> ledger.Claim:
@@ -330,11 +439,7 @@ def claim_dni_table(dni_acc: Mapping[tuple[int, str], np.ndarray], scale: str) -
         )
         for depth in d["depths"]
     }
-    verdict = ledger.judge(
-        parts,
-        regime="the store's complete depths: {depths} hidden layers; holds at {held}; not shown at {failed}",
-        depths=ledger.listing(d["depths"]),
-    )
+    verdict = _by_depth(parts)
     return ledger.Claim(
         "C1.4p",
         "With an SG after every layer, cDNI trains MLPs of 3 to 6 hidden layers to about backprop's error; DNI, without the label, does worse.",
@@ -374,10 +479,14 @@ def finish(
     stored: store.Stored | None = None,
     registered: Mapping[tuple[int, str], np.ndarray] | None = None,
     registered_scale: str = "",
+    middle: Mapping[tuple[int, str], np.ndarray] | None = None,
+    middle_loss: Mapping[tuple[int, str], np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """The chapter's last cell: its claims and numbers from the runs (and the store: C1.4p
-    on :func:`dni_evidence`), the ledger written and every number glued; returns the claims
-    table."""
+    on :func:`dni_evidence`; C1.1p-C1.3p on it and on ``middle``,
+    :func:`.dni_table.middle_accuracy`, whose training loss ``middle_loss`` the prose quotes),
+    the ledger written and every number glued; returns the claims table."""
     acc = {name: analysis.end_value(h) for name, h in runs.items()}
     dni_acc, scale = dni_evidence(stored, registered, registered_scale)
-    return chapters.finish(p, claims(acc, dni_acc, scale), numbers(acc, dni_acc))
+    found = claims(acc, dni_acc, scale, middle, MIDDLE_SCALE)
+    return chapters.finish(p, found, numbers(acc, dni_acc, middle, middle_loss))
