@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from synthgrad import compare
-from synthgrad.chapters import unified_view
+from synthgrad.chapters import unified_view, unified_view_store
 from synthgrad.train import History
 
 NAN, INF = float("nan"), float("inf")
@@ -125,7 +125,8 @@ def test_identity_holds_a_non_finite_value_counts_against_it(value):
 @pytest.mark.claim("C6.4", "holds")
 def test_every_claim_holds_on_inputs_that_meet_them():
     found = claimed(alignments(8))
-    assert {k: c.status for k, c in found.items()} == dict.fromkeys(unified_view.CLAIM_IDS, "holds")
+    book = [k for k in unified_view.CLAIM_IDS if not k.endswith("p")]  # C6.4p: the store's
+    assert {k: c.status for k, c in found.items()} == dict.fromkeys(book, "holds")
     assert (
         found["C6.4"].regime == "3 hidden layers, 1 the lowest; the cDNI SG beats both at 1, 2, 3"
     )
@@ -278,3 +279,45 @@ def test_late_alignment_averages_the_second_half_and_keeps_a_diverged_seed():
     )
     late = unified_view.late_alignment({"run": h}, SimpleNamespace(depth=2, steps=3))
     np.testing.assert_allclose(late["run"], [[0.3, 0.7], [NAN, 0.8]])
+
+
+def stored_runs(late, status="ok"):
+    """The store's four runs as chapter 6's registered grid makes them, each a History whose
+    alignment over the second half of training is ``late`` (per rule, (seeds, 3 layers))."""
+    us = unified_view_store
+    steps = np.array([0, us.STEPS // 2, us.STEPS])  # the first half's evaluation is ignored
+    runs = {}
+    for rule in us.RULES:
+        v = np.asarray(late[rule], dtype=float)
+        evals = {f"align_{k}": np.stack([np.zeros(len(v)), v[:, k], v[:, k]]) for k in range(3)}
+        runs[rule] = History(seeds=list(range(len(v))), steps=np.arange(1, us.STEPS + 1),
+                             train={}, eval_steps=steps, evals=evals,
+                             diverged_at=np.full(len(v), -1))  # fmt: skip
+    return SimpleNamespace(runs=runs, status=dict.fromkeys(us.RULES, "ok") | {"FA": status})
+
+
+def stored_c64(late, status="ok"):
+    us = unified_view_store
+    return {c.id: c for c in us.claims(stored_runs(late, status))}.get("C6.4p")
+
+
+@pytest.mark.claim("C6.4p", "holds")
+@pytest.mark.claim("C6.4p", "inconclusive")
+def test_c6_4p_is_c6_4s_rule_on_the_stores_runs_once_all_are_made():
+    claim = stored_c64(alignments(8))
+    assert (claim.status, claim.scale) == ("holds", unified_view_store.EXPERIMENT.scale)
+    assert claim.claim.endswith(f"({unified_view_store.EXPERIMENT.scale}).")
+    assert stored_c64(alignments(3)).status == "inconclusive"  # fewer than 5 seeds
+    assert stored_c64(alignments(8), status="missing") is None  # not decided before all are made
+    assert stored_c64(alignments(8), status="stale") is None
+
+
+@pytest.mark.claim("C6.4p", "in part")
+@pytest.mark.claim("C6.4p", "fails")
+@pytest.mark.claim("C6.4p", "diverged")
+def test_c6_4p_in_part_fails_and_a_lost_seed_as_c6_4():
+    assert stored_c64(alignments(8, **cdni8(layer1=0.2, spread=0.05))).status == "holds in part"
+    assert stored_c64(alignments(8, **cdni8(layer1=0.05))).status == "does not hold"
+    late = alignments(8, **cdni8())
+    late["SG every layer, cDNI"][1] = NAN
+    assert stored_c64(late).status == "does not hold"

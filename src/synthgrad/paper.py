@@ -27,6 +27,7 @@ from .chapters import (
     in_time_store,
     primer,
     representations_store,
+    unified_view_store,
 )  # fmt: skip
 
 # each experiment's grid, built from what the store holds now (chapter 5's registered sweep
@@ -40,6 +41,7 @@ BUILDERS: dict[str, Callable[[], store.Experiment]] = {
     dni_table.SELECT: dni_table.selection_experiment,
     dni_table.FINAL: dni_table.final_experiment,
     in_time_store.NAME: lambda: in_time_store.EXPERIMENT,
+    unified_view_store.NAME: lambda: unified_view_store.EXPERIMENT,
 }
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import SimpleNamespace
 from typing import Any
 
@@ -54,9 +54,9 @@ TOL, APART = 1e-5, 1e-2
 LEARNED = ("learned error SG", "SG every layer, cDNI")
 FIXED = ("FA", "DFA")
 CDNI = "SG every layer, cDNI"
-CLAIM_IDS = ("C6.1", "C6.2", "C6.3", "C6.4")
-IN_PART = ("C6.4",)  # claims that can hold in part
-PAIRED = ("C6.4",)  # claims decided on seed-paired intervals (BOOK.md section 6)
+CLAIM_IDS = ("C6.1", "C6.2", "C6.3", "C6.4", "C6.4p")
+IN_PART = ("C6.4", "C6.4p")  # claims that can hold in part
+PAIRED = ("C6.4", "C6.4p")  # claims decided on seed-paired intervals (BOOK.md section 6)
 
 # the widgets: each rule against backprop, at three learning rates (the live one: fixed rates)
 WIDGET_LABELS = {"rule": "learning rule", "lr": "learning rate"}
@@ -248,8 +248,6 @@ def claims(late: Mapping[str, np.ndarray], identities: pd.DataFrame) -> list[led
     """The chapter's claims from the identities table (:func:`check_identities`: one row per
     claim C6.1 to C6.3 and network) and each rule's late alignment per seed and layer
     (``late``: :func:`late_alignment`, keyed as :data:`RULES`)."""
-    beats = _cdni_minus(late)
-    depth = late[CDNI].shape[1]
     return [
         ledger.Claim(
             "C6.1",
@@ -279,25 +277,35 @@ def claims(late: Mapping[str, np.ndarray], identities: pd.DataFrame) -> list[led
             source="this book",
             kind="identity check",
         ),
-        ledger.Claim(
-            "C6.4",
-            "A learned SG's proxy is better aligned with the true gradient than the fixed random proxies (FA, DFA) at the same layer.",
-            "cosine with the true gradient per hidden layer, mean over the second half of training: the cDNI SG of every layer (trained on bootstrapped targets) against FA and against DFA, paired by seed (the learned error SG, trained on the true gradient, is better by construction and reported beside it)",
-            "95% intervals of the cDNI SG's cosine minus FA's and minus DFA's (paired per seed) above 0, at every layer",
-            ledger.judge(
-                _beats_both(late),
-                regime="{depth} hidden layers, 1 the lowest; the cDNI SG beats both at {held}; worse than one at {reversed}; undecided at {undecided}",
-                none="none",
-                depth=depth,
-            ),
-            {
-                "alignment": {name: late[name] for name in [*LEARNED, *FIXED]},
-                "cdni_minus": beats,
-                "learned_error_sg_margin": _margin(late)["learned error SG"],
-            },
-            source="this book",
-        ),
+        claim_alignment(late, "C6.4"),
     ]
+
+
+def claim_alignment(late: Mapping[str, np.ndarray], claim: str, scale: str = "") -> ledger.Claim:
+    """C6.4 (and its verdict of record C6.4p, on the store's runs at ``scale``): per hidden
+    layer, the cDNI SG's late alignment against FA's and DFA's, paired by seed (``late``:
+    :func:`late_alignment`)."""
+    depth = late[CDNI].shape[1]
+    where = f" ({scale})" if scale else ""
+    return ledger.Claim(
+        claim,
+        f"A learned SG's proxy is better aligned with the true gradient than the fixed random proxies (FA, DFA) at the same layer{where}.",
+        "cosine with the true gradient per hidden layer, mean over the second half of training: the cDNI SG of every layer (trained on bootstrapped targets) against FA and against DFA, paired by seed (the learned error SG, trained on the true gradient, is better by construction and reported beside it)",
+        "95% intervals of the cDNI SG's cosine minus FA's and minus DFA's (paired per seed) above 0, at every layer",
+        ledger.judge(
+            _beats_both(late),
+            regime="{depth} hidden layers, 1 the lowest; the cDNI SG beats both at {held}; worse than one at {reversed}; undecided at {undecided}",
+            none="none",
+            depth=depth,
+        ),
+        {
+            "alignment": {name: late[name] for name in [*LEARNED, *FIXED]},
+            "cdni_minus": _cdni_minus(late),
+            "learned_error_sg_margin": _margin(late)["learned error SG"],
+        },
+        source="this book",
+        scale=scale,
+    )
 
 
 def finish(
@@ -305,13 +313,16 @@ def finish(
     runs: Mapping[str, History],
     odd_runs: Mapping[str, History],
     identities: pd.DataFrame,
+    stored: Sequence[ledger.Claim] = (),
 ) -> pd.DataFrame:
     """The chapter's last cell: its claims and numbers from the runs on both tasks and the
-    identities table, the ledger written and every number glued; returns the claims table."""
+    identities table, and the store's verdicts of record (``stored``:
+    :func:`.unified_view_store.claims`), the ledger written and every number glued; returns the
+    claims table."""
     late, late_odd = late_alignment(runs, p), late_alignment(odd_runs, p)
     return chapters.finish(
         p,
-        claims(late, identities),
+        [*claims(late, identities), *stored],
         numbers(
             final_accuracy(runs),
             final_accuracy(odd_runs),
