@@ -321,3 +321,19 @@ def test_c6_4p_in_part_fails_and_a_lost_seed_as_c6_4():
     late = alignments(8, **cdni8())
     late["SG every layer, cDNI"][1] = NAN
     assert stored_c64(late).status == "does not hold"
+
+
+def test_the_stores_numbers_and_table_read_the_runs_and_wait_for_all_four():
+    late = alignments(8)
+    stored = stored_runs(late)
+    for h in stored.runs.values():
+        h.evals["test_acc"] = np.full_like(h.evals["align_0"], 0.9)
+    n = unified_view_store.numbers(stored)
+    # the constructed runs: alignment 0 at step 0 (dropped), then their late value twice
+    assert n["store_first_step"] == f"{unified_view_store.STEPS // 2:,}"
+    assert n["store_fixed_rise"].startswith("layer 1: FA 0.20 to 0.20, DFA 0.10 to 0.10")
+    assert n["store_sg_fall"].startswith("layer 1: 0.40 at step")
+    assert "SG every layer, cDNI 90.00%" in n["store_acc"]
+    table = unified_view_store.alignment_table(stored)
+    assert table.loc[("FA", 1), "mean"] == pytest.approx(0.2)
+    assert unified_view_store.numbers(stored_runs(late, status="missing")) == {}

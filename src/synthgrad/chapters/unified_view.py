@@ -314,16 +314,18 @@ def finish(
     odd_runs: Mapping[str, History],
     identities: pd.DataFrame,
     stored: Sequence[ledger.Claim] = (),
+    stored_numbers: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
     """The chapter's last cell: its claims and numbers from the runs on both tasks and the
-    identities table, and the store's verdicts of record (``stored``:
-    :func:`.unified_view_store.claims`), the ledger written and every number glued; returns the
-    claims table."""
+    identities table, and the store's verdicts of record and numbers (``stored``,
+    ``stored_numbers``: :func:`.unified_view_store.claims`, :func:`.unified_view_store.numbers`),
+    the ledger written and every number glued; returns the claims table."""
     late, late_odd = late_alignment(runs, p), late_alignment(odd_runs, p)
     return chapters.finish(
         p,
         [*claims(late, identities), *stored],
-        numbers(
+        dict(stored_numbers or {})
+        | numbers(
             final_accuracy(runs),
             final_accuracy(odd_runs),
             late,

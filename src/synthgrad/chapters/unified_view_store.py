@@ -11,7 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from types import SimpleNamespace
 
-from .. import ledger, store
+import numpy as np
+import pandas as pd
+
+from .. import analysis, ledger, store
 from ..sweep import Task
 from . import unified_view as uv
 
@@ -23,6 +26,7 @@ WIDTH, DEPTH, BATCH, LR, ALIGN = 128, 3, 128, 1e-3, 256  # the chapter's default
 EPOCHS, N_TRAIN = 10, 50_000
 STEPS = EPOCHS * N_TRAIN // BATCH  # 3,906
 EVAL_EVERY = 186  # 21 evaluations, the last at the end of the budget
+SHAPE = SimpleNamespace(depth=DEPTH, steps=STEPS)  # what the chapter's alignment code reads
 
 
 def _task(rule: str) -> Task:
@@ -86,7 +90,45 @@ def claims(stored: store.Stored) -> list[ledger.Claim]:
     every run is made and current (else none)."""
     if not all(stored.status.get(rule) == "ok" for rule in RULES):
         return []
-    late = uv.late_alignment(
-        {rule: stored.runs[rule] for rule in RULES}, SimpleNamespace(depth=DEPTH, steps=STEPS)
-    )
+    late = uv.late_alignment({rule: stored.runs[rule] for rule in RULES}, SHAPE)
     return [uv.claim_alignment(late, "C6.4p", EXPERIMENT.scale)]
+
+
+def numbers(stored: store.Stored) -> dict[str, str]:
+    """The numbers the prose quotes about the store's runs, once all are made (else none): per
+    hidden layer, the cDNI SG's alignment (mean over seeds) at its highest and at the end, FA's
+    and DFA's at the first evaluation and at the end, and each rule's final accuracy."""
+    if not all(stored.status.get(rule) == "ok" for rule in RULES):
+        return {}
+    h = {rule: stored.runs[rule] for rule in RULES}
+    mean = {rule: {k: h[rule].evals[f"align_{k}"][1:].mean(1) for k in range(DEPTH)} for rule in h}
+    steps = h[uv.CDNI].eval_steps[1:]
+    sg = mean[uv.CDNI]
+    fall = [f"layer {k + 1}: {sg[k].max():.2f} at step {steps[sg[k].argmax()]:,}, "
+            f"{sg[k][-1]:.2f} at the end" for k in range(DEPTH)]  # fmt: skip
+    rise = [f"layer {k + 1}: " + ", ".join(f"{r} {mean[r][k][0]:.2f} to {mean[r][k][-1]:.2f}"
+                                           for r in uv.FIXED) for k in range(DEPTH)]  # fmt: skip
+    acc = {rule: float(np.mean(analysis.end_value(run))) for rule, run in h.items()}
+    return {
+        "store_sg_fall": "; ".join(fall),
+        "store_fixed_rise": "; ".join(rise),
+        "store_first_step": f"{steps[0]:,}",
+        "store_acc": ", ".join(f"{rule} {a:.2%}" for rule, a in acc.items()),
+    }
+
+
+def alignment_table(stored: store.Stored) -> pd.DataFrame | None:
+    """Per rule made and current, each hidden layer's late alignment (:func:`.unified_view.
+    late_alignment`) on the store's runs: the mean over seeds, lowest and highest seed (None
+    while no run is made)."""
+    made = {rule: h for rule, h in stored.runs.items() if stored.status.get(rule) == "ok"}
+    if not made:
+        return None
+    late = uv.late_alignment(made, SHAPE)
+    rows = [
+        {"rule": rule, "hidden layer": k + 1, "mean": float(np.mean(v[:, k])),
+         "lowest seed": float(np.min(v[:, k])), "highest seed": float(np.max(v[:, k]))}
+        for rule, v in late.items()
+        for k in range(DEPTH)
+    ]  # fmt: skip
+    return pd.DataFrame(rows).set_index(["rule", "hidden layer"])
