@@ -202,6 +202,12 @@ def made(experiment: Experiment, root: Path | None = None) -> int:
     return list(statuses(experiment, root).values()).count("ok")
 
 
+def plan_page(experiment: Experiment, root: Path | None = None) -> str:
+    """A registered experiment's plan and how much of it is made, for its chapter's page."""
+    return (f"{experiment.plan_text}\n**Made so far**: {made(experiment, root)} of "
+            f"{len(experiment.runs)} runs (`make paper EXPERIMENT={experiment.name}`).")  # fmt: skip
+
+
 @dataclass
 class Stored:
     """What a chapter draws: the runs that are there (``ok`` or ``stale``) as histories, every

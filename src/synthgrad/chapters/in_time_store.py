@@ -131,9 +131,7 @@ EXPERIMENT = store.Experiment(
 
 def page_text(root: Path | None = None) -> str:
     """The plan and how much of it is made, for the chapter's page."""
-    made = store.made(EXPERIMENT, root)
-    return (f"{plan_text()}\n**Made so far**: {made} of {len(EXPERIMENT.runs)} runs "
-            f"(`make paper EXPERIMENT={NAME}`).")  # fmt: skip
+    return store.plan_page(EXPERIMENT, root)
 
 
 def scores(stored: store.Stored) -> dict[str, np.ndarray]:
