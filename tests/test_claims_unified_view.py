@@ -332,7 +332,9 @@ def test_the_stores_numbers_and_table_read_the_runs_and_wait_for_all_four():
     # the constructed runs: alignment 0 at step 0 (dropped), then their late value twice
     assert n["store_first_step"] == f"{unified_view_store.STEPS // 2:,}"
     assert n["store_fixed_rise"].startswith("layer 1: FA 0.20 to 0.20, DFA 0.10 to 0.10")
-    assert n["store_sg_fall"].startswith("layer 1: 0.40 at step")
+    assert n["store_sg_fall"].startswith(f"layer 1: 0.40 at step {unified_view_store.STEPS // 2:,}")
+    assert n["store_early_step"] == f"{unified_view_store.STEPS // 2:,}"  # first at or after 800
+    assert n["store_early"].startswith("layer 1: cDNI SG 0.40, FA 0.20, DFA 0.10")
     assert "SG every layer, cDNI 90.00%" in n["store_acc"]
     table = unified_view_store.alignment_table(stored)
     assert table.loc[("FA", 1), "mean"] == pytest.approx(0.2)

@@ -55,8 +55,8 @@ CONTROL = {
 STORED_METHODS = {"backprop": ("backprop", False), "DNI": ("sg_every", False),
                   "cDNI": ("sg_every", True), analysis.CONTROL_EVERY: ("frozen_every", False)}  # fmt: skip
 STORED = tuple(STORED_METHODS)
-CLAIM_IDS = ("C1.1", "C1.2", "C1.3", "C1.4p", "C1.1p", "C1.2p", "C1.3p")
-IN_PART = ("C1.3", "C1.4p", "C1.1p", "C1.2p", "C1.3p")  # claims that can hold in part
+CLAIM_IDS = ("C1.1", "C1.2", "C1.3", "C1.4p", "C1.1p", "C1.2p", "C1.3p-every")
+IN_PART = ("C1.3", "C1.4p", "C1.1p", "C1.2p", "C1.3p-every")  # claims that can hold in part
 PAIRED = CLAIM_IDS  # claims decided on seed-paired intervals (BOOK.md section 6)
 
 
@@ -352,8 +352,9 @@ def stored_claims(
     middle: Mapping[tuple[int, str], np.ndarray],
     middle_scale: str,
 ) -> list[ledger.Claim]:
-    """C1.1p, C1.2p, C1.3p: the verdicts of record of C1.1-C1.3 (BOOK.md section 6, "which run
-    decides"), by the book run's own criteria, on the store's paper-scale runs at 5 seeds: one
+    """C1.1p, C1.2p, C1.3p-every: the verdicts of record of C1.1, C1.2 and of C1.3 with the SG
+    after every layer (BOOK.md section 6, "which run decides"; the store has no unconditioned SG
+    in the middle, so C1.3 itself stays the book run's), by the book run's own criteria, on the store's paper-scale runs at 5 seeds: one
     SG in the middle (``middle``: the depth sweep's, :func:`.dni_table.middle_accuracy`) and an
     SG after every layer (``dni_acc``: the DNI table, :func:`dni_evidence`); each at every depth
     the store holds in full, and only where it does."""
@@ -401,7 +402,7 @@ def stored_claims(
                 scale=dni_scale,
             ),
             ledger.Claim(
-                "C1.3p",
+                "C1.3p-every",
                 "Conditioning the SG on the label (cDNI) helps compared with an unconditioned SG (SG after every layer, at the paper's scale; the store has no unconditioned SG in the middle, so that placement is the book run's alone).",
                 "paper-scale store, at each depth it holds in full: final held-out accuracy, SG every layer, cDNI minus DNI, paired per seed",
                 "as C1.3: 95% interval above 0, at every such depth",
@@ -483,7 +484,7 @@ def finish(
     middle_loss: Mapping[tuple[int, str], np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """The chapter's last cell: its claims and numbers from the runs (and the store: C1.4p
-    on :func:`dni_evidence`; C1.1p-C1.3p on it and on ``middle``,
+    on :func:`dni_evidence`; C1.1p, C1.2p, C1.3p-every on it and on ``middle``,
     :func:`.dni_table.middle_accuracy`, whose training loss ``middle_loss`` the prose quotes),
     the ledger written and every number glued; returns the claims table."""
     acc = {name: analysis.end_value(h) for name, h in runs.items()}

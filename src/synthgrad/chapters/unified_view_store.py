@@ -95,22 +95,30 @@ def claims(stored: store.Stored) -> list[ledger.Claim]:
 def numbers(stored: store.Stored) -> dict[str, str]:
     """The numbers the prose quotes about the store's runs, once all are made (else none): per
     hidden layer, the cDNI SG's alignment (mean over seeds) at its highest and at the end, FA's
-    and DFA's at the first evaluation and at the end, and each rule's final accuracy."""
+    and DFA's at the first evaluation and at the end, every rule's at the first evaluation at or
+    after the chapter's own budget, and each rule's final accuracy."""
     if not all(stored.status.get(rule) == "ok" for rule in RULES):
         return {}
     h = {rule: stored.runs[rule] for rule in RULES}
-    mean = {rule: {k: h[rule].evals[f"align_{k}"][1:].mean(1) for k in range(DEPTH)} for rule in h}
-    steps = h[uv.CDNI].eval_steps[1:]
+    steps = h[uv.CDNI].eval_steps
+    kept = steps > 0  # the evaluation before training is not part of it
+    steps = steps[kept]
+    mean = {r: {k: h[r].evals[f"align_{k}"][kept].mean(1) for k in range(DEPTH)} for r in h}
     sg = mean[uv.CDNI]
     fall = [f"layer {k + 1}: {sg[k].max():.2f} at step {steps[sg[k].argmax()]:,}, "
             f"{sg[k][-1]:.2f} at the end" for k in range(DEPTH)]  # fmt: skip
     rise = [f"layer {k + 1}: " + ", ".join(f"{r} {mean[r][k][0]:.2f} to {mean[r][k][-1]:.2f}"
                                            for r in uv.FIXED) for k in range(DEPTH)]  # fmt: skip
+    at = int(np.argmax(steps >= min(uv.INTERFACE.defaults["steps"], steps[-1])))
+    early = [f"layer {k + 1}: cDNI SG {sg[k][at]:.2f}, " + ", ".join(
+        f"{r} {mean[r][k][at]:.2f}" for r in uv.FIXED) for k in range(DEPTH)]  # fmt: skip
     acc = {rule: float(np.mean(analysis.end_value(run))) for rule, run in h.items()}
     return {
         "store_sg_fall": "; ".join(fall),
         "store_fixed_rise": "; ".join(rise),
         "store_first_step": f"{steps[0]:,}",
+        "store_early_step": f"{steps[at]:,}",
+        "store_early": "; ".join(early),
         "store_acc": ", ".join(f"{rule} {a:.2%}" for rule, a in acc.items()),
     }
 
