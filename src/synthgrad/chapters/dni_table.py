@@ -12,6 +12,7 @@ labels (``relu/4/backprop``), so that the table reads one kind of label from bot
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -143,9 +144,12 @@ def _middle(metric: str, last: int, root: Path | None) -> dict[tuple[int, str], 
     return {cell: ends[label] for cell, label in labels.items() if label in ends}
 
 
-def complete_depths(acc: dict[tuple[int, str], np.ndarray]) -> list[int]:
-    """The depths where all four methods are made (where C1.4p can be judged)."""
-    return sorted({d for d, _ in acc if all((d, m) in acc for m in SHORT.values())})
+def complete_depths(
+    acc: Mapping[tuple[int, str], np.ndarray], methods: tuple[str, ...] = tuple(SHORT.values())
+) -> list[int]:
+    """The depths of a table per (depth, method) where every one of ``methods`` is made (by
+    default this table's four: where C1.4p can be judged; :data:`MIDDLE`: where C1.1p can)."""
+    return sorted({d for d, _ in acc if all((d, m) in acc for m in methods)})
 
 
 def selection_experiment(root: Path | None = None) -> store.Experiment:

@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import analysis, ledger, stats
 from ..verdict import Verdict
-from .dni_table import MIDDLE
+from .dni_table import MIDDLE, complete_depths
 
 CONTROL = {
     "middle": analysis.CONTROL,
@@ -32,7 +32,7 @@ STORED = tuple(STORED_METHODS)
 def _dni(dni_acc: Mapping[tuple[int, str], np.ndarray]) -> dict[str, Any]:
     """What C1.4p decides on: the depths the store holds in full, the mean error of each run (a
     diverged seed makes its mean NaN), and cDNI minus its control per seed (points)."""
-    depths = _complete(dni_acc, STORED)
+    depths = complete_depths(dni_acc, STORED)
     mean_error = {
         (d, m): float(np.mean(100 * (1 - np.asarray(acc))))
         for (d, m), acc in sorted(dni_acc.items())
@@ -79,7 +79,7 @@ def numbers(
         over_dni = _dni(dni_acc)["over"].values()
         out["dni_margin_min"] = min((float(v.min()) for v in over_dni), default=float("nan"))
         out["dni_margin_max"] = max((float(v.max()) for v in over_dni), default=float("nan"))
-    if depths := _complete(middle or {}, MIDDLE):
+    if depths := complete_depths(middle or {}, MIDDLE):
         over_bp = [
             100 * float(np.mean(middle[d, MIDDLE[1]] - middle[d, MIDDLE[0]])) for d in depths
         ]
@@ -94,6 +94,15 @@ def numbers(
             or "(not in the store)"
         )
     return out
+
+
+def _close_and_above(sg: np.ndarray, backprop: np.ndarray, control: np.ndarray) -> stats.Joint:
+    """C1.1's and C1.1p's comparison, paired by seed: the middle SG within 2 points of backprop
+    and more than a point above its control."""
+    return stats.all_of(
+        backprop=stats.paired(sg, backprop, margin=-0.02),
+        control=stats.paired(sg, control, margin=0.01),
+    )
 
 
 def claims(
@@ -116,12 +125,7 @@ def claims(
             "One SG in the middle of an MNIST MLP reaches held-out accuracy close to backprop's.",
             "final held-out accuracy, paired per seed: SG middle (cDNI) minus backprop; SG middle minus its control (layers below the SG frozen)",
             "95% interval of SG minus backprop above -2 percentage points, and of SG minus its control above +1 point",
-            ledger.judge(
-                stats.all_of(
-                    backprop=stats.paired(sg, acc["backprop"], margin=-0.02),
-                    control=stats.paired(sg, acc[CONTROL["middle"]], margin=0.01),
-                )
-            ),
+            ledger.judge(_close_and_above(sg, acc["backprop"], acc[CONTROL["middle"]])),
             {
                 "backprop": acc["backprop"],
                 "sg_middle_cdni": sg,
@@ -165,11 +169,6 @@ def claims(
     return out + stored_claims(dni_acc or {}, dni_scale, middle or {}, middle_scale)
 
 
-def _complete(acc: Mapping[tuple[int, str], np.ndarray], methods: tuple[str, ...]) -> list[int]:
-    """The depths of a stored table (per (depth, method)) where every one of ``methods`` is made."""
-    return sorted({d for d, _ in acc if all((d, m) in acc for m in methods)})
-
-
 def stored_claims(
     dni_acc: Mapping[tuple[int, str], np.ndarray],
     dni_scale: str,
@@ -184,7 +183,7 @@ def stored_claims(
     the store holds in full, and only where it does."""
     out = []
     mid = dict(zip(("backprop", "SG", "control"), MIDDLE, strict=True))
-    if depths := _complete(middle, MIDDLE):
+    if depths := complete_depths(middle, MIDDLE):
         ends = {(d, k): middle[d, m] for d in depths for k, m in mid.items()}
         out.append(
             ledger.Claim(
@@ -194,10 +193,7 @@ def stored_claims(
                 "as C1.1: 95% interval of SG minus backprop above -2 percentage points, and of SG minus its control above +1 point, at every such depth",
                 _by_depth(
                     {
-                        d: stats.all_of(
-                            backprop=stats.paired(ends[d, "SG"], ends[d, "backprop"], margin=-0.02),
-                            control=stats.paired(ends[d, "SG"], ends[d, "control"], margin=0.01),
-                        )
+                        d: _close_and_above(ends[d, "SG"], ends[d, "backprop"], ends[d, "control"])
                         for d in depths
                     }
                 ),
@@ -206,7 +202,7 @@ def stored_claims(
                 scale=middle_scale,
             )
         )
-    if depths := _complete(dni_acc, STORED):
+    if depths := complete_depths(dni_acc, STORED):
         every = {d: dni_acc[d, "cDNI"] for d in depths}
         out += [
             ledger.Claim(

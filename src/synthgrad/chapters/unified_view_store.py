@@ -83,10 +83,15 @@ def page_text(root: Path | None = None) -> str:
     return store.plan_page(EXPERIMENT, root)
 
 
+def _made(stored: store.Stored) -> bool:
+    """Every run of the grid made and current (a stale run decides nothing)."""
+    return all(stored.status.get(rule) == "ok" for rule in RULES)
+
+
 def claims(stored: store.Stored) -> list[ledger.Claim]:
     """C6.4p, by C6.4's rule (:func:`.unified_view.claim_alignment`) on the store's runs, once
     every run is made and current (else none)."""
-    if not all(stored.status.get(rule) == "ok" for rule in RULES):
+    if not _made(stored):
         return []
     late = uv.late_alignment({rule: stored.runs[rule] for rule in RULES}, SHAPE)
     return [uv.claim_alignment(late, "C6.4p", EXPERIMENT.scale)]
@@ -97,7 +102,7 @@ def numbers(stored: store.Stored) -> dict[str, str]:
     hidden layer, the cDNI SG's alignment (mean over seeds) at its highest and at the end, FA's
     and DFA's at the first evaluation and at the end, every rule's at the first evaluation at or
     after the chapter's own budget, and each rule's final accuracy."""
-    if not all(stored.status.get(rule) == "ok" for rule in RULES):
+    if not _made(stored):
         return {}
     h = {rule: stored.runs[rule] for rule in RULES}
     steps = h[uv.CDNI].eval_steps
