@@ -66,3 +66,20 @@ def test_c1_4p_moves_to_the_registered_table_once_every_depth_is_made():
     assert primer.dni_evidence(None, full, "registered") == (full, "registered")
     part = {k: v for k, v in full.items() if k != (6, "DNI")}
     assert primer.dni_evidence(None, part, "registered") == ({}, "")  # the earlier store's
+
+
+def test_the_middle_dni_grid_is_the_sweeps_middle_sg_without_the_label():
+    """C1.3p's missing cells: the sweep's middle SG at 3 and 6 layers, the label dropped and
+    nothing else changed (so that each seed pairs with the sweep's cDNI run); registered."""
+    from synthgrad.chapters import middle_dni as M
+
+    assert [d for _, d, _ in M.CELLS] == list(T.MIDDLE_DEPTHS)
+    for _, d, m in M.CELLS:
+        ours = M.GRID.task(("relu", d, m), 1e-3, S.SEEDS, "full-test")
+        sweeps = S.GRID.task(("relu", d, M.CDNI), 1e-3, S.SEEDS, "full-test")
+        assert ours.fit.pop("conditioned") is False and sweeps.fit.pop("conditioned") is True
+        assert ours == sweeps
+    assert (store.store_dir() / M.GRID.plan_file).read_text() == R.plan_text(M.GRID)
+    assert M.SELECT in paper.BUILDERS and M.FINAL in paper.BUILDERS
+    final = M.final_experiment()
+    assert set(final.runs) | set(final.pending) == {R.final_label(c) for c in M.CELLS}

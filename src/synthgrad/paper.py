@@ -25,6 +25,7 @@ from .chapters import (
     depth_sweep,
     dni_table,
     in_time_store,
+    middle_dni,
     primer,
     representations_store,
     unified_view_store,
@@ -40,6 +41,8 @@ BUILDERS: dict[str, Callable[[], store.Experiment]] = {
     depth_sweep.FINAL: depth_sweep.final_experiment,
     dni_table.SELECT: dni_table.selection_experiment,
     dni_table.FINAL: dni_table.final_experiment,
+    middle_dni.SELECT: middle_dni.selection_experiment,
+    middle_dni.FINAL: middle_dni.final_experiment,
     in_time_store.NAME: lambda: in_time_store.EXPERIMENT,
     unified_view_store.NAME: lambda: unified_view_store.EXPERIMENT,
 }
