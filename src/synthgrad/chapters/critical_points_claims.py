@@ -81,10 +81,9 @@ def numbers(m: Measured) -> dict[str, Any]:
     real, real_lin_loss, real_lin_ratio = _realisable(m.final)
     real_bp = real[real.learning == "backprop"]
     final, by_n = m.final, m.by_n
-    noisy_gap = (
-        final[(final.problem == "noisy") & (final.learning == LIN)]["final loss"].median()
-        - final[(final.problem == "noisy") & (final.learning == "backprop")]["final loss"].median()
-    )
+    noisy = final[final.problem == "noisy"]
+    noisy_bp = noisy[noisy.learning == "backprop"]["final loss"].median()
+    noisy_gap = noisy[noisy.learning == LIN]["final loss"].median() - noisy_bp
     gauss = by_n[by_n.inputs == "Gaussian"]
     shift_median = gauss.groupby("examples")["shift"].median()
     trend = _trends(by_n)
@@ -107,6 +106,9 @@ def numbers(m: Measured) -> dict[str, Any]:
         # NaN: a start that never got to the floor, left out (a diverged one is inf, kept)
         "real_bp_peak": float(real_bp["highest loss after reaching the floor"].max()),
         "noisy_gap": float(noisy_gap),
+        "noisy_bp_median": float(noisy_bp),
+        "noisy_gap_relative": float(noisy_gap / noisy_bp),
+        "floor": FLOOR,
         "mlp_median": float(np.median(m.mlp_ends[m.lr])),
         "mlp_max": float(m.mlp_ends[m.lr].max()),
         "mlp_slow_median": float(np.median(m.mlp_ends[min(m.mlp_ends)])),

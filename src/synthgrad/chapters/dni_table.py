@@ -105,11 +105,8 @@ def accuracy(root: Path | None = None) -> dict[tuple[int, str], np.ndarray]:
         (final_experiment(root), CELLS),
         (S.final_experiment(root), FROM_SWEEP),
     ):
-        ends = store.end_values(experiment, "test_acc", analysis.LAST, root)
-        for _, depth, method in cells:
-            label = registered.final_label(("relu", depth, method))
-            if label in ends:
-                out[depth, SHORT[method]] = ends[label]
+        ends = registered.cell_ends(experiment, cells, root=root)
+        out |= {(depth, SHORT[method]): end for (_, depth, method), end in ends.items()}
     return out
 
 
@@ -138,10 +135,9 @@ def middle_train_loss(root: Path | None = None) -> dict[tuple[int, str], np.ndar
 
 
 def _middle(metric: str, last: int, root: Path | None) -> dict[tuple[int, str], np.ndarray]:
-    ends = store.end_values(S.final_experiment(root), metric, last, root)
-    cells = [(d, m) for d in MIDDLE_DEPTHS for m in MIDDLE]
-    labels = {cell: registered.final_label(("relu", *cell)) for cell in cells}
-    return {cell: ends[label] for cell, label in labels.items() if label in ends}
+    cells = [("relu", d, m) for d in MIDDLE_DEPTHS for m in MIDDLE]
+    ends = registered.cell_ends(S.final_experiment(root), cells, metric, last, root)
+    return {(d, m): end for (_, d, m), end in ends.items()}
 
 
 def complete_depths(

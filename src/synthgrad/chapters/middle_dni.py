@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from .. import analysis, store
 from . import depth_sweep, dni_table, registered
@@ -77,17 +78,12 @@ GRID = registered.Grid(
 )  # fmt: skip
 
 
-def accuracy(root: Path | None = None) -> dict[int, np.ndarray]:
-    """Per depth made so far, each seed's test accuracy of the middle DNI SG, the mean of its
-    last evaluations (NaN: diverged; only runs made by the current code)."""
-    ends = store.end_values(
-        registered.final_experiment(GRID, root), "test_acc", analysis.LAST, root
-    )
-    return {
-        d: ends[label]
-        for _, d, m in CELLS
-        if (label := registered.final_label(("relu", d, m))) in ends
-    }
+def accuracy(root: Path | None = None) -> dict[tuple[int, str], np.ndarray]:
+    """Per (hidden layers, :data:`DNI`) made so far, each seed's test accuracy of the middle
+    DNI SG, the mean of its last evaluations (NaN: diverged; only runs made by the current
+    code): keyed as :func:`.dni_table.middle_accuracy`, whose cDNI partners it joins."""
+    ends = registered.cell_ends(registered.final_experiment(GRID, root), CELLS, root=root)
+    return {(d, m): end for (_, d, m), end in ends.items()}
 
 
 def selection_experiment(root: Path | None = None) -> store.Experiment:
@@ -96,3 +92,13 @@ def selection_experiment(root: Path | None = None) -> store.Experiment:
 
 def final_experiment(root: Path | None = None) -> store.Experiment:
     return registered.final_experiment(GRID, root)
+
+
+def selection_table(root: Path | None = None) -> pd.DataFrame | None:
+    """Each cell's validation accuracy per learning rate and the rate chosen."""
+    return registered.selection_table(GRID, root)
+
+
+def page_text(root: Path | None = None) -> str:
+    """The plan and how much of it is made, for chapter 1's page."""
+    return registered.page_text(GRID, root)

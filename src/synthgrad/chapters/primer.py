@@ -54,8 +54,8 @@ METHODS = {
     analysis.CONTROL: dict(rule="frozen_middle"),
     analysis.CONTROL_EVERY: dict(rule="frozen_every"),
 }
-CLAIM_IDS = ("C1.1", "C1.2", "C1.3", "C1.4p", "C1.1p", "C1.2p", "C1.3p-every")
-IN_PART = ("C1.3", "C1.4p", "C1.1p", "C1.2p", "C1.3p-every")  # claims that can hold in part
+CLAIM_IDS = ("C1.1", "C1.2", "C1.3", "C1.4p", "C1.1p", "C1.2p", "C1.3p")
+IN_PART = ("C1.3", "C1.4p", "C1.1p", "C1.2p", "C1.3p")  # claims that can hold in part
 PAIRED = CLAIM_IDS  # claims decided on seed-paired intervals (BOOK.md section 6)
 
 
@@ -231,8 +231,8 @@ def finish(
     middle_loss: Mapping[tuple[int, str], np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """The chapter's last cell: its claims and numbers from the runs (and the store: C1.4p
-    on :func:`dni_evidence`; C1.1p, C1.2p, C1.3p-every on it and on ``middle``,
-    :func:`.dni_table.middle_accuracy`, whose training loss ``middle_loss`` the prose quotes),
+    on :func:`dni_evidence`; C1.1p, C1.2p, C1.3p on it and on ``middle``,
+    :func:`.dni_table.middle_accuracy` with :func:`.middle_dni.accuracy`, whose training loss ``middle_loss`` the prose quotes),
     the ledger written and every number glued; returns the claims table."""
     acc = {name: analysis.end_value(h) for name, h in runs.items()}
     dni_acc, scale = dni_evidence(stored, registered, registered_scale)

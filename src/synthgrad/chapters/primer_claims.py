@@ -2,7 +2,7 @@
 
 Pure functions of per-seed accuracies (no training, no store reading), so that tests decide
 every claim on constructed numbers: the book run's C1.1-C1.3 (:func:`claims`), the store's
-C1.4p (:func:`claim_dni_table`) and the verdicts of record C1.1p, C1.2p, C1.3p-every
+C1.4p (:func:`claim_dni_table`) and the verdicts of record C1.1p, C1.2p, C1.3p
 (:func:`stored_claims`), and :func:`numbers`. The runs, the store reading and
 :func:`~synthgrad.chapters.primer.finish` are in :mod:`synthgrad.chapters.primer`, which imports
 what it shares from here (this module imports nothing from it).
@@ -18,6 +18,7 @@ import numpy as np
 from .. import analysis, ledger, stats
 from ..verdict import Verdict
 from .dni_table import MIDDLE, complete_depths
+from .middle_dni import DNI as MIDDLE_DNI
 
 CONTROL = {
     "middle": analysis.CONTROL,
@@ -84,6 +85,11 @@ def numbers(
             100 * float(np.mean(middle[d, MIDDLE[1]] - middle[d, MIDDLE[0]])) for d in depths
         ]
         out["middle_over_bp_min"], out["middle_over_bp_max"] = min(over_bp), max(over_bp)
+        if mids := complete_depths(middle, (MIDDLE[1], MIDDLE_DNI)):
+            gain = [
+                100 * float(np.mean(middle[d, MIDDLE[1]] - middle[d, MIDDLE_DNI])) for d in mids
+            ]
+            out["middle_label_gain_min"], out["middle_label_gain_max"] = min(gain), max(gain)
         loss = {k: float(np.mean(v)) for k, v in (middle_loss or {}).items()}
         out["middle_train_loss"] = (
             "; ".join(
@@ -175,12 +181,12 @@ def stored_claims(
     middle: Mapping[tuple[int, str], np.ndarray],
     middle_scale: str,
 ) -> list[ledger.Claim]:
-    """C1.1p, C1.2p, C1.3p-every: the verdicts of record of C1.1, C1.2 and of C1.3 with the SG
-    after every layer (BOOK.md section 6, "which run decides"; the store has no unconditioned SG
-    in the middle, so C1.3 itself stays the book run's), by the book run's own criteria, on the store's paper-scale runs at 5 seeds: one
-    SG in the middle (``middle``: the depth sweep's, :func:`.dni_table.middle_accuracy`) and an
-    SG after every layer (``dni_acc``: the DNI table, :func:`dni_evidence`); each at every depth
-    the store holds in full, and only where it does."""
+    """C1.1p, C1.2p, C1.3p: the verdicts of record of C1.1-C1.3 (BOOK.md section 6, "which
+    run decides"), by the book run's own criteria, on the store's paper-scale runs at 5 seeds:
+    one SG in the middle (``middle``: the depth sweep's, :func:`.dni_table.middle_accuracy`,
+    with the unconditioned middle SG of :func:`.middle_dni.accuracy`) and an SG after every
+    layer (``dni_acc``: the DNI table, :func:`dni_evidence`); each at every depth the store
+    holds in full, and only where it does (C1.3p: only where it holds both placements)."""
     out = []
     mid = dict(zip(("backprop", "SG", "control"), MIDDLE, strict=True))
     if depths := complete_depths(middle, MIDDLE):
@@ -221,18 +227,30 @@ def stored_claims(
                 source="DNI paper",
                 scale=dni_scale,
             ),
-            ledger.Claim(
-                "C1.3p-every",
-                "Conditioning the SG on the label (cDNI) helps compared with an unconditioned SG (SG after every layer, at the paper's scale; the store has no unconditioned SG in the middle, so that placement is the book run's alone).",
-                "paper-scale store, at each depth it holds in full: final held-out accuracy, SG every layer, cDNI minus DNI, paired per seed",
-                "as C1.3: 95% interval above 0, at every such depth",
-                _by_depth({d: stats.paired(every[d], dni_acc[d, "DNI"]) for d in depths}),
-                {f"{d} cDNI": every[d] for d in depths}
-                | {f"{d} DNI": dni_acc[d, "DNI"] for d in depths},
-                source="DNI paper",
-                scale=dni_scale,
-            ),
         ]
+    cdni, dni = MIDDLE[1], MIDDLE_DNI
+    if (mids := complete_depths(middle, (cdni, dni))) and (
+        everys := complete_depths(dni_acc, STORED)
+    ):
+        parts = {f"middle ({d})": stats.paired(middle[d, cdni], middle[d, dni]) for d in mids}
+        for d in everys:
+            parts[f"every layer ({d})"] = stats.paired(dni_acc[d, "cDNI"], dni_acc[d, "DNI"])
+        out.append(
+            ledger.Claim(
+                "C1.3p",
+                "Conditioning the SG on the label (cDNI) helps compared with an unconditioned SG (at the paper's scale).",
+                "paper-scale store, at each depth it holds in full: final held-out accuracy, cDNI minus DNI, paired per seed, with one SG in the middle (DNI: store/01_middle_dni; cDNI: the depth sweep's) and with an SG after every layer (the DNI table)",
+                "as C1.3: 95% interval above 0 in both placements, at every such depth",
+                ledger.judge(
+                    parts,
+                    regime="SG placement (hidden layers): holds at {held}; not shown at {failed}",
+                ),
+                {f"middle {d} {m}": middle[d, m] for d in mids for m in (cdni, dni)}
+                | {f"every layer {d} {m}": dni_acc[d, m] for d in everys for m in ("cDNI", "DNI")},
+                source="DNI paper",
+                scale=f"one SG in the middle: {middle_scale}; an SG after every layer: {dni_scale}",
+            )
+        )
     return out
 
 

@@ -193,6 +193,19 @@ def final_experiment(grid: Grid, root: Path | None = None) -> store.Experiment:
     )  # fmt: skip
 
 
+def cell_ends(
+    experiment: store.Experiment,
+    cells: Sequence[Cell],
+    metric: str = "test_acc",
+    last: int = analysis.LAST,
+    root: Path | None = None,
+) -> dict[Cell, Any]:
+    """Each of ``cells`` that ``experiment`` (a grid's reported runs) has made with the current
+    code: its seeds' mean of ``metric`` over the last ``last`` records (NaN: diverged)."""
+    ends = store.end_values(experiment, metric, last, root)
+    return {c: ends[final_label(c)] for c in cells if final_label(c) in ends}
+
+
 def page_text(grid: Grid, root: Path | None = None) -> str:
     """The plan and how far the store has carried it out, for the chapter's page."""
     select, final = selection_experiment(grid, root), final_experiment(grid, root)

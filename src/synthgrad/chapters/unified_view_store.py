@@ -123,6 +123,7 @@ def numbers(stored: store.Stored) -> dict[str, str]:
         "store_fixed_rise": "; ".join(rise),
         "store_first_step": f"{steps[0]:,}",
         "store_early_step": f"{steps[at]:,}",
+        "store_book_steps": f"{uv.INTERFACE.defaults['steps']:,}",
         "store_early": "; ".join(early),
         "store_acc": ", ".join(f"{rule} {a:.2%}" for rule, a in acc.items()),
     }
