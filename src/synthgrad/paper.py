@@ -29,6 +29,7 @@ from .chapters import (
     primer,
     representations_store,
     unified_view_store,
+    update_unlocking_store,
 )  # fmt: skip
 
 # each experiment's grid, built from what the store holds now (chapter 5's registered sweep
@@ -45,6 +46,8 @@ BUILDERS: dict[str, Callable[[], store.Experiment]] = {
     middle_dni.FINAL: middle_dni.final_experiment,
     in_time_store.NAME: lambda: in_time_store.EXPERIMENT,
     unified_view_store.NAME: lambda: unified_view_store.EXPERIMENT,
+    update_unlocking_store.PILOT: update_unlocking_store.pilot_experiment,
+    update_unlocking_store.NAME: update_unlocking_store.experiment,
 }
 
 
