@@ -11,7 +11,7 @@ numbers vary from run to run; the decisions are tested on constructed timings.""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from types import SimpleNamespace
 from typing import Any
@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import analysis, chapters, decoupled, models, rules, train
+from .. import analysis, chapters, decoupled, ledger, models, rules, train
 from .. import params as P
 from ..data import Dataset
 from ..params import ParameterError
@@ -80,9 +80,9 @@ INTERFACE = Interface(
     resolve=_resolve,
 )  # fmt: skip
 
-CLAIM_IDS = ("C7.1", "C7.2", "C7.3", "C7.4", "C7.5")
-IN_PART = ("C7.1", "C7.5")  # claims that can hold in part
-PAIRED = ("C7.1", "C7.2", "C7.3")  # claims decided on seed-paired intervals (BOOK.md section 6)
+CLAIM_IDS = ("C7.1", "C7.2", "C7.3", "C7.4", "C7.5", "C7.1p", "C7.2p", "C7.3p")
+IN_PART = ("C7.1", "C7.5", "C7.1p")  # claims that can hold in part
+PAIRED = ("C7.1", "C7.2", "C7.3", "C7.1p", "C7.2p", "C7.3p")  # claims decided on seed-paired intervals (BOOK.md section 6)
 
 
 def schedules(K: int) -> dict[str, dict[str, Any]]:
@@ -256,8 +256,18 @@ def _check_k4(mnist: Dataset, p: SimpleNamespace, costs: decoupled.Costs) -> str
     )
 
 
-def finish(p: SimpleNamespace, identity: Identity, m: Measures, model: CostModel) -> pd.DataFrame:
-    """The chapter's last cell: its claims and numbers, the ledger written and every number
-    glued; returns the claims table."""
+def finish(
+    p: SimpleNamespace,
+    identity: Identity,
+    m: Measures,
+    model: CostModel,
+    stored: Sequence[ledger.Claim] = (),
+    stored_numbers: Mapping[str, Any] | None = None,
+) -> pd.DataFrame:
+    """The chapter's last cell: its claims and numbers, and the store's verdicts of record and
+    numbers (``stored``, ``stored_numbers``: :func:`.update_unlocking_store.claims`,
+    :func:`.update_unlocking_store.numbers`), the ledger written and every number glued;
+    returns the claims table."""
     n = numbers(p, identity, m, model)
-    return chapters.finish(p, claims(p, identity, m, model, n), n)
+    found = [*claims(p, identity, m, model, n), *stored]
+    return chapters.finish(p, found, dict(stored_numbers or {}) | n)

@@ -185,7 +185,7 @@ def sooner_pipeline(reach_s: pd.DataFrame) -> pd.Series:
     return times.min(axis=1, skipna=False)
 
 
-def _sooner(dni: np.ndarray, backprop: np.ndarray) -> stats.Paired:
+def sooner(dni: np.ndarray, backprop: np.ndarray) -> stats.Paired:
     """Fewer seconds to the target accuracy for DNI than for a baseline (backprop, the sooner
     pipeline), paired per seed."""
     return stats.paired(dni, backprop, higher=False, lost="never reached the target")
@@ -224,8 +224,8 @@ def claims(
             f"per seed, wall-clock seconds until the held-out accuracy reaches {p.target_acc:.0%}: DNI (asynchronous, K = {p.K} processes) against backprop in one process on {p.K} threads, and against backprop on 1 thread (one device's worth)",
             f"95% interval of backprop's seconds minus DNI's (paired per seed) above 0, against backprop on {p.K} threads",
             ledger.judge(  # in part: sooner than backprop on one thread only
-                {f"{p.K} threads": _sooner(reach_s[DNI], reach_s[BP])},
-                also={"1 thread": _sooner(reach_s[DNI], reach_s[BP1])},
+                {f"{p.K} threads": sooner(reach_s[DNI], reach_s[BP])},
+                also={"1 thread": sooner(reach_s[DNI], reach_s[BP1])},
                 regime="time ratio DNI / backprop {lo:.2f} to {hi:.2f} over seeds ({K} threads), {lo1:.2f} to {hi1:.2f} against one thread",
                 lo=n["ratio_min"], hi=n["ratio_max"], K=p.K, lo1=n["ratio1_min"], hi1=n["ratio1_max"],
             ),
@@ -239,7 +239,7 @@ def claims(
             f"per seed, wall-clock seconds until the held-out accuracy reaches {p.target_acc:.0%}: DNI (asynchronous) against the sooner of GPipe and 1F1B (throughput beside it, not deciding)",
             "95% interval of the better pipeline's seconds minus DNI's (paired per seed) above 0",
             ledger.judge(
-                _sooner(reach_s[DNI], best_pipeline),
+                sooner(reach_s[DNI], best_pipeline),
                 regime="seconds to {target:.0%}, median seed: DNI {dni:.1f}, GPipe {gpipe:.1f}, 1F1B {f1b:.1f}; examples per second, DNI / best pipeline {ratio:.2f} (mean)",
                 ratio=n["dni_over_pipelines"], target=p.target_acc, dni=np.median(reach_s[DNI]),
                 gpipe=np.median(reach_s["GPipe"]), f1b=np.median(reach_s["1F1B"]),

@@ -15,12 +15,18 @@ committed before ``make paper`` makes either (:func:`synthgrad.store.registratio
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import store
+import numpy as np
+import pandas as pd
+
+from .. import analysis, ledger, stats, store
 from ..sweep import Task
+from ..train import History
 from . import update_unlocking as uu
+from . import update_unlocking_claims as C
 
 PILOT, NAME = "07_timed_pilot", "07_timed"
 PLAN_FILE = f"{NAME}/PLAN.md"  # under the store's root
@@ -139,3 +145,159 @@ def experiment(root: Path | None = None) -> store.Experiment:
         pending=tuple(names) if fixed is None else (),
         plan=PLAN_FILE, plan_text=plan_text(),
     )  # fmt: skip
+
+
+@dataclass
+class Timed:
+    """What C7.1p-C7.3p decide on, per seed (rows) and schedule (columns, the names of
+    :func:`.update_unlocking.schedules`): seconds and steps to the target (``inf``: never
+    reached; NaN: the seed diverged), and the held-out accuracy at the end (the mean of the
+    last :data:`LAST` evaluations); with the pilot's target and budget."""
+
+    reach_s: pd.DataFrame
+    reach_steps: pd.DataFrame
+    final_acc: pd.DataFrame
+    target: float
+    steps: int
+    scale: str = ""
+
+
+def _reach(history: History, target: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per seed, the seconds and steps at the first evaluation at or above ``target``."""
+    acc, seconds = history.evals["test_acc"], history.evals["seconds"]
+    hit = acc >= target  # evaluations x seeds (False where NaN)
+    first, ever = hit.argmax(axis=0), hit.any(axis=0)
+    lost = np.asarray(history.diverged_at) >= 0
+    columns = np.arange(acc.shape[1])
+    at = {"s": seconds[first, columns], "steps": history.eval_steps[first].astype(float)}
+    return tuple(np.where(lost, np.nan, np.where(ever, v, np.inf)) for v in at.values())  # type: ignore[return-value]
+
+
+def values(stored: store.Stored, fixed: tuple[float, int]) -> Timed | None:
+    """The grid's measurements (:class:`Timed`) once every schedule is made and current
+    (else None: no verdict on part of a comparison)."""
+    names = list(uu.schedules(K))
+    if any(stored.status.get(name) != "ok" for name in names):
+        return None
+    target, steps = fixed
+    reach = {name: _reach(stored.runs[name], target) for name in names}
+    return Timed(
+        reach_s=pd.DataFrame({n: r[0] for n, r in reach.items()}, index=list(SEEDS)),
+        reach_steps=pd.DataFrame({n: r[1] for n, r in reach.items()}, index=list(SEEDS)),
+        final_acc=pd.DataFrame(
+            {n: analysis.end_value(stored.runs[n], last=LAST) for n in names}, index=list(SEEDS)
+        ),
+        target=target,
+        steps=steps,
+        scale=stored.scale(),
+    )
+
+
+def claims(t: Timed) -> list[ledger.Claim]:
+    """C7.1p-C7.3p: C7.1-C7.3's verdicts of record, by chapter 7's rules on the grid's five
+    seeds (:func:`.update_unlocking_claims.claims` for the book run's)."""
+    BP, reach_s = C.bp(K), t.reach_s
+    how = f"{t.target:.0%} held-out accuracy, {t.steps:,} steps"
+    return [
+        ledger.Claim(
+            "C7.1p",
+            "Update-unlocked training (DNI) reaches a given accuracy sooner in wall-clock time than backprop in one process with the same cores (at five seeds, full MNIST).",
+            f"registered store, per seed: wall-clock seconds to {how}: DNI (asynchronous, K = {K} processes) against backprop in one process on {K} threads, and on 1 thread",
+            "as C7.1: 95% interval of backprop's seconds minus DNI's (paired per seed) above 0, against backprop on the same threads",
+            ledger.judge(
+                {f"{K} threads": C.sooner(reach_s[C.DNI], reach_s[BP])},
+                also={"1 thread": C.sooner(reach_s[C.DNI], reach_s[C.BP1])},
+                regime="seconds to the target, median seed: DNI {dni:.1f}, backprop {bp:.1f} ({K} threads), {bp1:.1f} (1 thread)",
+                dni=np.median(reach_s[C.DNI]), bp=np.median(reach_s[BP]), K=K,
+                bp1=np.median(reach_s[C.BP1]),
+            ),
+            {"seconds_dni": reach_s[C.DNI], "seconds_backprop": reach_s[BP], "seconds_backprop_1_thread": reach_s[C.BP1]},
+            source="this book",
+            scale=t.scale,
+        ),
+        ledger.Claim(
+            "C7.2p",
+            "DNI trains faster than pipelined backprop (GPipe, 1F1B) with the same stages (at five seeds, full MNIST).",
+            f"registered store, per seed: wall-clock seconds to {how}: DNI (asynchronous) against the sooner of GPipe and 1F1B",
+            "as C7.2: 95% interval of the better pipeline's seconds minus DNI's (paired per seed) above 0",
+            ledger.judge(
+                C.sooner(reach_s[C.DNI], C.sooner_pipeline(reach_s)),
+                regime="seconds to the target, median seed: DNI {dni:.1f}, GPipe {gpipe:.1f}, 1F1B {f1b:.1f}",
+                dni=np.median(reach_s[C.DNI]), gpipe=np.median(reach_s["GPipe"]),
+                f1b=np.median(reach_s["1F1B"]),
+            ),
+            {"seconds_dni": reach_s[C.DNI], "seconds_gpipe": reach_s["GPipe"], "seconds_1f1b": reach_s["1F1B"]},
+            source="this book",
+            scale=t.scale,
+        ),
+        ledger.Claim(
+            "C7.3p",
+            "Stale SG targets cost little: after the same number of steps, asynchronous DNI is within 1 percentage point of synchronous DNI (at five seeds, full MNIST).",
+            f"registered store, per seed: held-out accuracy after {t.steps:,} steps (mean of the last {LAST} evaluations), asynchronous minus synchronous DNI (max_lag {MAX_LAG})",
+            "as C7.3: 95% interval above -1 percentage point",
+            ledger.judge(
+                stats.paired(t.final_acc[C.DNI], t.final_acc[C.SYNC], margin=-0.01),
+                regime="asynchronous minus synchronous DNI {lo:+.2f} to {hi:+.2f} points over seeds",
+                lo=100 * float((t.final_acc[C.DNI] - t.final_acc[C.SYNC]).min()),
+                hi=100 * float((t.final_acc[C.DNI] - t.final_acc[C.SYNC]).max()),
+            ),
+            {"async": t.final_acc[C.DNI], "sync": t.final_acc[C.SYNC]},
+            source="this book",
+            scale=t.scale,
+        ),
+    ]  # fmt: skip
+
+
+def table(t: Timed) -> pd.DataFrame:
+    """Per schedule: seconds and steps to the target (median, lowest and highest seed; inf:
+    never reached) and the final held-out accuracy (mean over seeds)."""
+    rows = {
+        name: {
+            "seconds to target (median)": t.reach_s[name].median(),
+            "seconds (lowest seed)": t.reach_s[name].min(),
+            "seconds (highest seed)": t.reach_s[name].max(),
+            "steps to target (median)": t.reach_steps[name].median(),
+            "seeds that reached it": f"{int(np.isfinite(t.reach_s[name]).sum())} of {len(t.reach_s)}",
+            "final accuracy (mean)": t.final_acc[name].mean(),
+        }
+        for name in t.reach_s.columns
+    }
+    return pd.DataFrame(rows).T
+
+
+def numbers(t: Timed) -> dict[str, Any]:
+    """The numbers the prose quotes about the grid."""
+    med = t.reach_s.median()
+    return {
+        "store_target": t.target,
+        "store_steps": f"{t.steps:,}",
+        "store_t_dni": float(med[C.DNI]),
+        "store_t_bp": float(med[C.bp(K)]),
+        "store_t_pipe": float(min(med["GPipe"], med["1F1B"])),
+        "store_acc_dni": float(t.final_acc[C.DNI].mean()),
+        "store_acc_sync": float(t.final_acc[C.SYNC].mean()),
+        "store_acc_bp": float(t.final_acc[C.bp(K)].mean()),
+    }
+
+
+def read(root: Path | None = None) -> Timed | None:
+    """The grid's measurements once the pilot and every schedule are made (else None)."""
+    fixed = pilot_budget(root)
+    return None if fixed is None else values(store.load(experiment(root), root), fixed)
+
+
+def page_text(root: Path | None = None) -> str:
+    """The plan, the pilot's target and budget, and how much of the grid is made."""
+    fixed = pilot_budget(root)
+    rule = (
+        "the pilot is not made yet"
+        if fixed is None
+        else f"the pilot's rule gives a target of {fixed[0]:.0%} and {fixed[1]:,} steps"
+    )
+    return store.plan_page(experiment(root), root) + f" The budget: {rule}."
+
+
+def verdicts(t: Timed | None) -> tuple[list[ledger.Claim], dict[str, Any]]:
+    """C7.1p-C7.3p and the numbers about the grid, for the chapter's ``finish`` (none while
+    the grid is not made)."""
+    return ([], {}) if t is None else (claims(t), numbers(t))
