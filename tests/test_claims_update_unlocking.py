@@ -82,8 +82,9 @@ def status(claim, **kw):
 @pytest.mark.claim("C7.5", "holds")
 def test_every_claim_holds_on_timings_that_meet_them():
     got = verdicts()
-    assert list(got) == list(uu.CLAIM_IDS)
-    assert {k: c.status for k, c in got.items()} == dict.fromkeys(uu.CLAIM_IDS, "holds")
+    book = [c for c in uu.CLAIM_IDS if not c.endswith("p")]  # the store's: their own tests
+    assert list(got) == book
+    assert {k: c.status for k, c in got.items()} == dict.fromkeys(book, "holds")
     assert got["C7.1"].regime == (
         "time ratio DNI / backprop 0.78 to 0.82 over seeds (2 threads), 0.52 to 0.55 against one thread"
     )

@@ -82,7 +82,8 @@ INTERFACE = Interface(
 
 CLAIM_IDS = ("C7.1", "C7.2", "C7.3", "C7.4", "C7.5", "C7.1p", "C7.2p", "C7.3p")
 IN_PART = ("C7.1", "C7.5", "C7.1p")  # claims that can hold in part
-PAIRED = ("C7.1", "C7.2", "C7.3", "C7.1p", "C7.2p", "C7.3p")  # claims decided on seed-paired intervals (BOOK.md section 6)
+# claims decided on seed-paired intervals (BOOK.md section 6)
+PAIRED = ("C7.1", "C7.2", "C7.3", "C7.1p", "C7.2p", "C7.3p")
 
 
 def schedules(K: int) -> dict[str, dict[str, Any]]:

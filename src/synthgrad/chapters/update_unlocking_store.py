@@ -268,6 +268,7 @@ def table(t: Timed) -> pd.DataFrame:
 def numbers(t: Timed) -> dict[str, Any]:
     """The numbers the prose quotes about the grid."""
     med = t.reach_s.median()
+    stale = t.final_acc[C.DNI] - t.final_acc[C.SYNC]  # per seed: what the lag cost
     return {
         "store_target": t.target,
         "store_steps": f"{t.steps:,}",
@@ -277,6 +278,12 @@ def numbers(t: Timed) -> dict[str, Any]:
         "store_acc_dni": float(t.final_acc[C.DNI].mean()),
         "store_acc_sync": float(t.final_acc[C.SYNC].mean()),
         "store_acc_bp": float(t.final_acc[C.bp(K)].mean()),
+        "store_dni_reached": f"{int(np.isfinite(t.reach_s[C.DNI]).sum())} of {len(t.reach_s)}",
+        "store_stale_min": 100 * float(stale.min()),
+        "store_stale_max": 100 * float(stale.max()),
+        "store_steps_dni": float(t.reach_steps[C.DNI].median()),
+        "store_steps_sync": float(t.reach_steps[C.SYNC].median()),
+        "store_steps_bp": float(t.reach_steps[C.bp(K)].median()),
     }
 
 

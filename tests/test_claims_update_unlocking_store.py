@@ -1,0 +1,91 @@
+"""Chapter 7's verdicts of record C7.1p-C7.3p decided on constructed measurements of the
+registered timed grid (five seeds; no run)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from synthgrad.chapters import update_unlocking as uu
+from synthgrad.chapters import update_unlocking_store as S
+
+NAN, INF = float("nan"), float("inf")
+# C7.1p-C7.3p on constructed measurements of the grid (five seeds, no run)
+SEC = {uu.bp(2): 10.0, uu.BP1: 15.0, "GPipe": 20.0, "1F1B": 18.0, uu.DNI: 8.0, uu.SYNC: 9.0}
+ACC = {uu.bp(2): 0.97, uu.BP1: 0.97, "GPipe": 0.97, "1F1B": 0.97, uu.DNI: 0.965, uu.SYNC: 0.968}
+JITTER = np.array([0.2, -0.2, 0.0, 0.1, -0.1])
+
+
+def timed(seconds=None, acc=None):
+    """By default every claim holds: DNI sooner than backprop and the pipelines, 0.3 points
+    behind synchronous DNI (each with a spread over the five seeds)."""
+    s = {k: v + JITTER for k, v in SEC.items()} | (seconds or {})
+    a = {k: v + JITTER / 100 for k, v in ACC.items()} | (acc or {})
+    frame = lambda d: pd.DataFrame({k: np.asarray(v, dtype=float) for k, v in d.items()})  # noqa: E731
+    return S.Timed(frame(s), frame({k: [100.0] * 5 for k in SEC}), frame(a), 0.95, 900, "grid")
+
+
+def found(t):
+    return {c.id: c.status for c in S.claims(t)}
+
+
+@pytest.mark.claim("C7.1p", "holds")
+@pytest.mark.claim("C7.2p", "holds")
+@pytest.mark.claim("C7.3p", "holds")
+def test_the_grids_claims_hold_where_dni_is_sooner_and_close_to_synchronous_dni():
+    assert found(timed()) == dict.fromkeys(("C7.1p", "C7.2p", "C7.3p"), "holds")
+    numbers = S.numbers(timed())
+    assert numbers["store_t_dni"] == pytest.approx(8.0) and numbers["store_steps"] == "900"
+    table = S.table(timed(seconds={uu.DNI: [8.0, 8.2, INF, 7.9, 8.1]}))
+    assert table.loc[uu.DNI, "seeds that reached it"] == "4 of 5"
+    assert S.verdicts(None) == ([], {})
+
+
+@pytest.mark.claim("C7.1p", "in part")
+@pytest.mark.claim("C7.1p", "fails")
+@pytest.mark.claim("C7.2p", "fails")
+@pytest.mark.claim("C7.3p", "fails")
+def test_the_grids_claims_fail_where_dni_is_slower_or_far_behind():
+    level = timed(seconds={uu.DNI: 10.0 - JITTER})  # level with 2 threads, sooner than 1 thread
+    assert found(level)["C7.1p"] == "holds in part"
+    slow = timed(seconds={uu.DNI: 12.0 + JITTER})  # after backprop on 2 threads: reversed there
+    assert found(slow)["C7.1p"] == "does not hold"
+    never = timed(seconds={uu.DNI: [INF] * 5})  # never reaches the target: slower than any
+    assert found(never) == {"C7.1p": "does not hold", "C7.2p": "does not hold", "C7.3p": "holds"}
+    behind = timed(acc={uu.DNI: 0.95 + JITTER / 100})  # 1.8 points behind synchronous DNI
+    assert found(behind)["C7.3p"] == "does not hold"
+
+
+@pytest.mark.claim("C7.1p", "diverged")
+@pytest.mark.claim("C7.2p", "diverged")
+@pytest.mark.claim("C7.3p", "diverged")
+def test_a_seed_dni_lost_counts_against_every_claim_of_the_grid():
+    lost = timed(seconds={uu.DNI: [8.0, 8.2, NAN, 7.9, 8.1]}, acc={uu.DNI: [0.965] * 4 + [NAN]})
+    assert found(lost) == dict.fromkeys(("C7.1p", "C7.2p", "C7.3p"), "does not hold")
+
+
+@pytest.mark.claim("C7.1p", "inconclusive")
+@pytest.mark.claim("C7.2p", "inconclusive")
+@pytest.mark.claim("C7.3p", "inconclusive")
+def test_differences_inside_the_seed_noise_decide_nothing():
+    level = timed(
+        seconds={uu.bp(2): 8.0 - JITTER, "GPipe": 8.0 - JITTER, "1F1B": 8.0 - JITTER,
+                 uu.BP1: 8.0 - JITTER},
+        acc={uu.DNI: 0.958 + np.array([0.004, -0.004, 0.0, 0.002, -0.002])},
+    )  # fmt: skip
+    assert found(level) == dict.fromkeys(("C7.1p", "C7.2p", "C7.3p"), "inconclusive")
+
+
+def test_the_time_to_the_target_is_read_per_seed_from_the_stored_evaluations():
+    """Seconds and steps at the first evaluation at or above the target; inf where a seed
+    never got there; NaN where it diverged."""
+    from synthgrad.train import History
+
+    acc = np.array([[0.1, 0.1, 0.1], [0.96, 0.5, 0.9], [0.97, 0.95, np.nan]])
+    seconds = np.array([[0.0, 0.0, 0.0], [2.0, 2.1, 2.2], [4.0, 4.1, np.nan]])
+    h = History(seeds=[0, 1, 2], steps=np.arange(1, 41), train={"loss": np.zeros((40, 3))},
+                eval_steps=np.array([0, 20, 40]), evals={"test_acc": acc, "seconds": seconds},
+                diverged_at=np.array([-1, -1, 30]))  # fmt: skip
+    reach_s, reach_steps = S._reach(h, 0.95)
+    assert list(reach_s[:2]) == [2.0, 4.1] and np.isnan(reach_s[2])
+    assert list(reach_steps[:2]) == [20.0, 40.0]
+    assert list(S._reach(h, 0.99)[0][:2]) == [INF, INF]
