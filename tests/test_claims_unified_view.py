@@ -339,3 +339,14 @@ def test_the_stores_numbers_and_table_read_the_runs_and_wait_for_all_four():
     table = unified_view_store.alignment_table(stored)
     assert table.loc[("FA", 1), "mean"] == pytest.approx(0.2)
     assert unified_view_store.numbers(stored_runs(late, status="missing")) == {}
+
+
+def test_chapter_6s_registered_plan_is_the_one_the_code_runs_and_make_paper_knows_it():
+    from synthgrad import paper, store
+
+    us = unified_view_store
+    assert (store.store_dir() / us.PLAN_FILE).read_text() == us.plan_text()
+    assert us.EXPERIMENT.plan == us.PLAN_FILE and us.EXPERIMENT.plan_text == us.plan_text()
+    assert paper.BUILDERS[us.NAME]() is us.EXPERIMENT
+    assert set(us.EXPERIMENT.runs) == set(us.RULES)
+    assert all(t.fit["seeds"] == list(us.SEEDS) for t in us.EXPERIMENT.runs.values())
