@@ -81,5 +81,5 @@ def test_the_middle_dni_grid_is_the_sweeps_middle_sg_without_the_label():
         assert ours == sweeps
     assert (store.store_dir() / M.GRID.plan_file).read_text() == R.plan_text(M.GRID)
     assert M.SELECT in paper.BUILDERS and M.FINAL in paper.BUILDERS
-    final = M.final_experiment()
+    final = M.GRID.final_experiment()
     assert set(final.runs) | set(final.pending) == {R.final_label(c) for c in M.CELLS}

@@ -13,9 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from .. import analysis, store
+from .. import analysis
 from . import depth_sweep, dni_table, registered
 
 SELECT, FINAL = "01_middle_dni_select", "01_middle_dni"
@@ -82,23 +81,5 @@ def accuracy(root: Path | None = None) -> dict[tuple[int, str], np.ndarray]:
     """Per (hidden layers, :data:`DNI`) made so far, each seed's test accuracy of the middle
     DNI SG, the mean of its last evaluations (NaN: diverged; only runs made by the current
     code): keyed as :func:`.dni_table.middle_accuracy`, whose cDNI partners it joins."""
-    ends = registered.cell_ends(registered.final_experiment(GRID, root), CELLS, root=root)
+    ends = registered.cell_ends(GRID.final_experiment(root), CELLS, root=root)
     return {(d, m): end for (_, d, m), end in ends.items()}
-
-
-def selection_experiment(root: Path | None = None) -> store.Experiment:
-    return registered.selection_experiment(GRID, root)
-
-
-def final_experiment(root: Path | None = None) -> store.Experiment:
-    return registered.final_experiment(GRID, root)
-
-
-def selection_table(root: Path | None = None) -> pd.DataFrame | None:
-    """Each cell's validation accuracy per learning rate and the rate chosen."""
-    return registered.selection_table(GRID, root)
-
-
-def page_text(root: Path | None = None) -> str:
-    """The plan and how much of it is made, for chapter 1's page."""
-    return registered.page_text(GRID, root)

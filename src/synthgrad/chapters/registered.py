@@ -57,6 +57,19 @@ class Grid:
     def plan_file(self) -> str:
         return f"{self.final}/PLAN.md"  # under the store's root
 
+    # the grid's experiments and page, as this module's functions give them
+    def selection_experiment(self, root: Path | None = None) -> store.Experiment:
+        return selection_experiment(self, root)
+
+    def final_experiment(self, root: Path | None = None) -> store.Experiment:
+        return final_experiment(self, root)
+
+    def selection_table(self, root: Path | None = None) -> pd.DataFrame | None:
+        return selection_table(self, root)
+
+    def page_text(self, root: Path | None = None) -> str:
+        return page_text(self, root)
+
 
 def mlp_task(
     methods: Mapping[str, tuple[str, bool]],
