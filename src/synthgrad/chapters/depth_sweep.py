@@ -14,7 +14,9 @@ cell is pending until its rate is chosen.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -119,6 +121,42 @@ GRID = registered.Grid(
     scale_final=(f"full MNIST, width {WIDTH}, {min(DEPTHS)} to {max(DEPTHS)} hidden layers, "
                  f"{EPOCHS} epochs, {len(SEEDS)} seeds, registered"),
 )  # fmt: skip
+
+
+def same_settings() -> str:
+    """The plan point of a grid on this sweep's settings (:func:`derived`), as registered."""
+    rates = ", ".join(f"{r:g}" for r in RATES)
+    return (
+        f"- **Data, budget, learning rates, seeds, device**: exactly those of chapter 5's "
+        f"registered sweep (`store/{GRID.plan_file}`): {N_TRAIN:,} training images, 10,000 "
+        f"held-out training images to choose rates, the official test images to report; "
+        f"{EPOCHS} epochs ({STEPS:,} steps of {BATCH}), Adam; {rates} on seed "
+        f"{SELECT_SEED} with the same rule and extension; seeds "
+        f"{', '.join(map(str, SEEDS))} reported, the mean of the last {analysis.LAST} "
+        "evaluations; CPU, one thread per run.\n"
+    )
+
+
+def derived(
+    *, methods: Mapping[str, tuple[str, bool]], what: str, **fields: Any
+) -> registered.Grid:
+    """A grid on this sweep's data, budget, rates, rule and seeds (chapter 1's DNI table and
+    middle DNI SG): its own cells of ``methods``, plan, names and descriptions (``fields``);
+    ``what`` names it in the selection's description."""
+    cells = fields["cells"]
+    return replace(
+        GRID,
+        columns=("activation", "depth", "method"),
+        task=registered.mlp_task(methods, width=WIDTH, steps=STEPS, batch=BATCH,
+                                 eval_every=EVAL_EVERY, align=ALIGN),
+        describe_select=(
+            f"Learning-rate selection for the registered {what}: {len(cells)} cells, each at "
+            f"{', '.join(f'{r:g}' for r in RATES)} on seed {SELECT_SEED}, scored on 10,000 "
+            "held-out training images."),
+        budget=(f"{STEPS:,} steps ({EPOCHS} epochs of {N_TRAIN:,} images), fixed before any "
+                f"run (store/{fields['final']}/PLAN.md)."),
+        **fields,
+    )  # fmt: skip
 
 
 def choose_rate(scores: Mapping[float, float]) -> tuple[float | None, float | None]:

@@ -38,20 +38,13 @@ S = depth_sweep  # the budget, split, rates and seeds are the sweep's
 
 def _plan() -> str:
     """The plan's points, as a Markdown list."""
-    rates = ", ".join(f"{r:g}" for r in S.RATES)
     return (
         "- **Question**: the DNI paper's MNIST table: with a synthetic "
         "gradient after every hidden layer, does cDNI (the SG also sees the label) train an "
         "MLP to about backprop's error, and does DNI (no label) do worse? Chapter 1's C1.4p, "
         "until now judged on 8,000 images cut from the test set.\n"
-        f"- **Data, budget, learning rates, seeds, device**: exactly those of chapter 5's "
-        f"registered sweep (`store/{S.GRID.plan_file}`): {S.N_TRAIN:,} training images, 10,000 "
-        f"held-out training images to choose rates, the official test images to report; "
-        f"{S.EPOCHS} epochs ({S.STEPS:,} steps of {S.BATCH}), Adam; {rates} on seed "
-        f"{S.SELECT_SEED} with the same rule and extension; seeds "
-        f"{', '.join(map(str, S.SEEDS))} reported, the mean of the last {analysis.LAST} "
-        "evaluations; CPU, one thread per run.\n"
-        f"- **Networks**: {', '.join(map(str, DEPTHS))} hidden layers of {S.WIDTH} ReLU units "
+        + S.same_settings()
+        + f"- **Networks**: {', '.join(map(str, DEPTHS))} hidden layers of {S.WIDTH} ReLU units "
         "with batch norm.\n"
         f"- **Methods**: {'; '.join(METHODS)} (the control: no hidden layer learns, only the "
         "output layer; it receives no SG signal, so its alignment is not recorded).\n"
@@ -66,26 +59,15 @@ def _plan() -> str:
     )
 
 
-GRID = registered.Grid(
+GRID = S.derived(
     select=SELECT, final=FINAL, chapter="01_primer",
     title="chapter 1's DNI table on full MNIST", cells=CELLS,
-    columns=("activation", "depth", "method"), task=registered.mlp_task(
-        METHODS, width=S.WIDTH, steps=S.STEPS, batch=S.BATCH, eval_every=S.EVAL_EVERY,
-        align=S.ALIGN),
-    plan=_plan, rates=S.RATES,
-    extension=S.EXTENSION, select_seed=S.SELECT_SEED, seeds=S.SEEDS, tie=S.TIE,
-    describe_select=(
-        f"Learning-rate selection for the registered DNI table: {len(CELLS)} cells, each at "
-        f"{', '.join(f'{r:g}' for r in S.RATES)} on seed {S.SELECT_SEED}, scored on 10,000 "
-        "held-out training images."),
+    methods=METHODS, plan=_plan, what="DNI table",
     describe_final=(
         "The registered DNI table on full MNIST: ReLU MLPs of 3 to 6 hidden layers of "
         f"{S.WIDTH} units with batch norm; backprop, an SG after every layer with (cDNI) and "
         "without (DNI) the label, and the control; each at the rate chosen on the validation "
         "split; backprop and cDNI at 3 and 6 layers are the depth sweep's."),
-    budget=(f"{S.STEPS:,} steps ({S.EPOCHS} epochs of {S.N_TRAIN:,} images), fixed before any "
-            f"run (store/{FINAL}/PLAN.md)."),
-    scale_select="full MNIST, learning-rate selection (validation split)",
     scale_final=(f"full MNIST, width {S.WIDTH}, 3 to 6 hidden layers, {S.EPOCHS} epochs, "
                  f"{len(S.SEEDS)} seeds, registered"),
 )  # fmt: skip
