@@ -205,7 +205,9 @@ def test_the_verdicts_of_record_hold_on_stores_that_meet_the_book_runs_criteria(
     assert claims["C1.3p"].regime == (
         "SG placement (hidden layers): holds at middle (3), middle (6), every layer (3), every layer (4)"
     )
-    assert claims["C1.3p"].scale == "one SG in the middle: m; an SG after every layer: s"
+    assert claims["C1.3p"].scale == (
+        "one SG in the middle: m (DNI: store/01_middle_dni); an SG after every layer: s"
+    )
     ledger.label_small_versions(list(claims.values()))
     assert [claims[k].decided_by for k in ("C1.1", "C1.2", "C1.3")] == ["C1.1p", "C1.2p", "C1.3p"]
     n = primer.numbers(

@@ -37,3 +37,30 @@ def test_the_grid_waits_for_the_pilot_then_runs_every_schedule_on_the_reported_s
         assert task.fit["steps"] == 900 and task.fit["seeds"] == list(S.SEEDS)
         assert task.dataset_kwargs == {"scale": "full-test"}
         assert {k: task.fit[k] for k in uu.schedules(S.K)[name]} == uu.schedules(S.K)[name]
+
+
+def test_the_pilots_budget_is_read_from_its_first_evaluation_at_each_target(monkeypatch):
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from synthgrad.train import History
+
+    def pilot(acc, diverged=-1):
+        h = History(seeds=[S.PILOT_SEED], steps=np.arange(1, 81), train={"loss": np.zeros((80, 1))},
+                    eval_steps=np.array([0, 20, 40, 60, 80]),
+                    evals={"test_acc": np.array(acc, dtype=float)[:, None],
+                           "seconds": np.arange(5.0)[:, None]},
+                    diverged_at=np.array([diverged]))  # fmt: skip
+        stored = SimpleNamespace(runs={"backprop": h}, status={"backprop": "ok"})
+        monkeypatch.setattr(store, "load", lambda experiment, root=None: stored)
+        return S.pilot_budget()
+
+    assert pilot([0.1, 0.92, 0.951, 0.96, 0.97]) == (0.95, 200)  # 3 x 40 steps, rounded up
+    assert pilot([0.1, 0.5, 0.91, 0.93, 0.94]) == (0.9, 200)  # never 95%: 90% at step 40
+    assert pilot([0.1, 0.2, 0.3, 0.4, 0.5]) == (0.9, S.PILOT_STEPS)  # neither
+    assert pilot([0.1, 0.96, 0.97, 0.97, 0.97], diverged=70) == (0.9, S.PILOT_STEPS)  # lost
+    monkeypatch.setattr(
+        store, "load", lambda e, root=None: SimpleNamespace(runs={}, status={"backprop": "missing"})
+    )
+    assert S.pilot_budget() is None

@@ -58,8 +58,8 @@ def numbers(
 ) -> dict[str, Any]:
     """The numbers the chapter's prose quotes, from each method's final held-out accuracy per
     seed (``acc``), the store's table (``dni_acc``, :func:`stored_accuracy`) and the depth
-    sweep's runs with one SG in the middle (``middle``; ``middle_loss``: their training loss,
-    :func:`.dni_table.middle_train_loss`)."""
+    sweep's runs with one SG in the middle with the unconditioned middle SG's (``middle``;
+    ``middle_loss``: the sweep's training loss, :func:`.dni_table.middle_train_loss`)."""
     mean = {name: float(np.mean(v)) for name, v in acc.items()}
     over, gain = _paired(acc)
     out = {
@@ -80,16 +80,14 @@ def numbers(
         over_dni = _dni(dni_acc)["over"].values()
         out["dni_margin_min"] = min((float(v.min()) for v in over_dni), default=float("nan"))
         out["dni_margin_max"] = max((float(v.max()) for v in over_dni), default=float("nan"))
+    if mids := complete_depths(middle or {}, (MIDDLE[1], MIDDLE_DNI)):  # what C1.3p reads
+        gain = [100 * float(np.mean(middle[d, MIDDLE[1]] - middle[d, MIDDLE_DNI])) for d in mids]
+        out["middle_label_gain_min"], out["middle_label_gain_max"] = min(gain), max(gain)
     if depths := complete_depths(middle or {}, MIDDLE):
         over_bp = [
             100 * float(np.mean(middle[d, MIDDLE[1]] - middle[d, MIDDLE[0]])) for d in depths
         ]
         out["middle_over_bp_min"], out["middle_over_bp_max"] = min(over_bp), max(over_bp)
-        if mids := complete_depths(middle, (MIDDLE[1], MIDDLE_DNI)):
-            gain = [
-                100 * float(np.mean(middle[d, MIDDLE[1]] - middle[d, MIDDLE_DNI])) for d in mids
-            ]
-            out["middle_label_gain_min"], out["middle_label_gain_max"] = min(gain), max(gain)
         loss = {k: float(np.mean(v)) for k, v in (middle_loss or {}).items()}
         out["middle_train_loss"] = (
             "; ".join(
@@ -248,7 +246,7 @@ def stored_claims(
                 {f"middle {d} {m}": middle[d, m] for d in mids for m in (cdni, dni)}
                 | {f"every layer {d} {m}": dni_acc[d, m] for d in everys for m in ("cDNI", "DNI")},
                 source="DNI paper",
-                scale=f"one SG in the middle: {middle_scale}; an SG after every layer: {dni_scale}",
+                scale=f"one SG in the middle: {middle_scale} (DNI: store/01_middle_dni); an SG after every layer: {dni_scale}",
             )
         )
     return out
