@@ -64,3 +64,29 @@ def test_the_pilots_budget_is_read_from_its_first_evaluation_at_each_target(monk
         store, "load", lambda e, root=None: SimpleNamespace(runs={}, status={"backprop": "missing"})
     )
     assert S.pilot_budget() is None
+
+
+def test_the_grids_runs_must_hold_the_registered_seeds_in_order():
+    from types import SimpleNamespace
+
+    import numpy as np
+    import pytest
+
+    from synthgrad.train import History
+
+    def run(seeds):
+        n = len(seeds)
+        return History(seeds=list(seeds), steps=np.arange(1, 21), train={"loss": np.zeros((20, n))},
+                       eval_steps=np.array([0, 20]),
+                       evals={"test_acc": np.full((2, n), 0.96), "seconds": np.ones((2, n))},
+                       diverged_at=np.full(n, -1))  # fmt: skip
+
+    names = list(uu.schedules(S.K))
+    good = SimpleNamespace(runs={n: run(S.SEEDS) for n in names}, status=dict.fromkeys(names, "ok"),
+                           scale=lambda: "grid")  # fmt: skip
+    assert list(S.values(good, (0.95, 20)).reach_s.index) == list(S.SEEDS)
+    good.runs[names[0]] = run(S.SEEDS[::-1])
+    with pytest.raises(ValueError, match="expected"):
+        S.values(good, (0.95, 20))
+    good.status[names[1]] = "missing"
+    assert S.values(good, (0.95, 20)) is None  # part of a comparison: no verdict

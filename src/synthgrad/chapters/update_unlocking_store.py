@@ -179,6 +179,9 @@ def values(stored: store.Stored, fixed: tuple[float, int]) -> Timed | None:
     if any(stored.status.get(name) != "ok" for name in names):
         return None
     target, steps = fixed
+    for name in names:  # the frames below are indexed by SEEDS: the runs must hold them in order
+        if list(stored.runs[name].seeds) != list(SEEDS):
+            raise ValueError(f"{name}: stored seeds {stored.runs[name].seeds}, expected {SEEDS}")
     reach = {name: _reach(stored.runs[name], target) for name in names}
     return Timed(
         reach_s=pd.DataFrame({n: r[0] for n, r in reach.items()}, index=list(SEEDS)),
