@@ -125,7 +125,11 @@ def pilot_budget(root: Path | None = None) -> tuple[float, int] | None:
 def experiment(root: Path | None = None) -> store.Experiment:
     """The grid: every schedule on :data:`SEEDS` at the pilot's budget; pending until the
     pilot is made."""
-    fixed = pilot_budget(root)
+    return _grid(pilot_budget(root))
+
+
+def _grid(fixed: tuple[float, int] | None) -> store.Experiment:
+    """The grid at the pilot's ``(target, steps)`` (None: every run pending)."""
     names = list(uu.schedules(K))
     runs = {} if fixed is None else {
         name: Task("mnist", _fit(schedule, SEEDS, fixed[1]), {"scale": "full-test"},
@@ -298,7 +302,7 @@ def numbers(t: Timed) -> dict[str, Any]:
 def read(root: Path | None = None) -> Timed | None:
     """The grid's measurements once the pilot and every schedule are made (else None)."""
     fixed = pilot_budget(root)
-    return None if fixed is None else values(store.load(experiment(root), root), fixed)
+    return None if fixed is None else values(store.load(_grid(fixed), root), fixed)
 
 
 def page_text(root: Path | None = None) -> str:
@@ -309,7 +313,7 @@ def page_text(root: Path | None = None) -> str:
         if fixed is None
         else f"the pilot's rule gives a target of {fixed[0]:.0%} and {fixed[1]:,} steps"
     )
-    return store.plan_page(experiment(root), root) + f" The budget: {rule}."
+    return store.plan_page(_grid(fixed), root) + f" The budget: {rule}."
 
 
 def verdicts(t: Timed | None) -> tuple[list[ledger.Claim], dict[str, Any]]:
