@@ -4,6 +4,8 @@ import hashlib
 import json
 import re
 import time
+import urllib.parse
+import warnings
 
 import pytest
 from conftest import CHAPTERS, SCREENSHOTS
@@ -36,6 +38,9 @@ def open_page(browser, url, allowed_prefixes, wait_until="load"):
     page.on("requestfailed", lambda r: inflight.discard(r))
     page.on("pageerror", lambda e: log["errors"].append(f"pageerror: {e}"))
     page.on("console", lambda m: m.type == "error" and log["errors"].append(f"console: {m.text}"))
+    # a console error for a failed load does not say which resource: the response does
+    log["failed"] = []
+    page.on("response", lambda r: r.status >= 400 and log["failed"].append(r.url))
     page.goto(url, wait_until=wait_until)
     return page, log
 
@@ -58,6 +63,19 @@ def wait_until_quiet(page, log, quiet_s=0.5):
             return
         assert now < deadline, f"{page.url}: requests still in flight after {TIMEOUT_MS} ms"
         page.wait_for_timeout(50)  # lets Playwright deliver the page's events
+
+
+def loaded(page, log, path):
+    """Wait until the page at ``path`` (on disk) has loaded and typeset its mathematics."""
+    wait_until_quiet(page, log)
+    if 'class="math' in path.read_text():
+        page.wait_for_selector("mjx-container")  # MathJax, self-hosted
+
+
+def served_file(site_url, quick_book, url):
+    """The file of the quick site that the test's server sends for ``url``."""
+    path = urllib.parse.unquote(urllib.parse.urlsplit(url.removeprefix(site_url)).path)
+    return quick_book / "html" / path.lstrip("/")
 
 
 def shown(page):
@@ -114,12 +132,24 @@ def test_pages_load_nothing_from_other_hosts(browser, site_url, quick_book):
         name: open_page(browser, f"{site_url}/{name}", [site_url], "commit") for name in pages
     }
     for name, (page, log) in opened.items():
-        wait_until_quiet(page, log)
-        if 'class="math' in (quick_book / "html" / name).read_text():
-            page.wait_for_selector("mjx-container")  # MathJax, self-hosted
-        assert log["external"] == [], (name, log["external"])
-        assert log["errors"] == [], (name, log["errors"])
+        loaded(page, log, quick_book / "html" / name)
         page.close()
+        assert log["external"] == [], (name, log["external"])
+        absent = [u for u in log["failed"] if not served_file(site_url, quick_book, u).is_file()]
+        assert absent == [], (name, "the site lacks these files", absent, log["errors"])
+        failed_loads = [e for e in log["errors"] if e.startswith("console: Failed to load")]
+        assert failed_loads == log["errors"], (name, log["errors"])
+        if log["failed"]:
+            # Every file the page asked for is in the site, yet a load failed: the test's
+            # server, not the site (once, in CI at 31d0760, a page logged three 404s that no
+            # run here reproduced; the log did not say which files). Say so, and load the page
+            # again on its own, which must then be clean.
+            warnings.warn(f"{name}: loads failed with every file present: {log}", stacklevel=1)
+            page, log = open_page(browser, f"{site_url}/{name}", [site_url], "commit")
+            loaded(page, log, quick_book / "html" / name)
+            page.close()
+            assert log["external"] == [] and log["failed"] == [], (name, log)
+            assert log["errors"] == [], (name, log["errors"])
     html = "".join((quick_book / "html" / p).read_text() for p in pages)
     assert not re.findall(r'(?:src|href)="https?://(?!127\.0\.0\.1)[^"]*\.(?:js|css)', html)
 
