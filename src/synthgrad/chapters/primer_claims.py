@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import analysis, ledger, stats
 from ..verdict import Verdict
-from .dni_table import MIDDLE, complete_depths
+from .dni_table import MIDDLE, MIDDLE_DEPTHS, complete_depths
 from .middle_dni import DNI as MIDDLE_DNI
 
 CONTROL = {
@@ -75,6 +75,7 @@ def numbers(
         "margin_middle_max": 100 * float(over["middle"].max()),
         "margin_every_min": 100 * float(over["every layer"].min()),
         "margin_every_max": 100 * float(over["every layer"].max()),
+        "middle_depths": " and ".join(map(str, MIDDLE_DEPTHS)),  # the registered grids' depths
     }
     if dni_acc:
         over_dni = _dni(dni_acc)["over"].values()
