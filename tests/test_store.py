@@ -278,6 +278,17 @@ def test_a_deep_edit_makes_a_run_stale_and_moving_code_does_not(package):
     assert prov.source_hash("convergence", root=package) != conv
 
 
+def test_a_hold_on_the_files_keeps_their_state_until_it_ends(package):
+    """Within ``files_held`` the hash reads the files' state once (a store read checks hundreds
+    of runs); an edit made meanwhile counts once the hold ends, and holds nest."""
+    before = prov.source_hash("fit", root=package)
+    with prov.files_held(package):
+        with prov.files_held(package):
+            edit(package / "sg.py", "(2.0 / a) ** 0.5", "(2.0 / a) ** 0.6")
+        assert prov.source_hash("fit", root=package) == before
+    assert prov.source_hash("fit", root=package) != before
+
+
 def test_the_fresh_seed_ledgers_are_well_formed_and_current():
     """``make fresh`` keeps each rerun chapter's ledger in store/fresh: every one must be a
     valid ledger of a real, non-quick run with a seed the chapter's default does not use, and

@@ -15,8 +15,10 @@ changing a verdict rule leaves the store current.
 from __future__ import annotations
 
 import ast
+import contextlib
 import functools
 import hashlib
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -209,10 +211,41 @@ def pieces(
 def source_hash(runner: str = "fit", step: str = "eager", root: Path = PACKAGE) -> str:
     """SHA-256 (first 16 hex digits) over the code a run of ``runner`` (with its steps run
     ``step``) calls: see the module's docstring. Computed once per state of the package's
-    files (their names, sizes and modification times)."""
-    files = sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts)
-    stamp = tuple((str(p), st.st_mtime_ns, st.st_size) for p in files for st in [p.stat()])
+    files (their names, sizes and modification times; within :func:`files_held`, the state
+    they had on entry)."""
+    stamp = _held.get(root) or _stamp(root)
     return _hash((*ROOTS[runner], *STEP_ROOTS[step]), root, stamp)
+
+
+_held: dict[Path, tuple] = {}  # root -> the state of its files, while files_held holds it
+
+
+@contextlib.contextmanager
+def files_held(root: Path = PACKAGE) -> Iterator[None]:
+    """Within, :func:`source_hash` takes the package's files as they were on entry: a store
+    read that checks hundreds of runs reads their state once, not once per run (the files do
+    not change while it reads)."""
+    if root in _held:  # nested: the outer hold stands
+        yield
+        return
+    _held[root] = _stamp(root)
+    try:
+        yield
+    finally:
+        del _held[root]
+
+
+def _stamp(root: Path) -> tuple:
+    """The state of the package's files: each ``.py`` file's path, modification time and size."""
+    out = []
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        for name in names:
+            if name.endswith(".py"):
+                path = os.path.join(folder, name)
+                st = os.stat(path)
+                out.append((path, st.st_mtime_ns, st.st_size))
+    return tuple(sorted(out))
 
 
 @functools.lru_cache(maxsize=4)

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .provenance import source_hash
+from .provenance import files_held, source_hash
 from .registration import NotRegistered, check, registered_under  # noqa: F401 (making.make raises it)
 from .runfile import CACHE_ENV as CACHE_ENV  # the cache of decoded runs: runfile.py
 from .runfile import _write_atomic, decode, encode
@@ -194,7 +194,8 @@ def statuses(
 ) -> dict[str, str]:
     """Every run's :func:`run_status`, the manifest read once (no run is decoded)."""
     manifest = manifest or read_manifest(experiment.name, root or store_dir())
-    return {label: run_status(experiment, label, root, manifest) for label in experiment.runs}
+    with files_held():
+        return {label: run_status(experiment, label, root, manifest) for label in experiment.runs}
 
 
 def made(experiment: Experiment, root: Path | None = None) -> int:
@@ -283,8 +284,9 @@ def end_values(
     root = root or store_dir()
     manifest = read_manifest(experiment.name, root)
     out = {}
+    status = statuses(experiment, root, manifest)
     for label in experiment.runs:
-        if run_status(experiment, label, root, manifest) == "ok":
+        if status[label] == "ok":
             entry = manifest["runs"][label]
             value = _end_value(root / experiment.name / entry["file"], entry["sha256"],
                                metric, last)  # fmt: skip
