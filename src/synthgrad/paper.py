@@ -22,6 +22,7 @@ import torch
 from . import making, store
 from .chapters import (
     convergence,
+    convergence_seeds,
     depth_sweep,
     dni_table,
     in_time_store,
@@ -37,6 +38,7 @@ from .chapters import (
 BUILDERS: dict[str, Callable[[], store.Experiment]] = {
     primer.EXPERIMENT.name: lambda: primer.EXPERIMENT,
     convergence.EXPERIMENT.name: lambda: convergence.EXPERIMENT,
+    convergence_seeds.NAME: lambda: convergence_seeds.EXPERIMENT,
     representations_store.EXPERIMENT.name: lambda: representations_store.EXPERIMENT,
     depth_sweep.SELECT: depth_sweep.selection_experiment,
     depth_sweep.FINAL: depth_sweep.final_experiment,

@@ -33,6 +33,7 @@ NAME = PACKAGE.name
 ROOTS = {
     "fit": ("train:fit", *(f"data:{name}" for name in LOADERS)),
     "convergence": ("convergence:train_on", "convergence:make_problem"),
+    "shallow": ("shallow:run", "convergence:make_problem"),
     "copy": ("curricula:fit_copy",),
     "schedules": ("decoupled.launch:fit_schedule", "data:mnist"),
 }

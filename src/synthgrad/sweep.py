@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from . import convergence, curricula, decoupled, graphs, parallel
+from . import convergence, curricula, decoupled, graphs, parallel, shallow
 from . import data as D
 from .train import History, fit
 
@@ -33,6 +33,7 @@ DATASETS = D.LOADERS
 NEEDS = {  # the keyword arguments each runner must be given
     "fit": {"seeds", "rule", "hidden", "steps", "lr"},
     "convergence": {"seeds", "method", "depth", "width", "steps", "lr"},
+    "shallow": {"section", "seeds", "steps"},
     "copy": {"seeds", "method", "length", "steps", "lr"},
     "schedules": {"seeds", "schedule", "K", "hidden", "steps", "lr"},
 }
@@ -47,7 +48,8 @@ class Task:
     arguments of :func:`synthgrad.train.fit`. With ``runner="convergence"`` (chapter 3):
     ``dataset`` is ``"problem"``, ``dataset_kwargs`` go to
     :func:`synthgrad.convergence.make_problem` and ``fit`` to
-    :func:`synthgrad.convergence.train_on`. With ``runner="copy"`` (chapter 8): ``dataset`` is
+    :func:`synthgrad.convergence.train_on`; with ``runner="shallow"`` (chapter 3's shallow
+    models), ``fit`` goes to :func:`synthgrad.shallow.run`. With ``runner="copy"`` (chapter 8): ``dataset`` is
     ``"copy"`` or ``"repeat_copy"`` and ``fit`` goes to :func:`synthgrad.curricula.fit_copy`.
     With ``runner="schedules"`` (chapter 7's timed runs): ``dataset`` is ``"mnist"`` and
     ``fit`` goes to :func:`synthgrad.decoupled.fit_schedule`."""
@@ -60,8 +62,8 @@ class Task:
     def __post_init__(self) -> None:
         if self.runner not in NEEDS:
             raise ValueError(f"unknown runner {self.runner!r}; known: {', '.join(NEEDS)}")
-        known = {"fit": DATASETS, "convergence": ("problem",), "copy": CURRICULA,
-                 "schedules": TIMED}[self.runner]  # fmt: skip
+        known = {"fit": DATASETS, "convergence": ("problem",), "shallow": ("problem",),
+                 "copy": CURRICULA, "schedules": TIMED}[self.runner]  # fmt: skip
         if self.dataset not in known:
             raise ValueError(f"unknown dataset {self.dataset!r}; known: {', '.join(known)}")
         missing = NEEDS[self.runner] - set(self.fit)
@@ -101,6 +103,8 @@ def run_task(
     try:
         if task.runner == "convergence":
             return convergence.train_on(convergence.make_problem(**task.dataset_kwargs), **kwargs)
+        if task.runner == "shallow":
+            return shallow.run(convergence.make_problem(**task.dataset_kwargs), **kwargs)
         if task.runner == "copy":
             return curricula.fit_copy(repeat=task.dataset == "repeat_copy", **kwargs)
         dataset = _load(task.dataset, tuple(sorted(task.dataset_kwargs.items())))

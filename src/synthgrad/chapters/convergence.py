@@ -13,20 +13,16 @@ judged) in :mod:`synthgrad.convergence`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
-import torch
 
-from .. import blocks, chapters, critical, store
+from .. import blocks, chapters, shallow, store
 from .. import convergence as cv
 from .. import params as P
-from ..losses import log_loss_elementwise
-from ..models import mlp
-from ..rules.update_error import UpdateError
-from ..train import History, train
+from ..train import History
 from . import Interface
 from .convergence_claims import (
     DEEP,
@@ -35,6 +31,7 @@ from .convergence_claims import (
     IN_2D,
     TRACKING_MODES,
     Measures,
+    Shallow,
     claims,
     numbers,
 )
@@ -73,7 +70,8 @@ MODELS = {
     "deep linear network, log loss": ("log", True),
 }
 SEPARABLE = ("backprop", "linear SG", "loss-matched SG")  # the methods on separable labels
-CLAIM_IDS = ("C3.1", "C3.2", "C3.2b", "C3.3", "C3.4", "C3.5", "C3.6", "C3.2bp", "C3.1p", "C3.3p")
+CLAIM_IDS = ("C3.1", "C3.2", "C3.2b", "C3.3", "C3.4", "C3.5", "C3.6", "C3.2bp", "C3.1p", "C3.3p",
+             "C3.2p", "C3.4p", "C3.5p", "C3.6p")  # fmt: skip
 IN_PART = (
     "C3.1",
     "C3.2",
@@ -83,6 +81,8 @@ IN_PART = (
     "C3.1p",
     "C3.2bp",
     "C3.3p",
+    "C3.2p",
+    "C3.5p",
 )  # claims that can hold in part
 PAIRED = ("C3.2b", "C3.2bp")  # decided on paired intervals: undecided (inconclusive) on noise
 
@@ -179,47 +179,37 @@ def train_tracking(
 ) -> dict[tuple[str, float], History]:
     """(b): linear regression (2-D) by gradient descent with an update of each relative error
     in ``p.errors`` and each kind of :data:`TRACKING_MODES`
-    (:class:`~synthgrad.rules.update_error.UpdateError`), recording the distance to the optimum
-    and the error of the update actually used (``update_error``); keyed ``(mode, error)``. The
-    error sizes of a mode train as one run (one size per copy of the seeds), which gives each
-    size the numbers of a run of its own."""
-    n, k = len(p.seeds), len(p.errors)
-    problem = cv.tiled(problems["mse", 2], k)
-    seeds = p.seeds * k
-    out = {}
-    for mode in TRACKING_MODES:
-        net = mlp(problem.data.d_in, [], 1, seeds, activation="linear", bias=False)
-        rule = UpdateError(net, seeds, [e for e in p.errors for _ in p.seeds], mode)
-        distance = cv.to_optimum(problem)
-        run = train(
-            net, rule, problem.data, seeds, steps=p.sgd_steps, lr=p.sgd_lr, batch_size=0,
-            optimizer="sgd", eval_every=max(1, p.sgd_steps // 30), on_divergence="mark",
-            progress=False,
-            metrics=lambda n, rule=rule, distance=distance: {
-                **distance(n), "update_error": rule.last_error.clone()},
-        )  # fmt: skip
-        for j, eps in enumerate(p.errors):
-            out[mode, eps] = blocks.block(run, slice(j * n, (j + 1) * n))
-    return out
+    (:func:`synthgrad.shallow.tracking_run`), keyed ``(mode, error)``: each size the numbers of
+    a run of its own."""
+    runs = {mode: shallow.tracking_run(problems["mse", 2], p.seeds, p.errors, mode, p.sgd_steps,
+                                       p.sgd_lr) for mode in TRACKING_MODES}  # fmt: skip
+    return tracking_blocks(runs, len(p.seeds), p.errors)
+
+
+def tracking_blocks(
+    runs: Mapping[str, History], n: int, errors: Sequence[float]
+) -> dict[tuple[str, float], History]:
+    """Each mode's run of :func:`synthgrad.shallow.tracking_run` cut into its blocks of ``n``
+    seeds, keyed ``(mode, error)``."""
+    return {(mode, eps): blocks.block(run, slice(j * n, (j + 1) * n))
+            for mode, run in runs.items() for j, eps in enumerate(errors)}  # fmt: skip
 
 
 def train_phase(problems: Mapping[tuple[str, int], cv.Problem], p: SimpleNamespace) -> pd.DataFrame:
     """(c): linear regression (2-D) with a linear SG, both by gradient descent, at every pair of
-    model and SG learning rates in ``p.phase_lrs``: one row per cell with its diverged seeds and
-    the worst seed's final distance (inf where a seed diverged). The cells train as one run
-    (:func:`~synthgrad.blocks.rates_by_block`), each on the chapter's seeds: here bit for bit
-    the numbers of a run per cell (tested), which matters at model rate 3, where the last bit
-    of a step decides where a run ends."""
-    cells = [(m, s) for m in p.phase_lrs for s in p.phase_lrs]
-    n = len(p.seeds)
-    with blocks.rates_by_block([m for m, _ in cells], [s for _, s in cells], n):
-        h = cv.train_on(
-            cv.tiled(problems["mse", 2], len(cells)), 0, p.width, "linear SG", p.seeds * len(cells),
-            p.sgd_steps, 1.0, 1.0, optimizer="sgd", eval_every=p.sgd_steps,
-        )  # fmt: skip
+    model and SG learning rates in ``p.phase_lrs`` (:func:`synthgrad.shallow.phase_run`; here bit
+    for bit the numbers of a run per cell, tested, which matters at model rate 3, where the last
+    bit of a step decides where a run ends): see :func:`phase_table`."""
+    run = shallow.phase_run(problems["mse", 2], p.seeds, p.phase_lrs, p.width, p.sgd_steps)
+    return phase_table(run, len(p.seeds), p.phase_lrs)
+
+
+def phase_table(h: History, n: int, lrs: Sequence[float]) -> pd.DataFrame:
+    """One row per cell of :func:`synthgrad.shallow.phase_run`'s run (blocks of ``n`` seeds)
+    with its diverged seeds and the worst seed's final distance (inf where a seed diverged)."""
     dist = h.evals["distance"][-1]
     phase = []
-    for j, (model_lr, sg_rate) in enumerate(cells):
+    for j, (model_lr, sg_rate) in enumerate(shallow.phase_cells(lrs)):
         block = slice(j * n, (j + 1) * n)
         diverged = h.diverged[block]
         phase.append(
@@ -233,39 +223,24 @@ def train_phase(problems: Mapping[tuple[str, int], cv.Problem], p: SimpleNamespa
     return pd.DataFrame(phase)
 
 
-def _relative(a: torch.Tensor, b: torch.Tensor, x: torch.Tensor) -> float:
-    """|X (a - b)| / |X b|: the distance of ``a`` to ``b`` in function space, as
-    :func:`synthgrad.convergence.to_optimum` measures it."""
-    return float((x @ (a - b)).norm() / (x @ b).norm())
-
-
 def fixed_points(
     problems: Mapping[tuple[str, int], cv.Problem], trained: Mapping[tuple, tuple]
 ) -> pd.DataFrame:
     """Where (a)'s logistic-regression runs with a linear SG ended, against the two points they
     could go to: per dimension and seed, the end's distance to the optimum ``w*`` and to the
-    exact fixed point of SG learning nearest it (:func:`synthgrad.critical.sg_fixed_points`,
-    Newton's method in float64 from ``1.05 w*``; the SG is ``a h + b y + c``, the chapter's
-    linear cDNI SG), and the fixed point's own distance to the optimum, all in function space
-    on the training inputs. NaN where no fixed point is found or the run diverged. (Linear
-    regression needs no search: its gradient ``h - y`` is linear in ``(h, y)``, so a linear
-    cDNI SG fits it exactly and the fixed point is the optimum; ``tests/test_critical.py``
-    checks it.)"""
-    rows = []
+    exact fixed point of SG learning nearest it (:func:`synthgrad.shallow.fixed_points`), and
+    the fixed point's own distance to the optimum, all in function space on the training inputs
+    (:func:`synthgrad.shallow.distances`). NaN where no fixed point is found or the run diverged.
+    (Linear regression needs no search: its gradient ``h - y`` is linear in ``(h, y)``, so a
+    linear cDNI SG fits it exactly and the fixed point is the optimum;
+    ``tests/test_critical.py`` checks it.)"""
+    frames = []
     for d in DIMS:
         net, _ = trained["logistic regression", d, "linear SG"]
         problem = problems["log", d]
-        ends = net.blocks[0][0].weight.detach().double()[..., 0]  # (S, d): w of h = x w
-        for j in range(ends.shape[0]):
-            x = problem.data.x_train[j].double()
-            y = problem.data.y_train[j, :, 0].double()
-            w_star = problem.w_star[j, :, 0].double()
-            found = critical.sg_fixed_points(x, y, log_loss_elementwise, "h,y", w_star[None] * 1.05)
-            w_fp = found[(found - w_star).norm(dim=1).argmin()] if len(found) else w_star * np.nan
-            rows.append({"dim": d, "seed": j, "to_optimum": _relative(ends[j], w_star, x),
-                         "to_fixed_point": _relative(ends[j], w_fp, x),
-                         "fixed_point_from_optimum": _relative(w_fp, w_star, x)})  # fmt: skip
-    return pd.DataFrame(rows)
+        ends = shallow.distances(problem, shallow.fixed_points(problem), shallow.weights(net))
+        frames.append(pd.DataFrame({"dim": d, "seed": range(len(ends["to_optimum"])), **ends}))
+    return pd.concat(frames, ignore_index=True)
 
 
 # ---- what the claims and numbers are decided on ------------------------------------------------
@@ -327,12 +302,15 @@ def finish(
     phase: pd.DataFrame,
     fixed: pd.DataFrame,
     stored: store.Stored,
+    eight: Shallow | None = None,
 ) -> pd.DataFrame:
     """The chapter's last cell: its claims and numbers from the runs, the fixed points and the
-    store, the ledger written and every number glued; returns the claims table."""
+    store (``stored``: its longer budgets; ``eight``: its shallow models at eight seeds,
+    :func:`synthgrad.chapters.convergence_seeds.measure`), the ledger written and every number
+    glued; returns the claims table."""
     m = measure(p, runs, diag, sep_runs, tracking_runs, phase, fixed)
     n = numbers(m)
     budget = INTERFACE.defaults["steps"]  # where C3.2bp reads the store's early ratio
     long = measure_long(stored, budget)
     extra = {**long_numbers(stored, budget), "n_seeds": p.n_seeds}
-    return chapters.finish(p, claims(m, long, n), {**n, **extra})
+    return chapters.finish(p, claims(m, long, n, eight), {**n, **extra})

@@ -51,6 +51,25 @@ class Measures:
     phase: pd.DataFrame  # (c): model lr, SG lr, diverged, distance
     errors: list[float]  # the controlled errors' sizes, in the order tried
 
+    def shallow(self, scale: str = "") -> Shallow:
+        """What the claims on shallow models (C3.2, C3.4-C3.6) are decided on."""
+        logistic = self.models[self.models.model == "logistic regression"]
+        return Shallow(logistic, self.fixed, self.tracking, self.phase, self.errors, scale)
+
+
+@dataclass
+class Shallow:
+    """What the claims on shallow models (C3.2, C3.4-C3.6) are decided on: the chapter's
+    measures (:meth:`Measures.shallow`), or the store's at eight seeds (C3.2p, C3.4p-C3.6p,
+    :func:`~synthgrad.chapters.convergence_seeds.measure`, with its ``scale``)."""
+
+    logistic: pd.DataFrame  # (a)'s logistic regression outcomes: columns dim, method, seed...
+    fixed: pd.DataFrame  # the linear SG's ends: dim, seed, to_optimum, to_fixed_point...
+    tracking: pd.DataFrame  # (b): columns mode, error, seed, outcome, final, update_error
+    phase: pd.DataFrame  # (c): model lr, SG lr, diverged, distance
+    errors: list[float]  # the controlled errors' sizes, in the order tried
+    scale: str = ""
+
 
 @dataclass
 class Long:
@@ -135,13 +154,9 @@ def numbers(m: Measures) -> dict[str, Any]:
     stalled_sg = final_a[(final_a.method != "backprop") & (final_a.outcome == "stalled")]
     converged_sg = final_a[(final_a.method != "backprop") & cv.converges(final_a)]
     by_run = _by_run(m)
-    fixed = m.fixed
     deep_log = by_run["deep linear network, log loss", "linear SG"]
     matched = by_run["logistic regression", "loss-matched SG"]
     sep_ratio = _separable_ratio(m.separable, DIMS)
-    largest_ok = _largest_ok(_error_ok(m.tracking), m.errors)
-    tracking = m.tracking
-    per_example = tracking[tracking["mode"] == "per-example"]
     return {
         "reference_ok": "yes" if reference_ok else "no",
         "reference_worst": float(reference.final.max()),
@@ -166,6 +181,22 @@ def numbers(m: Measures) -> dict[str, Any]:
         "stalled_2d": cv.share(by_run[DEEP, "linear SG"].query("dim == 2"), converging=False),
         "mse_shallow": cv.share(by_run["linear regression", "linear SG"]),
         "mse_deep": cv.share(by_run[DEEP, "linear SG"]),
+        **shallow_numbers(m.shallow()),
+        "deep_log_2": cv.share(deep_log[deep_log.dim == 2]),
+        "deep_log_100": cv.share(deep_log[deep_log.dim == 100]),
+        "matched": cv.share(matched),
+        "matched_worst": float(matched.final.max()),
+        "sep_ratio_min": float(sep_ratio.min()),
+        "sep_ratio_max": float(sep_ratio.max()),
+    }
+
+
+def shallow_numbers(m: Shallow) -> dict[str, Any]:
+    """The numbers of the claims on shallow models (their regimes quote them)."""
+    fixed, tracking = m.fixed, m.tracking
+    largest_ok = _largest_ok(_error_ok(tracking), m.errors)
+    per_example = tracking[tracking["mode"] == "per-example"]
+    return {
         "at_fixed_point": f"{int(_at_fixed_point(fixed).sum())}/{len(fixed)}",
         "end_to_fixed_max": float(fixed.to_fixed_point.max()),
         **{
@@ -173,12 +204,6 @@ def numbers(m: Measures) -> dict[str, Any]:
             for d in DIMS
         },
         **{f"end_to_optimum_{d}": _span(fixed[fixed.dim == d].to_optimum) for d in DIMS},
-        "deep_log_2": cv.share(deep_log[deep_log.dim == 2]),
-        "deep_log_100": cv.share(deep_log[deep_log.dim == 100]),
-        "matched": cv.share(matched),
-        "matched_worst": float(matched.final.max()),
-        "sep_ratio_min": float(sep_ratio.min()),
-        "sep_ratio_max": float(sep_ratio.max()),
         **{f"largest_{mode.replace('-', '_')}": str(largest_ok[mode]) for mode in TRACKING_MODES},
         "beyond_1": _beyond(tracking),
         "per_example_update_max": float(np.nanmax(per_example.update_error))
@@ -266,7 +291,10 @@ def _seeds(rows: pd.DataFrame, passed: np.ndarray) -> dict[str, bool]:
 
 
 def claims(
-    m: Measures, long: Long | None = None, n: Mapping[str, Any] | None = None
+    m: Measures,
+    long: Long | None = None,
+    n: Mapping[str, Any] | None = None,
+    eight: Shallow | None = None,
 ) -> list[ledger.Claim]:
     """The chapter's claims from its measures (and, where the store holds them, the longer
     budgets: C3.2bp, and C3.1p and C3.3p for the deep runs the store holds); ``n``: the
@@ -275,17 +303,8 @@ def claims(
     by_run = _by_run(m)
     mse_sg = pd.concat([by_run["linear regression", "linear SG"], by_run[DEEP, "linear SG"]])
     gd_runs = m.diagnosis[m.diagnosis.setting == "gradient descent"]
-    log_bp = by_run["logistic regression", "backprop"]
     deep_log = by_run["deep linear network, log loss", "linear SG"]
-    matched = by_run["logistic regression", "loss-matched SG"]
-    error_ok = _error_ok(m.tracking)
-    bounded = _bounded(m.tracking)
-    below_ok = error_ok[bounded[error_ok.index].to_numpy()]
-    largest_ok = _largest_ok(error_ok, m.errors)
-    phase = m.phase
-    smallest = phase[phase["model lr"] == phase["model lr"].min()]
-    stable = phase[phase.diverged == 0].groupby("SG lr")["model lr"].max()
-    converging_cell = cv.converging_cell(phase, tol=0.01)
+    shallow = shallow_claims(m.shallow(), n)
     diag_converged = diagnosis_counts(m.diagnosis)["seeds that converge"]
     out = [
         ledger.Claim(
@@ -302,21 +321,7 @@ def claims(
             {"outcomes": mse_sg[["model", "dim", "seed", "outcome", "final", "tracking"]].to_dict("records"),
              "deep_by_setting": diag_converged.to_dict()},
         ),
-        ledger.Claim(
-            "C3.2",
-            "Logistic regression trained with a linear SG does not reach the global optimum.",
-            "where each linear-SG run ends, every seed, 2-D and 100-D: its distance to the optimum and to the exact fixed point of SG learning (Newton's method, float64), in function space; backprop's outcome",
-            "every run at least twice as close to the SG's fixed point as to the optimum (so the two must differ), backprop converged or converging on every seed",
-            ledger.judge(
-                _seeds(m.fixed, _at_fixed_point(m.fixed)),
-                required=cv.converges(log_bp),
-                regime="the runs end at the SG's fixed point ({k} runs, at most {gap:.1e} from it), which lies {f2} from the optimum in 2-D and {f100} in 100-D",
-                k=n["at_fixed_point"], gap=n["end_to_fixed_max"],
-                f2=n["fixed_from_optimum_2"], f100=n["fixed_from_optimum_100"],
-            ),
-            {"linear_sg": m.fixed.to_dict("records"),
-             "backprop": log_bp[["dim", "seed", "outcome", "final"]].to_dict("records")},
-        ),
+        shallow["C3.2"],
         ledger.Claim(
             "C3.2b",
             "(Separable data) a linear SG struggles to overfit the training data under log loss.",
@@ -335,8 +340,49 @@ def claims(
             ),
             {"outcomes": deep_log[["dim", "seed", "outcome", "final", "tracking"]].to_dict("records")},
         ),
+        *(shallow[c] for c in ("C3.4", "C3.5", "C3.6")),
+    ]  # fmt: skip
+    out += _long_claims(long) if long is not None else []
+    if eight is not None:  # the verdicts of record of the claims on shallow models
+        out += shallow_claims(eight, shallow_numbers(eight), STORE_SUFFIX).values()
+    return out
+
+
+STORE_SUFFIX = "p"  # C3.2p, C3.4p-C3.6p: the claims on shallow models at eight seeds (store)
+
+
+def shallow_claims(m: Shallow, n: Mapping[str, Any], suffix: str = "") -> dict[str, ledger.Claim]:
+    """C3.2 and C3.4-C3.6 (the chapter's, ``suffix=""``), or the same claims decided by the same
+    rules on the store's eight seeds (``suffix="p"``, each marked "(eight seeds)" and measured
+    "store: ..."), keyed by the chapter's ids; ``n``: :func:`shallow_numbers` of ``m``."""
+    by_method = dict(list(m.logistic.groupby("method", sort=False)))
+    log_bp, matched = by_method["backprop"], by_method["loss-matched SG"]
+    error_ok = _error_ok(m.tracking)
+    bounded = _bounded(m.tracking)
+    below_ok = error_ok[bounded[error_ok.index].to_numpy()]
+    largest_ok = _largest_ok(error_ok, m.errors)
+    phase = m.phase
+    smallest = phase[phase["model lr"] == phase["model lr"].min()]
+    stable = phase[phase.diverged == 0].groupby("SG lr")["model lr"].max()
+    converging_cell = cv.converging_cell(phase, tol=0.01)
+    claims = [
         ledger.Claim(
-            "C3.4",
+            "C3.2" + suffix,
+            "Logistic regression trained with a linear SG does not reach the global optimum.",
+            "where each linear-SG run ends, every seed, 2-D and 100-D: its distance to the optimum and to the exact fixed point of SG learning (Newton's method, float64), in function space; backprop's outcome",
+            "every run at least twice as close to the SG's fixed point as to the optimum (so the two must differ), backprop converged or converging on every seed",
+            ledger.judge(
+                _seeds(m.fixed, _at_fixed_point(m.fixed)),
+                required=cv.converges(log_bp),
+                regime="the runs end at the SG's fixed point ({k} runs, at most {gap:.1e} from it), which lies {f2} from the optimum in 2-D and {f100} in 100-D",
+                k=n["at_fixed_point"], gap=n["end_to_fixed_max"],
+                f2=n["fixed_from_optimum_2"], f100=n["fixed_from_optimum_100"],
+            ),
+            {"linear_sg": m.fixed.to_dict("records"),
+             "backprop": log_bp[["dim", "seed", "outcome", "final"]].to_dict("records")},
+        ),
+        ledger.Claim(
+            "C3.4" + suffix,
             "An SG whose form matches the loss (a sigmoid added) fixes logistic regression.",
             "outcome of every seed, loss-matched SG, logistic regression, 2-D and 100-D",
             "every seed converged or converging",
@@ -344,7 +390,7 @@ def claims(
             {"outcomes": matched[["dim", "seed", "outcome", "final", "tracking"]].to_dict("records")},
         ),
         ledger.Claim(
-            "C3.5",
+            "C3.5" + suffix,
             "If the SG tracks the true gradient closely enough (error below the gradient's size), training converges to the critical point.",
             "linear regression (2-D) by gradient descent with an update of relative error ε = |u - g| / |g| (the quantity the argument bounds), of three kinds: rotated, biased (a fixed direction), and per-example errors at the output (whose update error is measured); outcome of every seed",
             "every seed converged or converging, for every run whose update error is below 1",
@@ -360,7 +406,7 @@ def claims(
              "largest_error_all_converge": largest_ok},
         ),
         ledger.Claim(
-            "C3.6",
+            "C3.6" + suffix,
             "A shallow linear model with a linear SG converges to the global solution when the learning rate is small enough.",
             "phase diagram over model and SG learning rates (plain gradient descent): worst-seed distance after the budget, divergence",
             "some cell converges (at most 1% on every seed), and no cell with both learning rates at most that cell's diverges",
@@ -370,7 +416,11 @@ def claims(
              "largest_stable_model_lr": stable.to_dict()},
         ),
     ]  # fmt: skip
-    return out + (_long_claims(long) if long is not None else [])
+    if not suffix:
+        return {c.id: c for c in claims}
+    return {c.id.removesuffix(suffix): ledger.Claim(
+        c.id, c.claim.removesuffix(".") + " (eight seeds).", f"store: {c.measured}", c.criterion,
+        c.verdict, c.evidence, scale=m.scale) for c in claims}  # fmt: skip
 
 
 def _long_claims(long: Long) -> list[ledger.Claim]:

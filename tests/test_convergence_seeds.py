@@ -1,0 +1,78 @@
+"""Chapter 3's shallow models at eight seeds in the results store (``03_eight_seeds``), registered
+before any run: its plan, its runs at the chapter's settings, the runner's numbers against the
+chapter's, and no verdict from part of the grid."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from synthgrad import convergence as cv
+from synthgrad import paper, shallow, store
+from synthgrad.chapters import convergence as chapter
+from synthgrad.chapters import convergence_seeds as S
+
+
+def test_the_registered_plan_is_the_one_the_code_runs_and_make_paper_knows_it():
+    assert (store.store_dir() / S.PLAN_FILE).read_text() == S.plan_text()
+    assert paper.BUILDERS[S.NAME]() is S.EXPERIMENT
+    assert S.EXPERIMENT.plan == S.PLAN_FILE and S.EXPERIMENT.chapter == "03_convergence"
+
+
+def test_every_run_has_the_chapter_s_settings_on_eight_seeds():
+    defaults = {**chapter.INTERFACE.defaults, **chapter.INTERFACE.settings}
+    runs = S.EXPERIMENT.runs
+    assert len(runs) == 2 * 3 + 3 + 1
+    for label, task in runs.items():
+        assert task.fit["seeds"] == list(range(8)), label
+        assert task.dataset_kwargs["seed"] == list(range(8)), label
+        assert task.dataset_kwargs["n"] == defaults["n_points"], label
+        if label.startswith("logistic/"):
+            assert (task.fit["steps"], task.fit["lr"]) == (defaults["steps"], defaults["lr"])
+            assert task.fit["eval_every"] == chapter.eval_every(SimpleNamespace(**defaults))
+        else:
+            assert task.fit["steps"] == defaults["sgd_steps"], label
+    assert runs["phase"].fit["lrs"] == defaults["phase_lrs"]
+    assert runs["tracking/rotated"].fit["errors"] == defaults["errors"]
+    assert runs["tracking/rotated"].fit["lr"] == defaults["sgd_lr"]
+
+
+def test_the_fixed_point_run_trains_as_the_chapter_s_linear_sg_and_measures_its_ends():
+    """The store's linear-SG run is the chapter's (:func:`synthgrad.convergence.train_on`), step
+    for step, and its recorded distances are those of the chapter's table (computed from the
+    trained weights) at the end."""
+    seeds = [0, 1, 2]
+    problem = cv.make_problem("log", 2, n=500, seed=seeds)
+    ours = shallow.fixed_point_run(problem, seeds, steps=40, lr=3e-3, eval_every=20)
+    net, _, theirs = cv.train_model(problem, 0, 16, "linear SG", seeds, 40, 3e-3, eval_every=20)
+    np.testing.assert_array_equal(ours.train["loss"], theirs.train["loss"])
+    np.testing.assert_array_equal(ours.evals["distance"], theirs.evals["distance"])
+    table = chapter.fixed_points({("log", 2): problem, ("log", 100): problem},
+                                 {("logistic regression", d, "linear SG"): (net, None)
+                                  for d in (2, 100)})  # fmt: skip
+    ends = table[table.dim == 2]
+    for k in ("to_optimum", "to_fixed_point", "fixed_point_from_optimum"):
+        np.testing.assert_allclose(ours.evals[k][-1], ends[k].to_numpy(), rtol=1e-12)
+
+
+def test_the_runner_refuses_an_unknown_section():
+    with pytest.raises(ValueError, match="section must be one of"):
+        shallow.run(cv.make_problem("mse", 2, n=50, seed=[0]), "tracks", seeds=[0], steps=1)
+
+
+def test_no_measures_until_every_run_is_made(tmp_path):
+    assert S.measure(tmp_path) is None
+    text = S.page_text(tmp_path)
+    assert "Made: 0 of 10 runs." in text and "store/03_eight_seeds/PLAN.md" in text
+
+
+def test_the_store_s_measures_are_decided_by_the_chapter_s_rules():
+    """Once the grid is made: the eight-seed claims, every seed in them."""
+    eight = S.measure()
+    if eight is None:
+        pytest.skip("the store does not hold 03_eight_seeds yet (make paper)")
+    assert set(eight.fixed.seed) == set(range(8)) and len(eight.fixed) == 16
+    assert isinstance(eight.phase, pd.DataFrame) and len(eight.phase) == 36
+    assert set(eight.tracking.seed) == set(range(8))
+    assert eight.scale.startswith("results store: chapter 3's settings, 8 seeds, registered")
