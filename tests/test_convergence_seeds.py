@@ -23,7 +23,7 @@ def test_the_registered_plan_is_the_one_the_code_runs_and_make_paper_knows_it():
 def test_every_run_has_the_chapter_s_settings_on_eight_seeds():
     defaults = {**chapter.INTERFACE.defaults, **chapter.INTERFACE.settings}
     runs = S.EXPERIMENT.runs
-    assert len(runs) == 2 * 3 + 3 + 1
+    assert len(runs) == 2 * 3 + 3 * len(defaults["errors"]) + len(defaults["phase_lrs"]) ** 2
     for label, task in runs.items():
         assert task.fit["seeds"] == list(range(8)), label
         assert task.dataset_kwargs["seed"] == list(range(8)), label
@@ -33,9 +33,12 @@ def test_every_run_has_the_chapter_s_settings_on_eight_seeds():
             assert task.fit["eval_every"] == chapter.eval_every(SimpleNamespace(**defaults))
         else:
             assert task.fit["steps"] == defaults["sgd_steps"], label
-    assert runs["phase"].fit["lrs"] == defaults["phase_lrs"]
-    assert runs["tracking/rotated"].fit["errors"] == defaults["errors"]
-    assert runs["tracking/rotated"].fit["lr"] == defaults["sgd_lr"]
+    cells = [tuple(t.fit["cells"][0]) for k, t in runs.items() if k.startswith("phase/")]
+    assert cells == [(m, s) for m in defaults["phase_lrs"] for s in defaults["phase_lrs"]]
+    sizes = [t.fit["errors"][0] for k, t in runs.items() if k.startswith("tracking/rotated/")]
+    assert (
+        sizes == defaults["errors"] and runs["tracking/biased/0.5"].fit["lr"] == defaults["sgd_lr"]
+    )
 
 
 def test_the_fixed_point_run_trains_as_the_chapter_s_linear_sg_and_measures_its_ends():
@@ -64,7 +67,10 @@ def test_the_runner_refuses_an_unknown_section():
 def test_no_measures_until_every_run_is_made(tmp_path):
     assert S.measure(tmp_path) is None
     text = S.page_text(tmp_path)
-    assert "Made: 0 of 10 runs." in text and "store/03_eight_seeds/PLAN.md" in text
+    assert (
+        f"Made: 0 of {len(S.EXPERIMENT.runs)} runs." in text
+        and "store/03_eight_seeds/PLAN.md" in text
+    )
 
 
 def test_the_store_s_measures_are_decided_by_the_chapter_s_rules():
@@ -76,3 +82,27 @@ def test_the_store_s_measures_are_decided_by_the_chapter_s_rules():
     assert isinstance(eight.phase, pd.DataFrame) and len(eight.phase) == 36
     assert set(eight.tracking.seed) == set(range(8))
     assert eight.scale.startswith("results store: chapter 3's settings, 8 seeds, registered")
+
+
+def test_a_run_per_cell_or_size_has_the_numbers_of_the_chapter_s_blocks():
+    """The store makes (b) and (c) a run per error size and per cell; the chapter trains them as
+    blocks of one run. Each gives the other's numbers, bit for bit (an unstable cell too)."""
+    p = SimpleNamespace(seeds=[0, 1], width=16, sgd_steps=300, sgd_lr=0.5, errors=[0.5, 2.0],
+                        phase_lrs=[0.1, 3.0])  # fmt: skip
+    problems = {("mse", 2): cv.make_problem("mse", 2, n=200, seed=p.seeds)}
+    phase = chapter.train_phase(problems, p)
+    for cell in shallow.phase_cells(p.phase_lrs):
+        alone = chapter.phase_table(
+            shallow.phase_run(problems["mse", 2], p.seeds, [cell], p.width, p.sgd_steps),
+            len(p.seeds), [cell],
+        )  # fmt: skip
+        row = phase[(phase["model lr"] == cell[0]) & (phase["SG lr"] == cell[1])]
+        pd.testing.assert_frame_equal(alone, row.reset_index(drop=True))
+    assert phase.diverged.sum() > 0
+    together = chapter.train_tracking(problems, p)
+    for (mode, error), run in together.items():
+        alone = shallow.tracking_run(problems["mse", 2], p.seeds, [error], mode, p.sgd_steps,
+                                     p.sgd_lr)  # fmt: skip
+        np.testing.assert_array_equal(run.diverged_at, alone.diverged_at)
+        for name in alone.evals:
+            np.testing.assert_array_equal(run.evals[name], alone.evals[name], err_msg=name)

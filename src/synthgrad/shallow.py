@@ -119,16 +119,16 @@ def tracking_run(
 def phase_run(
     problem: cv.Problem,
     seeds: Sequence[int],
-    lrs: Sequence[float],
+    cells: Sequence[Sequence[float]],
     width: int,
     steps: int,
     eval_every: int | None = None,
 ) -> History:
-    """Linear regression with a linear SG, both by gradient descent, at every pair ``(model lr,
-    SG lr)`` of :func:`phase_cells` as one run, block ``j`` at cell ``j``
+    """Linear regression with a linear SG, both by gradient descent, at each ``(model lr, SG
+    lr)`` of ``cells`` (:func:`phase_cells`) as one run, block ``j`` at cell ``j``
     (:func:`~synthgrad.blocks.rates_by_block`: bit for bit the numbers of a run per cell),
     evaluated at the start and the end unless ``eval_every`` says otherwise."""
-    cells = phase_cells(lrs)
+    cells = [tuple(c) for c in cells]
     with blocks.rates_by_block([m for m, _ in cells], [s for _, s in cells], len(seeds)):
         return cv.train_on(
             cv.tiled(problem, len(cells)), 0, width, "linear SG", list(seeds) * len(cells), steps,
@@ -137,7 +137,7 @@ def phase_run(
 
 
 def phase_cells(lrs: Sequence[float]) -> list[tuple[float, float]]:
-    """The phase diagram's cells ``(model lr, SG lr)``, in the order :func:`phase_run` trains."""
+    """The phase diagram's cells ``(model lr, SG lr)``: every pair of ``lrs``."""
     return [(m, s) for m in lrs for s in lrs]
 
 

@@ -200,16 +200,17 @@ def train_phase(problems: Mapping[tuple[str, int], cv.Problem], p: SimpleNamespa
     model and SG learning rates in ``p.phase_lrs`` (:func:`synthgrad.shallow.phase_run`; here bit
     for bit the numbers of a run per cell, tested, which matters at model rate 3, where the last
     bit of a step decides where a run ends): see :func:`phase_table`."""
-    run = shallow.phase_run(problems["mse", 2], p.seeds, p.phase_lrs, p.width, p.sgd_steps)
-    return phase_table(run, len(p.seeds), p.phase_lrs)
+    cells = shallow.phase_cells(p.phase_lrs)
+    run = shallow.phase_run(problems["mse", 2], p.seeds, cells, p.width, p.sgd_steps)
+    return phase_table(run, len(p.seeds), cells)
 
 
-def phase_table(h: History, n: int, lrs: Sequence[float]) -> pd.DataFrame:
+def phase_table(h: History, n: int, cells: Sequence[tuple[float, float]]) -> pd.DataFrame:
     """One row per cell of :func:`synthgrad.shallow.phase_run`'s run (blocks of ``n`` seeds)
     with its diverged seeds and the worst seed's final distance (inf where a seed diverged)."""
     dist = h.evals["distance"][-1]
     phase = []
-    for j, (model_lr, sg_rate) in enumerate(shallow.phase_cells(lrs)):
+    for j, (model_lr, sg_rate) in enumerate(cells):
         block = slice(j * n, (j + 1) * n)
         diverged = h.diverged[block]
         phase.append(

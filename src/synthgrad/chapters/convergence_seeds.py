@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import convergence as cv
-from .. import store
+from .. import shallow, store
 from . import convergence as chapter
 from .convergence_claims import DIMS, TRACKING_MODES, Shallow
 
@@ -34,7 +34,8 @@ def _problem(loss: str, d: int) -> dict:
 
 def _tasks() -> dict[str, store.Task]:
     """The grid's runs by label: logistic regression (``logistic/<dim>/<method>``), the update
-    errors of (b) (``tracking/<mode>``) and the phase diagram of (c) (``phase``)."""
+    errors of (b) (``tracking/<mode>/<error>``) and the cells of (c)'s phase diagram
+    (``phase/<model lr>/<SG lr>``)."""
     adam = {"seeds": SEEDS, "steps": P["steps"], "lr": P["lr"], "eval_every": EVAL_EVERY}
     runs = {}
     for d in DIMS:
@@ -48,12 +49,18 @@ def _tasks() -> dict[str, store.Task]:
                 fit = {"method": method, "depth": 0, "width": P["width"], **adam}
                 runs[f"logistic/{d}/{method}"] = store.Task(
                     "problem", fit, _problem("log", d), runner="convergence")  # fmt: skip
+    # (b) and (c): a run per error size and per cell (the chapter trains them side by side as
+    # blocks of one run, which gives each the numbers of a run of its own: tested)
     gd = {"seeds": SEEDS, "steps": P["sgd_steps"]}
     for mode in TRACKING_MODES:
-        fit = {"section": "tracking", **gd, "errors": P["errors"], "mode": mode, "lr": P["sgd_lr"]}
-        runs[f"tracking/{mode}"] = store.Task("problem", fit, _problem("mse", 2), runner="shallow")
-    fit = {"section": "phase", **gd, "lrs": P["phase_lrs"], "width": P["width"]}
-    runs["phase"] = store.Task("problem", fit, _problem("mse", 2), runner="shallow")
+        for e in P["errors"]:
+            fit = {"section": "tracking", **gd, "errors": [e], "mode": mode, "lr": P["sgd_lr"]}
+            runs[f"tracking/{mode}/{e:g}"] = store.Task(
+                "problem", fit, _problem("mse", 2), runner="shallow")  # fmt: skip
+    for m, s in shallow.phase_cells(P["phase_lrs"]):
+        fit = {"section": "phase", **gd, "cells": [[m, s]], "width": P["width"]}
+        runs[f"phase/{m:g}/{s:g}"] = store.Task(
+            "problem", fit, _problem("mse", 2), runner="shallow")  # fmt: skip
     return runs
 
 
@@ -115,14 +122,16 @@ def measure(root: Path | None = None) -> Shallow | None:
             k: runs[f"logistic/{d}/linear SG"].evals[k][-1]
             for k in ("to_optimum", "to_fixed_point", "fixed_point_from_optimum")}})
          for d in DIMS], ignore_index=True)  # fmt: skip
-    tracking_runs = chapter.tracking_blocks(
-        {mode: runs[f"tracking/{mode}"] for mode in TRACKING_MODES}, n, P["errors"]
-    )
+    tracking_runs = {(mode, e): runs[f"tracking/{mode}/{e:g}"]
+                     for mode in TRACKING_MODES for e in P["errors"]}  # fmt: skip
+    cells = shallow.phase_cells(P["phase_lrs"])
+    phase = pd.concat([chapter.phase_table(runs[f"phase/{m:g}/{s:g}"], n, [(m, s)])
+                       for m, s in cells], ignore_index=True)  # fmt: skip
     return Shallow(
         logistic=logistic.assign(model="logistic regression"),
         fixed=fixed,
         tracking=chapter.tracking_outcomes(tracking_runs),
-        phase=chapter.phase_table(runs["phase"], n, P["phase_lrs"]),
+        phase=phase,
         errors=list(P["errors"]),
         scale=stored.scale(),
     )
