@@ -84,6 +84,7 @@ IN_PART = (
     "C3.2p",
     "C3.5p",
 )  # claims that can hold in part
+EIGHT_SEED_IDS = ("C3.2p", "C3.4p", "C3.5p", "C3.6p")  # from the store's 03_eight_seeds
 PAIRED = ("C3.2b", "C3.2bp")  # decided on paired intervals: undecided (inconclusive) on noise
 
 
@@ -314,4 +315,7 @@ def finish(
     budget = INTERFACE.defaults["steps"]  # where C3.2bp reads the store's early ratio
     long = measure_long(stored, budget)
     extra = {**long_numbers(stored, budget), "n_seeds": p.n_seeds}
-    return chapters.finish(p, claims(m, long, n, eight), {**n, **extra})
+    found = claims(m, long, n, eight)
+    of_record = [f"{c.id} {c.status}" for c in found if c.id in EIGHT_SEED_IDS]
+    extra["eight_verdicts"] = ", ".join(of_record) or "not yet (the store lacks runs of its grid)"
+    return chapters.finish(p, found, {**n, **extra})
