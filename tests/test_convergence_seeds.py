@@ -53,10 +53,16 @@ def test_the_fixed_point_run_trains_as_the_chapter_s_linear_sg_and_measures_its_
     np.testing.assert_array_equal(ours.evals["distance"], theirs.evals["distance"])
     table = chapter.fixed_points({("log", 2): problem, ("log", 100): problem},
                                  {("logistic regression", d, "linear SG"): (net, None)
-                                  for d in (2, 100)})  # fmt: skip
-    ends = table[table.dim == 2]
+                                  for d in (2, 100)}, seeds)  # fmt: skip
+    ends, stored = table[table.dim == 2], S.ends(2, ours)
+    assert list(ends.seed) == list(stored.seed) == seeds
     for k in ("to_optimum", "to_fixed_point", "fixed_point_from_optimum"):
-        np.testing.assert_allclose(ours.evals[k][-1], ends[k].to_numpy(), rtol=1e-12)
+        np.testing.assert_allclose(stored[k], ends[k].to_numpy(), rtol=1e-12)
+    # a seed that diverged went to neither point, whatever its last evaluation recorded
+    ours.diverged_at[1] = 30
+    lost = S.ends(2, ours)
+    assert lost.to_optimum.isna().tolist() == [False, True, False]
+    assert lost.to_fixed_point.isna().tolist() == [False, True, False]
 
 
 def test_the_runner_refuses_an_unknown_section():
@@ -64,8 +70,12 @@ def test_the_runner_refuses_an_unknown_section():
         shallow.run(cv.make_problem("mse", 2, n=50, seed=[0]), "tracks", seeds=[0], steps=1)
 
 
-def test_no_measures_until_every_run_is_made(tmp_path):
+def test_no_measures_and_no_eight_seed_claims_until_every_run_is_made(tmp_path):
     assert S.measure(tmp_path) is None
+    from test_claims_convergence import judged, measures
+
+    found = judged(measures(), eight=S.measure(tmp_path))
+    assert not {"C3.2p", "C3.4p", "C3.5p", "C3.6p"} & set(found) and "C3.2" in found
     text = S.page_text(tmp_path)
     assert (
         f"Made: 0 of {len(S.EXPERIMENT.runs)} runs." in text

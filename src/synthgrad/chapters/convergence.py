@@ -226,7 +226,9 @@ def phase_table(h: History, n: int, cells: Sequence[tuple[float, float]]) -> pd.
 
 
 def fixed_points(
-    problems: Mapping[tuple[str, int], cv.Problem], trained: Mapping[tuple, tuple]
+    problems: Mapping[tuple[str, int], cv.Problem],
+    trained: Mapping[tuple, tuple],
+    seeds: Sequence[int],
 ) -> pd.DataFrame:
     """Where (a)'s logistic-regression runs with a linear SG ended, against the two points they
     could go to: per dimension and seed, the end's distance to the optimum ``w*`` and to the
@@ -241,8 +243,14 @@ def fixed_points(
         net, _ = trained["logistic regression", d, "linear SG"]
         problem = problems["log", d]
         ends = shallow.distances(problem, shallow.fixed_points(problem), shallow.weights(net))
-        frames.append(pd.DataFrame({"dim": d, "seed": range(len(ends["to_optimum"])), **ends}))
+        frames.append(ends_frame(d, seeds, ends))
     return pd.concat(frames, ignore_index=True)
+
+
+def ends_frame(d: int, seeds: Sequence[int], ends: Mapping[str, Sequence[float]]) -> pd.DataFrame:
+    """Table 1b's rows for dimension ``d``: per seed, where the linear SG's run ended
+    (the distances of :func:`synthgrad.shallow.distances`)."""
+    return pd.DataFrame({"dim": d, "seed": list(seeds), **ends})
 
 
 # ---- what the claims and numbers are decided on ------------------------------------------------
@@ -317,5 +325,7 @@ def finish(
     extra = {**long_numbers(stored, budget), "n_seeds": p.n_seeds}
     found = claims(m, long, n, eight)
     of_record = [f"{c.id} {c.status}" for c in found if c.id in EIGHT_SEED_IDS]
-    extra["eight_verdicts"] = ", ".join(of_record) or "not yet (the store lacks runs of its grid)"
+    extra["eight_verdicts"] = ", ".join(of_record) or (
+        "not decided (the store's grid is not complete and current: section d says which runs)"
+    )
     return chapters.finish(p, found, {**n, **extra})

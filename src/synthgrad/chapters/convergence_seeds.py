@@ -12,11 +12,14 @@ C3.5 and C3.6's runs at the chapter's settings on eight seeds (:mod:`synthgrad.s
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
+import numpy as np
 import pandas as pd
 
 from .. import convergence as cv
 from .. import shallow, store
+from ..train import History
 from . import convergence as chapter
 from .convergence_claims import DIMS, TRACKING_MODES, Shallow
 
@@ -24,7 +27,7 @@ NAME = "03_eight_seeds"
 PLAN_FILE = f"{NAME}/PLAN.md"  # under the store's root
 SEEDS = list(range(8))
 P = {**chapter.INTERFACE.defaults, **chapter.INTERFACE.settings}  # the chapter's, but the seeds
-EVAL_EVERY = max(1, P["steps"] // 30)  # as the chapter's Adam runs (chapter.eval_every)
+EVAL_EVERY = chapter.eval_every(SimpleNamespace(**P))  # as the chapter's Adam runs
 LOGISTIC = ("backprop", "linear SG", "loss-matched SG")
 
 
@@ -117,11 +120,7 @@ def measure(root: Path | None = None) -> Shallow | None:
     n = len(SEEDS)
     logistic = cv.summary({(d, m): runs[f"logistic/{d}/{m}"] for d in DIMS for m in LOGISTIC},
                           ["dim", "method"])  # fmt: skip
-    fixed = pd.concat(
-        [pd.DataFrame({"dim": d, "seed": range(n), **{
-            k: runs[f"logistic/{d}/linear SG"].evals[k][-1]
-            for k in ("to_optimum", "to_fixed_point", "fixed_point_from_optimum")}})
-         for d in DIMS], ignore_index=True)  # fmt: skip
+    fixed = pd.concat([ends(d, runs[f"logistic/{d}/linear SG"]) for d in DIMS], ignore_index=True)
     tracking_runs = {(mode, e): runs[f"tracking/{mode}/{e:g}"]
                      for mode in TRACKING_MODES for e in P["errors"]}  # fmt: skip
     cells = shallow.phase_cells(P["phase_lrs"])
@@ -135,6 +134,17 @@ def measure(root: Path | None = None) -> Shallow | None:
         errors=list(P["errors"]),
         scale=stored.scale(),
     )
+
+
+def ends(d: int, run: History) -> pd.DataFrame:
+    """Table 1b's rows for dimension ``d`` from the store's linear-SG run (``fixed point``
+    section of :mod:`synthgrad.shallow`): its last evaluation's distances, NaN for a seed that
+    diverged (as the chapter's, read from the diverged weights; a run whose every seed diverged
+    stops, and its last evaluation may predate the divergence)."""
+    lost = run.diverged
+    return chapter.ends_frame(d, run.seeds, {
+        k: np.where(lost, np.nan, run.evals[k][-1])
+        for k in ("to_optimum", "to_fixed_point", "fixed_point_from_optimum")})  # fmt: skip
 
 
 def page_text(root: Path | None = None) -> str:
