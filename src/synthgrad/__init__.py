@@ -11,7 +11,8 @@ Four layers; a module imports only from its own layer and the ones listed before
   synthetic gradient on its state, ch. 8), ``bp_lambda`` (the same SG learned from
   lambda-returns, ch. 8), ``curricula`` (ch. 8's curricula as stored runs);
 - **science**, the measurements of one research question each: ``critical`` (exact SG fixed
-  points, ch. 2), ``convergence`` (SG learning against known optima, ch. 3), ``implied`` (the
+  points, ch. 2), ``convergence`` (SG learning against known optima, ch. 3), ``shallow`` (ch. 3's shallow
+  models as single runs: the SG's exact fixed point, update errors, the phase diagram), ``implied`` (the
   loss an SG implies, ch. 4), ``representations`` (RDMs, weight norms, probes, ch. 5),
   ``compare`` (learning rules side by side, ch. 6), ``decoupled`` (stages in processes on
   ``torch.distributed``, ch. 7), ``analysis`` (summaries of runs over seeds, tidy tables);
@@ -62,8 +63,8 @@ LAYERS = {  # layer -> its modules (a package's name covers its modules)
         "recurrent", "bp_lambda", "curricula",
     ),
     "science": (
-        "critical", "convergence", "implied", "representations", "compare", "decoupled",
-        "analysis",
+        "critical", "convergence", "shallow", "implied", "representations", "compare",
+        "decoupled", "analysis",
     ),
     "tooling": (
         "params", "stats", "verdict", "ledger", "plots", "widgets", "parallel", "sweep", "provenance", "registration", "runfile", "store", "making",
