@@ -34,7 +34,10 @@ def pack(spec: str, workdir: Path) -> Path:
     """``npm pack`` one package into workdir, verify its integrity, unpack it; return package/."""
     out = subprocess.run(
         ["npm", "pack", spec, "--silent", "--pack-destination", str(workdir)],
-        check=True, capture_output=True, text=True, cwd=workdir,
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=workdir,
     )
     tgz = workdir / out.stdout.strip().splitlines()[-1]
     digest = "sha512-" + base64.b64encode(hashlib.sha512(tgz.read_bytes()).digest()).decode()
@@ -66,10 +69,13 @@ def main(dest: Path) -> None:
         shutil.copy(HERE / "widgets-config.js", widgets)
         mathjax.mkdir()
         shutil.copy(mj / "es5" / "tex-mml-chtml.js", mathjax)
-        for sub in ("input", "output", "ui", "a11y"):
+        # sre: the speech-rule engine's locale files, which MathJax's accessibility menu
+        # (explorer, speech, braille) fetches once a reader turns them on
+        for sub in ("input", "output", "ui", "a11y", "sre"):
             if (mj / "es5" / sub).exists():
-                shutil.copytree(mj / "es5" / sub, mathjax / sub,
-                                ignore=shutil.ignore_patterns("svg", "svg.js"))
+                shutil.copytree(
+                    mj / "es5" / sub, mathjax / sub, ignore=shutil.ignore_patterns("svg", "svg.js")
+                )
     size = sum(f.stat().st_size for f in dest.rglob("*") if f.is_file())
     print(f"site assets in {dest}: {size / 1e6:.1f} MB")
 

@@ -156,6 +156,34 @@ def test_pages_load_nothing_from_other_hosts(browser, site_url, quick_book):
     assert not re.findall(r'(?:src|href)="https?://(?!127\.0\.0\.1)[^"]*\.(?:js|css)', html)
 
 
+def test_mathjax_accessibility_loads_its_speech_rules_from_the_site(browser, site_url):
+    """A reader who turns on MathJax's explorer and speech (its menu, Accessibility) gets them:
+    the speech-rule engine's locale files come from the site itself, with no failed load."""
+    page, log = open_page(browser, f"{site_url}/book/{CHAPTERS[2]}.html", [site_url])
+    page.wait_for_selector("mjx-container")
+    answered = {}  # url -> status
+    page.on("response", lambda r: answered.__setitem__(r.url, r.status))
+    turned_on = page.evaluate(
+        """() => ['explorer', 'speech', 'braille'].filter((name) => {
+               const v = MathJax.startup.document.menu.menu.pool.lookup(name);
+               if (v) v.setValue(true);
+               return Boolean(v);
+           })"""
+    )
+    assert turned_on == ["explorer", "speech", "braille"]
+    rules = ("sre/mathmaps/base.json", "sre/mathmaps/en.json")
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while not all(any(url.endswith(name) for url in answered) for name in rules):
+        assert time.monotonic() < deadline, ("never asked for", rules, log)
+        page.wait_for_timeout(50)
+    wait_until_quiet(page, log)
+    page.close()
+    assert {u: s for u, s in answered.items() if u.endswith(rules)} == {
+        f"{site_url}/_static/mathjax/{name}": 200 for name in rules
+    }
+    assert log["external"] == [] and log["failed"] == [] and log["errors"] == [], log
+
+
 def test_site_works_from_disk(browser, quick_book):
     url = (quick_book / "html" / "book" / f"{CHAPTERS[0]}.html").as_uri()
     page, log = open_page(browser, url, ["file://"])
