@@ -297,7 +297,8 @@ def claims(
     eight: Shallow | None = None,
 ) -> list[ledger.Claim]:
     """The chapter's claims from its measures (and, where the store holds them, the longer
-    budgets: C3.2bp, and C3.1p and C3.3p for the deep runs the store holds); ``n``: the
+    budgets: C3.2bp, and C3.1p and C3.3p for the deep runs the store holds; and with ``eight``,
+    the store's shallow models at eight seeds, C3.2p and C3.4p-C3.6p); ``n``: the
     chapter's :func:`numbers`, where the caller has them already."""
     n = numbers(m) if n is None else n
     by_run = _by_run(m)
