@@ -1,7 +1,8 @@
 """Chapter 3's claims and the numbers its prose quotes, decided on the chapter's measures.
 
 What the claims and numbers are decided on (:class:`Measures`, and :class:`Long` for the
-store's longer budgets), the names on the page they refer to (:data:`DEEP`, :data:`DIMS`,
+store's longer budgets; the claims on shallow models, C3.2 and C3.4-C3.6, and their eight-seed
+versions are :mod:`.convergence_shallow`'s), the names on the page they refer to (:data:`DEEP`, :data:`DIMS`,
 :data:`TRACKING_MODES`, :data:`LONG_DEEP`), :func:`numbers` and :func:`claims`. Pure functions
 of plain tables and arrays, so that tests decide every claim on constructed measures without
 training. The runs, and :func:`~synthgrad.chapters.convergence.measure` that reduces them to
@@ -20,12 +21,13 @@ import pandas as pd
 
 from .. import analysis, ledger, stats
 from .. import convergence as cv
+from .convergence_shallow import DIMS as DIMS
+from .convergence_shallow import STORE_SUFFIX, Shallow, per_seed, shallow_claims, shallow_numbers
+from .convergence_shallow import TRACKING_MODES as TRACKING_MODES
 
 DEEP = "deep linear network, squared error"  # the model the diagnosis varies
-DIMS = (2, 100)
 GD_REFERENCE = "backprop (gradient descent)"  # the diagnosis's reference for its GD budget
 IN_2D = " (2-D)"  # the diagnosis's 2-D rows: (a)'s Adam run, and plain gradient descent
-TRACKING_MODES = ("rotated", "biased", "per-example")  # the update errors of (b)
 # the store's experiment 03_long_budgets: its deep runs (label -> claim id, loss on the page)
 LONG_DEEP = {
     "squared error: linear SG": ("C3.1p", "squared error"),
@@ -58,20 +60,6 @@ class Measures:
 
 
 @dataclass
-class Shallow:
-    """What the claims on shallow models (C3.2, C3.4-C3.6) are decided on: the chapter's
-    measures (:meth:`Measures.shallow`), or the store's at eight seeds (C3.2p, C3.4p-C3.6p,
-    :func:`~synthgrad.chapters.convergence_seeds.measure`, with its ``scale``)."""
-
-    logistic: pd.DataFrame  # (a)'s logistic regression outcomes: columns dim, method, seed...
-    fixed: pd.DataFrame  # the linear SG's ends: dim, seed, to_optimum, to_fixed_point...
-    tracking: pd.DataFrame  # (b): columns mode, error, seed, outcome, final, update_error
-    phase: pd.DataFrame  # (c): model lr, SG lr, diverged, distance
-    errors: list[float]  # the controlled errors' sizes, in the order tried
-    scale: str = ""
-
-
-@dataclass
 class Long:
     """The store's longer budgets (experiment 03_long_budgets) reduced likewise."""
 
@@ -96,48 +84,6 @@ def diagnosis_counts(table_diag: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {"seeds that converge": diag_converged, "median tracking error": diag_tracking}
     )
-
-
-def _error_ok(tracking: pd.DataFrame) -> pd.Series:
-    """Per (mode, error): does every seed converge (on its rate)?"""
-    return tracking.groupby(["mode", "error"]).apply(
-        lambda t: bool(cv.converges(t).all()), include_groups=False
-    )
-
-
-def _bounded(tracking: pd.DataFrame) -> pd.Series:
-    """Per (mode, error): is the update's error below 1, the argument's condition? For the
-    kinds made to an exact size, the size asked for; for per-example errors, the largest
-    update error measured over the second half of training on any seed (a run that diverged
-    before measuring one is counted in, so that it counts against the claim)."""
-
-    out = {}
-    for (mode, error), t in tracking.groupby(["mode", "error"]):
-        measured = t.update_error.to_numpy(dtype=float)
-        out[mode, error] = bool(
-            error < 1
-            if mode != "per-example"
-            else np.isnan(measured).all() or np.nanmax(measured) < 1
-        )
-    return pd.Series(out)
-
-
-def _largest_ok(error_ok: pd.Series, errors: list[float]) -> dict[str, float | None]:
-    """Per mode: the largest error up to which every error tried converges on every seed."""
-    return {
-        mode: max(
-            [e for e in errors if all(error_ok[mode, f] for f in errors if f <= e)], default=None
-        )
-        for mode in TRACKING_MODES
-    }
-
-
-def _beyond(tracking: pd.DataFrame) -> str:
-    """What errors of 1 and more gave, per kind made to an exact size: "rotated 1.5: stalled,
-    stalled, stalled; ..." (the outcome of each seed)."""
-    rows = tracking[(tracking["mode"] != "per-example") & (tracking.error >= 1)]
-    return "; ".join(f"{mode} {e:g}: {', '.join(t.outcome)}"
-                     for (mode, e), t in rows.groupby(["mode", "error"], sort=False)) or "not run"  # fmt: skip
 
 
 def _by_run(m: Measures) -> dict[tuple[str, str], pd.DataFrame]:
@@ -189,39 +135,6 @@ def numbers(m: Measures) -> dict[str, Any]:
         "sep_ratio_min": float(sep_ratio.min()),
         "sep_ratio_max": float(sep_ratio.max()),
     }
-
-
-def shallow_numbers(m: Shallow) -> dict[str, Any]:
-    """The numbers of the claims on shallow models (their regimes quote them)."""
-    fixed, tracking = m.fixed, m.tracking
-    largest_ok = _largest_ok(_error_ok(tracking), m.errors)
-    per_example = tracking[tracking["mode"] == "per-example"]
-    return {
-        "at_fixed_point": f"{int(_at_fixed_point(fixed).sum())}/{len(fixed)}",
-        "end_to_fixed_max": float(fixed.to_fixed_point.max()),
-        **{
-            f"fixed_from_optimum_{d}": _span(fixed[fixed.dim == d].fixed_point_from_optimum)
-            for d in DIMS
-        },
-        **{f"end_to_optimum_{d}": _span(fixed[fixed.dim == d].to_optimum) for d in DIMS},
-        **{f"largest_{mode.replace('-', '_')}": str(largest_ok[mode]) for mode in TRACKING_MODES},
-        "beyond_1": _beyond(tracking),
-        "per_example_update_max": float(np.nanmax(per_example.update_error))
-        if per_example.update_error.notna().any()
-        else float("nan"),
-    }
-
-
-def _span(values: pd.Series) -> str:
-    """A range of relative distances as the prose quotes it: "0.40% to 0.72%"."""
-    return f"{values.min():.2%} to {values.max():.2%}"
-
-
-def _at_fixed_point(fixed: pd.DataFrame) -> np.ndarray:
-    """Per run and seed: did it end at the SG's fixed point rather than at the optimum (at least
-    twice as close to the one as to the other, which fails where the two coincide)? NaN (no
-    fixed point found, a diverged run) is a no."""
-    return (fixed.to_fixed_point < fixed.to_optimum / 2).to_numpy()
 
 
 def _separable_ratio(final: Mapping[tuple, np.ndarray], dims: tuple) -> np.ndarray:
@@ -276,20 +189,6 @@ def gap_verdict(
     return verdict, {"loss_ratio": ratio, "log_ratio_growth": growth}
 
 
-def _seeds(rows: pd.DataFrame, passed: np.ndarray) -> dict[str, bool]:
-    """A claim's parts: each run and seed of an outcomes table (``"deep linear network, squared
-    error, 100-D, seed 0"``), and whether it passes there."""
-    keys = [c for c in ("model", "dim", "run") if c in rows]
-    labels = [
-        ", ".join([*(f"{v}-D" if c == "dim" else str(v) for c, v in zip(keys, r[:-1], strict=True)),
-                   f"seed {r[-1]}"])
-        for r in rows[[*keys, "seed"]].itertuples(index=False, name=None)
-    ]  # fmt: skip
-    if len(set(labels)) != len(labels):
-        raise ValueError(f"a claim's runs and seeds repeat: {labels}")
-    return dict(zip(labels, (bool(ok) for ok in passed), strict=True))
-
-
 def claims(
     m: Measures,
     long: Long | None = None,
@@ -314,7 +213,7 @@ def claims(
             "outcome of every seed (each its own data), linear SG, both models, 2-D and 100-D, Adam; the deep network also with the diagnosis settings",
             "every seed converged or converging (within 1%, or on a rate that gets there within 10x the budget)",
             ledger.judge(
-                _seeds(mse_sg, cv.converges(mse_sg)),
+                per_seed(mse_sg, cv.converges(mse_sg)),
                 also={"gradient descent": bool(cv.converges(gd_runs).any())},
                 regime="linear regression {shallow} seed-dimension runs; deep linear network {deep} with Adam, in 100-D {gd} with gradient descent",
                 shallow=n["mse_shallow"], deep=n["mse_deep"], gd=n["gd_converged"],
@@ -336,7 +235,7 @@ def claims(
             "outcome of every seed, deep linear network, linear SG, log loss, 2-D and 100-D",
             "every seed converged or converging",
             ledger.judge(
-                _seeds(deep_log, cv.converges(deep_log)),
+                per_seed(deep_log, cv.converges(deep_log)),
                 regime="2-D {d2} seeds, 100-D {d100}", d2=n["deep_log_2"], d100=n["deep_log_100"],
             ),
             {"outcomes": deep_log[["dim", "seed", "outcome", "final", "tracking"]].to_dict("records")},
@@ -347,81 +246,6 @@ def claims(
     if eight is not None:  # the verdicts of record of the claims on shallow models
         out += shallow_claims(eight, shallow_numbers(eight), STORE_SUFFIX).values()
     return out
-
-
-STORE_SUFFIX = "p"  # C3.2p, C3.4p-C3.6p: the claims on shallow models at eight seeds (store)
-
-
-def shallow_claims(m: Shallow, n: Mapping[str, Any], suffix: str = "") -> dict[str, ledger.Claim]:
-    """C3.2 and C3.4-C3.6 (the chapter's, ``suffix=""``), or the same claims decided by the same
-    rules on the store's eight seeds (``suffix="p"``, each marked "(eight seeds)" and measured
-    "store: ..."), keyed by the chapter's ids; ``n``: :func:`shallow_numbers` of ``m``."""
-    by_method = dict(list(m.logistic.groupby("method", sort=False)))
-    log_bp, matched = by_method["backprop"], by_method["loss-matched SG"]
-    error_ok = _error_ok(m.tracking)
-    bounded = _bounded(m.tracking)
-    below_ok = error_ok[bounded[error_ok.index].to_numpy()]
-    largest_ok = _largest_ok(error_ok, m.errors)
-    phase = m.phase
-    smallest = phase[phase["model lr"] == phase["model lr"].min()]
-    stable = phase[phase.diverged == 0].groupby("SG lr")["model lr"].max()
-    converging_cell = cv.converging_cell(phase, tol=0.01)
-    claims = [
-        ledger.Claim(
-            "C3.2" + suffix,
-            "Logistic regression trained with a linear SG does not reach the global optimum.",
-            "where each linear-SG run ends, every seed, 2-D and 100-D: its distance to the optimum and to the exact fixed point of SG learning (Newton's method, float64), in function space; backprop's outcome",
-            "every run at least twice as close to the SG's fixed point as to the optimum (so the two must differ), backprop converged or converging on every seed",
-            ledger.judge(
-                _seeds(m.fixed, _at_fixed_point(m.fixed)),
-                required=cv.converges(log_bp),
-                regime="the runs end at the SG's fixed point ({k} runs, at most {gap:.1e} from it), which lies {f2} from the optimum in 2-D and {f100} in 100-D",
-                k=n["at_fixed_point"], gap=n["end_to_fixed_max"],
-                f2=n["fixed_from_optimum_2"], f100=n["fixed_from_optimum_100"],
-            ),
-            {"linear_sg": m.fixed.to_dict("records"),
-             "backprop": log_bp[["dim", "seed", "outcome", "final"]].to_dict("records")},
-        ),
-        ledger.Claim(
-            "C3.4" + suffix,
-            "An SG whose form matches the loss (a sigmoid added) fixes logistic regression.",
-            "outcome of every seed, loss-matched SG, logistic regression, 2-D and 100-D",
-            "every seed converged or converging",
-            ledger.judge(cv.converges(matched)),
-            {"outcomes": matched[["dim", "seed", "outcome", "final", "tracking"]].to_dict("records")},
-        ),
-        ledger.Claim(
-            "C3.5" + suffix,
-            "If the SG tracks the true gradient closely enough (error below the gradient's size), training converges to the critical point.",
-            "linear regression (2-D) by gradient descent with an update of relative error ε = |u - g| / |g| (the quantity the argument bounds), of three kinds: rotated, biased (a fixed direction), and per-example errors at the output (whose update error is measured); outcome of every seed",
-            "every seed converged or converging, for every run whose update error is below 1",
-            ledger.judge(
-                {f"{mode} {e:g}": bool(ok) for (mode, e), ok in below_ok.items()},
-                regime="every seed converges up to an update error of {rotated} rotated and {biased} biased; at 1 and beyond: {beyond}; per-example errors give update errors up to {update:.3g} near the optimum (beyond the condition), and every seed converges up to a per-example error of {per_example}",
-                rotated=n["largest_rotated"], biased=n["largest_biased"],
-                per_example=n["largest_per_example"], update=n["per_example_update_max"],
-                beyond=n["beyond_1"],
-            ),
-            {"converges_by_error": {f"{mode} {e}": ok for (mode, e), ok in error_ok.items()},
-             "update_error_below_1": {f"{mode} {e}": ok for (mode, e), ok in bounded.items()},
-             "largest_error_all_converge": largest_ok},
-        ),
-        ledger.Claim(
-            "C3.6" + suffix,
-            "A shallow linear model with a linear SG converges to the global solution when the learning rate is small enough.",
-            "phase diagram over model and SG learning rates (plain gradient descent): worst-seed distance after the budget, divergence",
-            "some cell converges (at most 1% on every seed), and no cell with both learning rates at most that cell's diverges",
-            ledger.judge(converging_cell is not None),
-            {"converging_cell": converging_cell,
-             "smallest_model_lr": smallest.set_index("SG lr").distance.to_dict(),
-             "largest_stable_model_lr": stable.to_dict()},
-        ),
-    ]  # fmt: skip
-    if not suffix:
-        return {c.id: c for c in claims}
-    return {c.id.removesuffix(suffix): ledger.Claim(
-        c.id, c.claim.removesuffix(".") + " (eight seeds).", f"store: {c.measured}", c.criterion,
-        c.verdict, c.evidence, scale=m.scale) for c in claims}  # fmt: skip
 
 
 def _long_claims(long: Long) -> list[ledger.Claim]:
@@ -453,7 +277,7 @@ def _long_claims(long: Long) -> list[ledger.Claim]:
                 "store: outcome of every seed after 20,000 Adam steps, deep linear network, 100-D, linear SG (judged on rate as above)",
                 "every seed converged or converging",
                 ledger.judge(
-                    _seeds(rows, cv.converges(rows)),
+                    per_seed(rows, cv.converges(rows)),
                     regime="{share} seeds", share=cv.share(rows),
                 ),
                 {"outcomes": rows[["seed", "outcome", "final"]].to_dict("records")},

@@ -6,7 +6,7 @@ for eight where seeds are batched and cheap, and says that where the book's run 
 them the store decides and the book's verdict is the small version. This grid makes C3.2, C3.4,
 C3.5 and C3.6's runs at the chapter's settings on eight seeds (:mod:`synthgrad.shallow` and the
 ``convergence`` runner); :func:`measure` reduces them to what the chapter's rules decide on
-(:class:`~synthgrad.chapters.convergence_claims.Shallow`), giving C3.2p and C3.4p-C3.6p.
+(:class:`~synthgrad.chapters.convergence_shallow.Shallow`), giving C3.2p and C3.4p-C3.6p.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from .. import convergence as cv
 from .. import shallow, store
 from ..train import History
 from . import convergence as chapter
-from .convergence_claims import DIMS, TRACKING_MODES, Shallow
+from .convergence_shallow import DIMS, TRACKING_MODES, Shallow
 
 NAME = "03_eight_seeds"
 PLAN_FILE = f"{NAME}/PLAN.md"  # under the store's root
