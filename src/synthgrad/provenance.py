@@ -32,6 +32,7 @@ NAME = PACKAGE.name
 # module defines or imports); the fit runner also loads its data by name (data.LOADERS)
 ROOTS = {
     "fit": ("train:fit", *(f"data:{name}" for name in LOADERS)),
+    "layers": ("train:fit", "representations:rdm_metrics", *(f"data:{name}" for name in LOADERS)),
     "convergence": ("convergence:train_on", "convergence:make_problem"),
     "shallow": ("shallow:run", "convergence:make_problem"),
     "copy": ("curricula:fit_copy",),

@@ -2,16 +2,18 @@
 
 :func:`rdm` (representational dissimilarity matrices), :func:`rdm_similarity` (how alike two
 layers' RDMs are), :func:`effective_weights` and :func:`weight_norms` (per-layer weight size,
-batch norm folded in), :func:`weight_change` (how far weights moved from initialisation),
-:func:`linear_probe` (what a linear read-out of a layer can classify; :func:`pixel_probe` on
-the pixels), :func:`slope` (whether a per-layer quantity rises or falls with depth), and
-:func:`layer_measures`, all of them for every layer at once. Everything takes a leading batch
+batch norm folded in), :func:`layer_rdms` (every layer's RDM and its similarity to the
+output's; :func:`rdm_metrics` records that during training), :func:`weight_change` (how far
+weights moved from initialisation), :func:`linear_probe` (what a linear read-out of a layer can
+classify; :func:`pixel_probe` on the pixels), :func:`slope` (whether a per-layer quantity rises
+or falls with depth), and :func:`layer_measures`, all of them for every layer at once. Everything takes a leading batch
 dimension (seeds, or seeds x layers), as the models do.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -170,6 +172,30 @@ def weight_change(net: Net, start: Net) -> np.ndarray:
     return torch.stack(out, 1).cpu().numpy()
 
 
+@torch.no_grad()
+def layer_rdms(net: Net, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The RDM of every layer on the examples ``x`` (N, d_in), shared by the seeds: (S, L+1,
+    N, N), hidden layers first and the output last; and each hidden layer's
+    :func:`rdm_similarity` to the output's, (S, L). In the network's current mode."""
+    rdms = torch.stack([rdm(a) for a in net.activations(broadcast_seeds(x, net.n_seeds))], 1)
+    hidden = rdms[:, :-1]
+    return rdms, rdm_similarity(hidden, rdms[:, -1:].expand_as(hidden))
+
+
+def rdm_metrics(data: Dataset, per_class: int = 10) -> Callable[[Net], dict[str, torch.Tensor]]:
+    """A :func:`synthgrad.train.train` ``metrics`` callback (called in evaluation mode): per
+    seed, ``rdm_sim_<k>``, hidden layer k's RDM similarity to the output layer on the first
+    ``per_class`` held-out examples of each class, as :func:`layer_measures` measures it."""
+    idx = class_sorted(data.y_test, per_class)
+
+    def measure(net: Net) -> dict[str, torch.Tensor]:
+        x = data.x_test[idx].to(next(net.parameters()).device)
+        similarity = layer_rdms(net, x)[1]
+        return {f"rdm_sim_{k}": similarity[:, k] for k in range(similarity.shape[1])}
+
+    return measure
+
+
 @dataclass
 class LayerMeasures:
     """What every layer of a trained network (all seeds) looks like; L hidden layers.
@@ -205,11 +231,7 @@ def layer_measures(
     idx = class_sorted(data.y_test, per_class)
     data = data.to(next(net.parameters()).device)
     with torch.no_grad():
-        rdms = torch.stack(
-            [rdm(a) for a in net.activations(broadcast_seeds(data.x_test[idx], s))], 1
-        )
-        hidden_rdms = rdms[:, :-1]
-        similarity = rdm_similarity(hidden_rdms, rdms[:, -1:].expand_as(hidden_rdms))
+        rdms, similarity = layer_rdms(net, data.x_test[idx])
         if probes:
             train_acts = net.activations(broadcast_seeds(data.x_train[:probe_train], s))[:-1]
             test_acts = net.activations(broadcast_seeds(data.x_test, s))[:-1]

@@ -25,13 +25,14 @@ from typing import Any
 
 import torch
 
-from . import convergence, curricula, decoupled, graphs, parallel, shallow
+from . import convergence, curricula, decoupled, graphs, parallel, representations, shallow
 from . import data as D
 from .train import History, fit
 
 DATASETS = D.LOADERS
 NEEDS = {  # the keyword arguments each runner must be given
     "fit": {"seeds", "rule", "hidden", "steps", "lr"},
+    "layers": {"seeds", "rule", "hidden", "steps", "lr", "rdm_per_class"},
     "convergence": {"seeds", "method", "depth", "width", "steps", "lr"},
     "shallow": {"section", "seeds", "steps"},
     "copy": {"seeds", "method", "length", "steps", "lr"},
@@ -45,14 +46,17 @@ TIMED = ("mnist",)  # the schedules runner's data (chapter 7's timed runs)
 class Task:
     """One training run. With ``runner="fit"``: ``dataset`` is a loader of
     :mod:`synthgrad.data` by name with its keyword arguments, and ``fit`` holds the keyword
-    arguments of :func:`synthgrad.train.fit`. With ``runner="convergence"`` (chapter 3):
-    ``dataset`` is ``"problem"``, ``dataset_kwargs`` go to
-    :func:`synthgrad.convergence.make_problem` and ``fit`` to
+    arguments of :func:`synthgrad.train.fit`; ``runner="layers"`` (chapter 5) is the same with
+    ``rdm_per_class`` more, and also records each hidden layer's RDM similarity to the output
+    at every evaluation (:func:`synthgrad.representations.rdm_metrics`). With
+    ``runner="convergence"`` (chapter 3): ``dataset`` is ``"problem"``, ``dataset_kwargs`` go
+    to :func:`synthgrad.convergence.make_problem` and ``fit`` to
     :func:`synthgrad.convergence.train_on`; with ``runner="shallow"`` (chapter 3's shallow
-    models), ``fit`` goes to :func:`synthgrad.shallow.run`. With ``runner="copy"`` (chapter 8): ``dataset`` is
-    ``"copy"`` or ``"repeat_copy"`` and ``fit`` goes to :func:`synthgrad.curricula.fit_copy`.
-    With ``runner="schedules"`` (chapter 7's timed runs): ``dataset`` is ``"mnist"`` and
-    ``fit`` goes to :func:`synthgrad.decoupled.fit_schedule`."""
+    models), ``fit`` goes to :func:`synthgrad.shallow.run`. With ``runner="copy"`` (chapter 8):
+    ``dataset`` is ``"copy"`` or ``"repeat_copy"`` and ``fit`` goes to
+    :func:`synthgrad.curricula.fit_copy`. With ``runner="schedules"`` (chapter 7's timed
+    runs): ``dataset`` is ``"mnist"`` and ``fit`` goes to
+    :func:`synthgrad.decoupled.fit_schedule`."""
 
     dataset: str
     fit: dict[str, Any]
@@ -62,8 +66,9 @@ class Task:
     def __post_init__(self) -> None:
         if self.runner not in NEEDS:
             raise ValueError(f"unknown runner {self.runner!r}; known: {', '.join(NEEDS)}")
-        known = {"fit": DATASETS, "convergence": ("problem",), "shallow": ("problem",),
-                 "copy": CURRICULA, "schedules": TIMED}[self.runner]  # fmt: skip
+        known = {"fit": DATASETS, "layers": DATASETS, "convergence": ("problem",),
+                 "shallow": ("problem",), "copy": CURRICULA,
+                 "schedules": TIMED}[self.runner]  # fmt: skip
         if self.dataset not in known:
             raise ValueError(f"unknown dataset {self.dataset!r}; known: {', '.join(known)}")
         missing = NEEDS[self.runner] - set(self.fit)
@@ -110,6 +115,8 @@ def run_task(
         dataset = _load(task.dataset, tuple(sorted(task.dataset_kwargs.items())))
         if task.runner == "schedules":
             return decoupled.fit_schedule(dataset, **kwargs)
+        if task.runner == "layers":
+            kwargs["metrics"] = representations.rdm_metrics(dataset, kwargs.pop("rdm_per_class"))
         hidden = kwargs["hidden"]
         desc = f"{len(hidden)} x {hidden[0] if hidden else 0}, {kwargs['rule']}"
         kwargs = {"progress": progress, "desc": desc, "on_divergence": "mark", **kwargs}

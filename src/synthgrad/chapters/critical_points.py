@@ -23,7 +23,7 @@ from . import Interface
 from .critical_points_claims import FLOOR, H_ONLY, LIN, Measured, claims, numbers
 
 INTERFACE = Interface(
-    defaults={"seed": 0, "n_seeds": 5, "n_points": 500, "anisotropy": 0.1, "flip": 0.05,
+    defaults={"seed": 0, "n_seeds": 8, "n_points": 500, "anisotropy": 0.1, "flip": 0.05,
         "noise": 0.2, "steps": 2000, "lr": 0.05, "sg_lr": None, "grid_size": 5,
         "mlp_hidden": 64, "max_width": 256, "quick": False},
     specs={

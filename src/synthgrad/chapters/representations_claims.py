@@ -214,7 +214,7 @@ def _faster(sg: np.ndarray, backprop: np.ndarray) -> stats.Paired:
     return stats.paired(sg, backprop, higher=False, lost="never reached the threshold")
 
 
-def _scattered(sg: np.ndarray, backprop: np.ndarray) -> stats.Paired:
+def scattered(sg: np.ndarray, backprop: np.ndarray) -> stats.Paired:
     """The SG's layers less similar to the output than backprop's, paired per seed (the SG is
     the claim's method: a seed it lost fails the comparison)."""
     return stats.paired(sg, backprop, higher=False)
@@ -279,7 +279,7 @@ def claims(
             "mean over the hidden layers below the SG (those that learn from it) of the RDM similarity (Spearman) to the output layer, per seed, at every depth",
             "95% interval of backprop's similarity minus the SG's (paired per seed) above 0 at every depth",
             ledger.judge(
-                {d: _scattered(s.below_sim[d, sg], s.below_sim[d, "backprop"]) for d in p.depths},
+                {d: scattered(s.below_sim[d, sg], s.below_sim[d, "backprop"]) for d in p.depths},
                 regime="more scattered under SG at depths {held}; reversed at {reversed}; undecided at {undecided}",
             ),
             {
@@ -318,7 +318,7 @@ def claims(
             f"as C5.3, on the {p.wide_depth} x {p.wide_width} networks of section (c2), for ReLU and for tanh",
             "95% interval of backprop's similarity minus the SG's (paired per seed) above 0, for both activations",
             ledger.judge(
-                {a: _scattered(w.below_sim[a, sg], w.below_sim[a, "backprop"]) for a in ACTIVATIONS},
+                {a: scattered(w.below_sim[a, sg], w.below_sim[a, "backprop"]) for a in ACTIVATIONS},
                 regime="more scattered under SG with {held}; reversed with {reversed}; undecided with {undecided}",
                 none="neither",
             ),

@@ -1,0 +1,220 @@
+"""Chapter 5's C5.3 and C5.4 at the paper's scale, registered before any run (``05_layers``, its
+plan :func:`plan_text` in ``store/05_layers/PLAN.md``).
+
+The book decides C5.3 (RDMs) and C5.4 (weight norms) on a narrow sweep and on one wide network
+per activation (section c2); the registered depth sweep on full MNIST (:mod:`.depth_sweep`)
+recorded the weight norms but named neither claim, and no stored run kept a layer's RDM. This
+grid trains backprop and the middle SG on the sweep's data, budget and chosen learning rates,
+on seeds the sweep never used, and records every hidden layer's RDM similarity to the output
+at every evaluation (the store's ``layers`` runner,
+:func:`synthgrad.representations.rdm_metrics`). :func:`measure` reduces the runs to what the
+chapter's rules for C5.3 and C5.4 decide on; :func:`claims` gives C5.3p and C5.4p per
+activation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .. import analysis, ledger, representations, store
+from . import depth_sweep as sweep
+from .depth_sweep_results import layer_values
+from .representations_claims import norm_pattern, scattered
+from .representations_methods import sg_block
+
+NAME = "05_layers"
+PLAN_FILE = f"{NAME}/PLAN.md"  # under the store's root
+ACTIVATIONS = sweep.ACTIVATIONS
+DEPTHS = (6, 20)
+SG = "SG middle, cDNI"
+METHODS = {m: sweep.METHODS[m] for m in ("backprop", SG)}
+SEEDS = (5, 6, 7, 8, 9)  # the sweep reported 0-4 and chose its rates on 100
+PER_CLASS = 10  # held-out images per class in each RDM (100 in all), as the chapter's
+# the learning rate the registered sweep's rule chose for each cell (store/05_full_mnist;
+# a test checks these against its selection runs)
+RATES = {
+    ("relu", 6, "backprop"): 1e-3, ("relu", 6, SG): 1e-3,
+    ("relu", 20, "backprop"): 3e-3, ("relu", 20, SG): 1e-3,
+    ("tanh", 6, "backprop"): 1e-3, ("tanh", 6, SG): 3e-3,
+    ("tanh", 20, "backprop"): 3e-4, ("tanh", 20, SG): 3e-4,
+}  # fmt: skip
+Cell = tuple[str, int, str]
+
+
+def label(cell: Cell) -> str:
+    activation, depth, method = cell
+    return f"{activation}/{depth}/{method}"
+
+
+def _task(cell: Cell) -> store.Task:
+    activation, depth, method = cell
+    rule, conditioned = METHODS[method]
+    fit = dict(seeds=list(SEEDS), rule=rule, conditioned=conditioned,
+               hidden=[sweep.WIDTH] * depth, batch_norm=True, activation=activation,
+               steps=sweep.STEPS, lr=RATES[cell], batch_size=sweep.BATCH,
+               eval_every=sweep.EVAL_EVERY, norms=True, rdm_per_class=PER_CLASS)  # fmt: skip
+    return store.Task("mnist", fit, {"scale": "full-test"}, runner="layers")
+
+
+CELLS: list[Cell] = [(a, d, m) for d in DEPTHS for a in ACTIVATIONS for m in METHODS]
+
+
+def plan_text() -> str:
+    """The registered plan: ``store/05_layers/PLAN.md`` must hold exactly this."""
+    rates = "; ".join(
+        f"{sweep.NAMES[a]} {d}: backprop {RATES[a, d, 'backprop']:g}, SG {RATES[a, d, SG]:g}"
+        for d in DEPTHS
+        for a in ACTIVATIONS
+    )
+    return (
+        "# Registered plan: chapter 5's representations and weight norms at the paper's scale\n\n"
+        "- **Question**: C5.3 (under backprop every layer's RDM is close to the last layer's; "
+        "under SG the representations are more scattered) and C5.4 (backprop weight norms rise "
+        "towards the output; SG weight norms start high and decrease towards it) at the "
+        "paper's width, on full MNIST. The registered depth sweep "
+        f"(`store/{sweep.FINAL}/PLAN.md`) recorded weight norms but named neither claim, and "
+        "no stored run kept RDMs. C5.4's pattern on the sweep's seeds is already on the page "
+        "(shown, not recorded); these seeds are new.\n"
+        f"- **Data and budget**: the sweep's: {sweep.N_TRAIN:,} training images, scored on the "
+        f"official test images; {sweep.EPOCHS} epochs ({sweep.STEPS:,} steps of {sweep.BATCH}), "
+        f"Adam; evaluated every {sweep.EVAL_EVERY} steps.\n"
+        f"- **Networks**: {' and '.join(map(str, DEPTHS))} hidden layers of {sweep.WIDTH} units "
+        "with batch norm; ReLU and tanh.\n"
+        f"- **Methods**: {'; '.join(METHODS)} (the SG after the middle hidden layer).\n"
+        f"- **Learning rates**: the ones the sweep's registered rule chose per cell: {rates}.\n"
+        f"- **Seeds**: {', '.join(map(str, SEEDS))} (the sweep used 0-4 and 100).\n"
+        "- **Recorded**: as the sweep (training loss, held-out accuracy and loss, each layer's "
+        "raw and batch-norm-folded weight norm and how far it moved), and at every evaluation "
+        "each hidden layer's RDM similarity to the output layer (Spearman correlation of the "
+        "RDMs' upper triangles; an RDM is 1 minus the Pearson correlation between the "
+        f"activations of every pair of the first {PER_CLASS} test images of each class), in "
+        "evaluation mode.\n"
+        f"- **Verdicts**, per activation (C5.3p and C5.4p for ReLU, C5.3p-tanh and C5.4p-tanh), "
+        "by the chapter's rules for C5.3 and C5.4, unchanged, each per-seed value the mean of "
+        f"the last {analysis.LAST} evaluations: C5.3p on the mean similarity over the hidden "
+        "layers up to the one the SG follows (backprop's minus the SG's, seed-paired 95% "
+        "t-interval above 0); C5.4p on each seed's slope of the batch-norm-folded weight norm "
+        "against the layer index over hidden layers 2 to L (interval above 0 for backprop, "
+        "below 0 for the SG). A claim holds if it holds at both depths; the verdict engine "
+        "(`ledger.judge`) gives the rest. Decided once every run is made.\n"
+        "- **Order**: 6 hidden layers (ReLU, then tanh), then 20.\n"
+        "- **Device**: the CPU, one torch thread per run.\n"
+    )
+
+
+EXPERIMENT = store.Experiment(
+    NAME,
+    "05_representations",
+    "C5.3 and C5.4 at the paper's width on full MNIST, registered: backprop and the middle SG "
+    f"at {' and '.join(map(str, DEPTHS))} hidden layers of {sweep.WIDTH}, ReLU and tanh, each "
+    "at the registered sweep's chosen learning rate, five new seeds; every hidden layer's RDM "
+    "similarity to the output and every layer's weight norms at every evaluation.",
+    f"the registered sweep's: {sweep.STEPS:,} steps ({sweep.EPOCHS} epochs of "
+    f"{sweep.N_TRAIN:,} images), fixed before any run (store/{PLAN_FILE}).",
+    {label(c): _task(c) for c in CELLS},
+    f"full MNIST, width {sweep.WIDTH}, {' and '.join(map(str, DEPTHS))} hidden layers, "
+    f"{sweep.EPOCHS} epochs, {len(SEEDS)} seeds, registered",
+    plan=PLAN_FILE,
+    plan_text=plan_text(),
+)
+
+
+@dataclass
+class Layers:
+    """Per cell (activation, depth, method), per seed: the mean RDM similarity to the output
+    over the hidden layers up to the one the SG follows (``below_sim``) and the slope of the
+    batch-norm-folded weight norm over hidden layers 2 to L (``slopes``); per cell, each
+    hidden layer's similarity and each block's folded norm, mean over seeds (``sim_layers``,
+    ``norm_layers``: the figure); the scale in words."""
+
+    below_sim: dict[Cell, np.ndarray]
+    slopes: dict[Cell, np.ndarray]
+    sim_layers: dict[Cell, np.ndarray]
+    norm_layers: dict[Cell, np.ndarray]
+    diverged: dict[Cell, int]
+    scale: str
+
+
+def values(stored: store.Stored) -> Layers:
+    """What the claims and the figure read from the grid's runs (every cell made)."""
+    out = Layers({}, {}, {}, {}, {}, stored.scale())
+    for cell in CELLS:
+        h, depth = stored.runs[label(cell)], cell[1]
+        sim = layer_values(h, "rdm_sim", depth)  # (S, depth)
+        norms = layer_values(h, "norm_bn", depth + 1)  # (S, blocks): the output last
+        out.below_sim[cell] = sim[:, : sg_block(depth) + 1].mean(1)
+        out.slopes[cell] = representations.slope(norms[:, 1:depth])
+        out.sim_layers[cell], out.norm_layers[cell] = sim.mean(0), norms.mean(0)
+        out.diverged[cell] = int(h.diverged.sum())
+    return out
+
+
+def measure(root: Path | None = None) -> Layers | None:
+    """The grid's runs reduced (None until every run is made by the current code: no verdict
+    from part of it)."""
+    stored = store.load(EXPERIMENT, root)
+    if any(status != "ok" for status in stored.status.values()):
+        return None
+    return values(stored)
+
+
+def claims(layers: Layers | None) -> list[ledger.Claim]:
+    """C5.3p and C5.4p per activation (none until the grid is complete)."""
+    if layers is None:
+        return []
+    out = []
+    depths = ledger.listing(list(DEPTHS))
+    for act in ACTIVATIONS:
+        tag, name = ("", "ReLU") if act == "relu" else (f"-{act}", act)
+        sim = {d: scattered(layers.below_sim[act, d, SG], layers.below_sim[act, d, "backprop"])
+               for d in DEPTHS}  # fmt: skip
+        norms = {d: norm_pattern(layers.slopes[act, d, "backprop"], layers.slopes[act, d, SG])
+                 for d in DEPTHS}  # fmt: skip
+        out += [
+            ledger.Claim(
+                f"C5.3p{tag}",
+                f"Under backprop every layer's RDM is close to the last layer's; under SG the representations are more scattered ({name}, at the paper's width).",
+                f"registered grid, {name}: per seed, the mean over the hidden layers up to the one the middle SG follows of each layer's RDM similarity (Spearman) to the output layer, at {depths} hidden layers",
+                "95% interval of backprop's similarity minus the SG's (paired per seed) above 0 at every depth",
+                ledger.judge(
+                    sim,
+                    regime="{name}: more scattered under SG at {held} hidden layers; reversed at {reversed}; undecided at {undecided}",
+                    name=name,
+                ),
+                {"depths": list(DEPTHS),
+                 "backprop": [float(layers.below_sim[act, d, "backprop"].mean()) for d in DEPTHS],
+                 "sg": [float(layers.below_sim[act, d, SG].mean()) for d in DEPTHS]},
+                scale=layers.scale,
+            ),
+            ledger.Claim(
+                f"C5.4p{tag}",
+                f"Backprop weight norms rise slowly towards the output; SG weight norms start high and decrease towards the output ({name}, at the paper's width).",
+                f"registered grid, {name}: per seed, the slope of the batch-norm-folded weight norm against the layer index over hidden layers 2 to L, at {depths} hidden layers",
+                "95% interval of the slope above 0 for backprop and below 0 for the middle SG, at every depth",
+                ledger.judge(
+                    norms,
+                    regime="{name}: the pattern holds at {held} hidden layers; not shown at {failed}",
+                    name=name,
+                ),
+                {"depths": list(DEPTHS),
+                 "slope_backprop": [float(layers.slopes[act, d, "backprop"].mean()) for d in DEPTHS],
+                 "slope_sg": [float(layers.slopes[act, d, SG].mean()) for d in DEPTHS]},
+                scale=layers.scale,
+            ),
+        ]  # fmt: skip
+    return out
+
+
+def page_text(root: Path | None = None) -> str:
+    """The plan, and how much of the grid is made."""
+    status = store.statuses(EXPERIMENT, root)
+    made = sum(s == "ok" for s in status.values())
+    return (
+        plan_text().replace("# Registered plan: ", "**Registered plan** (")
+        .replace("\n\n", f", `store/{PLAN_FILE}`):\n\n", 1)
+        + f"\nMade: {made} of {len(status)} runs. `make paper EXPERIMENT={NAME}` makes the "
+        "rest, resumably."
+    )  # fmt: skip
