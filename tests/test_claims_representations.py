@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from synthgrad.chapters import representations as ch
+from synthgrad.chapters import representations_registered
 from synthgrad.chapters import representations_store as paper_store
 
 NAN, INF = float("nan"), float("inf")
@@ -129,8 +130,9 @@ def first(n, *groups):
 @pytest.mark.claim("C5.2p-tanh", "holds")
 def test_every_claim_holds_on_measurements_that_meet_them():
     claims = judged(store=paper())
-    assert list(claims) == list(ch.CLAIM_IDS)
-    assert {c: claims[c].status for c in claims} == dict.fromkeys(ch.CLAIM_IDS, "holds")
+    book = [c for c in ch.CLAIM_IDS if c not in representations_registered.CLAIM_IDS]
+    assert list(claims) == book  # the registered grid's: their own tests
+    assert {c: claims[c].status for c in claims} == dict.fromkeys(book, "holds")
     assert claims["C5.1"].regime == (
         "decided at 6 hidden layers; more than 1 point above the control at depths 3, 6"
     )

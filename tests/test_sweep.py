@@ -72,3 +72,28 @@ def test_a_diverging_task_is_marked_not_raised():
                                         lr=1e4, optimizer="sgd"), {"n": 200})  # fmt: skip
     history = sweep.run_task(task)
     assert history.diverged.any() and (history.diverged_at[history.diverged] > 0).all()
+
+
+def test_the_layers_runner_is_fit_with_each_layers_rdm_similarity_recorded():
+    """Chapter 5's registered grid (runner "layers"): the numbers of the fit runner, step for
+    step, and at every evaluation each hidden layer's RDM similarity to the output, as
+    representations.layer_measures measures it on the trained network."""
+    from synthgrad import data, representations, train
+
+    fit = dict(seeds=[0, 1], rule="sg_middle", hidden=[8, 8, 8], steps=12, lr=1e-2, eval_every=4)
+    plain = sweep.run_task(sweep.Task("two_moons", fit, {"n": 200}))
+    layers = sweep.run_task(
+        sweep.Task("two_moons", {**fit, "rdm_per_class": 5}, {"n": 200}, runner="layers")
+    )
+    _same([plain], [train.History(**{**vars(layers), "evals": {
+        k: v for k, v in layers.evals.items() if not k.startswith("rdm_sim_")}})])  # fmt: skip
+    assert sorted(k for k in layers.evals if k.startswith("rdm_sim_")) == [
+        "rdm_sim_0", "rdm_sim_1", "rdm_sim_2"]  # fmt: skip
+    moons = data.two_moons(n=200)
+    net, _ = train.fit_net(moons, **fit)
+    end = representations.layer_measures(net, moons, per_class=5, probes=False).similarity
+    got = np.stack([layers.evals[f"rdm_sim_{k}"][-1] for k in range(3)], 1)
+    np.testing.assert_allclose(got, end, rtol=1e-6)
+    assert layers.evals["rdm_sim_0"].shape == (4, 2)  # every evaluation, every seed
+    with pytest.raises(ValueError, match=r"lacks fit argument\(s\) \['rdm_per_class'\]"):
+        sweep.Task("two_moons", fit, runner="layers")

@@ -5,7 +5,7 @@ was seen.
 C5.1p and C5.2p (per activation) are decided by :func:`.representations_store.claims`, the
 rules the earlier store's runs were judged by, on this sweep's runs: each method at its own
 chosen learning rate, five seeds, the official test images, "many hidden layers" decided at
-the deepest depth made. C5.4p carries C5.4's pattern to the paper's scale: the batch-norm-folded
+the deepest depth made. C5.4s (shown, never recorded) carries C5.4's pattern to the paper's scale: the batch-norm-folded
 weight norms rise towards the output under backprop and fall under the middle SG (each seed's
 slope over hidden layers 2 to L), decided at the deepest depth; the raw norms and how far each
 layer's weights moved are drawn beside them, as is each hidden layer's alignment with the true
@@ -75,7 +75,7 @@ def values(stored: store.Stored, threshold: float) -> Sweep:
 
 
 def claims(sweep: Sweep | None, threshold: float) -> list[ledger.Claim]:
-    """C5.1p and C5.2p (:func:`.representations_store.claims`) and C5.4p, per activation the
+    """C5.1p and C5.2p (:func:`.representations_store.claims`) and C5.4s, per activation the
     sweep holds, each decided at the deepest depth where backprop and the middle SG are both
     made."""
     if sweep is None:
@@ -88,7 +88,7 @@ def claims(sweep: Sweep | None, threshold: float) -> list[ledger.Claim]:
             continue
         tag, name = ("", "ReLU") if act == "relu" else (f"-{act}", act)
         out.append(ledger.Claim(
-            f"C5.4p{tag}",
+            f"C5.4s{tag}",
             f"Backprop weight norms rise slowly towards the output; SG weight norms start high and decrease towards the output ({name}, at the paper's width and depth).",
             f"registered sweep, {name}: per seed, the slope of the batch-norm-folded weight norm against the layer index over hidden layers 2 to L (the plan registered these measurements, not this claim: it was written before any of the sweep's runs had finished, in the commit after the plan's)",
             f"95% interval of the slope above 0 for backprop and below 0 for the middle SG, at the deepest depth made ({max(depths)})",
@@ -125,7 +125,8 @@ def ledger_evidence(
 ) -> tuple[paper_store.Paper | None, str]:
     """What the ledger's C5.1p and C5.2p (and tanh's) are decided on, and the page's words for
     it: the registered sweep once every cell of its plan is made (the plan names these claims;
-    C5.4p, which it does not, is shown beside them and never recorded), else the earlier
+    C5.4s, which it does not, is shown beside them and never recorded: C5.4p is decided on
+    :mod:`.representations_registered`), else the earlier
     store."""
     if complete(sweep):
         return sweep.paper, "the registered sweep (section a3), every cell of its plan made"

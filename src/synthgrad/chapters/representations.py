@@ -25,7 +25,7 @@ from ..data import Dataset
 from ..models import Net
 from ..params import ParameterError
 from ..train import History
-from . import MNIST_QUICK, Interface, depth_sweep_results
+from . import MNIST_QUICK, Interface, depth_sweep_results, representations_registered
 from . import representations_store as paper_store
 from .representations_claims import Sweep, Wide, claims, numbers
 from .representations_claims import matched_gap as matched_gap  # the figures' table
@@ -87,6 +87,7 @@ INTERFACE = Interface(
 
 CLAIM_IDS = (
     "C5.1", "C5.2", "C5.3", "C5.4", "C5.1p", "C5.2p", "C5.1p-tanh", "C5.2p-tanh", "C5.3w", "C5.4w",
+    *representations_registered.CLAIM_IDS,
 )  # fmt: skip
 IN_PART = CLAIM_IDS  # claims that can hold in part
 PAIRED = CLAIM_IDS  # claims decided on seed-paired intervals (BOOK.md section 6)
@@ -274,12 +275,14 @@ def finish(
     w: Wide,
     paper: paper_store.Paper | None = None,
     registered: depth_sweep_results.Sweep | None = None,
+    layers: representations_registered.Layers | None = None,
 ) -> pd.DataFrame:
     """The chapter's last cell: its claims and numbers from the sweep, section (c2) and the
     store (C5.1p and C5.2p on :func:`.depth_sweep_results.ledger_evidence`: the registered
-    sweep once it is complete), the ledger written and every number glued; returns the claims
-    table."""
+    sweep once it is complete; C5.3p and C5.4p on the registered grid of section c3,
+    ``layers``, once it is complete), the ledger written and every number glued; returns the
+    claims table."""
     evidence, source = depth_sweep_results.ledger_evidence(paper, registered)
-    return chapters.finish(
-        p, claims(p, s, w, evidence), numbers(p, s, w, paper) | {"paper_source": source}
-    )
+    found = claims(p, s, w, evidence) + representations_registered.claims(layers)
+    extra = {"paper_source": source, "layers_verdicts": representations_registered.verdicts(layers)}
+    return chapters.finish(p, found, numbers(p, s, w, paper) | extra)

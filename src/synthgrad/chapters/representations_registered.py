@@ -17,9 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 
-from .. import analysis, ledger, representations, store
+from .. import analysis, ledger, plots, representations, store
 from . import depth_sweep as sweep
 from .depth_sweep_results import layer_values
 from .representations_claims import norm_pattern, scattered
@@ -42,6 +43,7 @@ RATES = {
     ("tanh", 20, "backprop"): 3e-4, ("tanh", 20, SG): 3e-4,
 }  # fmt: skip
 Cell = tuple[str, int, str]
+CLAIM_IDS = ("C5.3p", "C5.4p", "C5.3p-tanh", "C5.4p-tanh")
 
 
 def label(cell: Cell) -> str:
@@ -126,9 +128,10 @@ EXPERIMENT = store.Experiment(
 class Layers:
     """Per cell (activation, depth, method), per seed: the mean RDM similarity to the output
     over the hidden layers up to the one the SG follows (``below_sim``) and the slope of the
-    batch-norm-folded weight norm over hidden layers 2 to L (``slopes``); per cell, each
-    hidden layer's similarity and each block's folded norm, mean over seeds (``sim_layers``,
-    ``norm_layers``: the figure); the scale in words."""
+    batch-norm-folded weight norm over hidden layers 2 to L (``slopes``); and what the figures
+    draw, per seed: each hidden layer's similarity, (S, L) (``sim_layers``), and the folded
+    norm of hidden layers 2 to L, (S, L - 1) (``norm_layers``); seeds that diverged; the
+    scale in words."""
 
     below_sim: dict[Cell, np.ndarray]
     slopes: dict[Cell, np.ndarray]
@@ -147,7 +150,7 @@ def values(stored: store.Stored) -> Layers:
         norms = layer_values(h, "norm_bn", depth + 1)  # (S, blocks): the output last
         out.below_sim[cell] = sim[:, : sg_block(depth) + 1].mean(1)
         out.slopes[cell] = representations.slope(norms[:, 1:depth])
-        out.sim_layers[cell], out.norm_layers[cell] = sim.mean(0), norms.mean(0)
+        out.sim_layers[cell], out.norm_layers[cell] = sim, norms[:, 1:depth]
         out.diverged[cell] = int(h.diverged.sum())
     return out
 
@@ -206,6 +209,37 @@ def claims(layers: Layers | None) -> list[ledger.Claim]:
             ),
         ]  # fmt: skip
     return out
+
+
+def figure(layers: Layers, kind: str) -> plt.Figure:
+    """Per activation and depth, per hidden layer, backprop against the middle SG (mean over
+    seeds, band from the lowest to the highest): ``kind`` "similarity", each hidden layer's
+    RDM similarity to the output (what C5.3p reads), or "norms", the batch-norm-folded weight
+    norm of hidden layers 2 to L (what C5.4p reads). Dashed: where the SG sits."""
+    if kind not in ("similarity", "norms"):
+        raise ValueError(f"kind must be 'similarity' or 'norms', got {kind!r}")
+    values, first = (layers.sim_layers, 1) if kind == "similarity" else (layers.norm_layers, 2)
+    panels, marks = {}, {}
+    for d in DEPTHS:
+        for act in ACTIVATIONS:
+            key = f"{sweep.NAMES[act]}, {d} hidden layers"
+            panels[key] = {m: values[act, d, m] for m in METHODS}
+            marks[key] = sg_block(d) + 1.5
+    ylabel = "RDM similarity to the output" if kind == "similarity" else "effective weight norm"
+    title = (
+        "Registered grid: how alike each hidden layer's RDM is to the output's; dashed: the SG"
+        if kind == "similarity"
+        else "Registered grid: effective weight norm of hidden layers 2 to L; dashed: the SG"
+    )
+    return plots.layer_panels(panels, ylabel, title, first=first, marks=marks)[0]
+
+
+def verdicts(layers: Layers | None) -> str:
+    """The verdicts of record the page quotes (or why there are none yet)."""
+    found = claims(layers)
+    if not found:
+        return "not decided yet (the grid is not complete and current: section c3 says which runs)"
+    return "; ".join(f"{c.id} {c.status}" for c in found)
 
 
 def page_text(root: Path | None = None) -> str:

@@ -1,0 +1,129 @@
+"""Chapter 5's registered C5.3p and C5.4p (``05_layers``), fixed before its runs were seen: fed
+small constructed measurements, they hold, hold in part, fail, are inconclusive and meet a
+diverged seed; and the grid is the plan (its learning rates are the sweep's choice)."""
+
+import numpy as np
+import pytest
+
+from synthgrad.chapters import depth_sweep
+from synthgrad.chapters import representations_registered as R
+
+SPREAD = np.array([0.0, 0.01, -0.01, 0.02, -0.02])  # five seeds
+NOISE = np.array([0.03, -0.04, 0.05, -0.02, -0.03])  # a difference straddling 0
+
+
+def seeds(value, base=0.0) -> np.ndarray:
+    """Five seeds' values around ``value``; None: around ``base``, straddling it."""
+    return base + NOISE if value is None else value + SPREAD
+
+
+def layers(sim=None, slopes=None, nan_at=None) -> R.Layers:
+    """Per depth, (backprop, SG) for the similarity (``sim``) and the norm slope (``slopes``),
+    the same for both activations; by default C5.3 and C5.4's pattern at every depth. None: a
+    value inside its noise (the SG's similarity around backprop's; a slope around 0).
+    ``nan_at``: the SG's seed 0 diverged at that depth."""
+    sim = {6: (0.9, 0.5), 20: (0.9, 0.5)} | (sim or {})
+    slopes = {6: (0.05, -0.05), 20: (0.05, -0.05)} | (slopes or {})
+    out = R.Layers({}, {}, {}, {}, {}, "constructed")
+    for act in R.ACTIVATIONS:
+        for d in R.DEPTHS:
+            (bp, sg), (bp_slope, sg_slope) = sim[d], slopes[d]
+            out.below_sim[act, d, "backprop"] = seeds(bp)
+            out.below_sim[act, d, R.SG] = seeds(sg, base=bp)
+            out.slopes[act, d, "backprop"] = seeds(bp_slope)
+            out.slopes[act, d, R.SG] = seeds(sg_slope)
+            if nan_at == d:
+                for field in (out.below_sim, out.slopes):
+                    field[act, d, R.SG] = np.where(np.arange(5) == 0, np.nan, field[act, d, R.SG])
+    return out
+
+
+def status(lay: R.Layers) -> dict[str, str]:
+    return {c.id: c.status for c in R.claims(lay)}
+
+
+@pytest.mark.claim("C5.3p", "holds")
+@pytest.mark.claim("C5.3p-tanh", "holds")
+@pytest.mark.claim("C5.4p", "holds")
+@pytest.mark.claim("C5.4p-tanh", "holds")
+def test_the_pattern_at_both_depths_holds():
+    got = status(layers())
+    assert got == dict.fromkeys(["C5.3p", "C5.4p", "C5.3p-tanh", "C5.4p-tanh"], "holds")
+    claim = {c.id: c for c in R.claims(layers())}["C5.3p-tanh"]
+    assert "tanh" in claim.regime and "6, 20" in claim.regime
+
+
+@pytest.mark.claim("C5.3p", "fails")
+@pytest.mark.claim("C5.3p-tanh", "fails")
+@pytest.mark.claim("C5.4p", "fails")
+@pytest.mark.claim("C5.4p-tanh", "fails")
+def test_reversed_at_one_depth_does_not_hold():
+    got = status(layers(sim={20: (0.5, 0.9)}, slopes={20: (-0.05, -0.05)}))
+    assert set(got.values()) == {"does not hold"}
+    claim = {c.id: c for c in R.claims(layers(sim={20: (0.5, 0.9)}))}["C5.3p"]
+    assert "reversed at 20" in claim.regime
+
+
+@pytest.mark.claim("C5.3p", "in part")
+@pytest.mark.claim("C5.3p-tanh", "in part")
+@pytest.mark.claim("C5.4p", "in part")
+@pytest.mark.claim("C5.4p-tanh", "in part")
+def test_undecided_at_one_depth_holds_in_part():
+    got = status(layers(sim={20: (0.9, None)}, slopes={6: (None, -0.05)}))
+    assert set(got.values()) == {"holds in part"}
+
+
+@pytest.mark.claim("C5.3p", "inconclusive")
+@pytest.mark.claim("C5.3p-tanh", "inconclusive")
+@pytest.mark.claim("C5.4p", "inconclusive")
+@pytest.mark.claim("C5.4p-tanh", "inconclusive")
+def test_undecided_at_both_depths_is_inconclusive():
+    got = status(
+        layers(sim={6: (0.9, None), 20: (0.9, None)}, slopes={6: (None, -0.05), 20: (None, -0.05)})
+    )
+    assert set(got.values()) == {"inconclusive"}
+
+
+@pytest.mark.claim("C5.3p", "diverged")
+@pytest.mark.claim("C5.3p-tanh", "diverged")
+@pytest.mark.claim("C5.4p", "diverged")
+@pytest.mark.claim("C5.4p-tanh", "diverged")
+def test_a_diverged_seed_counts_against_the_claim():
+    got = status(layers(nan_at=20))
+    assert "holds" not in got.values()
+
+
+def test_no_claim_before_the_grid_is_complete(tmp_path):
+    assert R.claims(None) == []
+    assert R.measure(tmp_path) is None  # an empty store: nothing made
+
+
+def test_the_grid_is_its_plan():
+    chosen = depth_sweep.chosen_rates()
+    assert all(R.RATES[cell] == chosen[cell] for cell in R.CELLS)
+    assert set(R.RATES) == set(R.CELLS)
+    for cell in R.CELLS:
+        task = R.EXPERIMENT.runs[R.label(cell)]
+        assert task.runner == "layers" and task.fit["seeds"] == list(R.SEEDS)
+        assert task.fit["lr"] == R.RATES[cell] and task.fit["hidden"] == [256] * cell[1]
+    assert not set(R.SEEDS) & {*depth_sweep.SEEDS, depth_sweep.SELECT_SEED}
+    assert R.EXPERIMENT.plan_text == R.plan_text()
+
+
+def test_the_figures_draw_every_activation_and_depth():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    lay = layers()
+    rng = np.random.default_rng(0)
+    for cell in R.CELLS:
+        lay.sim_layers[cell] = rng.random((5, cell[1]))
+        lay.norm_layers[cell] = rng.random((5, cell[1] - 1))
+    for kind in ("similarity", "norms"):
+        fig = R.figure(lay, kind)
+        assert len(fig.axes) == len(R.DEPTHS) * len(R.ACTIVATIONS)
+        assert fig.axes[0].get_title() == "ReLU, 6 hidden layers"
+    with pytest.raises(ValueError, match="kind"):
+        R.figure(lay, "rdms")
+    assert R.verdicts(None).startswith("not decided yet")
+    assert R.verdicts(layers()).startswith("C5.3p holds; C5.4p holds")
