@@ -73,3 +73,30 @@ def test_the_captured_step_gives_the_eager_numbers_on_a_gpu(rule):
     assert graphed.settings["step"] == "CUDA graph"
     np.testing.assert_allclose(graphed.train["loss"], eager.train["loss"], rtol=1e-3)
     np.testing.assert_allclose(graphed.evals["test_acc"], eager.evals["test_acc"], atol=0.01)
+
+
+def test_make_trains_a_run_that_records_alignment_eagerly_on_a_gpu(tmp_path, monkeypatch):
+    """make paper on a GPU replays a fit run's steps from a CUDA graph, but not a run that
+    records each layer's alignment (fit_net refuses the two together): that one trains
+    eagerly, as do the other runners' runs."""
+    from synthgrad import making, store, sweep
+
+    fit = dict(seeds=[0], rule="sg_middle", hidden=[4, 4], steps=2, lr=1e-2, eval_every=1)
+    tasks = {
+        "plain": sweep.Task("two_moons", fit, {"n": 50}),
+        "aligned": sweep.Task("two_moons", {**fit, "align_examples": 8}, {"n": 50}),
+        "layers": sweep.Task("two_moons", {**fit, "rdm_per_class": 2}, {"n": 50}, "layers"),
+    }
+    seen = {}
+
+    def on_the_cpu(task, device=None, graph=False, progress=None):
+        seen[next(k for k, t in tasks.items() if t is task)] = graph
+        return sweep.run_task(task)
+
+    monkeypatch.setattr(making, "run_task", on_the_cpu)
+    monkeypatch.setattr(making, "_device_name", lambda device: "a GPU")
+    exp = store.Experiment("05_test", "05_representations", "a test", "2 steps", tasks)
+    making.make([exp], device="cuda:0", root=tmp_path, log=lambda _: None)
+    assert seen == {"plain": True, "aligned": False, "layers": False}
+    assert store.made(exp, tmp_path) == 3
+    assert not making.graphable(tasks["plain"], "cpu")

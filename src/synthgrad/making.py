@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from .store import Experiment, load, registration, run_status, save, statuses, store_dir
-from .sweep import run_each, run_task
+from .sweep import Task, run_each, run_task
 
 
 def spot_check(
@@ -56,6 +56,14 @@ CPU_RUNNERS = ("copy",)  # runners that train on the CPU whatever the device (ch
 EXCLUSIVE_RUNNERS = ("schedules",)
 
 
+def graphable(task: Task, device: str) -> bool:
+    """Whether ``task`` can replay its steps from a CUDA graph on ``device``: a run of the fit
+    runner on a CUDA device that does not record each layer's alignment with the true gradient
+    (``align_examples``: computed by the eager rule, which :func:`synthgrad.train.fit_net`
+    refuses to mix with a graphed one). The others train eagerly there."""
+    return device.startswith("cuda") and task.runner == "fit" and not task.fit.get("align_examples")
+
+
 def make(
     experiments: Iterable[Experiment],
     device: str = "cpu",
@@ -91,7 +99,7 @@ def make(
         ]  # fmt: skip
         for label in on_device:
             run = experiment.runs[label]
-            graphed = graph and device.startswith("cuda") and run.runner == "fit"
+            graphed = graph and graphable(run, device)
             try:
                 history = run_task(run, device=device, graph=graphed, progress=None)
             except RuntimeError as error:  # (not a diverged run: those are marked)
