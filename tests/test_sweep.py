@@ -80,7 +80,8 @@ def test_the_layers_runner_is_fit_with_each_layers_rdm_similarity_recorded():
     representations.layer_measures measures it on the trained network."""
     from synthgrad import data, representations, train
 
-    fit = dict(seeds=[0, 1], rule="sg_middle", hidden=[8, 8, 8], steps=12, lr=1e-2, eval_every=4)
+    fit = dict(seeds=[0, 1], rule="sg_middle", hidden=[8, 8, 8], steps=12, lr=1e-2, eval_every=4,
+               batch_norm=True)  # fmt: skip
     plain = sweep.run_task(sweep.Task("two_moons", fit, {"n": 200}))
     layers = sweep.run_task(
         sweep.Task("two_moons", {**fit, "rdm_per_class": 5}, {"n": 200}, runner="layers")

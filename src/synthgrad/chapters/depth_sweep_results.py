@@ -5,11 +5,13 @@ was seen.
 C5.1p and C5.2p (per activation) are decided by :func:`.representations_store.claims`, the
 rules the earlier store's runs were judged by, on this sweep's runs: each method at its own
 chosen learning rate, five seeds, the official test images, "many hidden layers" decided at
-the deepest depth made. C5.4s (shown, never recorded) carries C5.4's pattern to the paper's scale: the batch-norm-folded
-weight norms rise towards the output under backprop and fall under the middle SG (each seed's
-slope over hidden layers 2 to L), decided at the deepest depth; the raw norms and how far each
-layer's weights moved are drawn beside them, as is each hidden layer's alignment with the true
-gradient under the every-layer SG (where it collapses, and from which layer down).
+the deepest depth made. C5.4s (shown, never recorded: C5.4p is decided on
+:mod:`.representations_registered`) carries C5.4's pattern to the paper's scale: the
+batch-norm-folded weight norms rise towards the output under backprop and fall under the middle
+SG (each seed's slope over hidden layers 2 to L), decided at the deepest depth; the raw norms
+and how far each layer's weights moved are drawn beside them, as is each hidden layer's
+alignment with the true gradient under the every-layer SG (where it collapses, and from which
+layer down).
 """
 
 from __future__ import annotations

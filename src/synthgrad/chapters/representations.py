@@ -7,7 +7,8 @@ the page are in :mod:`.representations_methods`; the claims, the numbers the pro
 the measurements they read (:class:`Sweep`, :class:`Wide`) in :mod:`.representations_claims`;
 both imported here, so that the notebook, the tests and the figures find them on this module.
 The figures and tables are in :mod:`.representations_figures`, the widgets in
-:mod:`.representations_widgets`, the paper-scale store's part in :mod:`.representations_store`.
+:mod:`.representations_widgets`, the paper-scale store's part in :mod:`.representations_store`,
+the registered grid of section (c3) (C5.3p, C5.4p) in :mod:`.representations_registered`.
 """
 
 from __future__ import annotations

@@ -176,6 +176,9 @@ def claims(layers: Layers | None) -> list[ledger.Claim]:
                for d in DEPTHS}  # fmt: skip
         norms = {d: norm_pattern(layers.slopes[act, d, "backprop"], layers.slopes[act, d, SG])
                  for d in DEPTHS}  # fmt: skip
+        diverged = {
+            f"{d}/{m}": layers.diverged.get((act, d, m), 0) for d in DEPTHS for m in METHODS
+        }
         out += [
             ledger.Claim(
                 f"C5.3p{tag}",
@@ -184,12 +187,13 @@ def claims(layers: Layers | None) -> list[ledger.Claim]:
                 "95% interval of backprop's similarity minus the SG's (paired per seed) above 0 at every depth",
                 ledger.judge(
                     sim,
-                    regime="{name}: more scattered under SG at {held} hidden layers; reversed at {reversed}; undecided at {undecided}",
+                    regime="{name}; more scattered under SG at {held} hidden layers; reversed at {reversed}; undecided at {undecided}",
                     name=name,
                 ),
                 {"depths": list(DEPTHS),
                  "backprop": [float(layers.below_sim[act, d, "backprop"].mean()) for d in DEPTHS],
-                 "sg": [float(layers.below_sim[act, d, SG].mean()) for d in DEPTHS]},
+                 "sg": [float(layers.below_sim[act, d, SG].mean()) for d in DEPTHS],
+                 "diverged": diverged},
                 scale=layers.scale,
             ),
             ledger.Claim(
@@ -199,12 +203,13 @@ def claims(layers: Layers | None) -> list[ledger.Claim]:
                 "95% interval of the slope above 0 for backprop and below 0 for the middle SG, at every depth",
                 ledger.judge(
                     norms,
-                    regime="{name}: the pattern holds at {held} hidden layers; not shown at {failed}",
+                    regime="{name}; the pattern holds at {held} hidden layers; not shown at {failed}",
                     name=name,
                 ),
                 {"depths": list(DEPTHS),
                  "slope_backprop": [float(layers.slopes[act, d, "backprop"].mean()) for d in DEPTHS],
-                 "slope_sg": [float(layers.slopes[act, d, SG].mean()) for d in DEPTHS]},
+                 "slope_sg": [float(layers.slopes[act, d, SG].mean()) for d in DEPTHS],
+                 "diverged": diverged},
                 scale=layers.scale,
             ),
         ]  # fmt: skip
