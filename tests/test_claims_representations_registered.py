@@ -167,5 +167,13 @@ def test_the_figures_draw_every_activation_and_depth():
         assert fig.axes[0].get_title() == "ReLU, 6 hidden layers"
     with pytest.raises(ValueError, match="kind"):
         R.figure(lay, "rdms")
-    assert R.verdicts(None).startswith("not decided yet")
-    assert R.verdicts(layers()).startswith("C5.3p holds; C5.4p holds")
+    assert R.numbers(None)["layers_verdicts"].startswith("not decided yet")
+    got = R.numbers(layers())
+    assert got["layers_verdicts"].startswith("C5.3p holds; C5.4p holds")
+    assert (got["layers_slopes_bp"], got["layers_slopes_sg"]) == (
+        "+0.05 to +0.05",
+        "-0.05 to -0.05",
+    )
+    lay.diverged.update(dict.fromkeys(R.CELLS, 0))
+    table = R.table(lay)
+    assert table.shape == (4, 5) and table.loc[("ReLU", 6), "similarity, backprop"] == 0.9

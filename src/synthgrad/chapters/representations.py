@@ -285,5 +285,5 @@ def finish(
     claims table."""
     evidence, source = depth_sweep_results.ledger_evidence(paper, registered)
     found = claims(p, s, w, evidence) + representations_registered.claims(layers)
-    extra = {"paper_source": source, "layers_verdicts": representations_registered.verdicts(layers)}
+    extra = {"paper_source": source, **representations_registered.numbers(layers)}
     return chapters.finish(p, found, numbers(p, s, w, paper) | extra)

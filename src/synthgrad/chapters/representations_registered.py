@@ -19,6 +19,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 
 from .. import analysis, ledger, plots, representations, store
 from . import depth_sweep as sweep
@@ -239,12 +240,38 @@ def figure(layers: Layers, kind: str) -> plt.Figure:
     return plots.layer_panels(panels, ylabel, title, first=first, marks=marks)[0]
 
 
-def verdicts(layers: Layers | None) -> str:
-    """The verdicts of record the page quotes (or why there are none yet)."""
+def table(layers: Layers) -> pd.DataFrame:
+    """Per activation and depth, mean over seeds: the RDM similarity to the output over the
+    layers up to the SG's, and the slope of the folded weight norm over hidden layers 2 to L,
+    under backprop and under the middle SG (what C5.3p and C5.4p compare, seed by seed)."""
+    rows = {}
+    for d in DEPTHS:
+        for act in ACTIVATIONS:
+            rows[sweep.NAMES[act], d] = {
+                **{f"similarity, {m}": float(layers.below_sim[act, d, m].mean()) for m in METHODS},
+                **{f"norm slope, {m}": float(layers.slopes[act, d, m].mean()) for m in METHODS},
+                "diverged seeds": sum(layers.diverged[act, d, m] for m in METHODS),
+            }
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    out.index.names = ["activation", "hidden layers"]
+    return out
+
+
+def numbers(layers: Layers | None) -> dict[str, str]:
+    """What the page quotes: the verdicts of record (or why there are none yet) and, per method,
+    the range of the mean norm slopes over the grid's cells."""
     found = claims(layers)
     if not found:
-        return "not decided yet (the grid is not complete and current: section c3 says which runs)"
-    return "; ".join(f"{c.id} {c.status}" for c in found)
+        none = "not decided yet (the grid is not complete and current: section c3 says which runs)"
+        return {"layers_verdicts": none, "layers_slopes_bp": "not measured yet",
+                "layers_slopes_sg": "not measured yet"}  # fmt: skip
+    slopes = {m: [float(layers.slopes[act, d, m].mean()) for act in ACTIVATIONS for d in DEPTHS]
+              for m in METHODS}  # fmt: skip
+    return {
+        "layers_verdicts": "; ".join(f"{c.id} {c.status}" for c in found),
+        "layers_slopes_bp": f"{min(slopes['backprop']):+.2f} to {max(slopes['backprop']):+.2f}",
+        "layers_slopes_sg": f"{min(slopes[SG]):+.2f} to {max(slopes[SG]):+.2f}",
+    }
 
 
 def page_text(root: Path | None = None) -> str:
