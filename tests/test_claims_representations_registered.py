@@ -124,6 +124,9 @@ def stored_run(depth: int, sim: np.ndarray, norms: np.ndarray, lost: int | None 
         evals[f"rdm_sim_{k}"] = np.full((EVALS, 5), sim[k]) + 0.001 * np.arange(5)
     for k in range(depth + 1):
         evals[f"norm_bn_{k}"] = np.full((EVALS, 5), norms[k]) - 0.001 * np.arange(5)
+        evals[f"norm_bn_{k}"][0] = 1.0 + 0.5 * k  # at initialisation: slope 0.5
+        evals[f"norm_{k}"] = np.full((EVALS, 5), -3.0 * k)  # raw: slope -3
+        evals[f"moved_{k}"] = np.full((EVALS, 5), 0.2 if 0 < k < depth else 9.0)
     if lost is not None:
         for v in evals.values():
             v[-1, lost] = np.nan
@@ -148,7 +151,13 @@ def test_values_reads_the_layers_the_claims_are_about():
         np.testing.assert_allclose(got.slopes[cell], 2.0)
         assert got.sim_layers[cell].shape == (5, cell[1])
         assert got.norm_layers[cell].shape == (5, cell[1] - 1)
+        np.testing.assert_allclose(got.init_slopes[cell], 0.5)
+        np.testing.assert_allclose(got.raw_slopes[cell], -3.0)
+        np.testing.assert_allclose(got.moved[cell], 0.2)  # hidden layers 2 to L only
     assert np.isnan(got.below_sim[R.CELLS[-1]][0]) and np.isnan(got.slopes[R.CELLS[-1]][0])
+    numbers = R.numbers(got)
+    assert numbers["layers_init_slope"] == "0.500" and numbers["layers_moved"] == "20% to 20%"
+    assert numbers["layers_raw_slopes_bp"] == "-3.00 to -3.00"
     assert got.diverged[R.CELLS[-1]] == 1 and got.diverged[R.CELLS[0]] == 0
 
 
@@ -168,7 +177,9 @@ def test_the_figures_draw_every_activation_and_depth():
     with pytest.raises(ValueError, match="kind"):
         R.figure(lay, "rdms")
     assert R.numbers(None)["layers_verdicts"].startswith("not decided yet")
-    got = R.numbers(layers())
+    for field in (lay.init_slopes, lay.raw_slopes, lay.moved):
+        field.update({cell: np.zeros(5) for cell in R.CELLS})
+    got = R.numbers(lay)
     assert got["layers_verdicts"].startswith("C5.3p holds; C5.4p holds")
     assert (got["layers_slopes_bp"], got["layers_slopes_sg"]) == (
         "+0.05 to +0.05",

@@ -14,7 +14,7 @@ activation.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -132,7 +132,10 @@ class Layers:
     batch-norm-folded weight norm over hidden layers 2 to L (``slopes``); and what the figures
     draw, per seed: each hidden layer's similarity, (S, L) (``sim_layers``), and the folded
     norm of hidden layers 2 to L, (S, L - 1) (``norm_layers``); seeds that diverged; the
-    scale in words."""
+    scale in words. A closer look, not a criterion, per cell and seed: the folded norms' slope
+    at initialisation (``init_slopes``), the raw norms' slope at the end (``raw_slopes``: their
+    scale is one batch norm leaves free) and how far hidden layers 2 to L moved from
+    initialisation, their mean ``|W - W0| / |W0|`` (``moved``)."""
 
     below_sim: dict[Cell, np.ndarray]
     slopes: dict[Cell, np.ndarray]
@@ -140,6 +143,9 @@ class Layers:
     norm_layers: dict[Cell, np.ndarray]
     diverged: dict[Cell, int]
     scale: str
+    init_slopes: dict[Cell, np.ndarray] = field(default_factory=dict)
+    raw_slopes: dict[Cell, np.ndarray] = field(default_factory=dict)
+    moved: dict[Cell, np.ndarray] = field(default_factory=dict)
 
 
 def values(stored: store.Stored) -> Layers:
@@ -153,6 +159,10 @@ def values(stored: store.Stored) -> Layers:
         out.slopes[cell] = representations.slope(norms[:, 1:depth])
         out.sim_layers[cell], out.norm_layers[cell] = sim, norms[:, 1:depth]
         out.diverged[cell] = int(h.diverged.sum())
+        start = np.stack([h.evals[f"norm_bn_{k}"][0] for k in range(depth + 1)], 1)
+        out.init_slopes[cell] = representations.slope(start[:, 1:depth])
+        out.raw_slopes[cell] = representations.slope(layer_values(h, "norm", depth + 1)[:, 1:depth])
+        out.moved[cell] = layer_values(h, "moved", depth + 1)[:, 1:depth].mean(1)
     return out
 
 
@@ -263,14 +273,21 @@ def numbers(layers: Layers | None) -> dict[str, str]:
     found = claims(layers)
     if not found:
         none = "not decided yet (the grid is not complete and current: section c3 says which runs)"
-        return {"layers_verdicts": none, "layers_slopes_bp": "not measured yet",
-                "layers_slopes_sg": "not measured yet"}  # fmt: skip
-    slopes = {m: [float(layers.slopes[act, d, m].mean()) for act in ACTIVATIONS for d in DEPTHS]
-              for m in METHODS}  # fmt: skip
+        return {"layers_verdicts": none} | dict.fromkeys(
+            ("layers_slopes_bp", "layers_slopes_sg", "layers_init_slope", "layers_raw_slopes_bp",
+             "layers_moved"), "not measured yet")  # fmt: skip
+
+    def span(values: dict[Cell, np.ndarray], method: str | None = None, fmt: str = "+.2f") -> str:
+        means = [float(v.mean()) for c, v in values.items() if method in (None, c[2])]
+        return f"{min(means):{fmt}} to {max(means):{fmt}}"
+
     return {
         "layers_verdicts": "; ".join(f"{c.id} {c.status}" for c in found),
-        "layers_slopes_bp": f"{min(slopes['backprop']):+.2f} to {max(slopes['backprop']):+.2f}",
-        "layers_slopes_sg": f"{min(slopes[SG]):+.2f} to {max(slopes[SG]):+.2f}",
+        "layers_slopes_bp": span(layers.slopes, "backprop"),
+        "layers_slopes_sg": span(layers.slopes, SG),
+        "layers_init_slope": f"{max(abs(float(v.mean())) for v in layers.init_slopes.values()):.3f}",
+        "layers_raw_slopes_bp": span(layers.raw_slopes, "backprop"),
+        "layers_moved": span(layers.moved, fmt=".0%"),
     }
 
 
