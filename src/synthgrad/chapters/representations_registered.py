@@ -264,7 +264,7 @@ def table(layers: Layers) -> pd.DataFrame:
             }
     out = pd.DataFrame.from_dict(rows, orient="index")
     out.index.names = ["activation", "hidden layers"]
-    return out
+    return out.round(3)
 
 
 def numbers(layers: Layers | None) -> dict[str, str]:
