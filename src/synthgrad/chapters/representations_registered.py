@@ -214,7 +214,7 @@ def claims(layers: Layers | None) -> list[ledger.Claim]:
                 "95% interval of the slope above 0 for backprop and below 0 for the middle SG, at every depth",
                 ledger.judge(
                     norms,
-                    regime="{name}; the pattern holds at {held} hidden layers; not shown at {failed}",
+                    regime="{name}; the pattern holds at {held} hidden layers; not shown at {failed}; reversed at {reversed} (backprop's norms falling, or the SG's rising)",
                     name=name,
                 ),
                 {"depths": list(DEPTHS),
