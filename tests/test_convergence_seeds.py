@@ -78,8 +78,9 @@ def test_no_measures_and_no_eight_seed_claims_until_every_run_is_made(tmp_path):
     assert not {"C3.2p", "C3.4p", "C3.5p", "C3.6p"} & set(found) and "C3.2" in found
     text = S.page_text(tmp_path)
     assert (
-        f"Made: 0 of {len(S.EXPERIMENT.runs)} runs." in text
+        f"**Made so far**: 0 of {len(S.EXPERIMENT.runs)} runs" in text
         and "store/03_eight_seeds/PLAN.md" in text
+        and text.startswith("**Registered plan** (chapter 3's claims on shallow models")
     )
 
 

@@ -203,10 +203,22 @@ def made(experiment: Experiment, root: Path | None = None) -> int:
     return list(statuses(experiment, root).values()).count("ok")
 
 
+PLAN_TITLE = "# Registered plan: "  # how every plan file begins
+
+
+def plan_heading(experiment: Experiment) -> str:
+    """A registered experiment's plan as its chapter's page shows it: the title a bold lead-in
+    that names the plan file (a page's headings are its own sections), then the plan."""
+    title, _, points = experiment.plan_text.partition("\n\n")
+    name = title.removeprefix(PLAN_TITLE)
+    return f"**Registered plan** ({name}, `store/{experiment.plan}`):\n\n{points}"
+
+
 def plan_page(experiment: Experiment, root: Path | None = None) -> str:
     """A registered experiment's plan and how much of it is made, for its chapter's page."""
-    return (f"{experiment.plan_text}\n**Made so far**: {made(experiment, root)} of "
-            f"{len(experiment.runs)} runs (`make paper EXPERIMENT={experiment.name}`).")  # fmt: skip
+    return (f"{plan_heading(experiment)}\n**Made so far**: {made(experiment, root)} of "
+            f"{len(experiment.runs)} runs (`make paper EXPERIMENT={experiment.name}` makes the "
+            "rest, resumably).")  # fmt: skip
 
 
 @dataclass

@@ -149,10 +149,4 @@ def ends(d: int, run: History) -> pd.DataFrame:
 
 def page_text(root: Path | None = None) -> str:
     """The plan, and how much of the grid is made."""
-    status = store.statuses(EXPERIMENT, root)
-    made = sum(s == "ok" for s in status.values())
-    return (
-        plan_text().replace("# Registered plan: ", "**Registered plan** (")
-        .replace("\n\n", f", `store/{PLAN_FILE}`):\n\n", 1)
-        + f"\nMade: {made} of {len(status)} runs."
-    )  # fmt: skip
+    return store.plan_page(EXPERIMENT, root)

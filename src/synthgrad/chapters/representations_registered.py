@@ -293,11 +293,4 @@ def numbers(layers: Layers | None) -> dict[str, str]:
 
 def page_text(root: Path | None = None) -> str:
     """The plan, and how much of the grid is made."""
-    status = store.statuses(EXPERIMENT, root)
-    made = sum(s == "ok" for s in status.values())
-    return (
-        plan_text().replace("# Registered plan: ", "**Registered plan** (")
-        .replace("\n\n", f", `store/{PLAN_FILE}`):\n\n", 1)
-        + f"\nMade: {made} of {len(status)} runs. `make paper EXPERIMENT={NAME}` makes the "
-        "rest, resumably."
-    )  # fmt: skip
+    return store.plan_page(EXPERIMENT, root)
