@@ -154,6 +154,8 @@ def test_values_reads_the_layers_the_claims_are_about():
         np.testing.assert_allclose(got.init_slopes[cell], 0.5)
         np.testing.assert_allclose(got.raw_slopes[cell], -3.0)
         np.testing.assert_allclose(got.moved[cell], 0.2)  # hidden layers 2 to L only
+        assert got.course[cell].shape == (EVALS, 5)
+        np.testing.assert_allclose(got.course[cell][-2], 0.5 + 0.001 * np.arange(5))
     assert np.isnan(got.below_sim[R.CELLS[-1]][0]) and np.isnan(got.slopes[R.CELLS[-1]][0])
     numbers = R.numbers(got)
     assert numbers["layers_init_slope"] == "0.500" and numbers["layers_moved"] == "20% to 20%"
@@ -176,11 +178,26 @@ def test_the_figures_draw_every_activation_and_depth():
         assert fig.axes[0].get_title() == "ReLU, 6 hidden layers"
     with pytest.raises(ValueError, match="kind"):
         R.figure(lay, "rdms")
+    lay.steps = np.arange(4) * 10
+    for cell in R.CELLS:  # the SG's layers ahead of backprop's at the last two evaluations
+        lay.course[cell] = np.full(
+            (4, 5), 0.5 + 0.1 * (cell[2] == R.SG) * (np.arange(4) >= 2)[:, None]
+        )
+    assert len(R.figure_course(lay).axes) == len(R.DEPTHS) * len(R.ACTIVATIONS)
+    assert R.ahead(lay, ("relu", 6)) == (2, 3)
     assert R.numbers(None)["layers_verdicts"].startswith("not decided yet")
     for field in (lay.init_slopes, lay.raw_slopes, lay.moved):
         field.update({cell: np.zeros(5) for cell in R.CELLS})
     got = R.numbers(lay)
     assert got["layers_verdicts"].startswith("C5.3p holds; C5.4p holds")
+    assert got["layers_reversed_course"] == "nowhere (no depth is reversed)"
+    reversed_at_6 = layers(sim={6: (0.5, 0.9)})
+    for name in ("course", "steps", "init_slopes", "raw_slopes", "moved"):
+        setattr(reversed_at_6, name, getattr(lay, name))
+    assert R.numbers(reversed_at_6)["layers_reversed_course"] == (
+        "ReLU at 6 hidden layers, at 2 of the 3 evaluations after the start; "
+        "tanh at 6 hidden layers, at 2 of the 3 evaluations after the start"
+    )
     assert (got["layers_slopes_bp"], got["layers_slopes_sg"]) == (
         "+0.05 to +0.05",
         "-0.05 to -0.05",

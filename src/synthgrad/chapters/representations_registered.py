@@ -135,7 +135,9 @@ class Layers:
     scale in words. A closer look, not a criterion, per cell and seed: the folded norms' slope
     at initialisation (``init_slopes``), the raw norms' slope at the end (``raw_slopes``: their
     scale is one batch norm leaves free) and how far hidden layers 2 to L moved from
-    initialisation, their mean ``|W - W0| / |W0|`` (``moved``)."""
+    initialisation, their mean ``|W - W0| / |W0|`` (``moved``); and over training, at every
+    evaluation (``steps``), the similarity averaged as ``below_sim`` is, (evaluations, S)
+    (``course``)."""
 
     below_sim: dict[Cell, np.ndarray]
     slopes: dict[Cell, np.ndarray]
@@ -146,6 +148,8 @@ class Layers:
     init_slopes: dict[Cell, np.ndarray] = field(default_factory=dict)
     raw_slopes: dict[Cell, np.ndarray] = field(default_factory=dict)
     moved: dict[Cell, np.ndarray] = field(default_factory=dict)
+    course: dict[Cell, np.ndarray] = field(default_factory=dict)
+    steps: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
 
 
 def values(stored: store.Stored) -> Layers:
@@ -163,6 +167,9 @@ def values(stored: store.Stored) -> Layers:
         out.init_slopes[cell] = representations.slope(start[:, 1:depth])
         out.raw_slopes[cell] = representations.slope(layer_values(h, "norm", depth + 1)[:, 1:depth])
         out.moved[cell] = layer_values(h, "moved", depth + 1)[:, 1:depth].mean(1)
+        below = range(sg_block(depth) + 1)
+        out.course[cell] = np.mean([h.evals[f"rdm_sim_{k}"] for k in below], axis=0)
+        out.steps = h.eval_steps
     return out
 
 
@@ -250,6 +257,36 @@ def figure(layers: Layers, kind: str) -> plt.Figure:
     return plots.layer_panels(panels, ylabel, title, first=first, marks=marks)[0]
 
 
+def figure_course(layers: Layers) -> plt.Figure:
+    """Per activation and depth, over training: the RDM similarity to the output averaged over
+    the hidden layers up to the SG's (what C5.3p compares at the end), backprop against the
+    middle SG, mean over seeds with the band from the lowest to the highest seed."""
+    fig, axes = plt.subplots(1, len(DEPTHS) * len(ACTIVATIONS), figsize=(13, 3.2), sharex=True)
+    colours = plots.method_colours(list(METHODS))
+    cells = [(a, d) for d in DEPTHS for a in ACTIVATIONS]
+    for ax, (act, d) in zip(axes, cells, strict=True):
+        for m in METHODS:
+            v = layers.course[act, d, m]
+            ax.plot(layers.steps, v.mean(1), marker=".", color=colours[m], label=m)
+            ax.fill_between(layers.steps, v.min(1), v.max(1), color=colours[m], alpha=0.2)
+        ax.set(title=f"{sweep.NAMES[act]}, {d} hidden layers", xlabel="training step")
+    axes[0].set_ylabel("similarity up to the SG")
+    axes[0].legend(fontsize="small")
+    fig.suptitle(
+        "Registered grid, over training: RDM similarity to the output of the layers up to the SG"
+    )
+    fig.tight_layout()
+    return fig
+
+
+def ahead(layers: Layers, cell: tuple[str, int]) -> tuple[int, int]:
+    """At (activation, depth): at how many evaluations after the start the middle SG's layers up
+    to the SG are, mean over seeds, more like the output than backprop's; and of how many."""
+    act, d = cell
+    sg, bp = layers.course[act, d, SG].mean(1)[1:], layers.course[act, d, "backprop"].mean(1)[1:]
+    return int((sg > bp).sum()), len(sg)
+
+
 def table(layers: Layers) -> pd.DataFrame:
     """Per activation and depth, mean over seeds: the RDM similarity to the output over the
     layers up to the SG's, and the slope of the folded weight norm over hidden layers 2 to L,
@@ -275,7 +312,7 @@ def numbers(layers: Layers | None) -> dict[str, str]:
         none = "not decided yet (the grid is not complete and current: section c3 says which runs)"
         return {"layers_verdicts": none} | dict.fromkeys(
             ("layers_slopes_bp", "layers_slopes_sg", "layers_init_slope", "layers_raw_slopes_bp",
-             "layers_moved"), "not measured yet")  # fmt: skip
+             "layers_moved", "layers_reversed_course"), "not measured yet")  # fmt: skip
 
     def span(values: dict[Cell, np.ndarray], method: str | None = None, fmt: str = "+.2f") -> str:
         means = [float(v.mean()) for c, v in values.items() if method in (None, c[2])]
@@ -288,7 +325,27 @@ def numbers(layers: Layers | None) -> dict[str, str]:
         "layers_init_slope": f"{max(abs(float(v.mean())) for v in layers.init_slopes.values()):.3f}",
         "layers_raw_slopes_bp": span(layers.raw_slopes, "backprop"),
         "layers_moved": span(layers.moved, fmt=".0%"),
+        "layers_reversed_course": _reversed_course(layers),
     }
+
+
+def _reversed_course(layers: Layers) -> str:
+    """Where C5.3p is reversed (the SG's layers more like the output), whether it was so all
+    through training: per such cell, at how many evaluations the SG was ahead."""
+    out = []
+    for act in ACTIVATIONS:
+        for d in DEPTHS:
+            if (
+                scattered(
+                    layers.below_sim[act, d, SG], layers.below_sim[act, d, "backprop"]
+                ).outcome
+                == "reversed"
+            ):
+                k, n = ahead(layers, (act, d))
+                out.append(
+                    f"{sweep.NAMES[act]} at {d} hidden layers, at {k} of the {n} evaluations after the start"
+                )
+    return "; ".join(out) or "nowhere (no depth is reversed)"
 
 
 def page_text(root: Path | None = None) -> str:
