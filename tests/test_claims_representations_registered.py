@@ -66,6 +66,16 @@ def test_reversed_at_one_depth_does_not_hold():
     assert set(got.values()) == {"does not hold"}
     claim = {c.id: c for c in R.claims(layers(sim={20: (0.5, 0.9)}))}["C5.3p"]
     assert "reversed at 20" in claim.regime
+    by_id = {c.id: c for c in R.claims(layers(slopes={20: (-0.05, -0.05), 6: (0.05, 0.05)}))}
+    assert by_id["C5.4p"].regime == (
+        "ReLU; backprop's norms fall towards the output at 20; the SG's rise at 6"
+    )
+    falling = layers(slopes={6: (-0.05, -0.05), 20: (-0.05, -0.05)})
+    for name in ("init_slopes", "raw_slopes", "moved", "course"):
+        getattr(falling, name).update({c: np.zeros((2, 5)) for c in R.CELLS})
+    assert R.numbers(falling)["layers_norms_reading"].endswith(
+        "the half of C5.4 that fails is backprop's"
+    )
 
 
 @pytest.mark.claim("C5.3p", "in part")
@@ -158,7 +168,9 @@ def test_values_reads_the_layers_the_claims_are_about():
         np.testing.assert_allclose(got.course[cell][-2], 0.5 + 0.001 * np.arange(5))
     assert np.isnan(got.below_sim[R.CELLS[-1]][0]) and np.isnan(got.slopes[R.CELLS[-1]][0])
     numbers = R.numbers(got)
-    assert numbers["layers_init_slope"] == "0.500" and numbers["layers_moved"] == "20% to 20%"
+    assert numbers["layers_init_slope"] == "0.5" and numbers["layers_moved"] == "20% to 20%"
+    assert numbers["layers_init_slope_seed"] == "0.5"
+    assert numbers["layers_norms_reading"].startswith("of differing signs")  # rising: +2
     assert numbers["layers_raw_slopes_bp"] == "-3.00 to -3.00"
     assert got.diverged[R.CELLS[-1]] == 1 and got.diverged[R.CELLS[0]] == 0
 

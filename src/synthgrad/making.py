@@ -76,7 +76,7 @@ def make(
 ) -> None:
     """Run what is missing, corrupt or stale, saving each run as soon as it finishes. On a GPU
     (``device="cuda"``) the runs go one after another on it, each step replayed from a CUDA
-    graph unless ``graph=False`` (chapter 3's runs, of the convergence runner, run eagerly);
+    graph unless ``graph=False`` or :func:`graphable` says it cannot be (those run eagerly);
     on the CPU they go to ``executor`` (default: one local process per core, one torch thread
     each; ``workers`` of them), as do the runs of a CPU runner (:data:`CPU_RUNNERS`) on any
     device; timed runs (:data:`EXCLUSIVE_RUNNERS`) go first, one at a time in this process,

@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .. import analysis, ledger, plots, representations, store
+from .. import analysis, ledger, plots, representations, stats, store
 from . import depth_sweep as sweep
 from .depth_sweep_results import layer_values
 from .representations_claims import norm_pattern, scattered
@@ -221,8 +221,10 @@ def claims(layers: Layers | None) -> list[ledger.Claim]:
                 "95% interval of the slope above 0 for backprop and below 0 for the middle SG, at every depth",
                 ledger.judge(
                     norms,
-                    regime="{name}; the pattern holds at {held} hidden layers; not shown at {failed}; reversed at {reversed} (backprop's norms falling, or the SG's rising)",
+                    regime="{name}; the pattern holds at {held} hidden layers; not shown at {short}; undecided at {undecided}; backprop's norms fall towards the output at {bp_falls}; the SG's rise at {sg_rises}",
                     name=name,
+                    bp_falls=_reversed_half(norms, "backprop"),
+                    sg_rises=_reversed_half(norms, "SG"),
                 ),
                 {"depths": list(DEPTHS),
                  "slope_backprop": [float(layers.slopes[act, d, "backprop"].mean()) for d in DEPTHS],
@@ -255,6 +257,14 @@ def figure(layers: Layers, kind: str) -> plt.Figure:
         else "Registered grid: effective weight norm of hidden layers 2 to L; dashed: the SG"
     )
     return plots.layer_panels(panels, ylabel, title, first=first, marks=marks)[0]
+
+
+def _reversed_half(norms: dict[int, stats.Joint], half: str) -> str:
+    """The depths at which one half of C5.4's pattern (``"backprop"`` or ``"SG"``) is reversed:
+    its interval entirely on the wrong side of zero."""
+    return ledger.listing(
+        [d for d, j in norms.items() if dict(j.parts)[half].outcome == "reversed"]
+    )
 
 
 def figure_course(layers: Layers) -> plt.Figure:
@@ -305,14 +315,18 @@ def table(layers: Layers) -> pd.DataFrame:
 
 
 def numbers(layers: Layers | None) -> dict[str, str]:
-    """What the page quotes: the verdicts of record (or why there are none yet) and, per method,
-    the range of the mean norm slopes over the grid's cells."""
+    """What the page quotes (each "not measured yet" until the grid is complete): the verdicts
+    of record; per method, the range of the per-cell mean norm slopes and what their signs say
+    (``layers_norms_reading``); the closer look at the norms (the largest per-cell mean slope
+    at initialisation and the largest single seed's, the raw norms' slopes under backprop, how
+    far hidden layers 2 to L moved); and where C5.3p is reversed, for how much of the run."""
     found = claims(layers)
     if not found:
         none = "not decided yet (the grid is not complete and current: section c3 says which runs)"
         return {"layers_verdicts": none} | dict.fromkeys(
-            ("layers_slopes_bp", "layers_slopes_sg", "layers_init_slope", "layers_raw_slopes_bp",
-             "layers_moved", "layers_reversed_course"), "not measured yet")  # fmt: skip
+            ("layers_slopes_bp", "layers_slopes_sg", "layers_norms_reading", "layers_init_slope",
+             "layers_init_slope_seed", "layers_raw_slopes_bp", "layers_moved",
+             "layers_reversed_course"), "not measured yet")  # fmt: skip
 
     def span(values: dict[Cell, np.ndarray], method: str | None = None, fmt: str = "+.2f") -> str:
         means = [float(v.mean()) for c, v in values.items() if method in (None, c[2])]
@@ -322,11 +336,28 @@ def numbers(layers: Layers | None) -> dict[str, str]:
         "layers_verdicts": "; ".join(f"{c.id} {c.status}" for c in found),
         "layers_slopes_bp": span(layers.slopes, "backprop"),
         "layers_slopes_sg": span(layers.slopes, SG),
-        "layers_init_slope": f"{max(abs(float(v.mean())) for v in layers.init_slopes.values()):.3f}",
+        "layers_norms_reading": _norms_reading(layers),
+        "layers_init_slope": f"{max(abs(float(v.mean())) for v in layers.init_slopes.values()):.2g}",
+        "layers_init_slope_seed": f"{max(float(np.abs(v).max()) for v in layers.init_slopes.values()):.2g}",
         "layers_raw_slopes_bp": span(layers.raw_slopes, "backprop"),
         "layers_moved": span(layers.moved, fmt=".0%"),
         "layers_reversed_course": _reversed_course(layers),
     }
+
+
+def _norms_reading(layers: Layers) -> str:
+    """What the signs of the per-cell mean norm slopes say about C5.4's two halves."""
+    falls = {
+        m: all(float(layers.slopes[c].mean()) < 0 for c in CELLS if c[2] == m) for m in METHODS
+    }
+    if falls["backprop"] and falls[SG]:
+        return (
+            "negative in every cell under both methods: the norms fall towards the output under "
+            "both, and the half of C5.4 that fails is backprop's"
+        )
+    if falls["backprop"]:
+        return "negative in every cell under backprop, against the claim; the SG's signs differ by cell"
+    return "of differing signs by cell (the table in section c3 has each)"
 
 
 def _reversed_course(layers: Layers) -> str:
