@@ -6,8 +6,8 @@ batch norm folded in), :func:`layer_rdms` (every layer's RDM and its similarity 
 output's; :func:`rdm_metrics` records that during training), :func:`weight_change` (how far
 weights moved from initialisation), :func:`linear_probe` (what a linear read-out of a layer can
 classify; :func:`pixel_probe` on the pixels), :func:`slope` (whether a per-layer quantity rises
-or falls with depth), and :func:`layer_measures`, all of them for every layer at once. Everything takes a leading batch
-dimension (seeds, or seeds x layers), as the models do.
+or falls with depth), and :func:`layer_measures`, all of them for every layer at once.
+Everything takes a leading batch dimension (seeds, or seeds x layers), as the models do.
 """
 
 from __future__ import annotations
