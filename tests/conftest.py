@@ -6,10 +6,16 @@ import http.server
 import importlib.metadata
 import os
 import subprocess
+import sys
 import threading
 from pathlib import Path
 
 import pytest
+
+# papermill (tests/test_parameters.py) imports nbformat, whose jsonschema builds the optional
+# rfc3987_syntax grammar at import: 2.3 s in each test worker for a checker the notebook schema
+# never uses. Blocked as in _ext/papermill_run.py (jsonschema then skips its two IRI formats).
+sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted(p.stem for p in (ROOT / "book").glob("[0-9][0-9]_*.ipynb"))
