@@ -10,7 +10,8 @@
 #                  on the GPU where torch sees one, each step replayed from a CUDA graph
 #                  (EXPERIMENT=name for one experiment, MATCH='tanh/3/*' for some runs,
 #                  WORKERS=n CPU processes, SCHEDULER=address for a dask cluster, EAGER=1 no
-#                  CUDA graph); make paper-status says what is there
+#                  CUDA graph); make paper-status says what is there; make paper-reexpress
+#                  BEFORE=<commit> carries the store over a code change that changes no number
 #   make bench     speed figures (SG cost, seed batching, chapter and book times) -> _build/bench.json
 #   make lab       JupyterLab on 127.0.0.1        make serve   the built site on 127.0.0.1
 #   make lint      ruff                           make clean   remove _build
@@ -38,7 +39,7 @@ STAGED := $(PAGES:%=$(STAGE)/%)
 SRC := $(shell find src -name '*.py' -not -path '*/__pycache__/*')
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: install book site test check browser chapter lab serve lint clean bench paper paper-status fresh
+.PHONY: install book site test check browser chapter lab serve lint clean bench paper paper-status paper-reexpress fresh
 
 install: $(STAMP)
 
@@ -213,6 +214,13 @@ paper: $(STAMP)
 
 paper-status: $(STAMP)
 	$(BIN)/python -m synthgrad.paper status
+
+# after a change to the code the store's runs call that changes no number (every run now
+# stale): re-run one run per experiment under the code of BEFORE and under this code, and only
+# if their losses are the same bit for bit, carry the manifests' source hashes over
+paper-reexpress: $(STAMP)
+	@test -n "$(BEFORE)" || { echo "usage: make paper-reexpress BEFORE=<commit that made the store's hashes>"; exit 2; }
+	$(BIN)/python -m synthgrad.paper reexpress --before $(BEFORE)
 
 # fragility: the chapters rerun with a seed they have never used, ledgers kept in store/fresh
 # (resumable: a chapter whose ledger is there is skipped; FORCE=1 reruns them all)

@@ -5,7 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from synthgrad import making, paper, runfile, store, sweep
+from synthgrad import making, paper, reexpress, runfile, store, sweep
 from synthgrad import provenance as prov
 
 TINY = store.Experiment(
@@ -308,3 +308,74 @@ def test_the_fresh_seed_ledgers_are_well_formed_and_current():
         book_ids = {c for c in module.CLAIM_IDS if not c.endswith("p") and "p-" not in c}
         ids = {c["id"] for c in doc["claims"]}
         assert book_ids <= ids <= set(module.CLAIM_IDS), (path.name, ids ^ set(module.CLAIM_IDS))
+
+
+def test_differences_name_every_run_not_the_same_bit_for_bit():
+    """What ``make paper-reexpress`` refuses on: any run whose losses differ under the two
+    codes at all (the last bit included), or that one code did not re-run; NaN equals NaN."""
+    run = [[0.5, float("nan")], [0.25, 0.125]]
+    assert reexpress.differences({"a/x": run}, {"a/x": [list(r) for r in run]}) == []
+    nudged = [[0.5, float("nan")], [0.25, np.nextafter(0.125, 1.0)]]
+    assert reexpress.differences({"a/x": run}, {"a/x": nudged}) == [
+        "a/x: largest difference 2.78e-17"
+    ]
+    assert reexpress.differences({"a/x": run, "b/y": run}, {"a/x": run}) == [
+        "b/y: re-run under one code only"
+    ]
+    assert reexpress.differences({"a/x": run}, {"a/x": run[:1]})[0].startswith("a/x: shapes")
+
+
+def test_rewrite_carries_over_only_the_entries_made_under_the_code_before(tiny):
+    """Each entry that carries the old hash for its own runner and step gets the new one; an
+    entry stale already (another hash) and a runner whose hash did not change are left as
+    they are; the manifest is written as ``make paper`` writes it."""
+    path = tiny / TINY.name / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["runs"]["backprop"]["provenance"]["source_hash"] = "old-fit"
+    manifest["runs"]["sg_middle"]["provenance"]["source_hash"] = "older"
+    path.write_text(json.dumps(manifest, indent=1))
+    before = {"fit/eager": "old-fit", "fit/CUDA graph": "g", "copy/eager": "c"}
+    now = {"fit/eager": "new-fit", "fit/CUDA graph": "g2", "copy/eager": "c"}
+    assert reexpress.rewrite(tiny, before, now) == {TINY.name: 1}
+    after = json.loads(path.read_text())
+    assert after["runs"]["backprop"]["provenance"]["source_hash"] == "new-fit"
+    assert after["runs"]["sg_middle"]["provenance"]["source_hash"] == "older"
+    manifest["runs"]["backprop"]["provenance"]["source_hash"] = "new-fit"
+    assert path.read_text() == json.dumps(manifest, indent=1)
+    assert reexpress.rewrite(tiny, before, now) == {TINY.name: 0}  # nothing left to carry
+
+
+@pytest.mark.processes
+def test_reexpress_carries_the_store_over_a_change_of_no_number_and_refuses_one_that_does(
+    tiny, package, monkeypatch
+):
+    """The store made under a code "before" (a copy of the package with an edit) and a check
+    in fresh processes: an edit that changes the hash and no number (``n_done = step + 0``)
+    makes every run stale, and re-expressing makes them ok again; an edit that changes the
+    numbers (the hidden layers' initial scale) is refused, and the manifest is left as it was."""
+    edit(package / "train.py", "n_done = step\n", "n_done = step + 0\n")
+    old = prov.source_hash("fit", root=package)
+    assert old != prov.source_hash("fit")
+    path = tiny / TINY.name / "manifest.json"
+    manifest = json.loads(path.read_text())
+    for entry in manifest["runs"].values():
+        entry["provenance"]["source_hash"] = old  # as if made under the code before
+    path.write_text(json.dumps(manifest, indent=1))
+    assert set(store.statuses(TINY).values()) == {"stale"}
+    monkeypatch.setattr(reexpress, "source_at", lambda commit, into: package.parent)
+    assert reexpress.reexpress("before", tiny, log=lambda _: None) == {TINY.name: 2}
+    assert set(store.statuses(TINY).values()) == {"ok"}
+
+    edit(package / "models.py", "gain = math.sqrt(2.0)", "gain = math.sqrt(2.1)")
+    manifest_now = path.read_text()
+    with pytest.raises(reexpress.Refused, match="99_tiny/backprop: largest difference"):
+        reexpress.reexpress("before", tiny, log=lambda _: None)
+    assert path.read_text() == manifest_now
+
+
+@pytest.mark.skipif(not (prov.PACKAGE.parents[1] / ".git").exists(), reason="not a git checkout")
+def test_the_code_before_is_the_package_at_that_commit_and_a_wrong_commit_is_named(tmp_path):
+    src = reexpress.source_at("HEAD", tmp_path)
+    assert (src / "synthgrad" / "train.py").is_file() and src == tmp_path / "src"
+    with pytest.raises(ValueError, match="no such commit .*: not-a-commit"):
+        reexpress.source_at("not-a-commit", tmp_path / "other")

@@ -20,7 +20,7 @@ Four layers; a module imports only from its own layer and the ones listed before
   t-interval), ``verdict`` (``judge``, the one verdict engine), ``ledger``
   (claims, their tables and JSON), ``plots``, ``widgets``, ``parallel`` (the one worker pool), ``sweep`` (runs
   as tasks for any executor), ``provenance`` (the hash of the code a stored run ran),
-  ``registration`` (plans committed before their runs), ``runfile`` (a stored run's file, and the cache of decoded runs), ``store`` (the paper-scale results store: its manifests, provenance and run status), ``making`` (making its runs: what ``make paper`` does), ``environment`` (versions), ``served_files``
+  ``registration`` (plans committed before their runs), ``runfile`` (a stored run's file, and the cache of decoded runs), ``store`` (the paper-scale results store: its manifests, provenance and run status), ``making`` (making its runs: what ``make paper`` does), ``reexpress`` (its provenance carried over a change of code that changes no number, after a check), ``environment`` (versions), ``served_files``
   (what each field of the files the site serves holds), ``verdict_changes``
   (the recorded changes of verdict, and a build's unrecorded ones), ``build_status`` (the
   site's "How this site was built" page);
@@ -67,7 +67,7 @@ LAYERS = {  # layer -> its modules (a package's name covers its modules)
         "decoupled", "analysis",
     ),
     "tooling": (
-        "params", "stats", "verdict", "ledger", "plots", "widgets", "parallel", "sweep", "provenance", "registration", "runfile", "store", "making",
+        "params", "stats", "verdict", "ledger", "plots", "widgets", "parallel", "sweep", "provenance", "registration", "runfile", "store", "making", "reexpress",
         "environment", "served_files", "verdict_changes", "build_status",
     ),
     "chapters": ("chapters", "paper"),

@@ -8,6 +8,8 @@ with :mod:`synthgrad.store`::
                                                      # pending (waiting on other runs)
     python -m synthgrad.paper status --json          # the same as {experiment: {label: state}}
     python -m synthgrad.paper make --experiment 05_depth_sweep --match 'tanh/3/*'
+    python -m synthgrad.paper reexpress --before f176a32   # the code changed, no number did:
+                                                     # check it, then carry the runs over
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from collections.abc import Callable
 
 import torch
 
-from . import making, store
+from . import making, reexpress, store
 from .chapters import (
     convergence,
     convergence_seeds,
@@ -66,7 +68,7 @@ GROWS = 3  # passes over a grid: its runs, the extensions they ask for, and a la
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="make or check the paper-scale results store")
-    parser.add_argument("command", choices=("make", "status"))
+    parser.add_argument("command", choices=("make", "status", "reexpress"))
     parser.add_argument("--experiment", action="append", choices=sorted(BUILDERS))
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--scheduler", help="a dask scheduler address to run CPU runs on")
@@ -77,10 +79,20 @@ def main(argv: list[str] | None = None) -> None:
                         help="only the runs whose label matches this shell pattern "
                         "(repeatable), e.g. 'tanh/3/*'")  # fmt: skip
     parser.add_argument("--workers", type=int, help="CPU processes (default: one per core)")
+    parser.add_argument("--before", help="reexpress: the commit whose code made the store's "
+                        "runs (their source hashes are that code's)")  # fmt: skip
     parser.add_argument("--json", action="store_true",
                         help="status as JSON, {experiment: {label: state}} (for the site's "
                         "build page, synthgrad.build_status)")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.command == "reexpress":
+        if not args.before:
+            parser.error("reexpress needs --before COMMIT: the code the store's hashes are from")
+        try:
+            reexpress.reexpress(args.before)
+        except (reexpress.Refused, ValueError) as error:
+            sys.exit(f"paper reexpress: {error}")
+        return
     names = [name for name in BUILDERS if name in (args.experiment or BUILDERS)]
     if args.command == "status":
         states = {}

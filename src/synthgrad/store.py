@@ -156,7 +156,14 @@ def save(experiment: Experiment, label: str, history: History, device: str,
     }
     if registered is not None:
         manifest["runs"][label]["provenance"]["registered"] = registered
-    _write_atomic(_manifest_path(experiment.name, root), json.dumps(manifest, indent=1).encode())
+    write_manifest(experiment.name, manifest, root)
+
+
+def write_manifest(name: str, manifest: dict[str, Any], root: Path | None = None) -> None:
+    """Write the experiment's manifest (atomically)."""
+    _write_atomic(
+        _manifest_path(name, root or store_dir()), json.dumps(manifest, indent=1).encode()
+    )
 
 
 # ---- reading ---------------------------------------------------------------------------------
