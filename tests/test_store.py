@@ -311,18 +311,31 @@ def test_the_fresh_seed_ledgers_are_well_formed_and_current():
 
 
 def test_differences_name_every_run_not_the_same_bit_for_bit():
-    """What ``make paper-reexpress`` refuses on: any run whose losses differ under the two
-    codes at all (the last bit included), or that one code did not re-run; NaN equals NaN."""
-    run = [[0.5, float("nan")], [0.25, 0.125]]
-    assert reexpress.differences({"a/x": run}, {"a/x": [list(r) for r in run]}) == []
-    nudged = [[0.5, float("nan")], [0.25, np.nextafter(0.125, 1.0)]]
+    """What ``make paper-reexpress`` refuses on: any run and metric whose values differ under
+    the two codes at all (the last bit included), or that one code did not record; NaN equals
+    NaN, and wall-clock seconds are not compared."""
+    run = {"train/loss": [[0.5, float("nan")], [0.25, 0.125]], "eval/seconds": [1.0]}
+    same = {"train/loss": [[0.5, float("nan")], [0.25, 0.125]], "eval/seconds": [2.0]}
+    assert reexpress.differences({"a/x": run}, {"a/x": same}) == []
+    nudged = {**same, "train/loss": [[0.5, float("nan")], [0.25, np.nextafter(0.125, 1.0)]]}
     assert reexpress.differences({"a/x": run}, {"a/x": nudged}) == [
-        "a/x: largest difference 2.78e-17"
+        "a/x train/loss: largest difference 2.78e-17"
     ]
     assert reexpress.differences({"a/x": run, "b/y": run}, {"a/x": run}) == [
         "b/y: re-run under one code only"
     ]
-    assert reexpress.differences({"a/x": run}, {"a/x": run[:1]})[0].startswith("a/x: shapes")
+    more = {**run, "eval/test_acc": [0.5]}
+    assert reexpress.differences({"a/x": run}, {"a/x": more}) == [
+        "a/x eval/test_acc: recorded under one code only"
+    ]
+    # a metric not the same twice under one code: held to a relative 1e-9, not to the last bit
+    assert reexpress.differences({"a/x": run}, {"a/x": nudged}, ["a/x train/loss"]) == []
+    far = {**same, "train/loss": [[0.5, float("nan")], [0.25, 0.1251]]}
+    assert len(reexpress.differences({"a/x": run}, {"a/x": far}, ["a/x train/loss"])) == 1
+    short = {**run, "train/loss": run["train/loss"][:1]}
+    assert reexpress.differences({"a/x": run}, {"a/x": short})[0].startswith(
+        "a/x train/loss: shapes"
+    )
 
 
 def test_rewrite_carries_over_only_the_entries_made_under_the_code_before(tiny):
@@ -368,7 +381,7 @@ def test_reexpress_carries_the_store_over_a_change_of_no_number_and_refuses_one_
 
     edit(package / "models.py", "gain = math.sqrt(2.0)", "gain = math.sqrt(2.1)")
     manifest_now = path.read_text()
-    with pytest.raises(reexpress.Refused, match="99_tiny/backprop: largest difference"):
+    with pytest.raises(reexpress.Refused, match="99_tiny/backprop train/loss: largest difference"):
         reexpress.reexpress("before", tiny, log=lambda _: None)
     assert path.read_text() == manifest_now
 

@@ -177,7 +177,8 @@ def train(
     alive = torch.ones(n_seeds, dtype=torch.bool)
     diverged_at = np.full(n_seeds, -1)
     train_log: dict[str, np.ndarray] = {}
-    eval_log: dict[str, list] = {}
+    eval_log: dict[str, np.ndarray] = {}  # (evaluations, ...): made once, as the step logs
+    n_evals = 1 + steps // eval_every + (steps % eval_every != 0)  # at 0, every eval_every, end
     eval_steps = []
     full_x, full_y = broadcast_seeds(data.x_train, n_seeds, data.seeded), data.y_train
     initial = [linear.weight.detach().clone() for linear in net.linears()] if norms else []
@@ -204,8 +205,10 @@ def train(
                 values.update({f"align_{i}": cos[:, i] for i in range(cos.shape[1])})
             net.train()
         for k, v in values.items():
-            v = torch.where(alive, v.detach().cpu(), torch.nan)
-            eval_log.setdefault(k, []).append(v.numpy())
+            v = torch.where(alive, v.detach().cpu(), torch.nan).numpy()
+            if k not in eval_log:
+                eval_log[k] = np.empty((n_evals, *v.shape), dtype=v.dtype)
+            eval_log[k][len(eval_steps) - 1] = v
 
     log_eval(0)
     show = (not quiet()) if progress is None else progress
@@ -257,7 +260,7 @@ def train(
         steps=np.arange(1, n_done + 1),
         train={k: v[:n_done].copy() for k, v in train_log.items()},
         eval_steps=np.array(eval_steps),
-        evals={k: np.stack(v) for k, v in eval_log.items()},
+        evals={k: v[: len(eval_steps)].copy() for k, v in eval_log.items()},
         diverged_at=diverged_at,
         settings=dict(
             rule=rule.name, lr=lr, sg_lr=sg_lr, optimizer=optimizer, batch=batch,
