@@ -125,7 +125,10 @@ def find_zeros(
     """Zeros of a vector field by damped Newton steps from every start (rows of ``starts``).
 
     Returns the distinct zeros found (rows), those where ``|field| < tol``; zeros closer than
-    ``merge`` are merged. A singular Jacobian (a curve of zeros) is handled by least squares."""
+    ``merge`` are merged. A singular Jacobian (a curve of zeros) is handled by least squares,
+    with LAPACK's SVD driver ``gelsd``: torch's default on the CPU, ``gelsy``, answers the same
+    100 x 100 system differently from call to call in the last bits (15 answers in 30 calls),
+    and a fixed point found twice must be the same twice."""
     found: list[torch.Tensor] = []
     for w0 in starts:
         w = w0.clone().to(torch.float64)
@@ -135,7 +138,7 @@ def find_zeros(
             if norm < tol:
                 break
             jac = torch.autograd.functional.jacobian(field, w)
-            step = torch.linalg.lstsq(jac, -f[:, None]).solution[:, 0]
+            step = torch.linalg.lstsq(jac, -f[:, None], driver="gelsd").solution[:, 0]
             t = 1.0
             while t > 1e-4 and field(w + t * step).detach().norm() >= norm:
                 t /= 2
