@@ -43,12 +43,13 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 install: $(STAMP)
 
-$(STAMP): requirements.txt pyproject.toml _ext/site_assets.py _ext/widgets-config.js
+$(STAMP): requirements.txt pyproject.toml _ext/site_assets.py _ext/widgets-config.js _ext/actionlint.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (synthgrad)" >/dev/null
 	$(BIN)/python _ext/site_assets.py _assets
+	$(BIN)/python _ext/actionlint.py --install $(VENV)/actionlint
 	touch $@
 
 # Chapters execute JOBS at a time, each on one torch thread: most of them train small models that

