@@ -138,11 +138,6 @@ $(STAGE)/_extra.copied: $(EXECUTED) $(wildcard store/*/manifest.json)
 	cp $(ORDERED:%=$(RESULTS)/%.json) $(STAGE)/_extra/results/
 	for m in $(wildcard store/*/manifest.json); do \
 		mkdir -p $(STAGE)/_extra/results/$$(dirname $$m) && cp $$m $(STAGE)/_extra/results/$$m; done
-	# the widget manager sometimes asks for its fonts at @jupyter-widgets/<hash>.<ext> beside the
-	# page (a race with widgets-config.js's path mapping; seen as 404s on CI): serve them there too
-	for where in @jupyter-widgets book/@jupyter-widgets; do mkdir -p $(STAGE)/_extra/$$where && \
-		cp _assets/ipywidgets/*.woff* _assets/ipywidgets/*.ttf _assets/ipywidgets/*.eot \
-			_assets/ipywidgets/*.svg $(STAGE)/_extra/$$where/; done
 	touch $@
 
 $(BUILD)/html/index.html: $(EXECUTED) $(STAGED) $(STAGE)/book/_claims.md $(STAGE)/book/_environment.md \

@@ -26,11 +26,10 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     work = tmp_path_factory.mktemp("lab")
-    subprocess.run(
+    subprocess.run(  # papermill as make runs it (_ext/papermill_run.py: 2 s less of imports)
         [
             sys.executable,
-            "-m",
-            "papermill",
+            str(ROOT / "_ext" / "papermill_run.py"),
             "--prepare-only",
             str(ROOT / "book" / f"{CHAPTERS[0]}.ipynb"),
             str(work / "primer.ipynb"),

@@ -156,6 +156,36 @@ def test_pages_load_nothing_from_other_hosts(browser, site_url, quick_book):
     assert not re.findall(r'(?:src|href)="https?://(?!127\.0\.0\.1)[^"]*\.(?:js|css)', html)
 
 
+FONT_FACES = """() => [...document.styleSheets].flatMap((sheet) => {
+    let rules;
+    try { rules = [...sheet.cssRules]; } catch (e) { return []; }
+    return rules.filter((r) => r instanceof CSSFontFaceRule).flatMap((r) =>
+        [...r.style.getPropertyValue("src").matchAll(/url\\("?([^")]+)"?\\)/g)].map(
+            (m) => new URL(m[1], sheet.href || document.baseURI).href));
+})"""
+
+
+def test_every_font_the_widget_manager_declares_is_in_its_assets_folder(
+    browser, site_url, quick_book
+):
+    """Each AMD module of the widget manager resolves its CSS fonts from its own requirejs path,
+    which _ext/widgets-config.js maps to _static/ipywidgets/ for all of them (unmapped,
+    @jupyter-widgets/base's fonts resolved beside the page, and 404ed there when used). Every
+    @font-face a chapter page declares, used by the page or not, must be a file the site serves,
+    the widget manager's in its assets folder."""
+    name = f"book/{CHAPTERS[5]}.html"
+    page, log = open_page(browser, f"{site_url}/{name}", [site_url])
+    loaded(page, log, quick_book / "html" / name)
+    page.wait_for_selector(".widget-image")
+    urls = page.evaluate(FONT_FACES)
+    page.close()
+    widgets = [u for u in urls if re.search(r"/[0-9a-f]{20}\.(?:woff2?|ttf|eot|svg)$", u)]
+    assert widgets, "the page declares none of the widget manager's fonts"
+    assert [u for u in widgets if "/_static/ipywidgets/" not in u] == []
+    assert [u for u in urls if not u.startswith(site_url)] == []
+    assert [u for u in urls if not served_file(site_url, quick_book, u).is_file()] == []
+
+
 def test_mathjax_accessibility_loads_its_speech_rules_from_the_site(browser, site_url):
     """A reader who turns on MathJax's explorer and speech (its menu, Accessibility) gets them:
     the speech-rule engine's locale files come from the site itself, with no failed load."""
