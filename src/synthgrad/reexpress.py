@@ -13,9 +13,9 @@ same and then writes the new hashes:
 2. :func:`differences`: every metric the two codes record of those steps (each step's and each
    evaluation's, wall seconds aside) must be bit for bit the same, or nothing is written
    (:class:`Refused` names the runs and metrics that differ). A metric that is not the same
-   twice under the same code (the code here is probed twice; chapter 3's float64 fixed
-   points, found with LAPACK's ``gelsy``, differ in the last bits from call to call) cannot be
-   held to that: it must agree to :data:`NOISE` (relative), and the log names it;
+   twice under the same code (the code here is probed twice; chapter 3's float64 fixed points
+   were not while LAPACK's ``gelsy`` found them: :func:`synthgrad.critical.find_zeros`) cannot
+   be held to that: it must agree to :data:`NOISE` (relative), and the log names it;
 3. :func:`rewrite`: each manifest entry that carries ``BEFORE``'s hash for its runner and step
    gets the new one. Entries that were stale already stay stale.
 
