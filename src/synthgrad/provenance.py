@@ -30,9 +30,10 @@ PACKAGE = Path(__file__).resolve().parent
 NAME = PACKAGE.name
 # what each runner and each way of running a step starts from: "module:name" (a name the
 # module defines or imports); the fit runner also loads its data by name (data.LOADERS)
+_FIT = ("train:fit", *(f"data:{name}" for name in LOADERS))
 ROOTS = {
-    "fit": ("train:fit", *(f"data:{name}" for name in LOADERS)),
-    "layers": ("train:fit", "representations:rdm_metrics", *(f"data:{name}" for name in LOADERS)),
+    "fit": _FIT,
+    "layers": (*_FIT, "representations:rdm_metrics"),  # fit, recording the layers' RDMs
     "convergence": ("convergence:train_on", "convergence:make_problem"),
     "shallow": ("shallow:run", "convergence:make_problem"),
     "copy": ("curricula:fit_copy",),
