@@ -44,3 +44,18 @@ def test_the_recorded_gpu_rows_say_when_and_where_they_were_measured():
     assert all(r["what"].startswith("[recorded ") and "commit" in r["what"] for r in rows)
     assert any("CUDA graph speed-up" in r["what"] for r in rows)
     assert bench.recorded_gpu_rows(Path("no-such-record.json")) == []
+
+
+def test_the_sg_cost_is_the_median_of_its_measurements_with_their_range(monkeypatch):
+    times = iter([
+        {"backprop": 4.0, "sg_middle": 5.0, "sg_every": 6.0},  # ratios 1.25, 1.5
+        {"backprop": 4.0, "sg_middle": 4.4, "sg_every": 6.4},  # 1.1, 1.6
+        {"backprop": 2.0, "sg_middle": 2.4, "sg_every": 2.8},  # 1.2, 1.4
+    ])  # fmt: skip
+    monkeypatch.setattr(bench, "step_times", lambda *args, **kwargs: next(times))
+    cost = bench.sg_cost(bench.data.two_moons(n=10), threads=1, repeats=3)
+    assert cost["sg_middle / backprop"] == pytest.approx(1.2)
+    assert cost["sg_every / backprop"] == pytest.approx(1.5)
+    assert (cost["sg_every / backprop, lowest"], cost["sg_every / backprop, highest"]) == (
+        pytest.approx(1.4), pytest.approx(1.6))  # fmt: skip
+    assert cost["backprop ms/step"] == 4.0 and cost["repeats"] == 3
