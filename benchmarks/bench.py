@@ -4,9 +4,9 @@
 
 - the cost of a synthetic gradient: training-step time of SG rules over backprop's, same MNIST
   MLP, same batch, against its floor, the same ratio in multiply-adds (target: within 5% of
-  the floor; the median of three measurements), on one torch thread (as the book's chapters run, and steady: on this shared
-  2-core machine two-thread step times swing by 20% from one minute to the next) and, as a
-  figure without a target, on every core;
+  the floor; the median of three measurements), on one torch thread (as the book's chapters
+  run, and steady: on this shared 2-core machine two-thread step times swing by 20% from one
+  minute to the next) and, as a figure without a target, on every core;
 - seeds as a batch dimension: 8 seeds trained together against the same 8 one after another,
   for the small models of chapters 2-4 and the MNIST MLP (target: at least 4x on the small ones);
 - update unlocking (chapter 7): training examples per second of backprop in one process, of
