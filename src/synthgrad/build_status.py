@@ -211,7 +211,7 @@ def store_runs(
     (``python -m synthgrad.paper status --json``: the chapters' grids) gives every run the grid
     lists, ``missing`` included; a run only the manifest has is judged against the manifest
     alone (:func:`synthgrad.store.run_status` without its grid: ok, stale or corrupt)."""
-    names = {p.parent.name for p in root.glob("*/manifest.json")} | set(states or {})
+    names = set(store.experiments_in(root)) | set(states or {})
     out = []
     for name in sorted(names):
         manifest = store.read_manifest(name, root)

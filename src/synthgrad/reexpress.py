@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from .store import read_manifest, store_dir, write_manifest
+from .store import experiments_in, read_manifest, store_dir, write_manifest
 
 SRC = Path(__file__).resolve().parents[1]  # the folder holding this package
 STEPS = 20  # steps re-run per spot check
@@ -82,11 +82,6 @@ if __name__ == "__main__":
 
 class Refused(RuntimeError):
     """The code before and the code now give different numbers: the store is not rewritten."""
-
-
-def experiments_in(root: Path) -> list[str]:
-    """The experiments the store holds: its folders with a manifest."""
-    return sorted(p.parent.name for p in root.glob("*/manifest.json"))
 
 
 def probe(src: Path, names: Sequence[str], root: Path, steps: int = STEPS) -> dict[str, Any]:

@@ -159,6 +159,11 @@ def save(experiment: Experiment, label: str, history: History, device: str,
     write_manifest(experiment.name, manifest, root)
 
 
+def experiments_in(root: Path | None = None) -> list[str]:
+    """The experiments the store at ``root`` holds: its folders with a manifest."""
+    return sorted(p.parent.name for p in (root or store_dir()).glob("*/manifest.json"))
+
+
 def write_manifest(name: str, manifest: dict[str, Any], root: Path | None = None) -> None:
     """Write the experiment's manifest (atomically)."""
     _write_atomic(

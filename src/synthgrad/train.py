@@ -118,6 +118,15 @@ def evaluate(net: Net, data: Dataset, split: str = "test") -> dict[str, torch.Te
     return res
 
 
+def _put(log: dict[str, np.ndarray], key: str, row: int, value: np.ndarray, rows: int) -> None:
+    """Row ``row`` of ``log[key]`` is ``value``; the array (``rows`` rows) is made at the first
+    value, once per run, not one small array per row: those pin the freed buffers of the steps
+    between them and fragment the heap (chapter 2's full-batch grid once peaked at 19 GB)."""
+    if key not in log:
+        log[key] = np.empty((rows, *value.shape), dtype=value.dtype)
+    log[key][row] = value
+
+
 def train(
     net: Net,
     rule: LearningRule,
@@ -206,9 +215,7 @@ def train(
             net.train()
         for k, v in values.items():
             v = torch.where(alive, v.detach().cpu(), torch.nan).numpy()
-            if k not in eval_log:
-                eval_log[k] = np.empty((n_evals, *v.shape), dtype=v.dtype)
-            eval_log[k][len(eval_steps) - 1] = v
+            _put(eval_log, k, len(eval_steps) - 1, v, n_evals)
 
     log_eval(0)
     show = (not quiet()) if progress is None else progress
@@ -247,9 +254,7 @@ def train(
         # between the step's large freed buffers and fragment the heap (chapter 2's 2,000 steps
         # grew to 19 GB and spent more time in page faults than in arithmetic)
         for k, v in step_metrics.items():
-            if k not in train_log:
-                train_log[k] = np.empty((steps, *v.shape), dtype=v.numpy().dtype)
-            train_log[k][step - 1] = torch.where(alive, v, torch.nan).numpy()
+            _put(train_log, k, step - 1, torch.where(alive, v, torch.nan).numpy(), steps)
         if step % eval_every == 0 or step == steps:
             log_eval(step)
         if not alive.any():
