@@ -250,9 +250,7 @@ def train(
             alive &= ~bad
         # a diverged seed's NaNs stay in its own slice: seeds never mix (elementwise optimisers)
         opt.step()
-        # each step's metrics go into arrays made once: a small array kept per step would sit
-        # between the step's large freed buffers and fragment the heap (chapter 2's 2,000 steps
-        # grew to 19 GB and spent more time in page faults than in arithmetic)
+        # each step's metrics go into arrays made once (_put says why)
         for k, v in step_metrics.items():
             _put(train_log, k, step - 1, torch.where(alive, v, torch.nan).numpy(), steps)
         if step % eval_every == 0 or step == steps:
