@@ -9,6 +9,7 @@ import torch
 from synthgrad import chapters, params, recurrent
 from synthgrad import curricula as C
 from synthgrad.chapters import in_time as it
+from synthgrad.data import idx, text
 from synthgrad.data.text import Text
 
 NAN, INF = float("nan"), float("inf")
@@ -209,12 +210,20 @@ def test_c8_4_a_diverged_dni_seed_counts_against_it():
     assert np.isnan(final["DNI", 2][1])
 
 
-def test_a_corpus_the_book_cannot_have_or_too_short_for_the_streams_stops_before_any_work(
-    monkeypatch,
+def test_a_corpus_that_cannot_be_had_or_is_too_short_for_the_streams_is_a_clear_error(
+    monkeypatch, tmp_path
 ):
     values = {**chapters.interface("08_in_time").defaults, "corpus": "ptb"}
-    with pytest.raises(params.ParameterError, match="Penn Treebank"):
-        chapters.setup("08_in_time", values)
+    p = chapters.setup("08_in_time", values)  # Penn Treebank is a corpus the chapter can ask for
+
+    def offline(*a, **k):
+        raise idx.urllib.error.URLError("no network")
+
+    monkeypatch.setattr(idx.urllib.request, "urlopen", offline)
+    monkeypatch.delenv(text.TEXT_ENV, raising=False)
+    monkeypatch.setattr(text, "checkout_data_dir", lambda: tmp_path / "data" / "mnist")
+    with pytest.raises(idx.DataError, match="no network.*Offline\\? Put ptb.train.txt"):
+        it.load_corpus(p)
     ids = torch.arange(300) % 5
     monkeypatch.setattr(it, "_text", lambda name: Text(name, "abcd", ids, ids[:100], ids[:50], ""))
     short = SimpleNamespace(corpus="tiny", batch=4, lm_chars=100, lm_eval_steps=10)

@@ -69,14 +69,11 @@ PAIRED = ("C8.3", "C8.4", "C8.3p", "C8.3p-repeat", "C8.5p")
 
 
 def _resolve(p: SimpleNamespace) -> None:
-    """The truncations as a sorted list without repeats; the budget at least one batch; a
-    corpus the book can have (Penn Treebank: not available, said before any work)."""
+    """The truncations as a sorted list without repeats; the budget at least one batch."""
     p.truncations = sorted(set(P.as_ints(p.truncations)))
     bad = []
     if p.sequences < p.batch:
         bad.append(f"sequences = {p.sequences} is less than one batch of {p.batch}")
-    if p.corpus in text.NOT_HERE:
-        bad.append(f"corpus = {p.corpus!r}: {text.NOT_HERE[p.corpus]}")
     if bad:
         raise P.ParameterError("invalid parameter(s): " + "; ".join(bad))
 

@@ -16,6 +16,7 @@ import struct
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -87,24 +88,28 @@ def checkout_data_dir() -> Path:
     return base / "data" / "mnist"
 
 
-def _download(name: str, dest_dir: Path, mirrors: tuple[str, ...] = MNIST_MIRRORS) -> Path:
-    """Download ``name`` into ``dest_dir`` atomically; only an MD5-verified file is renamed in."""
+def fetch_url(
+    name: str, dest_dir: Path, urls: Sequence[str], check: Callable[[Path], str | None]
+) -> Path:
+    """Download ``name`` into ``dest_dir`` from the first of ``urls`` that serves a file
+    ``check`` accepts (it returns None, else what is wrong with the file), atomically: into a
+    temporary file, checked, then renamed in; a file that fails the check is never kept."""
     dest_dir.mkdir(parents=True, exist_ok=True)
     errors = []
-    for mirror in mirrors:
+    for url in urls:
         fd, tmp = tempfile.mkstemp(dir=dest_dir, prefix=f".{name}.", suffix=".part")
         try:
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(mirror + name, timeout=30) as r:
+            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=30) as r:
                 while chunk := r.read(1 << 16):
                     out.write(chunk)
-            wrong = verify(Path(tmp), name)
+            wrong = check(Path(tmp))
             if wrong:
-                errors.append(f"{mirror}: {wrong}")
+                errors.append(f"{url}: {wrong}")
                 continue
             os.replace(tmp, dest_dir / name)
             return dest_dir / name
         except (urllib.error.URLError, OSError, TimeoutError) as exc:
-            errors.append(f"{mirror}: {exc}")
+            errors.append(f"{url}: {exc}")
         finally:
             if os.path.exists(tmp):
                 os.remove(tmp)
@@ -133,7 +138,8 @@ def find_mnist_file(name: str, download: bool = True) -> Path:
     if not download:
         raise DataError(f"MNIST file {name} not found in {where}, and download=False.")
     try:
-        return _download(name, checkout_data_dir())
+        urls = [mirror + name for mirror in MNIST_MIRRORS]
+        return fetch_url(name, checkout_data_dir(), urls, lambda path: verify(path, name))
     except DataError as exc:
         raise DataError(
             f"MNIST file {name} is not in {where} and could not be downloaded ({exc}). "

