@@ -332,6 +332,14 @@ def test_differences_name_every_run_not_the_same_bit_for_bit():
     assert reexpress.differences({"a/x": run}, {"a/x": nudged}, ["a/x train/loss"]) == []
     far = {**same, "train/loss": [[0.5, float("nan")], [0.25, 0.1251]]}
     assert len(reexpress.differences({"a/x": run}, {"a/x": far}, ["a/x train/loss"])) == 1
+    # every timing the costs runner records is named seconds_...: not compared either
+    timings = {"train/seconds_forward": [[1e-3]], "train/width": [[512.0]]}
+    slower = {"train/seconds_forward": [[2e-3]], "train/width": [[512.0]]}
+    assert reexpress.differences({"a/c": timings}, {"a/c": slower}) == []
+    wider = {**slower, "train/width": [[256.0]]}
+    assert reexpress.differences({"a/c": timings}, {"a/c": wider}) == [
+        "a/c train/width: largest difference 256"
+    ]
     short = {**run, "train/loss": run["train/loss"][:1]}
     assert reexpress.differences({"a/x": run}, {"a/x": short})[0].startswith(
         "a/x train/loss: shapes"

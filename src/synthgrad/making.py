@@ -53,7 +53,7 @@ def todo(experiment: Experiment, root: Path | None = None, match: Sequence[str] 
 CPU_RUNNERS = ("copy",)  # runners that train on the CPU whatever the device (chapter 8's LSTMs)
 # runners whose numbers are wall-clock times (chapter 7's stages, each in processes of its own):
 # made here, one at a time, before any other run of the call, so that nothing shares the cores
-EXCLUSIVE_RUNNERS = ("schedules",)
+EXCLUSIVE_RUNNERS = ("schedules", "costs")
 
 
 def graphable(task: Task, device: str) -> bool:
@@ -80,11 +80,17 @@ def make(
     on the CPU they go to ``executor`` (default: one local process per core, one torch thread
     each; ``workers`` of them), as do the runs of a CPU runner (:data:`CPU_RUNNERS`) on any
     device; timed runs (:data:`EXCLUSIVE_RUNNERS`) go first, one at a time in this process,
-    on the CPU. ``match``: only the labels matching one of these patterns."""
+    on the CPU. ``match``: only the labels matching one of these patterns. An experiment that
+    needs more cores than this machine has (``Experiment.cores``) is not made here: said, and
+    skipped."""
     root = root or store_dir()
     for experiment in experiments:
         name = experiment.name
         labels = todo(experiment, root, match)
+        if labels and (os.cpu_count() or 1) < experiment.cores:
+            log(f"{name}: {len(labels)} runs to make, not here: they need a machine with at least "
+                f"{experiment.cores} cores, and this one has {os.cpu_count()}")  # fmt: skip
+            continue
         registered = registration(experiment, root) if experiment.plan and labels else None
         log(f"{name}: {len(labels)} of {len(experiment.runs)} runs to make"
             + (f" ({len(experiment.pending)} pending)" if experiment.pending else ""))  # fmt: skip

@@ -33,6 +33,7 @@ from .chapters import (
     representations_registered,
     representations_store,
     unified_view_store,
+    update_unlocking_k4,
     update_unlocking_store,
 )  # fmt: skip
 
@@ -54,6 +55,7 @@ BUILDERS: dict[str, Callable[[], store.Experiment]] = {
     unified_view_store.NAME: lambda: unified_view_store.EXPERIMENT,
     update_unlocking_store.PILOT: update_unlocking_store.pilot_experiment,
     update_unlocking_store.NAME: update_unlocking_store.experiment,
+    update_unlocking_k4.NAME: lambda: update_unlocking_k4.EXPERIMENT,
 }
 
 

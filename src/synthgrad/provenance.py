@@ -38,6 +38,7 @@ ROOTS = {
     "shallow": ("shallow:run", "convergence:make_problem"),
     "copy": ("curricula:fit_copy",),
     "schedules": ("decoupled.launch:fit_schedule", "data:mnist"),
+    "costs": ("decoupled.costs:fit_costs", "data:mnist"),
 }
 STEP_ROOTS = {"eager": (), "CUDA graph": ("graphs:Graphed",)}
 

@@ -77,7 +77,8 @@ class Experiment:
     scale in a few words (for the claims table). ``pending``: labels that cannot be made yet
     (their settings wait on other runs). A registered experiment names its ``plan`` file
     (under the store's root) and the ``plan_text`` it must hold, committed, before any run
-    (:func:`registration`)."""
+    (:func:`registration`). ``cores``: the fewest CPU cores a machine must have to make its
+    runs (timed runs whose processes each need a core of their own)."""
 
     name: str
     chapter: str
@@ -88,6 +89,7 @@ class Experiment:
     pending: tuple[str, ...] = ()
     plan: str = ""
     plan_text: str = ""
+    cores: int = 1
 
 
 def registration(experiment: Experiment, root: Path | None = None) -> str:

@@ -37,6 +37,7 @@ NEEDS = {  # the keyword arguments each runner must be given
     "shallow": {"section", "seeds", "steps"},
     "copy": {"seeds", "method", "length", "steps", "lr"},
     "schedules": {"seeds", "schedule", "K", "hidden", "steps", "lr"},
+    "costs": {"seeds", "K", "hidden", "steps"},
 }
 CURRICULA = ("copy", "repeat_copy")  # the copy runner's tasks (chapter 8)
 TIMED = ("mnist",)  # the schedules runner's data (chapter 7's timed runs)
@@ -56,7 +57,8 @@ class Task:
     ``dataset`` is ``"copy"`` or ``"repeat_copy"`` and ``fit`` goes to
     :func:`synthgrad.curricula.fit_copy`. With ``runner="schedules"`` (chapter 7's timed
     runs): ``dataset`` is ``"mnist"`` and ``fit`` goes to
-    :func:`synthgrad.decoupled.fit_schedule`."""
+    :func:`synthgrad.decoupled.fit_schedule`; with ``runner="costs"`` (the cost model's inputs,
+    timed on the machine that makes the run) to :func:`synthgrad.decoupled.fit_costs`."""
 
     dataset: str
     fit: dict[str, Any]
@@ -68,7 +70,7 @@ class Task:
             raise ValueError(f"unknown runner {self.runner!r}; known: {', '.join(NEEDS)}")
         known = {"fit": DATASETS, "layers": DATASETS, "convergence": ("problem",),
                  "shallow": ("problem",), "copy": CURRICULA,
-                 "schedules": TIMED}[self.runner]  # fmt: skip
+                 "schedules": TIMED, "costs": TIMED}[self.runner]  # fmt: skip
         if self.dataset not in known:
             raise ValueError(f"unknown dataset {self.dataset!r}; known: {', '.join(known)}")
         missing = NEEDS[self.runner] - set(self.fit)
@@ -115,6 +117,8 @@ def run_task(
         dataset = _load(task.dataset, tuple(sorted(task.dataset_kwargs.items())))
         if task.runner == "schedules":
             return decoupled.fit_schedule(dataset, **kwargs)
+        if task.runner == "costs":
+            return decoupled.fit_costs(dataset, **kwargs)
         if task.runner == "layers":
             kwargs["metrics"] = representations.rdm_metrics(dataset, kwargs.pop("rdm_per_class"))
         hidden = kwargs["hidden"]

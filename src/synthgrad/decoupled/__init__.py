@@ -25,7 +25,8 @@ store's History): wall-clock seconds, examples per second, per-stage
 compute and waiting time, the SG targets' staleness and an accuracy-against-time trace.
 Evaluation stays off the clock: stages copy their parameters at evaluation steps and the
 parent evaluates the copies after the run. :func:`measure_costs` and :func:`predict` are a
-cost model that predicts throughput for other ``K`` from per-block timings.
+cost model that predicts throughput for other ``K`` from per-block timings (:func:`fit_costs`:
+those timings as a stored run, read back by :func:`stored_costs`).
 
 Failures: every wait for a neighbour has a timeout (``Config.timeout_s``); a stage that
 raises sends its traceback to the parent and exits; the parent watches every process, and
@@ -39,7 +40,7 @@ cost model).
 """
 
 from .config import PIPELINED, SCHEDULES, Config, Result, StageFailed, sg_positions, split_blocks
-from .costs import Costs, measure_costs, predict
+from .costs import Costs, fit_costs, measure_costs, predict, stored_costs
 from .launch import fit_schedule, run
 
 __all__ = [
@@ -49,10 +50,12 @@ __all__ = [
     "Costs",
     "Result",
     "StageFailed",
+    "fit_costs",
     "fit_schedule",
     "measure_costs",
     "predict",
     "run",
     "sg_positions",
     "split_blocks",
+    "stored_costs",
 ]

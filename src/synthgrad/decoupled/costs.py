@@ -1,12 +1,15 @@
 """The cost model: per-block timings (:func:`measure_costs`) and the throughput they predict
-for other numbers of stages (:func:`predict`)."""
+for other numbers of stages (:func:`predict`); the timings kept as a stored run of the results
+store (:func:`fit_costs`, read back by :func:`stored_costs`), so that a prediction and the runs
+it is checked against are measured on one machine."""
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -16,7 +19,7 @@ from ..data import Dataset
 from ..losses import LOSSES
 from ..models import generators
 from ..sg import SyntheticGradient
-from ..train import make_optimizer
+from ..train import History, make_optimizer
 from .bookkeeping import Batches
 from .config import PIPELINED, SCHEDULES, Config, build_net, split_blocks
 from .processes import spawn
@@ -234,3 +237,66 @@ def predict(costs: Costs, K: int, schedule: str, microbatches: int = 1) -> float
         for k in range(K - 1)
     ]
     return batch / float(max(step.max(), *trips))
+
+
+TABLES = ("forward", "backward", "sg_forward", "sg_backward")  # (n_blocks, 2) each
+
+
+def fit_costs(
+    data: Dataset, seeds: Sequence[int], hidden: Sequence[int], steps: int, **settings: Any
+) -> History:
+    """The results store's runner for the cost model's inputs (``runner="costs"``):
+    :func:`measure_costs` of the :class:`Config` of ``hidden`` and ``settings`` (one seed, the
+    network's initialisation) on this machine, each time the median of ``steps`` timings, as a
+    History with a "step" per block: its output ``width`` and its seconds (``seconds_<table>``
+    at the minibatch and ``seconds_<table>_small`` at the smaller size for each of
+    :data:`TABLES`, ``seconds_update``, ``seconds_sg_update``); at step 0 the two sizes
+    (``batch``, ``batch_small``), ``seconds_draw``, ``seconds_latency`` and
+    ``seconds_per_byte`` (0: no bandwidth term). Its numbers are times: the store makes such
+    runs one at a time with nothing else on the machine. :func:`stored_costs` reads it back."""
+    start = time.perf_counter()
+    if len(seeds) != 1:
+        raise ValueError(f"the costs runner times one network: give one seed, got {list(seeds)}")
+    config = Config(hidden=tuple(hidden), seed=seeds[0], steps=steps, **settings)
+    costs = measure_costs(config, data, reps=steps)
+    train = {"width": np.array(costs.widths, dtype=float)}
+    for name in TABLES:
+        train[f"seconds_{name}"], train[f"seconds_{name}_small"] = getattr(costs, name).T
+    train.update(seconds_update=costs.update, seconds_sg_update=costs.sg_update)
+    at_start = {
+        "batch": costs.sizes[0],
+        "batch_small": costs.sizes[1],
+        "seconds_draw": costs.draw,
+        "seconds_latency": costs.latency_s,
+        "seconds_per_byte": 0.0 if math.isinf(costs.bytes_per_s) else 1.0 / costs.bytes_per_s,
+    }
+    return History(
+        seeds=list(seeds),
+        steps=np.arange(1, len(costs.widths) + 1),
+        train={k: np.asarray(v, dtype=float).reshape(-1, 1) for k, v in train.items()},
+        eval_steps=np.array([0]),
+        evals={k: np.array([[float(v)]]) for k, v in at_start.items()},
+        diverged_at=np.array([-1]),
+        settings={"seconds": time.perf_counter() - start},
+    )
+
+
+def stored_costs(history: History) -> Costs:
+    """The :class:`Costs` a run of :func:`fit_costs` recorded."""
+    train, first = history.train, {k: float(v[0, 0]) for k, v in history.evals.items()}
+    tables = {
+        name: np.stack([train[f"seconds_{name}"][:, 0], train[f"seconds_{name}_small"][:, 0]], 1)
+        for name in TABLES
+    }
+    per_byte = first["seconds_per_byte"]
+    return Costs(
+        batch=int(first["batch"]),
+        sizes=(int(first["batch"]), int(first["batch_small"])),
+        widths=[int(w) for w in train["width"][:, 0]],
+        update=train["seconds_update"][:, 0].copy(),
+        sg_update=train["seconds_sg_update"][:, 0].copy(),
+        draw=first["seconds_draw"],
+        latency_s=first["seconds_latency"],
+        bytes_per_s=math.inf if per_byte == 0 else 1.0 / per_byte,
+        **tables,
+    )
