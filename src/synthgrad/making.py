@@ -50,7 +50,7 @@ def todo(experiment: Experiment, root: Path | None = None, match: Sequence[str] 
             and (not match or any(fnmatch.fnmatchcase(label, m) for m in match))]  # fmt: skip
 
 
-CPU_RUNNERS = ("copy",)  # runners that train on the CPU whatever the device (chapter 8's LSTMs)
+CPU_RUNNERS = ("copy", "lm")  # runners that train on the CPU whatever the device (ch. 8's LSTMs)
 # runners whose numbers are wall-clock times (chapter 7's stages, each in processes of its own):
 # made here, one at a time, before any other run of the call, so that nothing shares the cores
 EXCLUSIVE_RUNNERS = ("schedules", "costs")

@@ -39,6 +39,7 @@ ROOTS = {
     "copy": ("curricula:fit_copy",),
     "schedules": ("decoupled.launch:fit_schedule", "data:mnist"),
     "costs": ("decoupled.costs:fit_costs", "data:mnist"),
+    "lm": ("language:fit_lm",),
 }
 STEP_ROOTS = {"eager": (), "CUDA graph": ("graphs:Graphed",)}
 

@@ -309,8 +309,10 @@ def language_model(
     sequence: :func:`train_sequence`). At the start, then each time another ``eval_every``
     characters per stream are done (and at the end), the held-out bits per character on
     ``eval_steps`` steps of ``batch`` validation streams, from a zero state. Returns
-    ``chars_seen`` (all streams), ``seconds`` (of training, evaluations excluded) and
-    ``valid_bpc`` at each evaluation. ValueError where the text is too short for the streams."""
+    ``chars_seen`` (all streams), ``windows`` (the windows trained), ``seconds`` (of training,
+    evaluations excluded) and ``valid_bpc`` at each evaluation, and ``train_bpc``, each
+    window's training bits per character. ValueError where the text is too short for the
+    streams."""
     import time
 
     from .data.text import streams
@@ -336,23 +338,30 @@ def language_model(
             out, _ = model.run(eye[valid[:-1]], model.initial(batch))
             return float(bits(out, valid[1:]))
 
-    log: dict[str, list[float]] = {"chars_seen": [0.0], "seconds": [0.0], "valid_bpc": [evaluate()]}
-    clock = {"done": 0, "seconds": 0.0, "since": time.perf_counter()}
+    log: dict[str, list[float]] = {"chars_seen": [0.0], "windows": [0.0], "seconds": [0.0],
+                                   "valid_bpc": [evaluate()], "train_bpc": []}  # fmt: skip
+    clock = {"done": 0, "windows": 0, "seconds": 0.0, "since": time.perf_counter()}
 
     def record() -> None:
         clock["seconds"] += time.perf_counter() - clock["since"]
         log["chars_seen"].append(float(clock["done"] * batch))
+        log["windows"].append(float(clock["windows"]))
         log["seconds"].append(clock["seconds"])
         log["valid_bpc"].append(evaluate())
         clock["since"] = time.perf_counter()
 
     def step() -> None:
         update()
+        clock["windows"] += 1
         before, clock["done"] = clock["done"], min(clock["done"] + length, chars)
         if clock["done"] // eval_every > before // eval_every and clock["done"] < chars:
             record()
 
-    train_sequence(model, eye[ids[:-1]], lambda out, cut: bits(out, ids[1:][cut]), length, step,
-                   sg=sg, scale=scale)  # fmt: skip
+    def window_loss(out: torch.Tensor, cut: slice) -> torch.Tensor:
+        value = bits(out, ids[1:][cut])
+        log["train_bpc"].append(float(value.detach()))
+        return value
+
+    train_sequence(model, eye[ids[:-1]], window_loss, length, step, sg=sg, scale=scale)
     record()  # the end
     return log

@@ -41,7 +41,7 @@ from .store import experiments_in, read_manifest, store_dir, write_manifest
 
 SRC = Path(__file__).resolve().parents[1]  # the folder holding this package
 STEPS = 20  # steps re-run per spot check
-SHORT = {"copy": 5, "schedules": 5, "costs": 3}  # runners whose steps are long (ch. 8, ch. 7)
+SHORT = {"copy": 5, "schedules": 5, "costs": 3, "lm": 20}  # runners of long steps (ch. 8, 7)
 CLOCK = "seconds"  # metrics named so, or seconds_...: wall-clock times, never the same twice
 NOISE = 1e-9  # relative: how far a metric not reproducible under one code may differ
 

@@ -25,7 +25,16 @@ from typing import Any
 
 import torch
 
-from . import convergence, curricula, decoupled, graphs, parallel, representations, shallow
+from . import (
+    convergence,
+    curricula,
+    decoupled,
+    graphs,
+    language,
+    parallel,
+    representations,
+    shallow,
+)
 from . import data as D
 from .train import History, fit
 
@@ -38,9 +47,11 @@ NEEDS = {  # the keyword arguments each runner must be given
     "copy": {"seeds", "method", "length", "steps", "lr"},
     "schedules": {"seeds", "schedule", "K", "hidden", "steps", "lr"},
     "costs": {"seeds", "K", "hidden", "steps"},
+    "lm": {"seeds", "method", "length", "steps", "lr"},
 }
 CURRICULA = ("copy", "repeat_copy")  # the copy runner's tasks (chapter 8)
 TIMED = ("mnist",)  # the schedules runner's data (chapter 7's timed runs)
+TEXTS = ("moby-dick", "ptb")  # the lm runner's corpora (chapter 8's language models)
 
 
 @dataclass(frozen=True)
@@ -58,7 +69,9 @@ class Task:
     :func:`synthgrad.curricula.fit_copy`. With ``runner="schedules"`` (chapter 7's timed
     runs): ``dataset`` is ``"mnist"`` and ``fit`` goes to
     :func:`synthgrad.decoupled.fit_schedule`; with ``runner="costs"`` (the cost model's inputs,
-    timed on the machine that makes the run) to :func:`synthgrad.decoupled.fit_costs`."""
+    timed on the machine that makes the run) to :func:`synthgrad.decoupled.fit_costs`; with
+    ``runner="lm"`` (chapter 8's language models): ``dataset`` is a corpus and ``fit`` goes to
+    :func:`synthgrad.language.fit_lm`."""
 
     dataset: str
     fit: dict[str, Any]
@@ -70,7 +83,7 @@ class Task:
             raise ValueError(f"unknown runner {self.runner!r}; known: {', '.join(NEEDS)}")
         known = {"fit": DATASETS, "layers": DATASETS, "convergence": ("problem",),
                  "shallow": ("problem",), "copy": CURRICULA,
-                 "schedules": TIMED, "costs": TIMED}[self.runner]  # fmt: skip
+                 "schedules": TIMED, "costs": TIMED, "lm": TEXTS}[self.runner]  # fmt: skip
         if self.dataset not in known:
             raise ValueError(f"unknown dataset {self.dataset!r}; known: {', '.join(known)}")
         missing = NEEDS[self.runner] - set(self.fit)
@@ -114,6 +127,8 @@ def run_task(
             return shallow.run(convergence.make_problem(**task.dataset_kwargs), **kwargs)
         if task.runner == "copy":
             return curricula.fit_copy(repeat=task.dataset == "repeat_copy", **kwargs)
+        if task.runner == "lm":
+            return language.fit_lm(task.dataset, **kwargs)
         dataset = _load(task.dataset, tuple(sorted(task.dataset_kwargs.items())))
         if task.runner == "schedules":
             return decoupled.fit_schedule(dataset, **kwargs)

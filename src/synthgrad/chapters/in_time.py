@@ -24,7 +24,7 @@ import pandas as pd
 from .. import chapters, curricula, ledger, parallel, recurrent, store
 from .. import params as P
 from ..data import text
-from . import Interface, in_time_store
+from . import Interface, in_time_lm_store, in_time_store
 from .in_time_claims import (  # noqa: F401 (the notebook's and the tests' names)
     CEILING,
     LM,
@@ -63,9 +63,9 @@ INTERFACE = Interface(
 
 BP_LAMBDA = "BP(λ), λ = 1"  # the live widget's BP(lambda): one step at a time, no T
 COLOURS = {"truncated BPTT": "C0", "DNI": "C3", CEILING: "0.4", BP_LAMBDA: "C2"}
-CLAIM_IDS = ("C8.1", "C8.2", "C8.3", "C8.4", "C8.3p", "C8.3p-repeat", "C8.5p")  # p: the store
+CLAIM_IDS = ("C8.1", "C8.2", "C8.3", "C8.4", "C8.3p", "C8.3p-repeat", "C8.4p", "C8.5p")  # p: store
 IN_PART: tuple[str, ...] = ()  # C8.3 is about every T: it holds at all or not at all
-PAIRED = ("C8.3", "C8.4", "C8.3p", "C8.3p-repeat", "C8.5p")
+PAIRED = ("C8.3", "C8.4", "C8.3p", "C8.3p-repeat", "C8.4p", "C8.5p")
 
 
 def _resolve(p: SimpleNamespace) -> None:
@@ -195,9 +195,11 @@ def finish(
 ) -> pd.DataFrame:
     """The chapter's ledger and claims table: the book run's claims, and the registered
     store's (``paper``: its grid as loaded) where every run they need is made."""
-    bpc = lm_final(lm)
-    every = claims(identity, score, bpc, p) + in_time_store.claims(in_time_store.scores(paper))
-    n = numbers(identity, score, p, logs, bpc) | in_time_store.numbers(paper) | _defaults()
+    bpc, lm_paper = lm_final(lm), in_time_lm_store.finals(store.load(in_time_lm_store.EXPERIMENT))
+    every = [*claims(identity, score, bpc, p), *in_time_store.claims(in_time_store.scores(paper)),
+             *in_time_lm_store.claims(lm_paper)]  # fmt: skip
+    n = (numbers(identity, score, p, logs, bpc) | in_time_store.numbers(paper)
+         | in_time_lm_store.numbers(lm_paper) | _defaults())  # fmt: skip
     return chapters.finish(p, every, n)
 
 

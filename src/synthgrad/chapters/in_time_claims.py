@@ -132,9 +132,9 @@ def stuck_text(logs: Logs, T: int, last: int = STUCK_LAST) -> str:
             f"{' against '.join(errors)}; {cosine}")  # fmt: skip
 
 
-def seed_values(v: np.ndarray) -> str:
+def seed_values(v: np.ndarray, fmt: str = ".0f") -> str:
     """Each seed's score, in seed order, for a table ("diverged": NaN)."""
-    return ", ".join("diverged" if np.isnan(x) else f"{x:.0f}" for x in v)
+    return ", ".join("diverged" if np.isnan(x) else f"{x:{fmt}}" for x in v)
 
 
 def numbers(
