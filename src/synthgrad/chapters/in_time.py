@@ -195,9 +195,9 @@ def finish(
 ) -> pd.DataFrame:
     """The chapter's ledger and claims table: the book run's claims, and the registered
     store's (``paper``: its grid as loaded) where every run they need is made."""
-    bpc, lm_paper = lm_final(lm), in_time_lm_store.finals(store.load(in_time_lm_store.EXPERIMENT))
+    bpc, lm_paper = lm_final(lm), store.load(in_time_lm_store.EXPERIMENT)
     every = [*claims(identity, score, bpc, p), *in_time_store.claims(in_time_store.scores(paper)),
-             *in_time_lm_store.claims(lm_paper)]  # fmt: skip
+             *in_time_lm_store.claims(in_time_lm_store.finals(lm_paper))]  # fmt: skip
     n = (numbers(identity, score, p, logs, bpc) | in_time_store.numbers(paper)
          | in_time_lm_store.numbers(lm_paper) | _defaults())  # fmt: skip
     return chapters.finish(p, every, n)

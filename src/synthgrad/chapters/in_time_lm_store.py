@@ -167,13 +167,18 @@ def as_lm(stored: store.Stored) -> tuple[LM, SimpleNamespace] | None:
     return out, SimpleNamespace(truncations=[*TRUNCATIONS, CEILING_T], corpus=CORPUS)
 
 
-def numbers(final: dict[str, np.ndarray]) -> dict[str, Any]:
-    """What the prose says of the grid: the median seed's score of each method at the
-    shortest and longest truncation, and the ceiling's ("not yet made" until they are)."""
+def numbers(stored: store.Stored) -> dict[str, Any]:
+    """What the prose says of the grid ("not yet made" until the runs it reads are): the
+    median seed's score of each method at the shortest and longest truncation, and the
+    ceiling's; the median seconds of training at the shortest; and, for the ceiling, the
+    windows (updates) it made and truncated BPTT at the shortest T at its first evaluation
+    after as many updates (what the ceiling's score is set against)."""
+    final = finals(stored)
     lo, hi = min(TRUNCATIONS), max(TRUNCATIONS)
+    top = label(BPTT, CEILING_T)
     names = {"store_lm_bptt_lo": label(BPTT, lo), "store_lm_dni_lo": label(DNI, lo),
              "store_lm_bptt_hi": label(BPTT, hi), "store_lm_dni_hi": label(DNI, hi),
-             "store_lm_ceiling": label(BPTT, CEILING_T)}  # fmt: skip
+             "store_lm_ceiling": top}  # fmt: skip
     out: dict[str, Any] = {
         "store_lm_T_lo": lo,
         "store_lm_T_hi": hi,
@@ -181,4 +186,22 @@ def numbers(final: dict[str, np.ndarray]) -> dict[str, Any]:
     }
     for key, name in names.items():
         out[key] = f"{np.median(final[name]):.3f}" if name in final else "not yet made"
+    for key, name in (("store_lm_s_bptt_lo", names["store_lm_bptt_lo"]),
+                      ("store_lm_s_dni_lo", names["store_lm_dni_lo"])):  # fmt: skip
+        ok = name in final
+        out[key] = (
+            f"{np.median(stored.runs[name].evals['seconds'][-1]):.0f}" if ok else "not yet made"
+        )
+    short = names["store_lm_bptt_lo"]
+    if top in final and short in final:
+        updates = int(stored.runs[top].steps[-1])
+        h = stored.runs[short]
+        at = int(np.argmax(h.eval_steps >= updates))
+        out |= {"store_lm_ceiling_updates": f"{updates:,}",
+                "store_lm_lo_windows": f"{int(h.steps[-1]):,}",
+                "store_lm_lo_updates": f"{int(h.eval_steps[at]):,}",
+                "store_lm_bptt_lo_then": f"{np.median(h.evals['valid_bpc'][at]):.3f}"}  # fmt: skip
+    else:
+        out |= dict.fromkeys(("store_lm_ceiling_updates", "store_lm_lo_windows",
+                              "store_lm_lo_updates", "store_lm_bptt_lo_then"), "not yet made")  # fmt: skip
     return out
