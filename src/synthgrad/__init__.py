@@ -9,7 +9,8 @@ Four layers; a module imports only from its own layer and the ones listed before
   ``losses``, ``train`` (the one training loop), ``blocks`` (a grid of learning rates as one
   run: blocks of seeds), ``graphs`` (a step replayed from a CUDA graph), ``optima`` (optima computed independently of training), ``recurrent`` (an LSTM by truncated BPTT, with DNI's
   synthetic gradient on its state, ch. 8), ``bp_lambda`` (the same SG learned from
-  lambda-returns, ch. 8), ``curricula`` (ch. 8's curricula as stored runs);
+  lambda-returns, ch. 8), ``curricula`` (ch. 8's curricula as stored runs), ``language``
+  (ch. 8's language models as stored runs);
 - **science**, the measurements of one research question each: ``critical`` (exact SG fixed
   points, ch. 2), ``convergence`` (SG learning against known optima, ch. 3), ``shallow`` (ch. 3's shallow
   models as single runs: the SG's exact fixed point, update errors, the phase diagram), ``implied`` (the
@@ -60,7 +61,7 @@ __version__ = "0.1.0"
 LAYERS = {  # layer -> its modules (a package's name covers its modules)
     "core": (
         "data", "models", "sg", "rules", "losses", "train", "blocks", "graphs", "optima",
-        "recurrent", "bp_lambda", "curricula",
+        "recurrent", "bp_lambda", "curricula", "language",
     ),
     "science": (
         "critical", "convergence", "shallow", "implied", "representations", "compare",
