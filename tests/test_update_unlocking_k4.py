@@ -149,3 +149,10 @@ def test_a_costs_run_is_made_alone_saved_with_its_provenance_and_current(tmp_pat
     assert entry["provenance"]["source_hash"] == provenance.source_hash("costs", "eager")
     stored = store.load(tiny, tmp_path).runs["costs"]
     assert decoupled.stored_costs(stored).widths == [8, 10]
+
+
+def test_make_paper_says_once_that_it_cannot_make_the_check_here(monkeypatch, capsys):
+    monkeypatch.setattr(making.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(making, "run_task", lambda *a, **k: pytest.fail("a run was made"))
+    paper.main(["make", "--experiment", k4.NAME, "--device", "cpu"])
+    assert capsys.readouterr().out.count("not here: they need a machine with at least 4") == 1

@@ -119,10 +119,13 @@ def main(argv: list[str] | None = None) -> None:
     for name in names:  # each grid built when its turn comes: after the runs it waits on
         for _ in range(GROWS):  # a grid that grows with its runs (an extension) is built again
             experiment = BUILDERS[name]()
-            if not making.todo(experiment, match=args.match):
+            labels = making.todo(experiment, match=args.match)
+            if not labels:
                 break
             making.make([experiment], args.device, executor, graph=not args.eager,
                        match=args.match, workers=args.workers)  # fmt: skip
+            if making.todo(experiment, match=args.match) == labels:
+                break  # nothing was made (a grid this machine cannot make): no second try
 
 
 if __name__ == "__main__":
