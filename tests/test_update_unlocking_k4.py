@@ -132,7 +132,7 @@ def test_make_paper_refuses_an_experiment_that_needs_more_cores_than_the_machine
         "this one has 2"
     ]
     assert not list(tmp_path.iterdir())  # nothing written
-    assert k4.read(tmp_path) is None and "Made so far**: 0 of 5" in k4.page_text(tmp_path)
+    assert k4.read(tmp_path) is None and "Made so far**: 0 of 5" in k4.page_text(None, tmp_path)
 
 
 @pytest.mark.processes

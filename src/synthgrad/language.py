@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -14,34 +15,19 @@ from .train import History
 
 
 def fit_lm(
-    corpus: str,
-    seeds: Sequence[int],
-    method: str,
-    length: int,
-    steps: int,
-    lr: float,
-    eval_every: int = 100,
-    eval_steps: int = 100,
-    hidden: int = 128,
-    batch: int = 32,
-    scale: float = 0.1,
-    sg_hidden: int = 0,
+    corpus: str, seeds: Sequence[int], method: str, length: int, steps: int, **settings: Any
 ) -> History:
     """``method`` (``"bptt"`` or ``"dni"``) with windows of ``length`` characters on the text
     ``corpus`` (a name of :data:`synthgrad.data.text.CORPORA`), ``steps`` training characters
     per stream, each seed in turn: per step (a window) the training bits per character
     (``bpc``); per evaluation, at the window it followed, the held-out bits per character
     (``valid_bpc``), the characters seen (``chars_seen``, all streams) and the ``seconds`` of
-    training. A seed whose training loss stops being finite is marked diverged at that window
+    training. ``settings`` go to :func:`~synthgrad.recurrent.language_model` (``lr``,
+    ``hidden``, ``batch``, ``scale``, ``eval_every``, ...). A seed whose training loss stops being finite is marked diverged at that window
     (its later numbers are NaN or inf, as it computed them)."""
     start = time.perf_counter()
     corpus_text = text.corpus(corpus)
-    logs = [
-        language_model(method, length, corpus_text, steps, seed=seed, hidden=hidden, batch=batch,
-                       lr=lr, scale=scale, sg_hidden=sg_hidden, eval_every=eval_every,
-                       eval_steps=eval_steps)
-        for seed in seeds
-    ]  # fmt: skip
+    logs = [language_model(method, length, corpus_text, steps, seed=s, **settings) for s in seeds]
     bpc = np.array([g["train_bpc"] for g in logs], dtype=float).T  # windows x seeds
     bad = ~np.isfinite(bpc)
     return History(

@@ -36,6 +36,7 @@ from . import (
     shallow,
 )
 from . import data as D
+from .data.text import CORPORA
 from .train import History, fit
 
 DATASETS = D.LOADERS
@@ -51,7 +52,7 @@ NEEDS = {  # the keyword arguments each runner must be given
 }
 CURRICULA = ("copy", "repeat_copy")  # the copy runner's tasks (chapter 8)
 TIMED = ("mnist",)  # the schedules runner's data (chapter 7's timed runs)
-TEXTS = ("moby-dick", "ptb")  # the lm runner's corpora (chapter 8's language models)
+TEXTS = tuple(CORPORA)  # the lm runner's corpora (chapter 8's language models)
 
 
 @dataclass(frozen=True)

@@ -192,10 +192,12 @@ def finish(
     logs: Logs,
     lm: LM,
     paper: store.Stored,
+    lm_paper: store.Stored,
 ) -> pd.DataFrame:
     """The chapter's ledger and claims table: the book run's claims, and the registered
-    store's (``paper``: its grid as loaded) where every run they need is made."""
-    bpc, lm_paper = lm_final(lm), store.load(in_time_lm_store.EXPERIMENT)
+    store's (``paper``: its grid as loaded; ``lm_paper``: its language models) where every run
+    they need is made."""
+    bpc = lm_final(lm)
     every = [*claims(identity, score, bpc, p), *in_time_store.claims(in_time_store.scores(paper)),
              *in_time_lm_store.claims(in_time_lm_store.finals(lm_paper))]  # fmt: skip
     n = (numbers(identity, score, p, logs, bpc) | in_time_store.numbers(paper)

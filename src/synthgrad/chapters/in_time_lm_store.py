@@ -32,6 +32,9 @@ BPTT, DNI = "truncated BPTT", "DNI"
 METHODS = {BPTT: "bptt", DNI: "dni"}
 
 
+KEYS = [*((m, T) for T in TRUNCATIONS for m in METHODS), (BPTT, CEILING_T)]  # (method, T)
+
+
 def label(method: str, T: int) -> str:
     return f"T {T}/{method}"
 
@@ -42,8 +45,7 @@ def _runs() -> dict[str, Task]:
                    eval_every=EVAL_EVERY, eval_steps=EVAL_STEPS, scale=DNI_SCALE, **SETTINGS)  # fmt: skip
         return Task(CORPUS, fit, runner="lm")
 
-    runs = {label(m, T): task(m, T) for T in TRUNCATIONS for m in METHODS}
-    return runs | {label(BPTT, CEILING_T): task(BPTT, CEILING_T)}
+    return {label(m, T): task(m, T) for m, T in KEYS}
 
 
 def plan_text() -> str:
@@ -158,9 +160,9 @@ def as_lm(stored: store.Stored) -> tuple[LM, SimpleNamespace] | None:
     if any(stored.status.get(name) != "ok" for name in EXPERIMENT.runs):
         return None
     out: LM = {}
-    for name, h in stored.runs.items():
-        T, method = name.split("/")
-        out[method, int(T.removeprefix("T "))] = [
+    for method, T in KEYS:
+        h = stored.runs[label(method, T)]
+        out[method, T] = [
             {k: h.evals[k][:, j].tolist() for k in ("chars_seen", "seconds", "valid_bpc")}
             for j in range(len(h.seeds))
         ]

@@ -30,15 +30,9 @@ KS = (2, 4)
 SCHEDULES = {"GPipe": "gpipe", C.DNI: "dni"}  # name on the page -> schedule
 SEEDS = (0, 1, 2)
 STEPS = 300  # per run; evaluated at the first and last step only: throughput, not accuracy
-MICROBATCHES = 4  # GPipe's, at both K (at least K)
+MICROBATCHES = timed.MICROBATCHES  # GPipe's, at both K (at least K)
 REPS = 20  # timings per median in the cost model's inputs
 COSTS = "costs"  # the label of the cost model's inputs
-
-
-def _settings() -> dict[str, Any]:
-    """The chapter's network and optimiser (those of the timed grid)."""
-    return dict(hidden=[timed.WIDTH] * timed.DEPTH, batch_size=timed.BATCH, lr=timed.LR,
-                microbatches=MICROBATCHES, max_lag=timed.MAX_LAG, timeout_s=timed.TIMEOUT_S)  # fmt: skip
 
 
 def label(name: str, K: int) -> str:
@@ -80,11 +74,15 @@ def _task(fit: dict[str, Any], runner: str) -> Task:
 
 
 def _experiment() -> store.Experiment:
-    runs = {COSTS: _task(dict(seeds=[0], K=2, steps=REPS, schedule="dni", **_settings()), "costs")}
+    """The timed grid's network and optimiser (:func:`.update_unlocking_store.fit_settings`) at
+    K = 2 and 4, evaluated only at the first and last step; the costs timed on one seed."""
+    runs = {COSTS: _task(timed.fit_settings({"schedule": "dni"}, (0,), REPS), "costs")}
     for K in KS:
         for name, schedule in SCHEDULES.items():
-            fit = dict(seeds=list(SEEDS), K=K, schedule=schedule, steps=STEPS, eval_every=STEPS,
-                       **_settings())  # fmt: skip
+            fit = timed.fit_settings({"schedule": schedule}, SEEDS, STEPS) | {
+                "K": K,
+                "eval_every": STEPS,
+            }
             runs[label(name, K)] = _task(fit, "schedules")
     return store.Experiment(
         NAME, timed.CHAPTER,
@@ -148,8 +146,7 @@ def table(c: Check) -> pd.DataFrame:
     return pd.DataFrame(rows).T
 
 
-def page_text(root: Path | None = None) -> str:
-    """The plan and how much of it is made, or where the check was made."""
-    c = read(root)
+def page_text(c: Check | None, root: Path | None = None) -> str:
+    """The plan and how much of it is made, and where the check ``c`` (:func:`read`) was made."""
     done = "" if c is None else f" Made on {c.device}."
     return store.plan_page(EXPERIMENT, root) + done

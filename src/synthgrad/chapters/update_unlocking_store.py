@@ -43,7 +43,9 @@ SEEDS = (0, 1, 2, 3, 4)
 LAST = 5  # C7.3p: the mean of the last evaluations
 
 
-def _fit(schedule: dict[str, Any], seeds: tuple[int, ...], steps: int) -> dict[str, Any]:
+def fit_settings(schedule: dict[str, Any], seeds: tuple[int, ...], steps: int) -> dict[str, Any]:
+    """A timed run of the chapter's network and optimiser (also the K = 4 check's,
+    :mod:`.update_unlocking_k4`): ``schedule``'s settings on ``seeds`` for ``steps``."""
     return dict(seeds=list(seeds), hidden=[WIDTH] * DEPTH, K=K, steps=steps, batch_size=BATCH,
                 lr=LR, microbatches=MICROBATCHES, max_lag=MAX_LAG, eval_every=EVAL_EVERY,
                 timeout_s=TIMEOUT_S, **schedule)  # fmt: skip
@@ -91,7 +93,7 @@ def plan_text() -> str:
 def pilot_experiment() -> store.Experiment:
     """The pilot: backprop on seed :data:`PILOT_SEED`, scored on the validation split."""
     backprop = next(iter(uu.schedules(K).values()))
-    task = Task("mnist", _fit(backprop, (PILOT_SEED,), PILOT_STEPS), {"scale": "full-validation"},
+    task = Task("mnist", fit_settings(backprop, (PILOT_SEED,), PILOT_STEPS), {"scale": "full-validation"},
                 runner="schedules")  # fmt: skip
     return store.Experiment(
         PILOT, CHAPTER,
@@ -132,7 +134,7 @@ def _grid(fixed: tuple[float, int] | None) -> store.Experiment:
     """The grid at the pilot's ``(target, steps)`` (None: every run pending)."""
     names = list(uu.schedules(K))
     runs = {} if fixed is None else {
-        name: Task("mnist", _fit(schedule, SEEDS, fixed[1]), {"scale": "full-test"},
+        name: Task("mnist", fit_settings(schedule, SEEDS, fixed[1]), {"scale": "full-test"},
                    runner="schedules")
         for name, schedule in uu.schedules(K).items()
     }  # fmt: skip
