@@ -185,6 +185,8 @@ def numbers(stored: store.Stored) -> dict[str, Any]:
         "store_lm_T_lo": lo,
         "store_lm_T_hi": hi,
         "store_lm_T_ceiling": CEILING_T,
+        "store_lm_chars": f"{CHARS:,}",
+        "store_lm_seeds": len(SEEDS),
     }
     for key, name in names.items():
         out[key] = f"{np.median(final[name]):.3f}" if name in final else "not yet made"
