@@ -45,7 +45,10 @@ class ConditionedLinear(nn.Module):
         self.bias = whole.bias  # b, (S, 1, d_out)
 
     def forward(self, h: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
-        return torch.baddbmm(torch.baddbmm(self.bias, context, self.context_weight), h, self.weight)
+        # The larger product accumulates in place into the label's term: an out-of-place
+        # baddbmm would first copy that (S, B, d_out) term into a fresh tensor (the same sums,
+        # bit for bit; the label's term is not needed by its own backward pass).
+        return torch.baddbmm(self.bias, context, self.context_weight).baddbmm_(h, self.weight)
 
 
 class SyntheticGradient(nn.Module):

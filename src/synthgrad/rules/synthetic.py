@@ -103,7 +103,7 @@ class SyntheticGradients(LearningRule):
         # next SG's prediction back-propagated through one segment (bootstrapping) below it.
         scaled = [pred.detach() / batch for pred in preds]
         torch.autograd.backward([loss.sum(), *outs], [None, *scaled])
-        grads = [s - a.grad for s, a in zip(scaled, ins, strict=True)]
+        grads = [s.sub_(a.grad) for s, a in zip(scaled, ins, strict=True)]  # scaled is spent
         torch.autograd.backward(preds, grads)
         return loss.detach(), ins, preds, grads
 
