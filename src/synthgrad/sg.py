@@ -45,9 +45,9 @@ class ConditionedLinear(nn.Module):
         self.bias = whole.bias  # b, (S, 1, d_out)
 
     def forward(self, h: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
-        # The larger product accumulates in place into the label's term: an out-of-place
-        # baddbmm would first copy that (S, B, d_out) term into a fresh tensor (the same sums,
-        # bit for bit; the label's term is not needed by its own backward pass).
+        # The larger product accumulates in place into the label's term, which its own
+        # backward pass does not need: one fresh (S, B, d_out) tensor fewer per call than an
+        # out-of-place baddbmm, and the same sums bit for bit.
         return torch.baddbmm(self.bias, context, self.context_weight).baddbmm_(h, self.weight)
 
 
