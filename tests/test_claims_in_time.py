@@ -95,9 +95,13 @@ def test_c8_3_is_about_every_truncation():
     tied = verdicts(s=score(dni={4: np.ones(5)}, bptt={4: np.ones(5)}))["C8.3"]
     assert tied.status == "inconclusive" and "every seed tied" in tied.decide
     assert "a budget long enough for the lengths to differ at T = 4" in tied.decide
-    level = np.array([1.0, 2.0, 1.0, 2.0, 1.0])
-    got = verdicts(s=score(dni={4: level}, bptt={4: level[::-1]}))["C8.3"]
-    assert got.status in ("does not hold", "inconclusive")
+    # noisy, not tied: differences -1, 1, -1, 1, 0 straddle 0
+    noisy = verdicts(
+        s=score(dni={4: [1.0, 2.0, 1.0, 2.0, 1.0]}, bptt={4: [2.0, 1.0, 2.0, 1.0, 1.0]})
+    )
+    got = noisy["C8.3"]
+    assert got.status == "inconclusive" and "every seed tied" not in got.decide
+    assert "a budget long enough" not in got.decide  # a tie's remedy only where they tie
     got = verdicts(s=score(dni={4: np.ones(5)}, bptt={4: np.full(5, 3.0)}))["C8.3"]
     assert got.status == "does not hold"
     assert "not shown at T = 4" in got.regime
@@ -176,15 +180,21 @@ def test_the_table_of_where_runs_ended_reads_each_seed():
 
 
 def test_a_diverged_or_unprobed_run_is_named_in_table_3_and_its_text():
-    logs = curricula(cosines=(0.05, None), dni_errors=(1.0, float("nan"), 0.5))
+    # DNI's seed 0 diverged after its last probe (0.05), seed 1 was never probed, seed 2 was
+    logs = curricula(cosines=(0.05, None, 0.3))
+    logs["DNI", 4][0] = {**logs["DNI", 4][0], "error": [0.1, 0.1, 1.0, float("nan"), 0.5]}
     dni = it.where_stuck(logs).loc["DNI, T = 4"]
-    assert dni["error, last 100 batches"] == "diverged, diverged"
-    assert dni["SG cosine, last probe"] == "0.05, n/a"
+    assert dni["error, last 100 batches"] == "diverged, 1.17, 1.17"
+    assert dni["SG cosine, last probe"] == "diverged, n/a, 0.30"  # not the probe before it
     text = it.stuck_text(logs, 4)
-    assert "DNI diverged on seed(s) 0, 1 against 3.00 bits per sequence" in text
-    assert "from 0.05 to 0.05 over the seeds probed across a boundary (not seed(s) 1)" in text
+    assert "DNI diverged on seed(s) 0 against 3.00 bits per sequence" in text
+    assert ("ranges from 0.30 to 0.30 over the seeds (not probed across a boundary: seed(s) 1; "
+            "diverged: seed(s) 0)") in text  # fmt: skip
     unprobed = it.stuck_text(curricula(cosines=(None, None)), 4)
     assert "crossed no window boundary on any seed" in unprobed
+    gone = curricula(cosines=(0.05, 0.3), dni_errors=(1.0, float("nan"), 0.5))
+    assert "no seed that did not diverge has an SG probe" in it.stuck_text(gone, 4)
+    logs = curricula(cosines=(0.05, None), dni_errors=(1.0, float("nan"), 0.5))
     logs["DNI", 4][0] = {**logs["DNI", 4][0], "n": [1, 1, 2, 3, 3]}
     assert "the runs ended learning lengths 3, 2 (DNI); 2, 2 (truncated BPTT)" in it.stuck_text(
         logs, 4
@@ -330,7 +340,10 @@ def test_ties_and_noise_leave_the_store_claims_undecided():
     got = store_verdicts(stored(dni={("copy", 4): level, ("repeat_copy", 2): noisy},
                                 lam1={"copy": level}))  # fmt: skip
     assert got["C8.3p"].status == "inconclusive" and "every seed tied" in got["C8.3p"].decide
+    # what would settle the tie, as the book run's C8.3 says it
+    assert "a budget long enough for the lengths to differ at T = 4" in got["C8.3p"].decide
     assert got["C8.3p-repeat"].status == "inconclusive"
+    assert "a budget long enough" not in got["C8.3p-repeat"].decide  # noisy, not tied
     assert got["C8.5p"].status == "inconclusive"
 
 

@@ -79,6 +79,62 @@ def test_the_table_and_numbers_say_what_is_not_made():
     assert n["store_lm_bptt_lo_then"] == "3.400"
 
 
+def test_the_ceiling_and_the_end_of_the_budget_are_put_in_words_from_the_runs():
+    score = final()  # the ceiling 0.3 below every truncated run, and no run still falling
+    n = L.numbers(stored_runs(score))
+    assert n["store_lm_ceiling_text"].startswith("below every truncated run, as a ceiling should")
+    assert (
+        "Per update the long window is ahead (truncated BPTT at T = 2 stood at 3.400"
+        in n["store_lm_ceiling_text"]
+    )
+    assert n["store_lm_ceiling_text"].endswith(
+        "per character, in this budget, the long windows win"
+    )
+    assert n["store_lm_falling"].startswith(
+        "no run's held-out bits per character were still falling"
+    )
+    # the ceiling above every truncated run, the scores rising with T for truncated BPTT only
+    rising = {T: BASE + 0.01 * i for i, T in enumerate(L.TRUNCATIONS)}
+    score = final(bptt=rising) | {L.label(L.BPTT, L.CEILING_T): BASE + 1.0}
+    words = L.numbers(stored_runs(score))["store_lm_ceiling_text"]
+    assert words.startswith("above every truncated run, so at this budget it is no ceiling")
+    assert "rise with every step of T for truncated BPTT" in words
+    assert "are not higher at T = 8 than at T = 2 for DNI" in words
+    assert words.endswith("many short updates win")
+    # between the truncated runs; and the median seed of one run diverged
+    score = final() | {L.label(L.BPTT, L.CEILING_T): BASE - 0.01}
+    assert (
+        "above the best truncated run's 2.320"
+        in L.numbers(stored_runs(score))["store_lm_ceiling_text"]
+    )
+    lost = final(dni={2: BASE + [0, 0, np.nan, np.nan, np.nan]})
+    assert (
+        "the median seed diverged (T 2/DNI)"
+        in L.numbers(stored_runs(lost))["store_lm_ceiling_text"]
+    )
+    # every run still falling over its last evaluations: named as not converged
+    falling = stored_runs(final())
+    for h in falling.runs.values():
+        v = h.evals["valid_bpc"]
+        k = min(L.analysis.LAST, len(v))
+        v[-k:] += np.linspace(0.05, 0.0, k)[:, None]
+    got = L.numbers(falling)["store_lm_falling"]
+    assert got.startswith(
+        "every run's held-out bits per character were still falling (the median seed's by 0.050 to 0.050"
+    )
+    assert "neither method had converged" in got
+    one = stored_runs(final())
+    one.runs[L.label(L.DNI, 4)].evals["valid_bpc"][-L.analysis.LAST] += 0.02
+    assert L.numbers(one)["store_lm_falling"].startswith(
+        "the held-out bits per character of T 4/DNI were still falling"
+    )
+    # until every run is made, no words
+    assert (
+        L.numbers(stored_runs(final(drop=[L.label(L.DNI, 5)])))["store_lm_falling"]
+        == "not yet made"
+    )
+
+
 def stored_runs(score):
     """Stored histories whose last evaluations give ``score``: T windows of T characters, an
     evaluation every 500 windows (the shortest T's) ending on ``score``, 30 s of training."""
@@ -88,7 +144,7 @@ def stored_runs(score):
         windows = L.CHARS // T
         at = np.unique([*range(0, windows, 500), windows])
         bpc = np.tile(np.asarray(v, float), (len(at), 1))
-        bpc[: len(at) - L.analysis.LAST] += 1.0  # before the last evaluations: a bit higher
+        bpc[: max(len(at) - L.analysis.LAST, 0)] += 1.0  # before the last evaluations: higher
         runs[name] = History(
             seeds=list(L.SEEDS), steps=np.arange(1, windows + 1), train={},
             eval_steps=at, evals={"valid_bpc": bpc, "seconds": np.full((len(at), 5), 30.0),

@@ -76,6 +76,26 @@ def _values(v: list[float], missing: str) -> str:
     return ", ".join(missing if not np.isfinite(x) else f"{x:.2f}" for x in v)
 
 
+def _cosines(runs: list[dict[str, list[float]]], last: int) -> str:
+    """Each DNI seed's SG cosine at its last probe, for Table 3: "diverged" where the run
+    diverged (whatever its last probe read), "n/a" where no probe crossed a window boundary."""
+    return ", ".join(
+        "diverged" if not np.isfinite(_error_at_end(g, last))
+        else _values([_last_cosine(g)], "n/a")
+        for g in runs
+    )  # fmt: skip
+
+
+def tie_remedy(pairs: Mapping[int, tuple[np.ndarray, np.ndarray]]) -> str:
+    """What would settle a comparison of longest lengths per T (``pairs``: T -> (DNI's,
+    truncated BPTT's) per seed) where the two tie on every seed: a longer budget there."""
+    return "; ".join(
+        f"a budget long enough for the lengths to differ at T = {T}"
+        for T, (a, b) in pairs.items()
+        if np.array_equal(a, b)
+    )
+
+
 def where_stuck(logs: Logs, last: int = STUCK_LAST) -> pd.DataFrame:
     """Where each Copy run ended and how close it came there (the diagnosis of a tie): per
     method and T (rows), each seed's length being learned at the end, the batches spent on it,
@@ -83,7 +103,8 @@ def where_stuck(logs: Logs, last: int = STUCK_LAST) -> pd.DataFrame:
     its error became NaN or inf), the longest length whose whole sequence (2n + 1 steps) fits
     in one window of T (there all three methods make the same update, so a comparison at T is
     decided at the longer lengths), and, for DNI, the SG's cosine with the true future gradient
-    at its last probe ("n/a": no probe, or its sequence fit one window)."""
+    at its last probe ("n/a": no probe, or its sequence fit one window; "diverged": the run
+    diverged)."""
     rows = {}
     for (method, T), runs in logs.items():
         if any("repeats" in g for g in runs):
@@ -96,7 +117,7 @@ def where_stuck(logs: Logs, last: int = STUCK_LAST) -> pd.DataFrame:
             "fits one window up to length": "any" if T is None else str((T - 1) // 2),
         }  # fmt: skip
         if method == "DNI":
-            row["SG cosine, last probe"] = _values([_last_cosine(g) for g in runs], "n/a")
+            row["SG cosine, last probe"] = _cosines(runs, last)
         rows[method if T is None else f"{method}, T = {T}"] = row
     return pd.DataFrame(rows).T.fillna("")
 
@@ -118,16 +139,26 @@ def stuck_text(logs: Logs, T: int, last: int = STUCK_LAST) -> str:
         gone = np.flatnonzero(~np.isfinite(e))
         errors.append(f"{m} diverged on seed(s) {ledger.listing(gone)}" if gone.size
                       else f"{np.median(e):.2f} bits per sequence for {m}")  # fmt: skip
-    cos = np.array([_last_cosine(g) for g in logs["DNI", T]])
-    ok = np.isfinite(cos)
+    dni = logs["DNI", T]
+    cos = np.array([_last_cosine(g) for g in dni])
+    gone = ~np.isfinite([_error_at_end(g, last) for g in dni])  # a diverged seed's probe: not read
+    ok = np.isfinite(cos) & ~gone
+    unprobed = ~np.isfinite(cos) & ~gone
     if not ok.any():
-        cosine = "the SG's last probe crossed no window boundary on any seed"
+        cosine = (
+            "the SG's last probe crossed no window boundary on any seed"
+            if not gone.any()
+            else "no seed that did not diverge has an SG probe across a window boundary"
+        )
     else:
         cosine = f"the SG's last cosine with the true future gradient ranges from {cos[ok].min():.2f} to {cos[ok].max():.2f}"
-        if not ok.all():
-            cosine += f" over the seeds probed across a boundary (not seed(s) {ledger.listing(np.flatnonzero(~ok))})"
-        else:
-            cosine += " over the seeds"
+        left = (
+            [f"not probed across a boundary: seed(s) {ledger.listing(np.flatnonzero(unprobed))}"]
+            if unprobed.any()
+            else []
+        )
+        left += [f"diverged: seed(s) {ledger.listing(np.flatnonzero(gone))}"] if gone.any() else []
+        cosine += f" over the seeds ({'; '.join(left)})" if left else " over the seeds"
     return (f"{where}; over its last {last} batches there, the median seed's error is "
             f"{' against '.join(errors)}; {cosine}")  # fmt: skip
 
@@ -244,11 +275,8 @@ def claims(
                 beyond,
                 decides=list(beyond),  # every T decides: no "in part"
                 regime="DNI solves longer copies at {held}; not shown at {failed}",
-                decide="; ".join(
-                    f"a budget long enough for the lengths to differ at T = {T}"
-                    for T in p.truncations
-                    if np.array_equal(score["DNI", T], score["truncated BPTT", T])
-                ),
+                decide=tie_remedy({T: (score["DNI", T], score["truncated BPTT", T])
+                                   for T in p.truncations}),  # fmt: skip
             ),
             {f"T={T}": {"dni": score["DNI", T], "bptt": score["truncated BPTT", T]}
              for T in p.truncations} | {"full_bptt": score[CEILING, None]},

@@ -159,17 +159,20 @@ def figure_sg(logs: Logs, p: SimpleNamespace) -> plt.Figure:
 def figure_lm(lm: LM, p: SimpleNamespace) -> plt.Figure:
     """Figure 5: held-out bits per character against characters seen (left) and against the
     seconds of training (right), per method and T (mean over seeds; band: lowest to highest
-    seed on the left)."""
+    seed on the left). A colour per T, a line style per method: the pair a claim compares
+    shares a colour, and every (method, T) is drawn its own way however many T there are."""
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 3.6), sharey=True)
-    styles = {T: s for T, s in zip(p.truncations, ("-", "--", ":", "-.", "-", "--"), strict=False)}
+    ts = sorted({T for _, T in lm})
+    colours = dict(zip(ts, plt.cm.viridis(np.linspace(0.0, 0.85, len(ts))), strict=True))
+    styles = {"DNI": "-", "truncated BPTT": "--"}
     for (method, T), runs in lm.items():
         seen = np.asarray(runs[0]["chars_seen"])
         bpc = np.array([g["valid_bpc"] for g in runs])
         secs = np.array([g["seconds"] for g in runs]).mean(0)
         label = f"{method}, T = {T}"
-        ax.plot(seen, bpc.mean(0), styles[T], color=COLOURS[method], label=label)
-        ax.fill_between(seen, bpc.min(0), bpc.max(0), color=COLOURS[method], alpha=0.15, lw=0)
-        bx.plot(secs, bpc.mean(0), styles[T], color=COLOURS[method], label=label)
+        ax.plot(seen, bpc.mean(0), styles[method], color=colours[T], label=label)
+        ax.fill_between(seen, bpc.min(0), bpc.max(0), color=colours[T], alpha=0.12, lw=0)
+        bx.plot(secs, bpc.mean(0), styles[method], color=colours[T], label=label)
     ax.set_xlabel("training characters seen (all streams)")
     bx.set_xlabel("seconds of training (one core, evaluations excluded)")
     ax.set_ylabel(f"held-out bits per character ({p.corpus})")

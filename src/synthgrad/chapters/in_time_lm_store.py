@@ -174,7 +174,9 @@ def numbers(stored: store.Stored) -> dict[str, Any]:
     median seed's score of each method at the shortest and longest truncation, and the
     ceiling's; the median seconds of training at the shortest; and, for the ceiling, the
     windows (updates) it made and truncated BPTT at the shortest T at its first evaluation
-    after as many updates (what the ceiling's score is set against)."""
+    after as many updates (what the ceiling's score is set against), and that comparison in
+    words (:func:`ceiling_text`); whether the runs were still improving at the end
+    (:func:`falling_text`)."""
     final = finals(stored)
     lo, hi = min(TRUNCATIONS), max(TRUNCATIONS)
     top = label(BPTT, CEILING_T)
@@ -197,15 +199,90 @@ def numbers(stored: store.Stored) -> dict[str, Any]:
             f"{np.median(stored.runs[name].evals['seconds'][-1]):.0f}" if ok else "not yet made"
         )
     short = names["store_lm_bptt_lo"]
+    out |= dict.fromkeys(("store_lm_ceiling_updates", "store_lm_lo_windows", "store_lm_lo_updates",
+                          "store_lm_bptt_lo_then", "store_lm_ceiling_text", "store_lm_falling"),
+                         "not yet made")  # fmt: skip
     if top in final and short in final:
         updates = int(stored.runs[top].steps[-1])
         h = stored.runs[short]
         at = int(np.argmax(h.eval_steps >= updates))
+        then = float(np.median(h.evals["valid_bpc"][at]))
         out |= {"store_lm_ceiling_updates": f"{updates:,}",
                 "store_lm_lo_windows": f"{int(h.steps[-1]):,}",
                 "store_lm_lo_updates": f"{int(h.eval_steps[at]):,}",
-                "store_lm_bptt_lo_then": f"{np.median(h.evals['valid_bpc'][at]):.3f}"}  # fmt: skip
-    else:
-        out |= dict.fromkeys(("store_lm_ceiling_updates", "store_lm_lo_windows",
-                              "store_lm_lo_updates", "store_lm_bptt_lo_then"), "not yet made")  # fmt: skip
+                "store_lm_bptt_lo_then": f"{then:.3f}"}  # fmt: skip
+        if all(label(*key) in final for key in KEYS):  # the words compare every run
+            medians = {key: float(np.median(final[label(*key)])) for key in KEYS}
+            out["store_lm_ceiling_text"] = ceiling_text(medians, then)
+            out["store_lm_falling"] = falling_text(stored)
     return out
+
+
+def ceiling_text(medians: dict[tuple[str, int], float], then: float) -> str:
+    """What the ceiling's end says, in words computed from the median seeds' scores
+    (``medians``: (method, T) -> score, every key of :data:`KEYS`) and truncated BPTT's at the
+    shortest T after as many updates as the ceiling made (``then``): whether the ceiling ended
+    below every truncated run, as a ceiling should; how the scores move with T per method; and
+    which is ahead per update and per character."""
+    gone = [label(*k) for k, v in medians.items() if not np.isfinite(v)]
+    if gone or not np.isfinite(then):
+        return f"the median seed diverged ({', '.join(gone) or label(BPTT, min(TRUNCATIONS))}): Table 6 gives every seed"
+    top = medians[BPTT, CEILING_T]
+    truncated = {k: v for k, v in medians.items() if k[1] != CEILING_T}
+    best = min(truncated.values())
+    if top < best:
+        first = "below every truncated run, as a ceiling should"
+    elif top > max(truncated.values()):
+        first = "above every truncated run, so at this budget it is no ceiling"
+    else:
+        first = f"above the best truncated run's {best:.3f}, so at this budget it is no ceiling"
+    trends = []
+    for m in METHODS:
+        v = [medians[m, T] for T in TRUNCATIONS]
+        if all(np.diff(v) > 0):
+            trends.append(f"rise with every step of T for {m}")
+        elif v[-1] > v[0]:
+            trends.append(
+                f"are higher at T = {TRUNCATIONS[-1]} than at T = {TRUNCATIONS[0]} for {m}"
+            )
+        else:
+            trends.append(
+                f"are not higher at T = {TRUNCATIONS[-1]} than at T = {TRUNCATIONS[0]} for {m}"
+            )
+    lo = medians[BPTT, min(TRUNCATIONS)]
+    per_update = "ahead" if top < then else "not ahead"
+    per_char = "many short updates win" if lo < top else "the long windows win"
+    return (f"{first}; the median seed's bits per character {' and '.join(trends)} (Table 6). "
+            f"Per update the long window is {per_update} (truncated BPTT at T = "
+            f"{min(TRUNCATIONS)} stood at {then:.3f} after as many updates); per character, in "
+            f"this budget, {per_char}")  # fmt: skip
+
+
+def falling_text(stored: store.Stored) -> str:
+    """Whether the runs had converged when the budget ended: per run, the median seed's fall
+    in held-out bits per character over its last :data:`synthgrad.analysis.LAST` evaluations
+    (a baseline still falling is named as such, BOOK.md section 6)."""
+
+    def drop(v: np.ndarray) -> float:  # (evaluations, seeds): the first of the last LAST to the end
+        return float(np.median(v[-min(analysis.LAST, len(v))] - v[-1]))
+
+    fall = {name: drop(h.evals["valid_bpc"]) for name, h in stored.runs.items()
+            if name in EXPERIMENT.runs}  # fmt: skip
+    span = f"over the last {analysis.LAST} evaluations, {EVAL_EVERY:,} characters per stream apart"
+    gone = [n for n, d in fall.items() if not np.isfinite(d)]
+    if gone:
+        return f"the median seed of {', '.join(gone)} diverged: Table 6 gives every seed"
+    still = [n for n, d in fall.items() if d > 0]
+    if len(still) == len(fall):
+        low, high = min(fall.values()), max(fall.values())
+        return (
+            f"every run's held-out bits per character were still falling (the median "
+            f"seed's by {low:.3f} to {high:.3f} {span}): neither method had converged, and "
+            "C8.4p compares them at this budget, not at their ends"
+        )
+    if not still:
+        return f"no run's held-out bits per character were still falling ({span})"
+    return (
+        f"the held-out bits per character of {', '.join(still)} were still falling "
+        f"({span}): those runs had not converged"
+    )

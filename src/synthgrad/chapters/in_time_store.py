@@ -16,7 +16,7 @@ import pandas as pd
 
 from .. import curricula, ledger, stats, store
 from ..sweep import Task
-from .in_time_claims import Logs, seed_values, stuck_text
+from .in_time_claims import Logs, seed_values, stuck_text, tie_remedy
 
 NAME = "08_copy"
 PLAN_FILE = f"{NAME}/PLAN.md"  # under the store's root
@@ -158,6 +158,7 @@ def claims(score: dict[str, np.ndarray]) -> list[ledger.Claim]:
                 {f"T = {T}": stats.paired(score[a], score[b]) for T, (a, b) in pairs.items()},
                 decides=[f"T = {T}" for T in TRUNCATIONS],
                 regime="DNI solves longer at {held}; not shown at {failed}",
+                decide=tie_remedy({T: (score[a], score[b]) for T, (a, b) in pairs.items()}),
             ),
             {f"T={T}": {"dni": score[a], "bptt": score[b]} for T, (a, b) in pairs.items()}
             | {"full_bptt": score[ceiling]},
@@ -242,9 +243,14 @@ def copy_logs(stored: store.Stored) -> Logs | None:
 
 
 def numbers(stored: store.Stored) -> dict[str, Any]:
-    """What the prose says of the grid's Copy runs: Table 3's words at its longest truncation
+    """What the prose says of the grid's Copy runs: how much of the plan is made
+    (``store_copy_made``), Table 3's words at its longest truncation
     (``store_stuck_T``, ``store_stuck_text``; "not yet made" until they are)."""
     logs = copy_logs(stored)
     T = max(TRUNCATIONS)
     text = stuck_text(logs, T) if logs is not None else "not yet made"
-    return {"store_stuck_T": T, "store_stuck_text": text}
+    made = sum(stored.status.get(name) == "ok" for name in EXPERIMENT.runs)
+    whole = len(EXPERIMENT.runs)
+    made_text = ("Every run of the plan is in the store" if made == whole
+                 else f"{made} of the plan's {whole} runs are in the store")  # fmt: skip
+    return {"store_stuck_T": T, "store_stuck_text": text, "store_copy_made": made_text}
