@@ -148,7 +148,13 @@ def test_every_claim_holds_on_measurements_that_meet_them():
     assert numbers["margin_min"] == pytest.approx(4.5)
     assert (numbers["margin_at"], numbers["faster_at"], numbers["scattered_at"]) == ("3, 6",) * 3
     assert numbers["wide_norms_at"] == "relu, tanh"
-    assert numbers["paper_claims"].startswith("C5.1p holds (ReLU, stored depths 3, 50, decided")
+    assert numbers["paper_claims"].startswith(
+        "C5.1p on the earlier store: holds (ReLU, stored depths 3, 50, decided"
+    )  # labelled apart from the ledger's C5.1p, which the registered sweep decides once made
+    assert numbers["paper_every_top"] == (
+        "has the smallest regression loss of its network's SGs in every one of them"
+    )
+    assert numbers["store_loss_threshold"] == "0.3"
     assert numbers["paper_below_control"] == "nowhere"
 
 
@@ -343,6 +349,28 @@ def test_store_claims_hold_in_part_where_a_shallow_depth_fails_or_is_undecided()
             "holds in part",
             f"{name}: SG faster at depths 50; undecided at 3",
         )
+
+
+def test_the_top_sgs_smallest_loss_is_counted_not_typed():
+    store = paper()
+    store.sg_loss["relu", 3] = np.array([1e-4, 2e-4, 5e-4])  # the top SG's is the largest here
+    got = ch.numbers(params(), sweep(), wide(), store)["paper_every_top"]
+    assert got == "has the smallest regression loss of its network's SGs in 3 of the 4 networks"
+
+
+def test_c5_1p_is_decided_at_the_deepest_depth_alone():
+    """ "Many hidden layers": 50 decides. Above the control by over a point at 3 but undecided at
+    50 is undecided, and short of the margin at 50 (above the control, not by a point, no
+    reversal) does not hold, whatever 3 shows."""
+    control = 0.90
+    noisy = seeds(control + 0.01, 0.03)  # a point above on average, three either way
+    claims = judged(store=paper(acc={("relu", 50, SG): noisy}))
+    assert claims["C5.1p"].status == "inconclusive"
+    assert "more than 1 point above the control at 3" in claims["C5.1p"].regime
+    short = seeds(control + 0.005, 0.0005)  # +0.5 points on every seed, tight
+    claims = judged(store=paper(acc={("relu", 50, SG): short}))
+    assert claims["C5.1p"].status == "does not hold"
+    assert "not shown at 50" in claims["C5.1p"].regime and "below it" not in claims["C5.1p"].regime
 
 
 @pytest.mark.claim("C5.1p", "fails")

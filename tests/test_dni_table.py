@@ -1,6 +1,8 @@
 """Chapter 1's DNI table on full MNIST (issue 25), registered before any run: its grid, its
 plan, and the cells it shares with chapter 5's registered sweep."""
 
+import numpy as np
+
 from synthgrad import paper, store
 from synthgrad.chapters import depth_sweep as S
 from synthgrad.chapters import dni_table as T
@@ -83,3 +85,16 @@ def test_the_middle_dni_grid_is_the_sweeps_middle_sg_without_the_label():
     assert M.SELECT in paper.BUILDERS and M.FINAL in paper.BUILDERS
     final = M.GRID.final_experiment()
     assert set(final.runs) | set(final.pending) == {R.final_label(c) for c in M.CELLS}
+
+
+def test_the_tables_cells_name_a_diverged_seed_rather_than_leave_it_out_of_the_mean():
+    from synthgrad.chapters import primer
+
+    acc = {(3, "backprop"): np.array([0.97, 0.96, 0.965]), (3, "DNI"): np.array([0.95, np.nan, 0.96]),
+           (4, "backprop"): np.array([0.97, 0.97, 0.97])}  # fmt: skip
+    table = primer.dni_table(acc).data
+    assert table.loc[3, ("DNI", "mean")] == "diverged" and table.loc[3, ("DNI", "diverged")] == "1"
+    assert (
+        table.loc[3, ("backprop", "mean")] == "3.50" and table.loc[3, ("backprop", "max")] == "4.00"
+    )
+    assert table.loc[4, ("DNI", "mean")] == "not in the store"

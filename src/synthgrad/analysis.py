@@ -46,8 +46,11 @@ LAST = 5  # an end-of-training value is the mean over the last 5 evaluations (BO
 def end_value(history: History, metric: str = "test_acc", last: int = LAST) -> np.ndarray:
     """Per seed, the end-of-training value of an evaluation metric: the mean over its last
     ``last`` evaluations (fewer if the run has fewer), so that one noisy evaluation does not
-    decide a claim. A NaN in them (a seed that diverged) stays NaN."""
-    return np.mean(history.evals[metric][-last:], axis=0)
+    decide a claim. NaN for a seed that diverged: a NaN in them stays NaN, and so does a seed
+    whose last evaluations came before it diverged (a run stops once every seed has, so the
+    last seed to go keeps finite evaluations; an accuracy read from NaN outputs is finite too)."""
+    value = np.mean(history.evals[metric][-last:], axis=0)
+    return np.where(history.diverged, np.nan, value)
 
 
 def final_summary(runs: Mapping[str, History], metric: str) -> pd.DataFrame:
@@ -104,12 +107,13 @@ def final_text(
 
 def steps_to(history: History, metric: str, threshold: float, smooth: int = 25) -> np.ndarray:
     """Per seed, the first training step at which the running mean (over ``smooth`` steps) of a
-    per-step metric falls to ``threshold`` or below; ``inf`` for a seed that never does (or
-    diverged first)."""
+    per-step metric falls to ``threshold`` or below; ``inf`` for a seed that never does; NaN for
+    a seed that diverged, before or after (a lost seed, which counts against a claim's method)."""
     values = pd.DataFrame(history.train[metric]).rolling(smooth, min_periods=smooth).mean()
     below = (values <= threshold).to_numpy()
     first = np.where(below.any(0), below.argmax(0), -1)
-    return np.where(first >= 0, history.steps[np.maximum(first, 0)], np.inf).astype(float)
+    steps = np.where(first >= 0, history.steps[np.maximum(first, 0)], np.inf).astype(float)
+    return np.where(history.diverged, np.nan, steps)
 
 
 def eval_at(history: History, metric: str, steps: np.ndarray) -> np.ndarray:

@@ -189,18 +189,41 @@ def dni_table(dni_acc: Mapping[tuple[int, str], np.ndarray]) -> Styler | None:
     lowest and highest seed (None when the store holds none of it)."""
     if not dni_acc:
         return None
-    table = (
-        _errors(dni_acc)
-        .groupby(["hidden layers", "method"])["held-out error (%)"]
-        .agg(["mean", "min", "max"])
+    # skipna=False: a seed that diverged (NaN) makes its cell's mean, lowest and highest
+    # "diverged", and is counted, never silently left out of the mean
+    errors = _errors(dni_acc).groupby(["hidden layers", "method"])["held-out error (%)"]
+    table = pd.DataFrame(
+        {
+            "mean": errors.apply(lambda v: v.mean(skipna=False)),
+            "min": errors.apply(lambda v: v.min(skipna=False)),
+            "max": errors.apply(lambda v: v.max(skipna=False)),
+            "diverged": errors.apply(lambda v: v.isna().sum()),
+        }
+    )
+    shown = table.apply(
+        lambda row: (
+            [f"{row['diverged']:.0f}"]
+            + ["diverged" if np.isnan(x) else f"{x:.2f}" for x in row[["mean", "min", "max"]]]
+        ),
+        axis=1,
+        result_type="expand",
+    )
+    shown.columns = ["diverged", "mean", "min", "max"]
+    shown = (
+        shown[["mean", "min", "max", "diverged"]]
         .unstack("method")
         .swaplevel(axis=1)
-        .sort_index(axis=1)
+        .fillna("not in the store")
     )
+    order = pd.MultiIndex.from_product(
+        [sorted({m for _, m in dni_acc}), list(shown.columns.levels[1])]
+    )
+    shown = shown.reindex(columns=[c for c in order if c in shown.columns])
     seeds = sorted({len(acc) for acc in dni_acc.values()})
-    return table.style.format("{:.2f}", na_rep="not in the store").set_caption(
+    return shown.style.set_caption(
         "Held-out error (%) after the store's budget: mean, lowest and highest of "
-        f"{' or '.join(map(str, seeds))} seeds"
+        f"{' or '.join(map(str, seeds))} seeds, and the seeds that diverged (any makes its "
+        "cell's numbers 'diverged')"
     )
 
 

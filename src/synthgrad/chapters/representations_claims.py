@@ -205,7 +205,7 @@ def numbers(
         **{f"wide_sim_{a}_{k}": float(w.below_sim[a, m].mean()) for a in ACTIVATIONS for k, m in rules_},
         **{f"wide_slope_{a}_{k}": wv["slope"][a, m] for a in ACTIVATIONS for k, m in rules_},
     }  # fmt: skip
-    return out | paper_store.numbers(paper, p.loss_threshold)
+    return out | paper_store.numbers(paper, paper_store.THRESHOLD)
 
 
 def _faster(sg: np.ndarray, backprop: np.ndarray) -> stats.Paired:
@@ -306,7 +306,7 @@ def claims(
             },
         ),
     ]
-    out += paper_store.claims(paper, p.loss_threshold)
+    out += paper_store.claims(paper, paper_store.THRESHOLD)
     wide_scale = (
         f"book run: MNIST {p.scale}, width {p.wide_width}, {p.wide_depth} hidden layers, "
         f"ReLU and tanh, {p.wide_steps} steps, {p.n_seeds} seeds"

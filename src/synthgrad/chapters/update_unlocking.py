@@ -38,8 +38,11 @@ from .update_unlocking_claims import (
     claims,
     numbers,
 )
+from .update_unlocking_claims import model_band as model_band
 from .update_unlocking_claims import model_check as model_check  # the figures' table
+from .update_unlocking_claims import pipelines_end as pipelines_end
 from .update_unlocking_claims import predicted_time as predicted_time
+from .update_unlocking_claims import sooner as sooner
 from .update_unlocking_claims import sooner_pipeline as sooner_pipeline
 
 
@@ -189,12 +192,19 @@ def measure(results: Results, p: SimpleNamespace) -> Measures:
     stale = [np.concatenate(results[DNI, s].staleness) for s in p.seeds]  # every SG, per seed
     return Measures(
         speed=frame(lambda r: r.examples_per_s),
-        reach_s=frame(lambda r: r.seconds_to_accuracy(p.target_acc)),
-        reach_steps=frame(lambda r: r.steps_to_accuracy(p.target_acc)),
-        final_acc=frame(lambda r: np.mean(r.trace.test_acc.to_numpy()[-analysis.LAST :])),
+        reach_s=frame(lambda r: lost(r, r.seconds_to_accuracy(p.target_acc))),
+        reach_steps=frame(lambda r: lost(r, r.steps_to_accuracy(p.target_acc))),
+        final_acc=frame(lambda r: lost(r, np.mean(r.trace.test_acc.to_numpy()[-analysis.LAST :]))),
+        end_s=frame(lambda r: float(r.trace.seconds.iloc[-1])),
         stale=np.concatenate(stale).astype(int),
         busy_share={n: [_busy(results[n, s]) for s in p.seeds] for n in names},
     )
+
+
+def lost(r: decoupled.Result, value: float) -> float:
+    """``value`` measured on a run, or NaN where the run diverged (an accuracy read from NaN
+    outputs is finite, near chance: it must not count as a measurement)."""
+    return float("nan") if r.diverged_at >= 0 else float(value)
 
 
 def _busy(r: decoupled.Result) -> float:

@@ -17,6 +17,7 @@ from .update_unlocking import (
     Measures,
     Results,
     bp,
+    model_band,
     model_check,
     predicted_time,
     schedules,
@@ -148,8 +149,7 @@ def figure_prediction(model: CostModel, m: Measures, p: SimpleNamespace) -> plt.
     the same prediction in seconds to the target accuracy (right: the steps each schedule
     needed here, the band the model's error at ``K``; :func:`predicted_time`)."""
     curve = model.curve
-    ratio = model_check(m.speed, model.predicted)["predicted / measured"]
-    times = predicted_time(curve, m.reach_steps, p.batch_size, (ratio.min(), ratio.max()))
+    times = predicted_time(curve, m.reach_steps, p.batch_size, model_band(m.speed, model.predicted))
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 3.6))
     for name in curve:
         ax.plot(curve.index, curve[name], "o-", label=name)
