@@ -118,3 +118,15 @@ def test_the_time_to_the_target_is_read_per_seed_from_the_stored_evaluations():
     assert list(reach_s[:2]) == [2.0, 4.1] and np.isnan(reach_s[2])
     assert list(reach_steps[:2]) == [20.0, 40.0]
     assert list(S._reach(h, 0.99)[0][:2]) == [INF, INF]
+
+
+def test_why_dni_is_slower_is_computed_not_typed():
+    t = timed()  # every schedule 100 steps to the target, 0.02 s a step
+    t.step_s[uu.DNI] = np.full(5, 0.03)  # DNI's step 1.5 times backprop's, as many steps: cost
+    words = S.step_words(t)
+    assert words == {"store_step_word": "not cheaper but dearer",
+                     "store_reason": "The reason is mostly the cost of a step"}  # fmt: skip
+    t.reach_steps[uu.DNI] = 400.0  # four times the steps, each 1.5 times dearer: steps
+    assert S.step_words(t)["store_reason"] == "The reason is mostly steps"
+    t.step_s[uu.DNI] = np.full(5, 0.01)
+    assert S.step_words(t)["store_step_word"] == "cheaper"

@@ -304,7 +304,29 @@ def numbers(t: Timed) -> dict[str, Any]:
         # seconds per step over the whole budget, median seed: what a step costs each schedule
         "store_step_ms_dni": 1000 * float(np.median(t.step_s[C.DNI])),
         "store_step_ms_bp": 1000 * float(np.median(t.step_s[C.bp(K)])),
+        **step_words(t),
     }
+
+
+def step_words(t: Timed) -> dict[str, str]:
+    """What the prose says of why DNI is slower or faster to the target, computed: whether a
+    DNI step costs more or less than backprop's (median seed over the budget), and whether the
+    steps to the target or the cost of a step is the larger factor (median seeds; a median that
+    never got there: steps)."""
+    dni, bp = float(np.median(t.step_s[C.DNI])), float(np.median(t.step_s[C.bp(K)]))
+    steps = float(
+        t.reach_steps[C.DNI].median(skipna=False) / t.reach_steps[C.bp(K)].median(skipna=False)
+    )
+    cost = dni / bp
+    if not np.isfinite(cost) or np.isnan(steps):
+        return {
+            "store_step_word": "not measured",
+            "store_reason": "The reason is not measured here",
+        }
+    word = "not cheaper but dearer" if cost > 1 else "cheaper" if cost < 1 else "no dearer"
+    reason = ("The reason is mostly steps" if steps > cost
+              else "The reason is mostly the cost of a step")  # fmt: skip
+    return {"store_step_word": word, "store_reason": reason}
 
 
 def read(root: Path | None = None) -> Timed | None:
