@@ -71,6 +71,19 @@ class Paired:
         )
 
 
+def never_sooner(
+    a: np.ndarray | list[float], b: np.ndarray | list[float], b_end: np.ndarray | list[float]
+) -> np.ndarray:
+    """A baseline's times (or steps) to a target, ``b``, where a run that never got there (inf)
+    is slower than any that did: where the claim's method got there (``a`` finite) and the
+    baseline did not, the baseline counts as its whole run, ``b_end`` (it had not got there by
+    then), and never as sooner than ``a`` (a tie where its run was the shorter). A lost seed
+    (NaN) and the claim's method's own inf stay as they are, for :func:`paired` to count."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    slower = np.isinf(b) & np.isfinite(a)
+    return np.where(slower, np.maximum(np.asarray(b_end, dtype=float), a), b)
+
+
 def paired(
     a: np.ndarray | list[float],
     b: np.ndarray | list[float],

@@ -207,9 +207,7 @@ def sooner(dni: np.ndarray, baseline: np.ndarray, baseline_end: np.ndarray) -> s
     whole run's, ``baseline_end`` (it had not got there by then), and never as less than DNI's
     (a tie where its run was the shorter); a seed on which DNI did not get there (inf) or
     diverged (NaN) fails the comparison."""
-    dni, base = np.asarray(dni, dtype=float), np.asarray(baseline, dtype=float)
-    slower = np.isinf(base) & np.isfinite(dni)
-    base = np.where(slower, np.maximum(np.asarray(baseline_end, dtype=float), dni), base)
+    base = stats.never_sooner(dni, baseline, baseline_end)
     return stats.paired(dni, base, higher=False, lost="never reached the target")
 
 
