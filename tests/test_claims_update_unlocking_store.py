@@ -99,6 +99,13 @@ def test_a_seed_that_diverged_has_no_final_accuracy_even_where_its_evaluations_a
                 diverged_at=np.array([-1, 30]))  # fmt: skip
     got = analysis.end_value(h, last=1)
     assert got[0] == 0.96 and np.isnan(got[1])
+    # steps to a loss threshold: a seed that got there and then diverged is lost, not finite
+    loss = np.zeros((40, 2))
+    h = History(seeds=[0, 1], steps=np.arange(1, 41), train={"loss": loss},
+                eval_steps=np.array([0, 40]), evals={"test_acc": acc},
+                diverged_at=np.array([-1, 30]))  # fmt: skip
+    reached = analysis.steps_to(h, "loss", 0.1, smooth=1)
+    assert reached[0] == 1.0 and np.isnan(reached[1])
     sync = timed(acc={uu.SYNC: [0.968, 0.968, NAN, 0.968, 0.968]})  # the baseline lost a seed
     claim = {c.id: c for c in S.claims(sync)}["C7.3p"]
     assert "baseline diverged on seed(s) 2" in claim.interval
