@@ -62,9 +62,10 @@ class Measures:
     column per schedule: ``speed`` (examples per second), ``reach_s`` and ``reach_steps``
     (seconds and steps to the target accuracy, inf: never; NaN: the seed diverged), ``end_s``
     (the seconds on the same clock at the end of the run: a run that never reached the target
-    had not by then), ``final_acc`` (held-out accuracy after the last step; NaN: diverged). ``stale``: every asynchronous SG update's staleness, every seed;
-    ``busy_share``: per schedule and seed, the share of its processes' loop time spent
-    computing; ``cores``: this machine's."""
+    had not by then), ``final_acc`` (held-out accuracy after the last step; NaN: diverged).
+    ``stale``: every asynchronous SG update's staleness, every seed; ``busy_share``: per
+    schedule and seed, the share of its processes' loop time spent computing; ``cores``: this
+    machine's."""
 
     speed: pd.DataFrame
     reach_s: pd.DataFrame
