@@ -170,6 +170,13 @@ def test_values_reads_the_layers_the_claims_are_about():
     numbers = R.numbers(got)
     assert numbers["layers_init_slope"] == "0.5" and numbers["layers_moved"] == "20% to 20%"
     assert numbers["layers_init_slope_seed"] == "0.5"
+    # trained slopes of 2 against 0.5 at initialisation; the last cell lost a seed
+    assert numbers["layers_not_init"] == (
+        "The pattern is not the initialisation's (a cell with a diverged seed is not read)"
+    )
+    for cell in got.init_slopes:
+        got.init_slopes[cell] = got.init_slopes[cell] * 0 + 3.0  # steeper than after training
+    assert R._not_init(got).startswith("Part of the pattern may be the initialisation's")
     assert numbers["layers_norms_reading"].startswith("of differing signs")  # rising: +2
     assert numbers["layers_raw_slopes_bp"] == "-3.00 to -3.00"
     assert got.diverged[R.CELLS[-1]] == 1 and got.diverged[R.CELLS[0]] == 0

@@ -137,3 +137,16 @@ def test_why_dni_is_slower_is_computed_not_typed():
     assert S.step_words(t)["store_reason"] == "The reason is mostly steps"
     t.step_s[uu.DNI] = np.full(5, 0.01)
     assert S.step_words(t)["store_step_word"] == "cheaper"
+
+
+def test_the_stall_of_the_asynchronous_run_is_put_in_words_from_its_losses():
+    t = timed(seconds={uu.DNI: [8.0, 8.2, INF, 7.9, INF]})
+    assert S.stall_text(t) == "the training losses are not read here"
+    t.end_loss = pd.DataFrame({uu.DNI: [0.1, 0.1, 0.4, 0.12, 0.5], uu.SYNC: [0.1] * 5})
+    assert S.stall_text(t) == (
+        "on the seeds where asynchronous DNI never reached the target (2, 4), its training loss "
+        "(running mean of 25 steps) ends 4.0 to 5.0 times the synchronous run's, against 1.0 to "
+        "1.2 times on the seeds where it did"
+    )
+    t.reach_s[uu.DNI] = 8.0
+    assert S.stall_text(t).startswith("asynchronous DNI reached the target on every seed")

@@ -129,7 +129,7 @@ def figure_store_curves(
             f"Paper scale (results store), {act}: mean over 3 seeds, band from lowest to highest"
         )
         # every 25th step of the running mean is enough to draw
-        figs.append(curve_panels(panels, p.loss_threshold, title, every=25))
+        figs.append(curve_panels(panels, paper_store.THRESHOLD, title, every=25))
     return figs
 
 
@@ -145,7 +145,7 @@ def store_table(runs: Mapping[paper_store.Label, History], p: SimpleNamespace) -
             for (a, d, m), h in runs.items()
             for s, acc, loss, steps in zip(
                 h.seeds, h.final("test_acc"), h.train["loss"][-25:].mean(0),
-                analysis.steps_to(h, "loss", p.loss_threshold), strict=True,
+                analysis.steps_to(h, "loss", paper_store.THRESHOLD), strict=True,
             )
         ]
     )  # fmt: skip
@@ -153,7 +153,13 @@ def store_table(runs: Mapping[paper_store.Label, History], p: SimpleNamespace) -
         paper_table.groupby(["activation", "depth", "method"])[
             ["final held-out accuracy", "final training loss", "steps to threshold"]
         ]
-        .agg(["min", "median", "max"])
+        .agg(
+            [
+                ("min", lambda v: v.min(skipna=False)),
+                ("median", lambda v: v.median(skipna=False)),
+                ("max", lambda v: v.max(skipna=False)),
+            ]
+        )  # a diverged seed (NaN) shows, never skipped
         .style.format(precision=3)
         .set_caption("Paper scale, per activation, depth and method: over the 3 seeds")
     )

@@ -326,7 +326,7 @@ def numbers(layers: Layers | None) -> dict[str, str]:
         return {"layers_verdicts": none} | dict.fromkeys(
             ("layers_slopes_bp", "layers_slopes_sg", "layers_norms_reading", "layers_init_slope",
              "layers_init_slope_seed", "layers_raw_slopes_bp", "layers_moved",
-             "layers_reversed_course"), "not measured yet")  # fmt: skip
+             "layers_reversed_course", "layers_not_init"), "not measured yet")  # fmt: skip
 
     def span(values: dict[Cell, np.ndarray], method: str | None = None, fmt: str = "+.2f") -> str:
         means = [float(v.mean()) for c, v in values.items() if method in (None, c[2])]
@@ -342,7 +342,26 @@ def numbers(layers: Layers | None) -> dict[str, str]:
         "layers_raw_slopes_bp": span(layers.raw_slopes, "backprop"),
         "layers_moved": span(layers.moved, fmt=".0%"),
         "layers_reversed_course": _reversed_course(layers),
+        "layers_not_init": _not_init(layers),
     }
+
+
+def _not_init(layers: Layers) -> str:
+    """Whether the trained norm slopes are the training's, not the initialisation's: the
+    smallest per-cell mean slope after training, in size, against the largest at
+    initialisation (per-cell means over seeds)."""
+    trained = np.array([abs(float(v.mean())) for v in layers.slopes.values()])
+    init = np.array([abs(float(v.mean())) for v in layers.init_slopes.values()])
+    lost = "" if np.isfinite(trained).all() else " (a cell with a diverged seed is not read)"
+    trained = trained[np.isfinite(trained)]
+    if not trained.size:
+        return (
+            "Whether the pattern is the initialisation's is not measured (every cell lost a seed)"
+        )
+    if trained.min() > np.nanmax(init):
+        return "The pattern is not the initialisation's" + lost
+    return (f"Part of the pattern may be the initialisation's{lost} (a trained per-cell mean slope "
+            f"as small as {trained.min():.2g} in size)")  # fmt: skip
 
 
 def _norms_reading(layers: Layers) -> str:

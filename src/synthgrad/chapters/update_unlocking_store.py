@@ -165,6 +165,7 @@ class Timed:
     steps: int
     scale: str = ""
     step_s: dict[str, np.ndarray] = field(default_factory=dict)  # per seed, seconds per step
+    end_loss: pd.DataFrame | None = None  # per seed and schedule: the training loss at the end
 
 
 def _reach(history: History, target: float) -> tuple[np.ndarray, np.ndarray]:
@@ -199,7 +200,15 @@ def values(stored: store.Stored, fixed: tuple[float, int]) -> Timed | None:
         steps=steps,
         scale=stored.scale(),
         step_s={n: stored.runs[n].evals["seconds"][-1] / steps for n in names},
+        end_loss=pd.DataFrame({n: _end_loss(stored.runs[n]) for n in names}, index=list(SEEDS)),
     )
+
+
+def _end_loss(history: History, smooth: int = 25) -> np.ndarray:
+    """Per seed, the running mean (over ``smooth`` steps) of the training loss at the last step
+    (NaN: the seed diverged)."""
+    loss = pd.DataFrame(history.train["loss"]).rolling(smooth, min_periods=1).mean().to_numpy()
+    return np.where(history.diverged, np.nan, loss[-1])
 
 
 def claims(t: Timed) -> list[ledger.Claim]:
@@ -305,7 +314,30 @@ def numbers(t: Timed) -> dict[str, Any]:
         "store_step_ms_dni": 1000 * float(np.median(t.step_s[C.DNI])),
         "store_step_ms_bp": 1000 * float(np.median(t.step_s[C.bp(K)])),
         **step_words(t),
+        "store_stall": stall_text(t),
     }
+
+
+def stall_text(t: Timed) -> str:
+    """The asynchronous run against the synchronous one at the end of the budget, in words:
+    the ratio of their training losses (running mean) on the seeds where asynchronous DNI never
+    reached the target and on those where it did."""
+    if t.end_loss is None:
+        return "the training losses are not read here"
+    ratio = t.end_loss[C.DNI] / t.end_loss[C.SYNC]
+    missed = ~np.isfinite(t.reach_s[C.DNI])
+
+    def span(r: pd.Series) -> str:
+        return f"{r.min(skipna=False):.1f} to {r.max(skipna=False):.1f} times"
+
+    if not missed.any():
+        return f"asynchronous DNI reached the target on every seed; its training loss (running mean) ends {span(ratio)} the synchronous run's"
+    text = (f"on the seeds where asynchronous DNI never reached the target "
+            f"({', '.join(map(str, t.reach_s.index[missed]))}), its training loss (running mean "
+            f"of 25 steps) ends {span(ratio[missed])} the synchronous run's")  # fmt: skip
+    if (~missed).any():
+        text += f", against {span(ratio[~missed])} on the seeds where it did"
+    return text
 
 
 def step_words(t: Timed) -> dict[str, str]:
