@@ -163,7 +163,7 @@ def test_a_baseline_that_never_reaches_the_target_is_slower_than_dni_there():
     assert short.differences[2] == 0.0  # a run shorter than DNI's time: a tie at most
     # neither pipeline got there: at least the shorter of their runs
     ends = pd.DataFrame({"GPipe": [12.0, 40.0], "1F1B": [30.0, NAN]})
-    assert uu.pipelines_end(ends)[0] == 12.0 and np.isnan(uu.pipelines_end(ends)[1])
+    assert uu.sooner_pipeline(ends)[0] == 12.0 and np.isnan(uu.sooner_pipeline(ends)[1])
     both = uu.sooner([INF, 8.0], [INF, 9.0], [30.0, 30.0])  # DNI never: fails, not a tie
     assert both.outcome == "fails" and "never reached the target on seed(s) 0" in both.why
 

@@ -73,8 +73,9 @@ def make(
     graph: bool = True,
     match: Sequence[str] = (),
     workers: int | None = None,
-) -> None:
-    """Run what is missing, corrupt or stale, saving each run as soon as it finishes. On a GPU
+) -> list[str]:
+    """Run what is missing, corrupt or stale, saving each run as soon as it finishes; returns
+    the labels made (``experiment/label``; none where nothing could be made here). On a GPU
     (``device="cuda"``) the runs go one after another on it, each step replayed from a CUDA
     graph unless ``graph=False`` or :func:`graphable` says it cannot be (those run eagerly);
     on the CPU they go to ``executor`` (default: one local process per core, one torch thread
@@ -84,6 +85,7 @@ def make(
     needs more cores than this machine has (``Experiment.cores``) is not made here: said, and
     skipped."""
     root = root or store_dir()
+    made: list[str] = []
     for experiment in experiments:
         name = experiment.name
         labels = todo(experiment, root, match)
@@ -98,6 +100,7 @@ def make(
         for label in alone:  # in this process, before any pool starts: nothing else runs
             history = run_task(experiment.runs[label])
             save(experiment, label, history, cpu_name(), root, registered)
+            made.append(f"{name}/{label}")
             log(f"  {label}: {history.settings['seconds']:.0f} s (alone)")
         labels = [label for label in labels if label not in alone]
         on_device = [] if device == "cpu" else [
@@ -114,13 +117,16 @@ def make(
                 log(f"  {label}: the CUDA graph failed ({error}); trained eagerly instead")
                 history = run_task(run, device=device, progress=None)
             save(experiment, label, history, _device_name(device), root, registered)
+            made.append(f"{name}/{label}")
             seconds = history.settings["seconds"]
             log(f"  {label}: {seconds:.0f} s ({history.settings.get('step', 'eager')})")
         on_cpu = [label for label in labels if label not in on_device]
         tasks = [experiment.runs[label] for label in on_cpu]
         for i, history in run_each(tasks, executor, workers):
             save(experiment, on_cpu[i], history, cpu_name(), root, registered)
+            made.append(f"{name}/{on_cpu[i]}")
             log(f"  {on_cpu[i]}: {history.settings['seconds']:.0f} s")
+    return made
 
 
 def cpu_name() -> str:

@@ -122,9 +122,9 @@ def main(argv: list[str] | None = None) -> None:
             labels = making.todo(experiment, match=args.match)
             if not labels:
                 break
-            making.make([experiment], args.device, executor, graph=not args.eager,
-                       match=args.match, workers=args.workers)  # fmt: skip
-            if making.todo(experiment, match=args.match) == labels:
+            made = making.make([experiment], args.device, executor, graph=not args.eager,
+                               match=args.match, workers=args.workers)  # fmt: skip
+            if not made:
                 break  # nothing was made (a grid this machine cannot make): no second try
 
 

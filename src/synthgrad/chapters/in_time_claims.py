@@ -56,10 +56,15 @@ def score_table(
     return pd.DataFrame(rows).T.fillna("")
 
 
+def _diverged(log: dict[str, list[float]]) -> bool:
+    """Whether a curriculum diverged: its error became NaN or inf somewhere."""
+    return not np.isfinite(log["error"]).all()
+
+
 def _error_at_end(log: dict[str, list[float]], last: int) -> float:
     """A curriculum's mean error over its last ``last`` batches at the length it ended on
-    (NaN: the run diverged, its error became NaN or inf somewhere)."""
-    if not np.isfinite(log["error"]).all():
+    (NaN: the run diverged)."""
+    if _diverged(log):
         return float("nan")
     end = log["n"][-1]
     return float(
@@ -76,11 +81,11 @@ def _values(v: list[float], missing: str) -> str:
     return ", ".join(missing if not np.isfinite(x) else f"{x:.2f}" for x in v)
 
 
-def _cosines(runs: list[dict[str, list[float]]], last: int) -> str:
+def _cosines(runs: list[dict[str, list[float]]]) -> str:
     """Each DNI seed's SG cosine at its last probe, for Table 3: "diverged" where the run
     diverged (whatever its last probe read), "n/a" where no probe crossed a window boundary."""
     return ", ".join(
-        "diverged" if not np.isfinite(_error_at_end(g, last))
+        "diverged" if _diverged(g)
         else _values([_last_cosine(g)], "n/a")
         for g in runs
     )  # fmt: skip
@@ -117,7 +122,7 @@ def where_stuck(logs: Logs, last: int = STUCK_LAST) -> pd.DataFrame:
             "fits one window up to length": "any" if T is None else str((T - 1) // 2),
         }  # fmt: skip
         if method == "DNI":
-            row["SG cosine, last probe"] = _cosines(runs, last)
+            row["SG cosine, last probe"] = _cosines(runs)
         rows[method if T is None else f"{method}, T = {T}"] = row
     return pd.DataFrame(rows).T.fillna("")
 
@@ -141,7 +146,7 @@ def stuck_text(logs: Logs, T: int, last: int = STUCK_LAST) -> str:
                       else f"{np.median(e):.2f} bits per sequence for {m}")  # fmt: skip
     dni = logs["DNI", T]
     cos = np.array([_last_cosine(g) for g in dni])
-    gone = ~np.isfinite([_error_at_end(g, last) for g in dni])  # a diverged seed's probe: not read
+    gone = np.array([_diverged(g) for g in dni])  # a diverged seed's probe: not read
     ok = np.isfinite(cos) & ~gone
     unprobed = ~np.isfinite(cos) & ~gone
     if not ok.any():

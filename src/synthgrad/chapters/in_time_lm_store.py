@@ -114,7 +114,7 @@ def finals(stored: store.Stored) -> dict[str, np.ndarray]:
     """Per run made and current, each seed's score: the mean of its last evaluations of
     held-out bits per character (NaN: diverged)."""
     return {
-        name: np.where(h.diverged, np.nan, analysis.end_value(h, "valid_bpc"))
+        name: analysis.end_value(h, "valid_bpc")  # NaN where the seed diverged
         for name, h in stored.runs.items()
         if stored.status[name] == "ok"
     }

@@ -191,34 +191,20 @@ def dni_table(dni_acc: Mapping[tuple[int, str], np.ndarray]) -> Styler | None:
         return None
     # skipna=False: a seed that diverged (NaN) makes its cell's mean, lowest and highest
     # "diverged", and is counted, never silently left out of the mean
-    errors = _errors(dni_acc).groupby(["hidden layers", "method"])["held-out error (%)"]
-    table = pd.DataFrame(
-        {
-            "mean": errors.apply(lambda v: v.mean(skipna=False)),
-            "min": errors.apply(lambda v: v.min(skipna=False)),
-            "max": errors.apply(lambda v: v.max(skipna=False)),
-            "diverged": errors.apply(lambda v: v.isna().sum()),
-        }
+    stats = ["mean", "min", "max"]
+    errors = (
+        _errors(dni_acc)
+        .groupby(["hidden layers", "method"])["held-out error (%)"]
+        .agg(
+            **{f: lambda v, f=f: getattr(v, f)(skipna=False) for f in stats},
+            diverged=lambda v: int(v.isna().sum()),
+        )  # fmt: skip
     )
-    shown = table.apply(
-        lambda row: (
-            [f"{row['diverged']:.0f}"]
-            + ["diverged" if np.isnan(x) else f"{x:.2f}" for x in row[["mean", "min", "max"]]]
-        ),
-        axis=1,
-        result_type="expand",
-    )
-    shown.columns = ["diverged", "mean", "min", "max"]
-    shown = (
-        shown[["mean", "min", "max", "diverged"]]
-        .unstack("method")
-        .swaplevel(axis=1)
-        .fillna("not in the store")
-    )
-    order = pd.MultiIndex.from_product(
-        [sorted({m for _, m in dni_acc}), list(shown.columns.levels[1])]
-    )
-    shown = shown.reindex(columns=[c for c in order if c in shown.columns])
+    shown = errors[stats].map(lambda x: "diverged" if np.isnan(x) else f"{x:.2f}")
+    shown["diverged"] = errors["diverged"].map(str)
+    shown = shown.unstack("method").swaplevel(axis=1).fillna("not in the store")
+    methods = sorted({m for _, m in dni_acc})
+    shown = shown[[(m, c) for m in methods for c in [*stats, "diverged"]]]
     seeds = sorted({len(acc) for acc in dni_acc.values()})
     return shown.style.set_caption(
         "Held-out error (%) after the store's budget: mean, lowest and highest of "

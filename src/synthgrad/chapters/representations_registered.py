@@ -329,8 +329,10 @@ def numbers(layers: Layers | None) -> dict[str, str]:
              "layers_reversed_course", "layers_not_init"), "not measured yet")  # fmt: skip
 
     def span(values: dict[Cell, np.ndarray], method: str | None = None, fmt: str = "+.2f") -> str:
-        means = [float(v.mean()) for c, v in values.items() if method in (None, c[2])]
-        return f"{min(means):{fmt}} to {max(means):{fmt}}"
+        means = np.array([float(v.mean()) for c, v in values.items() if method in (None, c[2])])
+        # a cell that lost a seed (NaN) is left out of the range, whatever its place (Python's
+        # min and max kept or dropped it by order); the claims table names the lost seed
+        return f"{np.nanmin(means):{fmt}} to {np.nanmax(means):{fmt}}"
 
     return {
         "layers_verdicts": "; ".join(f"{c.id} {c.status}" for c in found),

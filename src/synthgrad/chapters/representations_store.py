@@ -255,7 +255,7 @@ def numbers(paper: Paper | None, threshold: float) -> dict[str, str]:
         "paper_below_control": "; ".join(below_text) or "nowhere",
         "paper_every": "; ".join(every_text) or "nowhere here: the store holds none of these runs",
         "paper_every_ratio": "; ".join(
-            f"{min(r):.0f} to {max(r):.0f} times the top SG's in the networks that reached the threshold on {k}"
+            f"{np.min(r):.0f} to {np.max(r):.0f} times the top SG's in the networks that reached the threshold on {k}"
             for k, r in every_ratio.items()
             if r
         )

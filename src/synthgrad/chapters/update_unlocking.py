@@ -40,7 +40,6 @@ from .update_unlocking_claims import (
 )
 from .update_unlocking_claims import model_band as model_band
 from .update_unlocking_claims import model_check as model_check  # the figures' table
-from .update_unlocking_claims import pipelines_end as pipelines_end
 from .update_unlocking_claims import predicted_time as predicted_time
 from .update_unlocking_claims import sooner as sooner
 from .update_unlocking_claims import sooner_pipeline as sooner_pipeline

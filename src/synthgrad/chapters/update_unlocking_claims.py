@@ -196,7 +196,8 @@ def numbers(
 
 def sooner_pipeline(reach_s: pd.DataFrame) -> pd.Series:
     """Per seed, the seconds to the target of the sooner pipeline (GPipe or 1F1B): inf where
-    neither got there, NaN where either time is NaN (unmeasured: never the other silently)."""
+    neither got there, NaN where either time is NaN (unmeasured: never the other silently).
+    Of the runs' end times (``Measures.end_s``), the bound on it where neither got there."""
     times = reach_s[list(PIPELINES)]
     return times.min(axis=1, skipna=False)
 
@@ -210,12 +211,6 @@ def sooner(dni: np.ndarray, baseline: np.ndarray, baseline_end: np.ndarray) -> s
     diverged (NaN) fails the comparison."""
     base = stats.never_sooner(dni, baseline, baseline_end)
     return stats.paired(dni, base, higher=False, lost="never reached the target")
-
-
-def pipelines_end(end_s: pd.DataFrame) -> pd.Series:
-    """Per seed, the sooner pipeline's time to the target where neither got there: at least the
-    shorter of their runs."""
-    return end_s[list(PIPELINES)].min(axis=1, skipna=False)
 
 
 def claims(
@@ -266,7 +261,7 @@ def claims(
             f"per seed, wall-clock seconds until the held-out accuracy reaches {p.target_acc:.0%}: DNI (asynchronous) against the sooner of GPipe and 1F1B (throughput beside it, not deciding)",
             "95% interval of the better pipeline's seconds minus DNI's (paired per seed) above 0; a run that never reaches the target is slower than any that does (its time at least its whole run's)",
             ledger.judge(
-                sooner(reach_s[DNI], best_pipeline, pipelines_end(m.end_s)),
+                sooner(reach_s[DNI], best_pipeline, sooner_pipeline(m.end_s)),
                 regime="seconds to {target:.0%}, median seed: DNI {dni:.1f}, GPipe {gpipe:.1f}, 1F1B {f1b:.1f}; examples per second, DNI / best pipeline {ratio:.2f} (mean)",
                 ratio=n["dni_over_pipelines"], target=p.target_acc, dni=np.median(reach_s[DNI]),
                 gpipe=np.median(reach_s["GPipe"]), f1b=np.median(reach_s["1F1B"]),
