@@ -154,3 +154,59 @@ def test_the_stall_of_the_asynchronous_run_is_put_in_words_from_its_losses():
     assert (
         got.startswith("asynchronous DNI reached the target on every seed") and "stall" not in got
     )
+
+
+CASES = {  # the constructed grids above, as the first grid's claims (C7.1p-95 to C7.3p-95)
+    "holds": dict(),
+    "in part": dict(seconds={uu.DNI: 10.0 - JITTER}),
+    "fails": dict(seconds={uu.DNI: [INF] * 5}, acc={uu.DNI: 0.95 + JITTER / 100}),
+    "diverged": dict(seconds={uu.DNI: [8.0, 8.2, NAN, 7.9, 8.1]}, acc={uu.DNI: [0.965] * 4 + [NAN]}),
+    "inconclusive": dict(
+        seconds={uu.bp(2): 8.0 - JITTER, "GPipe": 8.0 - JITTER, "1F1B": 8.0 - JITTER,
+                 uu.BP1: 8.0 - JITTER},
+        acc={uu.DNI: 0.958 + np.array([0.004, -0.004, 0.0, 0.002, -0.002])},
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.claim("C7.1p-95", "holds")
+@pytest.mark.claim("C7.2p-95", "holds")
+@pytest.mark.claim("C7.3p-95", "holds")
+@pytest.mark.claim("C7.1p-95", "in part")
+@pytest.mark.claim("C7.1p-95", "fails")
+@pytest.mark.claim("C7.2p-95", "fails")
+@pytest.mark.claim("C7.3p-95", "fails")
+@pytest.mark.claim("C7.1p-95", "diverged")
+@pytest.mark.claim("C7.2p-95", "diverged")
+@pytest.mark.claim("C7.3p-95", "diverged")
+@pytest.mark.claim("C7.1p-95", "inconclusive")
+@pytest.mark.claim("C7.2p-95", "inconclusive")
+@pytest.mark.claim("C7.3p-95", "inconclusive")
+def test_the_first_grids_claims_are_decided_by_the_same_rules_under_their_own_ids():
+    expected = {
+        "holds": dict.fromkeys(("C7.1p", "C7.2p", "C7.3p"), "holds"),
+        "in part": {"C7.1p": "holds in part"},
+        "fails": dict.fromkeys(("C7.1p", "C7.2p", "C7.3p"), "does not hold"),
+        "diverged": dict.fromkeys(("C7.1p", "C7.2p", "C7.3p"), "does not hold"),
+        "inconclusive": dict.fromkeys(("C7.1p", "C7.2p", "C7.3p"), "inconclusive"),
+    }
+    for case, settings in CASES.items():
+        t = timed(**settings)
+        first = {c.id: c for c in S.claims(t, S.FIRST)}
+        assert set(first) == {"C7.1p-95", "C7.2p-95", "C7.3p-95"}, case
+        for claim, status in expected[case].items():
+            assert first[claim + S.FIRST].status == status == found(t)[claim], (case, claim)
+        assert all("First registered grid, target 95%" in c.claim for c in first.values())
+        assert all("First registered grid" not in c.claim for c in S.claims(t))
+
+
+def test_both_grids_give_their_claims_and_numbers_under_their_own_names():
+    found_claims, numbers = S.verdicts(timed(), timed(seconds={uu.DNI: [INF] * 5}))
+    assert [c.id for c in found_claims] == [
+        "C7.1p", "C7.2p", "C7.3p", "C7.1p-95", "C7.2p-95", "C7.3p-95"
+    ]  # fmt: skip
+    assert numbers["store_dni_reached"] == "5 of 5" and numbers["store95_dni_reached"] == "0 of 5"
+    assert not any(k.startswith("store95_store") for k in numbers)
+    only_first = S.verdicts(None, timed())
+    assert [c.id for c in only_first[0]] == ["C7.1p-95", "C7.2p-95", "C7.3p-95"]
+    assert all(k.startswith("store95_") for k in only_first[1])

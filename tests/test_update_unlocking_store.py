@@ -90,3 +90,35 @@ def test_the_grids_runs_must_hold_the_registered_seeds_in_order():
         S.values(good, (0.95, 20))
     good.status[names[1]] = "missing"
     assert S.values(good, (0.95, 20)) is None  # part of a comparison: no verdict
+
+
+def test_the_second_grids_plan_is_registered_and_reads_the_same_pilot_by_its_own_rule():
+    assert (store.store_dir() / S.LONG_PLAN_FILE).read_text() == S.long_plan_text()
+    names = list(paper.BUILDERS)
+    assert names.index(S.PILOT) < names.index(S.NAME) < names.index(S.LONG)
+    # the lowest target reached at least MIN_SECONDS into the pilot's run; 3 x its steps
+    assert S.long_budget({0.96: (4.4, 260.0), 0.97: (8.6, 460.0)}) == (0.97, 1400)
+    assert S.long_budget({0.96: (6.0, 300.0), 0.97: (8.6, 460.0)}) == (0.96, 900)
+    assert S.long_budget({0.96: (4.0, 200.0), 0.97: (math.inf, math.inf)}) is None
+    assert S.long_budget({0.96: (math.nan, math.nan), 0.97: (9.0, 400.0)}) == (0.97, 1200)
+    assert S.long_budget({}) is None
+
+
+def test_the_second_grid_waits_for_the_pilot_and_says_when_its_rule_finds_no_target(
+    tmp_path, monkeypatch
+):
+    assert S.long_experiment(tmp_path).pending == tuple(uu.schedules(S.K))
+    assert "the pilot is not made yet" in S.page_text(tmp_path, long=True)
+    early = {t: (1.0, 50.0) for t in (*S.TARGETS, *S.LONG_TARGETS)}  # every target within 1 s
+    monkeypatch.setattr(S, "pilot_reached", lambda root=None: early)
+    assert S.long_experiment(tmp_path).runs == {}
+    assert "finds no target" in S.page_text(tmp_path, long=True)
+    assert S.experiment(tmp_path).runs["GPipe"].fit["steps"] == 200  # the first rule: 3 x 50
+    late = early | {0.97: (7.0, 400.0)}
+    monkeypatch.setattr(S, "pilot_reached", lambda root=None: late)
+    grid = S.long_experiment(tmp_path)
+    assert grid.name == S.LONG and grid.plan == S.LONG_PLAN_FILE and grid.pending == ()
+    for task in grid.runs.values():
+        assert task.fit["steps"] == 1200 and task.fit["seeds"] == list(S.SEEDS)
+        assert task.dataset_kwargs == {"scale": "full-test"}
+    assert "gives a target of 97% and 1,200 steps" in S.page_text(tmp_path, long=True)

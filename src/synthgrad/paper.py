@@ -57,6 +57,7 @@ BUILDERS: dict[str, Callable[[], store.Experiment]] = {
     unified_view_store.NAME: lambda: unified_view_store.EXPERIMENT,
     update_unlocking_store.PILOT: update_unlocking_store.pilot_experiment,
     update_unlocking_store.NAME: update_unlocking_store.experiment,
+    update_unlocking_store.LONG: update_unlocking_store.long_experiment,
     update_unlocking_k4.NAME: lambda: update_unlocking_k4.EXPERIMENT,
 }
 

@@ -82,10 +82,11 @@ INTERFACE = Interface(
     resolve=_resolve,
 )  # fmt: skip
 
-CLAIM_IDS = ("C7.1", "C7.2", "C7.3", "C7.4", "C7.5", "C7.1p", "C7.2p", "C7.3p")
-IN_PART = ("C7.1", "C7.5", "C7.1p")  # claims that can hold in part
+CLAIM_IDS = ("C7.1", "C7.2", "C7.3", "C7.4", "C7.5", "C7.1p", "C7.2p", "C7.3p",
+             "C7.1p-95", "C7.2p-95", "C7.3p-95")  # fmt: skip  # -95: the first store grid's
+IN_PART = ("C7.1", "C7.5", "C7.1p", "C7.1p-95")  # claims that can hold in part
 # claims decided on seed-paired intervals (BOOK.md section 6)
-PAIRED = ("C7.1", "C7.2", "C7.3", "C7.1p", "C7.2p", "C7.3p")
+PAIRED = ("C7.1", "C7.2", "C7.3", "C7.1p", "C7.2p", "C7.3p", "C7.1p-95", "C7.2p-95", "C7.3p-95")
 
 
 def schedules(K: int) -> dict[str, dict[str, Any]]:
