@@ -297,3 +297,16 @@ def test_the_stored_runs_the_verdicts_of_record_read_are_the_sweeps():
     for d in dni_table.MIDDLE_DEPTHS:
         for m in dni_table.MIDDLE:
             assert registered.final_label(("relu", d, m)) in runs, (d, m)
+
+
+def test_a_diverged_seed_makes_the_quoted_spans_nan_wherever_it_falls():
+    """Python's min and max over a list with a NaN answer by the list's order; the spans the
+    prose quotes are NaN (no measurement) where any seed or depth diverged."""
+    for where in (3, 4):
+        lost = table({(where, "cDNI"): np.r_[0.965, np.nan, np.full(6, 0.965)]})
+        n = primer.numbers(accuracies(), lost)
+        assert np.isnan(n["dni_margin_min"]) and np.isnan(n["dni_margin_max"])
+    from synthgrad.chapters import primer_claims
+
+    assert all(np.isnan(primer_claims._span([])))
+    assert primer_claims._span([1.0, np.array([3.0, -2.0])]) == (-2.0, 3.0)

@@ -210,3 +210,24 @@ def test_both_grids_give_their_claims_and_numbers_under_their_own_names():
     only_first = S.verdicts(None, timed())
     assert [c.id for c in only_first[0]] == ["C7.1p-95", "C7.2p-95", "C7.3p-95"]
     assert all(k.startswith("store95_") for k in only_first[1])
+
+
+def test_backprops_fastest_and_slowest_seed_and_its_evaluation_spacing_are_quoted():
+    t = timed(seconds={uu.bp(2): [INF, 9.4, 9.5, 10.0, 10.0]})
+    numbers = S.numbers(t)
+    assert numbers["store_t_bp_min"] == pytest.approx(9.4) and numbers["store_t_bp_max"] == INF
+    assert numbers["store_eval_s_bp"] == pytest.approx(20 * 0.02)
+    lost = S.numbers(timed(seconds={uu.bp(2): [NAN, 9.4, 9.5, 10.0, 10.0]}))
+    assert np.isnan(lost["store_t_bp_min"]) and np.isnan(lost["store_t_bp_max"])
+
+
+def test_whether_the_evaluations_are_fine_enough_is_decided_from_the_gap_and_their_spacing():
+    t = timed()  # DNI 8 s, backprop 10 s at the median; evaluations 20 x 0.02 = 0.4 s apart
+    assert S.resolution_text(t).startswith("backprop's evaluations were 0.40 s apart, and DNI's")
+    assert "no rounding to an evaluation closes a gap" in S.resolution_text(t)  # 2 s > 0.8 s
+    near = timed(seconds={uu.DNI: 9.7 + JITTER})  # 0.3 s apart: inside the rounding
+    assert "cannot tell them apart" in S.resolution_text(near)
+    never = timed(seconds={uu.DNI: [INF] * 5})
+    assert "never reached the target" in S.resolution_text(never)
+    lost = timed(seconds={uu.DNI: [8.0, NAN, 8.0, 8.0, 8.0]})
+    assert "not measured" in S.resolution_text(lost)

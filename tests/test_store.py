@@ -1,5 +1,6 @@
 import gzip
 import json
+import platform
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -400,3 +401,17 @@ def test_the_code_before_is_the_package_at_that_commit_and_a_wrong_commit_is_nam
     assert (src / "synthgrad" / "train.py").is_file() and src == tmp_path / "src"
     with pytest.raises(ValueError, match="no such commit .*: not-a-commit"):
         reexpress.source_at("not-a-commit", tmp_path / "other")
+
+
+def test_a_runs_cpu_is_named_by_its_model_not_only_its_architecture(tmp_path):
+    """Two 2-core machines of this project time a step twofold apart: the provenance names the
+    processor's model where the system says it."""
+    info = tmp_path / "cpuinfo"
+    info.write_text(
+        "processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Intel(R) Xeon(R) Processor\n"
+    )
+    assert making.cpu_model(info) == "Intel(R) Xeon(R) Processor"
+    assert making.cpu_model(tmp_path / "absent") == (platform.processor() or platform.machine())
+    info.write_text("processor\t: 0\n")  # no model line: the architecture
+    assert making.cpu_model(info) == (platform.processor() or platform.machine())
+    assert making.cpu_name().startswith("CPU (") and making.cpu_name().endswith(" cores)")

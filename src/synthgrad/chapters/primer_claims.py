@@ -10,7 +10,7 @@ what it shares from here (this module imports nothing from it).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -50,6 +50,13 @@ def _paired(acc: Mapping[str, np.ndarray]) -> tuple[dict, dict]:
     return over, gain
 
 
+def _span(values: Sequence[Any]) -> tuple[float, float]:
+    """The lowest and highest of ``values`` (numbers or arrays), NaN if any is NaN (a diverged
+    seed is no measurement, wherever it falls in the order) or there are none."""
+    flat = np.concatenate([np.ravel(np.asarray(v, dtype=float)) for v in values] or [[np.nan]])
+    return float(flat.min()), float(flat.max())
+
+
 def numbers(
     acc: Mapping[str, np.ndarray],
     dni_acc: Mapping[tuple[int, str], np.ndarray] | None = None,
@@ -79,16 +86,15 @@ def numbers(
     }
     if dni_acc:
         over_dni = _dni(dni_acc)["over"].values()
-        out["dni_margin_min"] = min((float(v.min()) for v in over_dni), default=float("nan"))
-        out["dni_margin_max"] = max((float(v.max()) for v in over_dni), default=float("nan"))
+        out["dni_margin_min"], out["dni_margin_max"] = _span([np.asarray(v) for v in over_dni])
     if mids := complete_depths(middle or {}, (MIDDLE[1], MIDDLE_DNI)):  # what C1.3p reads
         gain = [100 * float(np.mean(middle[d, MIDDLE[1]] - middle[d, MIDDLE_DNI])) for d in mids]
-        out["middle_label_gain_min"], out["middle_label_gain_max"] = min(gain), max(gain)
+        out["middle_label_gain_min"], out["middle_label_gain_max"] = _span(gain)
     if depths := complete_depths(middle or {}, MIDDLE):
         over_bp = [
             100 * float(np.mean(middle[d, MIDDLE[1]] - middle[d, MIDDLE[0]])) for d in depths
         ]
-        out["middle_over_bp_min"], out["middle_over_bp_max"] = min(over_bp), max(over_bp)
+        out["middle_over_bp_min"], out["middle_over_bp_max"] = _span(over_bp)
         loss = {k: float(np.mean(v)) for k, v in (middle_loss or {}).items()}
         out["middle_train_loss"] = (
             "; ".join(

@@ -432,9 +432,38 @@ def _numbers(t: Timed) -> dict[str, Any]:
         # seconds per step over the whole budget, median seed: what a step costs each schedule
         "store_step_ms_dni": 1000 * float(np.median(t.step_s[C.DNI])),
         "store_step_ms_bp": 1000 * float(np.median(t.step_s[C.bp(K)])),
+        # backprop's fastest and slowest seed (NaN: a seed diverged), and how far apart its
+        # evaluations were (seconds)
+        "store_t_bp_min": float(t.reach_s[C.bp(K)].min(skipna=False)),
+        "store_t_bp_max": float(t.reach_s[C.bp(K)].max(skipna=False)),
+        "store_eval_s_bp": EVAL_EVERY * float(np.median(t.step_s[C.bp(K)])),
+        "store_resolution": resolution_text(t),
         **step_words(t),
         "store_stall": stall_text(t),
     }
+
+
+def resolution_text(t: Timed) -> str:
+    """Whether the evaluations are fine enough for the verdict on time, in words: a time to
+    the target is read at an evaluation, so each can be late by up to one spacing (backprop's,
+    the shortest step); a gap between the median seeds of DNI and backprop wider than two
+    spacings is not the rounding's (an infinite median: DNI never got there on most seeds)."""
+    spacing = EVAL_EVERY * float(np.median(t.step_s[C.bp(K)]))
+    dni, bp = (
+        float(t.reach_s[C.DNI].median(skipna=False)),
+        float(t.reach_s[C.bp(K)].median(skipna=False)),
+    )
+    if np.isnan(dni) or np.isnan(bp) or not np.isfinite(spacing):
+        return "whether the evaluations are fine enough is not measured here (a seed diverged)"
+    where = f"backprop's evaluations were {spacing:.2f} s apart"
+    if np.isinf(dni) and np.isfinite(bp):
+        return f"{where}, and DNI's median seed never reached the target: no rounding to an evaluation decides that"
+    gap = abs(dni - bp)
+    if gap > 2 * spacing:
+        return (f"{where}, and DNI's median seed took {dni / bp:.1f} times backprop's time "
+                f"({gap:.1f} s more): no rounding to an evaluation closes a gap of that size")  # fmt: skip
+    return (f"{where}, and the median seeds of DNI and backprop are {gap:.2f} s apart: within "
+            "the rounding to an evaluation, so these times cannot tell them apart")  # fmt: skip
 
 
 def stall_text(t: Timed) -> str:
