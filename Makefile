@@ -39,7 +39,7 @@ STAGED := $(PAGES:%=$(STAGE)/%)
 SRC := $(shell find src -name '*.py' -not -path '*/__pycache__/*')
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: install book site test check browser chapter lab serve lint clean bench paper paper-status paper-reexpress fresh
+.PHONY: install book site test check browser chapter lab serve lint clean bench paper paper-status paper-reexpress stall-probe fresh
 
 install: $(STAMP)
 
@@ -210,6 +210,11 @@ paper: $(STAMP)
 
 paper-status: $(STAMP)
 	$(BIN)/python -m synthgrad.paper status
+
+# chapter 7's diagnosis of the asynchronous stall: both DNI schedules rerun at the grid of
+# record's settings and their final states probed (store/07_stall/probe.json, ~7 minutes, alone)
+stall-probe: $(STAMP)
+	$(BIN)/python -m synthgrad.chapters.update_unlocking_stall
 
 # after a change to the code the store's runs call that changes no number (every run now
 # stale): re-run one run per experiment under the code of BEFORE and under this code, and only

@@ -1,0 +1,103 @@
+"""Chapter 7's diagnosis of the asynchronous stall: the probe of a DNI run's final state
+measures what it says (on a tiny run and on constructed states), and the words are computed
+from the record, naming what the stalled seeds do differently."""
+
+import json
+
+import numpy as np
+import pytest
+
+from synthgrad import decoupled as dc
+from synthgrad.chapters import update_unlocking as uu
+from synthgrad.chapters import update_unlocking_stall as stall
+from synthgrad.data import mnist
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    data = mnist("small", limit=256)
+    config = dc.Config(hidden=(16, 16, 16), K=2, schedule="dni_sync", steps=12, batch_size=32,
+                       eval_every=6, timeout_s=30.0)  # fmt: skip
+    return config, dc.run(config, data), data
+
+
+def test_the_probe_reads_a_dni_runs_final_state(tiny):
+    config, result, data = tiny
+    got = stall.probe(config, result, data, n=128)
+    assert -1 <= got["cosine"] <= 1 and -1 <= got["cosine_per_image"] <= 1
+    assert got["norm_ratio"] > 0 and got["act_norm"] > 0
+    assert len(got["dead"]) == 3 and all(0 <= d <= 1 for d in got["dead"])
+    assert len(got["loss_means"]) == 1  # 12 steps: one window of up to 100
+    assert got["loss_means"][0] == pytest.approx(float(np.mean(result.losses)))
+    assert 0 <= got["final_acc"] <= 1
+
+
+def test_the_probe_sees_a_dead_layer_and_an_sg_that_points_the_wrong_way(tiny):
+    config, result, data = tiny
+    state = {k: v.clone() for k, v in result.net_state.items()}
+    state["blocks.0.0.bias"].fill_(-1e6)  # the first hidden layer: no unit on for any image
+    sg_state = {k: -v for k, v in result.sg_states[0].items()}  # the SG's prediction negated
+    flipped = dc.Result(**{**result.__dict__, "net_state": state, "sg_states": [sg_state]})
+    got = stall.probe(config, flipped, data, n=128)
+    assert got["dead"][0] == 1.0
+    base = stall.probe(config, result, data, n=128)
+    assert base["cosine"] == pytest.approx(-stall.probe(
+        config, dc.Result(**{**result.__dict__, "sg_states": [sg_state]}), data, n=128)["cosine"], abs=1e-5)  # fmt: skip
+
+
+def test_a_schedule_without_an_sg_is_refused_with_a_message(tiny):
+    config, result, data = tiny
+    with pytest.raises(ValueError, match="no SG to probe"):
+        stall.probe(config, dc.Result(**{**result.__dict__, "sg_states": []}), data, n=64)
+
+
+def record(**change):
+    """Five asynchronous seeds (3 and 4 stalled) and the synchronous runs: the shape of the
+    grid of record's probe."""
+
+    def run(norm, dead, cos, ratio, rise, acc):
+        means = [1.2, 0.5, 0.5 + rise, 0.4, 0.3]
+        return {"cosine": cos, "cosine_per_image": cos, "norm_ratio": ratio, "act_norm": norm,
+                "dead": [0.01, dead, 0.05, 0.1], "loss_means": means, "final_acc": acc}  # fmt: skip
+
+    runs = {f"{uu.DNI}/{s}": run(10.0 + s, 0.01, 0.43, 0.5, -0.1, 0.978) for s in (0, 1, 2)}
+    runs |= {f"{uu.DNI}/3": run(307.0, 0.72, 0.18, 2.1, 0.4, 0.91),
+             f"{uu.DNI}/4": run(657.0, 0.76, 0.06, 7.2, 0.45, 0.88)}  # fmt: skip
+    runs |= {f"{uu.SYNC}/{s}": run(6.5, 0.0, 0.4, 0.44, -0.1, 0.98) for s in range(5)}
+    return {"runs": runs | change, "steps": 1400, "provenance": {}}
+
+
+def test_the_words_contrast_the_stalled_seeds_with_the_others():
+    words = stall.text(record(), [3, 4])
+    assert words.startswith("on the stalled seeds (3, 4), the activations the SG is fed")
+    assert "mean norm of 307 to 657 per image, against 10 to 12 on the other seeds and 6" in words
+    assert "72% to 76% of the units of hidden layer 2 (the cut's)" in words
+    assert "(cosine 0.06 to 0.18, against 0.43 and 0.40)" in words
+    assert "2.1 to 7.2 times its size" in words
+    assert "rose by up to 0.40 to 0.45 nats" in words and "at most 0.00 in the others" in words
+    assert stall.cut_layer() == 2  # 5 blocks in 2 stages: the cut after hidden layer 2
+
+
+def test_the_words_say_when_there_is_nothing_to_diagnose_or_the_probe_is_missing():
+    assert "not in the store here" in stall.text(None, [3, 4])
+    assert "stalled on no seed" in stall.text(record(), [])
+    partial = record()
+    del partial["runs"][f"{uu.SYNC}/3"], partial["runs"][f"{uu.SYNC}/4"]
+    assert "does not hold the runs" in stall.text(partial, [3, 4])
+
+
+def test_the_table_and_the_loss_rise_are_read_from_the_record(tmp_path):
+    t = stall.table(record())
+    assert t.loc[f"{uu.DNI}/4", "largest loss rise"] == pytest.approx(0.45)
+    assert t.loc[f"{uu.DNI}/4", "rise ends at step"] == 300  # windows 2 -> 3: steps 201-300
+    assert t.loc[f"{uu.DNI}/0", "largest loss rise"] == pytest.approx(0.0)  # it never rose
+    assert stall._rise([1.0]) == (0.0, 0) and stall._rise([]) == (0.0, 0)
+    assert stall.read(tmp_path) is None
+    (tmp_path / "07_stall").mkdir()
+    (tmp_path / stall.FILE).write_text(json.dumps(record()))
+    assert stall.read(tmp_path)["steps"] == 1400
+
+
+def test_making_the_probe_needs_the_grids_budget(tmp_path):
+    with pytest.raises(RuntimeError, match="budget is not fixed"):
+        stall.make(tmp_path)
