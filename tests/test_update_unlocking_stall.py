@@ -3,6 +3,7 @@ measures what it says (on a tiny run and on constructed states), and the words a
 from the record, naming what the stalled seeds do differently."""
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -72,9 +73,17 @@ def test_the_words_contrast_the_stalled_seeds_with_the_others():
     assert words.startswith("on the stalled seeds (3, 4), the activations the SG is fed")
     assert "mean norm of 307 to 657 per image, against 10 to 12 on the other seeds and 6" in words
     assert "72% to 76% of the units of hidden layer 2 (the cut's)" in words
-    assert "(cosine 0.06 to 0.18, against 0.43 and 0.40)" in words
+    assert (
+        "agrees less with the true gradient (cosine 0.06 to 0.18, against 0.43 and 0.40)" in words
+    )
+    same = record(**{f"{uu.DNI}/3": {**record()["runs"][f"{uu.DNI}/3"], "cosine": 0.5}})
+    assert "agrees no less with" in stall.text(same, [3, 4])
     assert "2.1 to 7.2 times its size" in words
-    assert "rose by up to 0.40 to 0.45 nats" in words and "at most 0.00 in the others" in words
+    assert (
+        "rose by up to 0.40 to 0.45 nats in those runs (a window ending at step 300 of 1,400)"
+        in words
+    )
+    assert "at most 0.00 in the others" in words
     assert stall.cut_layer() == 2  # 5 blocks in 2 stages: the cut after hidden layer 2
 
 
@@ -101,3 +110,25 @@ def test_the_table_and_the_loss_rise_are_read_from_the_record(tmp_path):
 def test_making_the_probe_needs_the_grids_budget(tmp_path):
     with pytest.raises(RuntimeError, match="budget is not fixed"):
         stall.make(tmp_path)
+
+
+def test_the_stalled_seeds_and_the_reruns_agreement_are_read_from_the_grid():
+    import pandas as pd
+
+    inf, nan = float("inf"), float("nan")
+    reach = pd.DataFrame({uu.DNI: [8.0, 9.0, 8.5, inf, inf], uu.SYNC: [7.0] * 5})
+    acc = pd.DataFrame({uu.DNI: [0.978, 0.978, 0.978, 0.91, 0.88], uu.SYNC: [0.98] * 5})
+    t = SimpleNamespace(reach_s=reach, final_acc=acc)
+    assert stall.stalled(t) == [3, 4] and stall.stalled(None) == []
+    lost = SimpleNamespace(
+        reach_s=reach.assign(**{uu.DNI: [8.0, nan, 8.5, inf, 9.0]}), final_acc=acc
+    )
+    assert stall.stalled(lost) == [3]  # a diverged seed is not a stall
+    assert stall.rerun_gap(record(), t) == pytest.approx(0.0)  # the reruns give the same
+    other = SimpleNamespace(
+        reach_s=reach, final_acc=acc.assign(**{uu.SYNC: [0.98, 0.98, 0.975, 0.98, 0.98]})
+    )
+    assert stall.rerun_gap(record(), other) == pytest.approx(0.5)  # points
+    assert np.isnan(stall.rerun_gap(None, t)) and np.isnan(stall.rerun_gap(record(), None))
+    got = stall.numbers(record(), t)
+    assert got["stall_probe"].startswith("on the stalled seeds (3, 4)")

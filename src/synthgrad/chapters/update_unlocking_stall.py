@@ -181,6 +181,8 @@ def text(record: dict[str, Any] | None, stalled: list[int]) -> str:
         return f"{lo:{fmt}} to {hi:{fmt}}" if f"{lo:{fmt}}" != f"{hi:{fmt}}" else f"{lo:{fmt}}"
 
     dead = f"dead units, layer {cut}"
+    cosine = t["SG cosine"]
+    agree = "less" if cosine[bad].max() < cosine[good + sync].min() else "no less"
     return (
         f"on the stalled seeds ({', '.join(map(str, stalled))}), the activations the SG is fed at "
         f"the cut end with a mean norm of {span(bad, 'activation norm at the cut', '.0f')} per "
@@ -188,15 +190,44 @@ def text(record: dict[str, Any] | None, stalled: list[int]) -> str:
         f"and {span(sync, 'activation norm at the cut', '.0f')} for synchronous DNI on the "
         f"stalled seeds; {span(bad, dead, '.0%')} of the units of hidden layer {cut} (the "
         f"cut's) are on for no image of the sample, against {span(good, dead, '.0%')} and "
-        f"{span(sync, dead, '.0%')}; and the SG's prediction there points away from the true "
+        f"{span(sync, dead, '.0%')}; and the SG's prediction there agrees {agree} with the true "
         f"gradient (cosine {span(bad, 'SG cosine', '.2f')}, against "
         f"{span(good, 'SG cosine', '.2f')} and {span(sync, 'SG cosine', '.2f')}) and is "
         f"{span(bad, 'SG norm / true norm', '.1f')} times its size (against "
         f"{span(good, 'SG norm / true norm', '.1f')} and {span(sync, 'SG norm / true norm', '.1f')}). "
         f"The training loss's {WINDOW}-step mean rose by up to "
-        f"{span(bad, 'largest loss rise', '.2f')} nats early in those runs, against at most "
+        f"{span(bad, 'largest loss rise', '.2f')} nats in those runs (a window ending at step "
+        f"{span(bad, 'rise ends at step', '.0f')} of {record['steps']:,}), against at most "
         f"{t.loc[good + sync, 'largest loss rise'].max():.2f} in the others"
     )
+
+
+def stalled(t: timed.Timed | None) -> list[int]:
+    """The grid's seeds on which asynchronous DNI never reached the target (not lost: a seed
+    that diverged is not a stall)."""
+    if t is None:
+        return []
+    return [int(s) for s in t.reach_s.index[np.isinf(t.reach_s[uu.DNI].to_numpy())]]
+
+
+def rerun_gap(record: dict[str, Any] | None, t: timed.Timed | None) -> float:
+    """The largest difference, in percentage points, between a rerun's final accuracy and the
+    grid's stored one for the same schedule and seed (NaN: nothing to compare)."""
+    if record is None or t is None:
+        return float("nan")
+    gaps = [
+        abs(r["final_acc"] - float(t.final_acc.loc[int(seed), name]))
+        for label, r in record["runs"].items()
+        for name, seed in [label.rsplit("/", 1)]
+        if name in t.final_acc.columns and int(seed) in t.final_acc.index
+    ]
+    return 100 * max(gaps) if gaps else float("nan")
+
+
+def numbers(record: dict[str, Any] | None, t: timed.Timed | None) -> dict[str, Any]:
+    """What the chapter's prose quotes from the probe: its words and how closely the reruns
+    give the stored accuracies again."""
+    return {"stall_probe": text(record, stalled(t)), "stall_rerun_gap": rerun_gap(record, t)}
 
 
 def cut_layer() -> int:
