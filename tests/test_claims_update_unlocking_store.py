@@ -223,11 +223,26 @@ def test_backprops_fastest_and_slowest_seed_and_its_evaluation_spacing_are_quote
 
 def test_whether_the_evaluations_are_fine_enough_is_decided_from_the_gap_and_their_spacing():
     t = timed()  # DNI 8 s, backprop 10 s at the median; evaluations 20 x 0.02 = 0.4 s apart
-    assert S.resolution_text(t).startswith("backprop's evaluations were 0.40 s apart, and DNI's")
-    assert "no rounding to an evaluation closes a gap" in S.resolution_text(t)  # 2 s > 0.8 s
+    assert S.resolution_text(t) == (
+        "evaluations were at most 0.40 s apart, and DNI's median seed took 0.8 times backprop's "
+        "time (2.0 s less): no rounding to an evaluation closes a gap of that size"
+    )
+    slow = timed(seconds={uu.DNI: 13.0 + JITTER})
+    assert "took 1.3 times backprop's time (3.0 s more)" in S.resolution_text(slow)
+    slow.step_s[uu.DNI] = np.full(5, 0.1)  # DNI's evaluations 2 s apart: 3 s is within the rounding
+    assert S.resolution_text(slow) == (
+        "evaluations were at most 2.00 s apart, and the median seeds of DNI and backprop are "
+        "3.00 s apart: within the rounding to an evaluation, so these times cannot tell them apart"
+    )
     near = timed(seconds={uu.DNI: 9.7 + JITTER})  # 0.3 s apart: inside the rounding
     assert "cannot tell them apart" in S.resolution_text(near)
     never = timed(seconds={uu.DNI: [INF] * 5})
-    assert "never reached the target" in S.resolution_text(never)
+    assert "DNI's median seed never reached the target" in S.resolution_text(never)
+    bp_never = timed(seconds={uu.bp(2): [INF] * 5})
+    assert "backprop's median seed never reached the target" in S.resolution_text(bp_never)
+    both = timed(seconds={uu.DNI: [INF] * 5, uu.bp(2): [INF] * 5})
+    assert "neither DNI's nor backprop's median seed reached the target" in S.resolution_text(both)
     lost = timed(seconds={uu.DNI: [8.0, NAN, 8.0, 8.0, 8.0]})
     assert "not measured" in S.resolution_text(lost)
+    for text in map(S.resolution_text, (t, slow, near, never, bp_never, both, lost)):
+        assert "nan" not in text and "inf" not in text

@@ -46,6 +46,22 @@ def test_the_probe_sees_a_dead_layer_and_an_sg_that_points_the_wrong_way(tiny):
         config, dc.Result(**{**result.__dict__, "sg_states": [sg_state]}), data, n=128)["cosine"], abs=1e-5)  # fmt: skip
 
 
+def test_the_probe_compares_the_sg_at_the_stages_own_scale(tiny):
+    """The stage steps on its SG's prediction over its batch, against the gradient of the
+    batch-mean loss: doubling the SG doubles the ratio, and a run whose SG is zero has none."""
+    config, result, data = tiny
+    base = stall.probe(config, result, data, n=128)
+    double = {k: 2 * v for k, v in result.sg_states[0].items()}
+    twice = stall.probe(
+        config, dc.Result(**{**result.__dict__, "sg_states": [double]}), data, n=128
+    )
+    assert twice["norm_ratio"] == pytest.approx(2 * base["norm_ratio"], rel=1e-4)
+    assert twice["cosine"] == pytest.approx(base["cosine"], abs=1e-5)
+    zero = {k: 0 * v for k, v in result.sg_states[0].items()}
+    none = stall.probe(config, dc.Result(**{**result.__dict__, "sg_states": [zero]}), data, n=128)
+    assert none["norm_ratio"] == 0.0
+
+
 def test_a_schedule_without_an_sg_is_refused_with_a_message(tiny):
     config, result, data = tiny
     with pytest.raises(ValueError, match="no SG to probe"):
@@ -73,6 +89,7 @@ def test_the_words_contrast_the_stalled_seeds_with_the_others():
     assert words.startswith("on the stalled seeds (3, 4), the activations the SG is fed")
     assert "mean norm of 307 to 657 per image, against 10 to 12 on the other seeds and 6" in words
     assert "72% to 76% of the units of hidden layer 2 (the cut's)" in words
+    assert "5% of hidden layer 3's (the first above it), against 5% and 5%" in words
     assert (
         "agrees less with the true gradient (cosine 0.06 to 0.18, against 0.43 and 0.40)" in words
     )
@@ -93,6 +110,7 @@ def test_the_words_say_when_there_is_nothing_to_diagnose_or_the_probe_is_missing
     partial = record()
     del partial["runs"][f"{uu.SYNC}/3"], partial["runs"][f"{uu.SYNC}/4"]
     assert "does not hold the runs" in stall.text(partial, [3, 4])
+    assert stall.text(record(), None).startswith("the grid of record is not read here")
 
 
 def test_the_table_and_the_loss_rise_are_read_from_the_record(tmp_path):
@@ -118,17 +136,37 @@ def test_the_stalled_seeds_and_the_reruns_agreement_are_read_from_the_grid():
     inf, nan = float("inf"), float("nan")
     reach = pd.DataFrame({uu.DNI: [8.0, 9.0, 8.5, inf, inf], uu.SYNC: [7.0] * 5})
     acc = pd.DataFrame({uu.DNI: [0.978, 0.978, 0.978, 0.91, 0.88], uu.SYNC: [0.98] * 5})
-    t = SimpleNamespace(reach_s=reach, final_acc=acc)
-    assert stall.stalled(t) == [3, 4] and stall.stalled(None) == []
+    t = SimpleNamespace(reach_s=reach, final_acc=acc, steps=1400)
+    assert stall.stalled(t) == [3, 4] and stall.stalled(None) is None
     lost = SimpleNamespace(
         reach_s=reach.assign(**{uu.DNI: [8.0, nan, 8.5, inf, 9.0]}), final_acc=acc
     )
     assert stall.stalled(lost) == [3]  # a diverged seed is not a stall
     assert stall.rerun_gap(record(), t) == pytest.approx(0.0)  # the reruns give the same
     other = SimpleNamespace(
-        reach_s=reach, final_acc=acc.assign(**{uu.SYNC: [0.98, 0.98, 0.975, 0.98, 0.98]})
+        reach_s=reach,
+        final_acc=acc.assign(**{uu.SYNC: [0.98, 0.98, 0.975, 0.98, 0.98]}),
+        steps=1400,
     )
     assert stall.rerun_gap(record(), other) == pytest.approx(0.5)  # points
     assert np.isnan(stall.rerun_gap(None, t)) and np.isnan(stall.rerun_gap(record(), None))
     got = stall.numbers(record(), t)
     assert got["stall_probe"].startswith("on the stalled seeds (3, 4)")
+    assert got["stall_rerun"] == (
+        "The reruns' final accuracies differ from the stored ones by at most 0.00 percentage points"
+    )
+    # a probe that does not describe the grid: refused, with why
+    t.steps = 1400
+    off = stall.numbers(record(), other)  # 0.5 points from the stored runs
+    assert (
+        "0.50 points from the stored ones: the probe does not describe the grid"
+        in off["stall_rerun"]
+    )
+    assert off["stall_probe"] == "not read here, the probe not describing the grid"
+    longer = stall.numbers({**record(), "steps": 2800}, t)
+    assert "The probe ran 2,800 steps and the grid 1,400" in longer["stall_rerun"]
+    # the grid not read (stale or missing): said, not "stalled on no seed"
+    unread = stall.numbers(record(), None)
+    assert unread["stall_probe"].startswith("the grid of record is not read here")
+    assert unread["stall_rerun"] == "The reruns are not compared with the stored runs here"
+    assert stall.numbers(None, t)["stall_probe"].startswith("the probe is not in the store here")

@@ -3,6 +3,8 @@ the pilot's rule for the budget, and the grid pending until the pilot is made.""
 
 import math
 
+import pytest
+
 from synthgrad import paper, store
 from synthgrad.chapters import update_unlocking as uu
 from synthgrad.chapters import update_unlocking_store as S
@@ -100,7 +102,12 @@ def test_the_second_grids_plan_is_registered_and_reads_the_same_pilot_by_its_own
     assert S.long_budget({0.96: (4.4, 260.0), 0.97: (8.6, 460.0)}) == (0.97, 1400)
     assert S.long_budget({0.96: (6.0, 300.0), 0.97: (8.6, 460.0)}) == (0.96, 900)
     assert S.long_budget({0.96: (4.0, 200.0), 0.97: (math.inf, math.inf)}) is None
-    assert S.long_budget({0.96: (math.nan, math.nan), 0.97: (9.0, 400.0)}) == (0.97, 1200)
+    with pytest.raises(ValueError, match="pilot diverged"):  # a lost pilot: NaN at every target
+        S.long_budget({0.96: (math.nan, math.nan), 0.97: (math.nan, math.nan)})
+    # the committed store's pilot gives the plan's figures: 97% at step 460, 1,400 steps
+    assert S.long_pilot_budget() == (0.97, 1400)
+    reached = S.pilot_reached()
+    assert reached[0.96] == (pytest.approx(4.43, abs=0.01), 260.0) and reached[0.97][1] == 460.0
     assert S.long_budget({}) is None
 
 
@@ -114,6 +121,10 @@ def test_the_second_grid_waits_for_the_pilot_and_says_when_its_rule_finds_no_tar
     assert S.long_experiment(tmp_path).runs == {}
     assert "finds no target" in S.page_text(tmp_path, long=True)
     assert S.experiment(tmp_path).runs["GPipe"].fit["steps"] == 200  # the first rule: 3 x 50
+    lost = {t: (math.nan, math.nan) for t in early}  # a diverged pilot
+    monkeypatch.setattr(S, "pilot_reached", lambda root=None: lost)
+    assert S.long_experiment(tmp_path).runs == {}
+    assert "the pilot diverged" in S.page_text(tmp_path, long=True)
     late = early | {0.97: (7.0, 400.0)}
     monkeypatch.setattr(S, "pilot_reached", lambda root=None: late)
     grid = S.long_experiment(tmp_path)

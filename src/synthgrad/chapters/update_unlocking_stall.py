@@ -156,13 +156,16 @@ def _rise(means: list[float]) -> tuple[float, int]:
     return float(steps[i]), (i + 2) * WINDOW
 
 
-def text(record: dict[str, Any] | None, stalled: list[int]) -> str:
+def text(record: dict[str, Any] | None, stalled: list[int] | None) -> str:
     """What the probe shows, in words: the asynchronous runs on the ``stalled`` seeds (those
     that never reached the grid's target) against the other asynchronous seeds and the
     synchronous runs on the stalled ones."""
     if record is None:
         return ("the probe is not in the store here (`make stall-probe` makes it), so the "
                 "stall is not diagnosed on this page")  # fmt: skip
+    if stalled is None:
+        return ("the grid of record is not read here (not made, or stale), so the seeds that "
+                "stalled are not known and the probe is not read against them")  # fmt: skip
     t = table(record)
     if not stalled:
         return "asynchronous DNI stalled on no seed of the grid of record: nothing to diagnose"
@@ -180,7 +183,7 @@ def text(record: dict[str, Any] | None, stalled: list[int]) -> str:
         lo, hi = t.loc[rows, column].min(), t.loc[rows, column].max()
         return f"{lo:{fmt}} to {hi:{fmt}}" if f"{lo:{fmt}}" != f"{hi:{fmt}}" else f"{lo:{fmt}}"
 
-    dead = f"dead units, layer {cut}"
+    dead, above = f"dead units, layer {cut}", f"dead units, layer {cut + 1}"
     cosine = t["SG cosine"]
     agree = "less" if cosine[bad].max() < cosine[good + sync].min() else "no less"
     return (
@@ -190,7 +193,9 @@ def text(record: dict[str, Any] | None, stalled: list[int]) -> str:
         f"and {span(sync, 'activation norm at the cut', '.0f')} for synchronous DNI on the "
         f"stalled seeds; {span(bad, dead, '.0%')} of the units of hidden layer {cut} (the "
         f"cut's) are on for no image of the sample, against {span(good, dead, '.0%')} and "
-        f"{span(sync, dead, '.0%')}; and the SG's prediction there agrees {agree} with the true "
+        f"{span(sync, dead, '.0%')}, and {span(bad, above, '.0%')} of hidden layer {cut + 1}'s "
+        f"(the first above it), against {span(good, above, '.0%')} and "
+        f"{span(sync, above, '.0%')}; and the SG's prediction there agrees {agree} with the true "
         f"gradient (cosine {span(bad, 'SG cosine', '.2f')}, against "
         f"{span(good, 'SG cosine', '.2f')} and {span(sync, 'SG cosine', '.2f')}) and is "
         f"{span(bad, 'SG norm / true norm', '.1f')} times its size (against "
@@ -202,11 +207,11 @@ def text(record: dict[str, Any] | None, stalled: list[int]) -> str:
     )
 
 
-def stalled(t: timed.Timed | None) -> list[int]:
+def stalled(t: timed.Timed | None) -> list[int] | None:
     """The grid's seeds on which asynchronous DNI never reached the target (not lost: a seed
-    that diverged is not a stall)."""
+    that diverged is not a stall); None where the grid is not read."""
     if t is None:
-        return []
+        return None
     return [int(s) for s in t.reach_s.index[np.isinf(t.reach_s[uu.DNI].to_numpy())]]
 
 
@@ -224,10 +229,31 @@ def rerun_gap(record: dict[str, Any] | None, t: timed.Timed | None) -> float:
     return 100 * max(gaps) if gaps else float("nan")
 
 
+TOLERANCE = 0.1  # percentage points: a rerun further than this from its stored run is not it
+
+
 def numbers(record: dict[str, Any] | None, t: timed.Timed | None) -> dict[str, Any]:
-    """What the chapter's prose quotes from the probe: its words and how closely the reruns
-    give the stored accuracies again."""
-    return {"stall_probe": text(record, stalled(t)), "stall_rerun_gap": rerun_gap(record, t)}
+    """What the chapter's prose quotes from the probe: how closely the reruns give the stored
+    accuracies again, and its words, refused where the probe does not describe the stored runs
+    (another budget, or reruns further than :data:`TOLERANCE` from them)."""
+    gap = rerun_gap(record, t)
+    if record is None or t is None:
+        same = "The reruns are not compared with the stored runs here"
+    elif record["steps"] != t.steps:
+        same = f"The probe ran {record['steps']:,} steps and the grid {t.steps:,}: it does not describe the grid"
+    elif not gap <= TOLERANCE:
+        same = f"The reruns' final accuracies are {gap:.2f} points from the stored ones: the probe does not describe the grid"
+    else:
+        same = f"The reruns' final accuracies differ from the stored ones by at most {gap:.2f} percentage points"
+    apart = (
+        record is not None
+        and t is not None
+        and not same.startswith("The reruns' final accuracies differ")
+    )
+    words = (
+        "not read here, the probe not describing the grid" if apart else text(record, stalled(t))
+    )
+    return {"stall_probe": words, "stall_rerun": same, "stall_rerun_gap": gap}
 
 
 def cut_layer() -> int:

@@ -14,8 +14,8 @@ committed before ``make paper`` makes either (:func:`synthgrad.store.registratio
 That grid's target, 95%, came within 1.8-2.6 s for backprop, evaluations 0.37 s apart: too
 short for a verdict on time (issue 25 asks for several seconds). A **second grid**
 (:data:`LONG`, registered after the first was seen, ``store/07_timed_long/PLAN.md``) reads the
-same pilot by a second rule (:func:`long_budget`: the lowest target the pilot reached after at
-least :data:`MIN_SECONDS` seconds) and decides the verdicts of record C7.1p-C7.3p; the first
+same pilot by a second rule (:func:`long_budget`: the lowest target the pilot first reached
+at least :data:`MIN_SECONDS` seconds into its run) and decides the verdicts of record C7.1p-C7.3p; the first
 grid's are reported beside as C7.1p-95 to C7.3p-95.
 """
 
@@ -178,6 +178,8 @@ def long_budget(reached: dict[float, tuple[float, float]]) -> tuple[float, int] 
     :data:`LONG_TARGETS` that the pilot first reached at least :data:`MIN_SECONDS` into its
     run, from ``reached``: per target, the pilot's ``(seconds, steps)`` there (``inf``:
     never); None: none that late, no grid."""
+    if any(math.isnan(seconds) for seconds, _ in reached.values()):
+        raise ValueError("the pilot diverged: its rule gives no target and no grid is made")
     for target in LONG_TARGETS:
         seconds, steps = reached.get(target, (math.inf, math.inf))
         if math.isfinite(seconds) and seconds >= MIN_SECONDS:
@@ -214,7 +216,9 @@ def long_pilot_budget(root: Path | None = None) -> tuple[float, int] | None:
     """The second grid's target and budget from the pilot's run, or None (not made, or the
     rule found no target)."""
     reached = pilot_reached(root)
-    return None if reached is None else long_budget(reached)
+    if reached is None or any(math.isnan(seconds) for seconds, _ in reached.values()):
+        return None  # not made, or diverged (page_text says which)
+    return long_budget(reached)
 
 
 def experiment(root: Path | None = None) -> store.Experiment:
@@ -445,25 +449,29 @@ def _numbers(t: Timed) -> dict[str, Any]:
 
 def resolution_text(t: Timed) -> str:
     """Whether the evaluations are fine enough for the verdict on time, in words: a time to
-    the target is read at an evaluation, so each can be late by up to one spacing (backprop's,
-    the shortest step); a gap between the median seeds of DNI and backprop wider than two
-    spacings is not the rounding's (an infinite median: DNI never got there on most seeds)."""
-    spacing = EVAL_EVERY * float(np.median(t.step_s[C.bp(K)]))
-    dni, bp = (
-        float(t.reach_s[C.DNI].median(skipna=False)),
-        float(t.reach_s[C.bp(K)].median(skipna=False)),
-    )
+    the target is read at an evaluation, so each can be late by up to one spacing (the larger
+    of DNI's and backprop's, :data:`EVAL_EVERY` of its steps); a gap between the median seeds
+    wider than two spacings is not the rounding's. A median seed that never got there is
+    named, not measured."""
+    BP = C.bp(K)
+    spacing = EVAL_EVERY * max(float(np.median(t.step_s[C.DNI])), float(np.median(t.step_s[BP])))
+    dni = float(t.reach_s[C.DNI].median(skipna=False))
+    bp = float(t.reach_s[BP].median(skipna=False))
     if np.isnan(dni) or np.isnan(bp) or not np.isfinite(spacing):
         return "whether the evaluations are fine enough is not measured here (a seed diverged)"
-    where = f"backprop's evaluations were {spacing:.2f} s apart"
-    if np.isinf(dni) and np.isfinite(bp):
-        return f"{where}, and DNI's median seed never reached the target: no rounding to an evaluation decides that"
-    gap = abs(dni - bp)
-    if gap > 2 * spacing:
+    where = f"evaluations were at most {spacing:.2f} s apart"
+    if np.isinf(dni) and np.isinf(bp):
+        return f"{where}, and neither DNI's nor backprop's median seed reached the target: no time to compare"
+    if np.isinf(dni) or np.isinf(bp):
+        never = "DNI's" if np.isinf(dni) else "backprop's"
+        return f"{where}, and {never} median seed never reached the target: no rounding to an evaluation decides that"
+    gap = dni - bp
+    if abs(gap) > 2 * spacing:
         return (f"{where}, and DNI's median seed took {dni / bp:.1f} times backprop's time "
-                f"({gap:.1f} s more): no rounding to an evaluation closes a gap of that size")  # fmt: skip
-    return (f"{where}, and the median seeds of DNI and backprop are {gap:.2f} s apart: within "
-            "the rounding to an evaluation, so these times cannot tell them apart")  # fmt: skip
+                f"({abs(gap):.1f} s {'more' if gap > 0 else 'less'}): no rounding to an "
+                "evaluation closes a gap of that size")  # fmt: skip
+    return (f"{where}, and the median seeds of DNI and backprop are {abs(gap):.2f} s apart: "
+            "within the rounding to an evaluation, so these times cannot tell them apart")  # fmt: skip
 
 
 def stall_text(t: Timed) -> str:
@@ -533,8 +541,10 @@ def page_text(root: Path | None = None, long: bool = False) -> str:
     which = "the second rule" if long else "the pilot's rule"
     if fixed is not None:
         rule = f"{which} gives a target of {fixed[0]:.0%} and {fixed[1]:,} steps"
-    elif pilot_reached(root) is None:
+    elif (reached := pilot_reached(root)) is None:
         rule = "the pilot is not made yet"
+    elif any(math.isnan(seconds) for seconds, _ in reached.values()):
+        rule = "the pilot diverged, so no rule gives a target and no grid is made"
     else:
         rule = f"{which} finds no target: the pilot reached none late enough, no grid is made"
     return store.plan_page(_grid(fixed, long), root) + f" The budget: {rule}."
