@@ -170,3 +170,4 @@ def test_the_stalled_seeds_and_the_reruns_agreement_are_read_from_the_grid():
     assert unread["stall_probe"].startswith("the grid of record is not read here")
     assert unread["stall_rerun"] == "The reruns are not compared with the stored runs here"
     assert stall.numbers(None, t)["stall_probe"].startswith("the probe is not in the store here")
+    assert (got["stall_sample"], got["stall_window"]) == ("2,048", 100)

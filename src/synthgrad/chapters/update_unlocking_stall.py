@@ -253,7 +253,8 @@ def numbers(record: dict[str, Any] | None, t: timed.Timed | None) -> dict[str, A
     words = (
         "not read here, the probe not describing the grid" if apart else text(record, stalled(t))
     )
-    return {"stall_probe": words, "stall_rerun": same, "stall_rerun_gap": gap}
+    return {"stall_probe": words, "stall_rerun": same, "stall_rerun_gap": gap,
+            "stall_sample": f"{SAMPLE:,}", "stall_window": WINDOW}  # fmt: skip
 
 
 def cut_layer() -> int:

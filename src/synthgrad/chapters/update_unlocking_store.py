@@ -557,7 +557,7 @@ def verdicts(
     (``first``), with the numbers about each (``store_*``, ``store95_*``), for the chapter's
     ``finish`` (none for a grid that is not made)."""
     found: list[ledger.Claim] = []
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"store_min_seconds": MIN_SECONDS}  # the second rule's, for the prose
     for t, suffix, prefix in ((long, "", "store_"), (first, FIRST, "store95_")):
         if t is not None:
             found += claims(t, suffix)
