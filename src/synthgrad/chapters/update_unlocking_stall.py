@@ -23,11 +23,10 @@ import pandas as pd
 import torch
 
 from .. import making, store
-from ..data import Dataset
+from ..data import Dataset, mnist
 from ..decoupled import launch
 from ..decoupled.config import Config, Result, build_net, build_sgs, sg_positions
 from ..losses import LOSSES
-from ..sweep import _load
 from . import update_unlocking as uu
 from . import update_unlocking_store as timed
 
@@ -117,8 +116,9 @@ def make(root: Path | None = None) -> Path:
 
 
 def _data() -> Dataset:
-    """The grids' data: full MNIST scored on the test images, as their runs load it."""
-    return _load("mnist", (("scale", "full-test"),))
+    """The grids' data: full MNIST scored on the test images, as their runs load it
+    (``Task("mnist", ..., {"scale": "full-test"})``)."""
+    return mnist("full-test")
 
 
 def read(root: Path | None = None) -> dict[str, Any] | None:
